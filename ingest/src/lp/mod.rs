@@ -1,0 +1,1 @@
+//! Line-protocol decoding (filled in by the decoder work).

@@ -1,0 +1,14 @@
+//! The core of kapacitord: the point model every other crate speaks, the
+//! [`Router`] that decides which task receives which point, and (in later
+//! steps) the DAG runtime, its nodes, alert state and the `AlertHandler` and
+//! `Output` traits.
+//!
+//! This crate owns data and its processing only. It knows nothing of sockets,
+//! files or HTTP: listeners (`ingest`), the store (`storage`) and the API
+//! depend on it, never the other way round.
+
+mod point;
+mod router;
+
+pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
+pub use router::{PointSink, Router};

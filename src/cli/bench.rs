@@ -1,0 +1,10 @@
+//! (filled in by its own piece of work)
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _url: &str) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("bench is not built yet")
+}

@@ -1,0 +1,54 @@
+//! The `kapacitor` command line: one module per subcommand, each with its
+//! clap `Args` and a `run` function. It talks to kapacitord over HTTP, except
+//! `check`, which compiles scripts offline.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod check;
+mod http;
+mod status;
+mod write;
+
+/// Command line client for kapacitord.
+#[derive(Debug, Parser)]
+#[command(name = "kapacitor", version, about)]
+struct Cli {
+    /// URL of the kapacitord HTTP API.
+    #[arg(long, env = "KAPACITOR_URL", default_value = "http://127.0.0.1:9092", global = true)]
+    url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send line protocol from a file or standard input.
+    Write(write::Args),
+    /// Show what the daemon is doing: listeners, counters, tasks.
+    Status(status::Args),
+    /// Compile TICKscripts offline and report every error.
+    Check(check::Args),
+    /// Generate load against kapacitord or any InfluxDB-compatible endpoint.
+    Bench(bench::Args),
+}
+
+/// Runs the CLI with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Write(args) => write::run(args, &cli.url),
+        Command::Status(args) => status::run(args, &cli.url),
+        Command::Check(args) => check::run(args),
+        Command::Bench(args) => bench::run(args, &cli.url),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
