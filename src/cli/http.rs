@@ -1,1 +1,1 @@
-//! (in progress)
+//! HTTP client helpers for the CLI (in progress)
