@@ -1,4 +1,11 @@
 //! kapacitord and the kapacitor CLI: wiring of the crates into a [`Server`]
 //! that tests start in-process on port 0, the HTTP API, and the CLI.
+//!
+//! Data flows one way: listeners (`ingest`) → router and tasks (`pipeline`)
+//! → handlers. This crate only connects them and serves the API.
 
+mod api;
 pub mod cli;
+mod server;
+
+pub use server::{BoundAddrs, Server, ServerError, ServerState};

@@ -1,1 +1,96 @@
-fn main() {}
+//! `kapacitord`: loads the config, starts a [`kapacitor::Server`], and stops
+//! it cleanly on SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use config::DaemonConfig;
+
+/// Kapacitor-compatible time-series processing and alerting daemon.
+#[derive(Debug, Parser)]
+#[command(name = "kapacitord", version, about)]
+struct Args {
+    /// Config file; without it ./kapacitor.yaml is read if present, else the
+    /// built-in defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the effective config (file, defaults and environment) as YAML.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match DaemonConfig::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("kapacitord: invalid configuration:\n{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Config) = args.command {
+        print!("{}", config.to_yaml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.logging.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kapacitord: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: DaemonConfig) -> ExitCode {
+    let server = match kapacitor::Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("kapacitord: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "kapacitord started");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,198 @@
+//! Ingest counters: per listener, and per database/retention policy within a
+//! listener. Updated once per request, datagram or decoded chunk, never per
+//! point, so they cost nothing on the hot path.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use pipeline::DbRp;
+use serde::Serialize;
+
+/// Which listener a counter belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listener {
+    Http,
+    Udp,
+    Tcp,
+}
+
+impl Listener {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Http => "http",
+            Listener::Udp => "udp",
+            Listener::Tcp => "tcp",
+        }
+    }
+}
+
+/// Counters for one database/retention policy on one listener.
+#[derive(Debug, Default)]
+pub struct DbRpCounters {
+    points: AtomicU64,
+    bytes: AtomicU64,
+    parse_errors: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl DbRpCounters {
+    /// Records one decoded write: its size, the points kept and the lines
+    /// that failed to parse.
+    pub fn record(&self, bytes: usize, points: usize, parse_errors: usize) {
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.points.fetch_add(points as u64, Ordering::Relaxed);
+        if parse_errors > 0 {
+            self.parse_errors.fetch_add(parse_errors as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Records points or lines lost for a reason other than a parse error
+    /// (a TCP line over the length limit, a connection cut mid-line).
+    pub fn drop_points(&self, n: usize) {
+        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> DbRpSnapshot {
+        DbRpSnapshot {
+            points: self.points.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            parse_errors: self.parse_errors.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters for one listener as a whole.
+#[derive(Debug, Default)]
+pub struct ListenerCounters {
+    /// HTTP requests, UDP datagrams or TCP connections accepted.
+    units: AtomicU64,
+    /// TCP connections open now.
+    active: AtomicU64,
+    /// Requests or connections refused before any line was read: bad gzip,
+    /// body too large, bad parameters, failed authentication, too many
+    /// connections.
+    rejected: AtomicU64,
+    by_dbrp: RwLock<BTreeMap<DbRp, Arc<DbRpCounters>>>,
+}
+
+impl ListenerCounters {
+    pub fn accept(&self) {
+        self.units.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reject(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks a connection open until the guard is dropped.
+    pub fn open(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(self.clone())
+    }
+
+    /// The counters for `dbrp`, created on first use. Callers that write to
+    /// one db/rp repeatedly (a UDP or TCP listener) keep the `Arc`.
+    pub fn dbrp(&self, dbrp: &DbRp) -> Arc<DbRpCounters> {
+        if let Some(c) = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner()).get(dbrp) {
+            return c.clone();
+        }
+        self.by_dbrp
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(dbrp.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn snapshot(&self, kind: Listener) -> ListenerSnapshot {
+        let by_dbrp = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner());
+        let dbrps: BTreeMap<String, DbRpSnapshot> =
+            by_dbrp.iter().map(|(k, v)| (k.to_string(), v.snapshot())).collect();
+        let sum = |f: fn(&DbRpSnapshot) -> u64| dbrps.values().map(f).sum();
+        let units = Some(self.units.load(Ordering::Relaxed));
+        ListenerSnapshot {
+            requests: units.filter(|_| kind == Listener::Http),
+            datagrams: units.filter(|_| kind == Listener::Udp),
+            connections: units.filter(|_| kind == Listener::Tcp),
+            active_connections: Some(self.active.load(Ordering::Relaxed))
+                .filter(|_| kind == Listener::Tcp),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            points: sum(|d| d.points),
+            bytes: sum(|d| d.bytes),
+            parse_errors: sum(|d| d.parse_errors),
+            dropped: sum(|d| d.dropped),
+            dbrps,
+        }
+    }
+}
+
+/// Keeps a connection counted as active while it lives.
+#[derive(Debug)]
+pub struct ActiveGuard(Arc<ListenerCounters>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// All ingest counters of a server.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub http: Arc<ListenerCounters>,
+    pub udp: Arc<ListenerCounters>,
+    pub tcp: Arc<ListenerCounters>,
+}
+
+impl IngestStats {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    pub fn listener(&self, listener: Listener) -> &Arc<ListenerCounters> {
+        match listener {
+            Listener::Http => &self.http,
+            Listener::Udp => &self.udp,
+            Listener::Tcp => &self.tcp,
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, ListenerSnapshot> {
+        [Listener::Http, Listener::Udp, Listener::Tcp]
+            .into_iter()
+            .map(|l| (l.as_str(), self.listener(l).snapshot(l)))
+            .collect()
+    }
+}
+
+/// What the status endpoint shows for one db/rp.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DbRpSnapshot {
+    pub points: u64,
+    pub bytes: u64,
+    pub parse_errors: u64,
+    pub dropped: u64,
+}
+
+/// What the status endpoint shows for one listener.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ListenerSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_connections: Option<u64>,
+    /// Requests, datagrams or connections refused before any line was read.
+    pub rejected: u64,
+    pub points: u64,
+    pub bytes: u64,
+    pub parse_errors: u64,
+    pub dropped: u64,
+    pub dbrps: BTreeMap<String, DbRpSnapshot>,
+}

@@ -1,0 +1,115 @@
+//! The step every listener shares: decode a chunk of line protocol, count it,
+//! and hand the good points to the sink.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pipeline::{DbRp, Point, PointBatch, PointSink};
+
+use crate::lp::{DecodeOptions, Decoder, LineError, Precision};
+use crate::stats::DbRpCounters;
+
+/// The longest list of bad lines an error message carries; the rest are
+/// counted, not listed, so an all-bad 25 MB body does not echo back 25 MB.
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// What decoding one chunk produced.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    pub points: usize,
+    pub errors: Vec<LineError>,
+}
+
+impl WriteOutcome {
+    /// The error text InfluxDB 1.x answers with: `partial write: …
+    /// dropped=N` when some lines were kept, the bare list when none was.
+    /// `None` when every line parsed.
+    pub fn error_message(&self) -> Option<String> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        let mut msg = String::new();
+        for (i, e) in self.errors.iter().take(MAX_LISTED_ERRORS).enumerate() {
+            if i > 0 {
+                msg.push('\n');
+            }
+            msg.push_str(&format!("line {}: {e}", e.line));
+        }
+        if self.errors.len() > MAX_LISTED_ERRORS {
+            msg.push_str(&format!(
+                "\n(and {} more bad lines)",
+                self.errors.len() - MAX_LISTED_ERRORS
+            ));
+        }
+        Some(if self.points > 0 {
+            format!("partial write: {msg} dropped={}", self.errors.len())
+        } else {
+            msg
+        })
+    }
+}
+
+/// Decoding settings a listener applies to everything it receives.
+#[derive(Clone, Copy, Debug)]
+pub struct LineSettings {
+    pub accept_unsigned: bool,
+}
+
+thread_local! {
+    // One decoder per thread keeps its series caches warm across requests
+    // without a lock; decoding never awaits, so a request never moves threads
+    // mid-decode.
+    static DECODER: RefCell<Decoder> = RefCell::new(Decoder::new());
+}
+
+/// The current time in nanoseconds, the timestamp of lines that carry none.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Decodes `body` with this thread's decoder, counts it and hands the good
+/// points to `sink`.
+pub fn decode_and_route(
+    sink: &Arc<dyn PointSink>,
+    counters: &DbRpCounters,
+    dbrp: &DbRp,
+    body: &[u8],
+    precision: Precision,
+    settings: LineSettings,
+) -> WriteOutcome {
+    DECODER.with(|d| match d.try_borrow_mut() {
+        Ok(mut decoder) => {
+            decode_with(&mut decoder, sink, counters, dbrp, body, precision, settings)
+        }
+        // Only reachable if a sink re-entered ingest on this thread; a fresh
+        // decoder is slower but correct.
+        Err(_) => decode_with(&mut Decoder::new(), sink, counters, dbrp, body, precision, settings),
+    })
+}
+
+/// Like [`decode_and_route`], with a decoder the caller owns (one per TCP
+/// connection or UDP socket).
+pub fn decode_with(
+    decoder: &mut Decoder,
+    sink: &Arc<dyn PointSink>,
+    counters: &DbRpCounters,
+    dbrp: &DbRp,
+    body: &[u8],
+    precision: Precision,
+    settings: LineSettings,
+) -> WriteOutcome {
+    let opts = DecodeOptions { precision, now_ns: now_ns(), accept_unsigned: settings.accept_unsigned };
+    let mut points: Vec<Point> = Vec::new();
+    let mut errors = Vec::new();
+    decoder.decode(body, &opts, &mut points, &mut errors);
+    counters.record(body.len(), points.len(), errors.len());
+    let outcome = WriteOutcome { points: points.len(), errors };
+    if !points.is_empty() {
+        sink.write(PointBatch { dbrp: dbrp.clone(), points });
+    }
+    outcome
+}

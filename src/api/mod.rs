@@ -1,0 +1,70 @@
+//! The HTTP API: the ingest routes from `ingest`, `/kapacitor/v1/status`,
+//! one authentication layer over all of it, and JSON errors everywhere.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use ingest::http::{HttpIngest, json_error};
+
+use crate::server::ServerState;
+
+mod auth;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The whole HTTP surface of a server.
+pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
+    let api = Router::new()
+        .route("/kapacitor/v1/status", get(status))
+        .with_state(state.clone());
+    let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
+    Router::new()
+        .merge(ingest::http::routes(ingest))
+        .merge(api)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(auth, auth::require))
+        .layer(middleware::map_response(version_header))
+}
+
+async fn version_header(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("x-kapacitor-version", HeaderValue::from_static(VERSION));
+    response
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not found")
+}
+
+/// `GET /kapacitor/v1/status`: version, uptime, and what every listener has
+/// received, per database/retention policy.
+async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+    let addrs = state.addrs;
+    let mut listeners = serde_json::Map::new();
+    for (name, snapshot) in state.stats.snapshot() {
+        let (enabled, bind) = match name {
+            "http" => (state.config.http.enabled, addrs.http),
+            "udp" => (state.config.udp.enabled, addrs.udp),
+            _ => (state.config.tcp.enabled, addrs.tcp),
+        };
+        let mut value = serde_json::to_value(&snapshot).unwrap_or_default();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("enabled".into(), enabled.into());
+            obj.insert("bind".into(), bind.map(|a| a.to_string()).into());
+        }
+        listeners.insert(name.to_string(), value);
+    }
+    Json(serde_json::json!({
+        "version": VERSION,
+        "started": humantime::format_rfc3339_seconds(state.started).to_string(),
+        "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
+        "listeners": listeners,
+        "router": { "unrouted_points": state.router.unrouted_points() },
+        "tasks": [],
+    }))
+}

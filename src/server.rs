@@ -1,0 +1,180 @@
+//! The [`Server`]: binds the listeners a [`DaemonConfig`] asks for, wires
+//! them to the router, serves the HTTP API, and shuts everything down
+//! cleanly. Tests start one in-process on port 0.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use config::DaemonConfig;
+use ingest::http::HttpIngest;
+use ingest::stats::IngestStats;
+use ingest::tcp::TcpIngest;
+use ingest::udp::UdpIngest;
+use ingest::write::LineSettings;
+use pipeline::{DbRp, PointSink, Router};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind the {listener} listener to {addr}: {source}")]
+    Bind { listener: &'static str, addr: SocketAddr, source: io::Error },
+}
+
+/// What the HTTP API and the listeners share.
+pub struct ServerState {
+    pub config: DaemonConfig,
+    pub stats: Arc<IngestStats>,
+    pub router: Arc<Router>,
+    pub started: SystemTime,
+    pub started_at: Instant,
+    pub addrs: BoundAddrs,
+}
+
+/// The addresses the listeners actually bound (port 0 resolved).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BoundAddrs {
+    pub http: Option<SocketAddr>,
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+}
+
+/// A running kapacitord.
+pub struct Server {
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Server {
+    /// Binds every enabled listener and starts serving. Binding happens
+    /// before this returns, so a port in use is an error here, not later.
+    pub async fn start(config: DaemonConfig) -> Result<Server, ServerError> {
+        let stats = IngestStats::new();
+        let router = Arc::new(Router::new());
+        let sink: Arc<dyn PointSink> = router.clone();
+        let settings = LineSettings { accept_unsigned: config.ingest.accept_unsigned };
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut addrs = BoundAddrs::default();
+
+        let http = if config.http.enabled {
+            let listener = tokio::net::TcpListener::bind(config.http.bind).await.map_err(|source| {
+                ServerError::Bind { listener: "http", addr: config.http.bind, source }
+            })?;
+            addrs.http = listener.local_addr().ok();
+            Some(listener)
+        } else {
+            None
+        };
+        if config.udp.enabled {
+            let socket = bind_udp(&config.udp)?;
+            addrs.udp = socket.local_addr().ok();
+            let udp = UdpIngest {
+                socket,
+                dbrp: DbRp::new(config.udp.database.as_str(), config.udp.retention_policy.as_str()),
+                sink: sink.clone(),
+                stats: stats.clone(),
+                settings,
+            };
+            let token = shutdown.clone();
+            tracker.spawn(async move {
+                if let Err(e) = udp.run(token).await {
+                    tracing::error!(listener = "udp", "UDP listener stopped: {e}");
+                }
+            });
+        }
+        if config.tcp.enabled {
+            let listener = tokio::net::TcpListener::bind(config.tcp.bind).await.map_err(|source| {
+                ServerError::Bind { listener: "tcp", addr: config.tcp.bind, source }
+            })?;
+            addrs.tcp = listener.local_addr().ok();
+            let tcp = TcpIngest {
+                listener,
+                dbrp: DbRp::new(config.tcp.database.as_str(), config.tcp.retention_policy.as_str()),
+                sink: sink.clone(),
+                stats: stats.clone(),
+                settings,
+                max_line_length: config.tcp.max_line_length,
+                max_connections: config.tcp.max_connections,
+            };
+            let (token, connections) = (shutdown.clone(), tracker.clone());
+            tracker.spawn(async move {
+                if let Err(e) = tcp.run(token, connections).await {
+                    tracing::error!(listener = "tcp", "TCP listener stopped: {e}");
+                }
+            });
+        }
+
+        let ingest = Arc::new(HttpIngest {
+            sink,
+            stats: stats.clone(),
+            max_body_size: config.http.max_body_size,
+            settings,
+            default_retention_policy: config.ingest.default_retention_policy.clone(),
+        });
+        let state = Arc::new(ServerState {
+            config,
+            stats,
+            router,
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            addrs,
+        });
+        if let Some(listener) = http {
+            let app = api::app(state.clone(), ingest);
+            let token = shutdown.clone();
+            tracker.spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
+                if let Err(e) = serve.await {
+                    tracing::error!(listener = "http", "HTTP server stopped: {e}");
+                }
+            });
+        }
+        for (name, addr) in [("http", addrs.http), ("udp", addrs.udp), ("tcp", addrs.tcp)] {
+            if let Some(addr) = addr {
+                tracing::info!(listener = name, %addr, "listening");
+            }
+        }
+        Ok(Server { state, shutdown, tracker })
+    }
+
+    pub fn addrs(&self) -> BoundAddrs {
+        self.state.addrs
+    }
+
+    /// The URL of the HTTP API, if HTTP is enabled.
+    pub fn http_url(&self) -> Option<String> {
+        self.state.addrs.http.map(|a| format!("http://{a}"))
+    }
+
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests and connections finish, and
+    /// waits for every listener to end.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+fn bind_udp(cfg: &config::UdpConfig) -> Result<tokio::net::UdpSocket, ServerError> {
+    let bind_err = |source| ServerError::Bind { listener: "udp", addr: cfg.bind, source };
+    let domain = socket2::Domain::for_address(cfg.bind);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+        .map_err(bind_err)?;
+    if cfg.read_buffer > 0 {
+        socket.set_recv_buffer_size(cfg.read_buffer).map_err(bind_err)?;
+    }
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    socket.bind(&cfg.bind.into()).map_err(bind_err)?;
+    tokio::net::UdpSocket::from_std(socket.into()).map_err(bind_err)
+}

@@ -1,0 +1,540 @@
+//! Black-box tests of a real server on port 0: real sockets, the bytes real
+//! clients send (Telegraf's chunked gzip, InfluxDB subscriptions, the influx
+//! CLI handshake), and the counters a user reads from the status endpoint.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use config::{DaemonConfig, UserConfig};
+use kapacitor::Server;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn test_config() -> (DaemonConfig, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DaemonConfig::default();
+    config.http.bind = loopback();
+    config.udp.bind = loopback();
+    config.tcp.bind = loopback();
+    config.data_dir = dir.path().join("data");
+    config.tasks_dir = dir.path().join("tasks");
+    (config, dir)
+}
+
+async fn start() -> (Server, tempfile::TempDir) {
+    let (config, dir) = test_config();
+    (Server::start(config).await.expect("server starts"), dir)
+}
+
+/// A response as a client sees it.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn error(&self) -> String {
+        self.json()["error"].as_str().expect("error is a string").to_string()
+    }
+}
+
+/// Sends raw request bytes over a fresh connection and reads the response
+/// to EOF (requests say `Connection: close`).
+async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+async fn request(addr: SocketAddr, method: &str, target: &str, headers: &[&str], body: &[u8]) -> Reply {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes).await
+}
+
+async fn post(addr: SocketAddr, target: &str, body: &str) -> Reply {
+    request(addr, "POST", target, &[], body.as_bytes()).await
+}
+
+async fn status(addr: SocketAddr) -> Value {
+    let reply = request(addr, "GET", "/kapacitor/v1/status", &[], b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+/// Counters of one db/rp on one listener, once they reach `points`
+/// (UDP and TCP are asynchronous, so poll briefly).
+async fn wait_for_points(addr: SocketAddr, listener: &str, dbrp: &str, points: u64) -> Value {
+    for _ in 0..200 {
+        let s = status(addr).await;
+        let c = &s["listeners"][listener]["dbrps"][dbrp];
+        if c["points"].as_u64() >= Some(points) {
+            return c.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{listener} {dbrp} never reached {points} points: {}", status(addr).await);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[tokio::test]
+async fn write_answers_204_and_counts_points_per_dbrp() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = post(addr, "/write?db=telegraf&rp=autogen", "cpu,host=a v=1 1\nmem,host=a used=3i 1\n").await;
+    assert_eq!((reply.status, reply.body.as_str()), (204, ""));
+    assert!(reply.header("x-kapacitor-version").is_some());
+    // No rp: the configured default retention policy.
+    let reply = post(addr, "/kapacitor/v1/write?db=telegraf", "cpu v=2 2").await;
+    assert_eq!(reply.status, 204);
+    let c = wait_for_points(addr, "http", "telegraf.autogen", 3).await;
+    assert_eq!(c["points"], 3);
+    assert_eq!(c["parse_errors"], 0);
+    let s = status(addr).await;
+    assert_eq!(s["listeners"]["http"]["requests"], 2);
+    assert_eq!(s["router"]["unrouted_points"], 3);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn telegraf_chunked_gzip_write_is_accepted() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let lines = "cpu,cpu=cpu0,host=h1 usage_idle=99.5,usage_user=0.5 1700000000000000000\n\
+                 cpu,cpu=cpu1,host=h1 usage_idle=98,usage_user=2 1700000000000000000\n";
+    let body = gzip(lines.as_bytes());
+    // As Go's net/http streams a body without Content-Length: chunked,
+    // split into two chunks.
+    let (a, b) = body.split_at(body.len() / 2);
+    let mut req = format!(
+        "POST /write?db=telegraf HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Telegraf/1.39.3 Go/1.25\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Encoding: gzip\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in [a, b] {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let reply = raw(addr, &req).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let c = wait_for_points(addr, "http", "telegraf.autogen", 2).await;
+    assert_eq!(c["points"], 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gzip_header_with_plain_body_is_a_json_400() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = request(addr, "POST", "/write?db=x", &["Content-Encoding: gzip"], b"cpu v=1").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error(), "gzip: invalid header");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn query_handshake_of_telegraf_and_influx_cli() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    // Telegraf: form body.
+    let reply = request(
+        addr,
+        "POST",
+        "/query",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        b"q=CREATE+DATABASE+%22telegraf%22",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), serde_json::json!({"results": [{"statement_id": 0}]}));
+    // influx -import: query string, empty body.
+    let reply = request(addr, "POST", "/query?db=&epoch=ns&q=CREATE+DATABASE+imp%0A", &[], b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Anything else is a JSON 400, never a non-JSON body.
+    let reply = request(addr, "GET", "/query?q=SELECT+*+FROM+cpu", &[], b"").await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.error().contains("CREATE DATABASE"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ping_answers_204_on_both_paths() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    for path in ["/ping", "/kapacitor/v1/ping"] {
+        for method in ["GET", "HEAD"] {
+            let reply = request(addr, method, path, &[], b"").await;
+            assert_eq!(reply.status, 204, "{method} {path}");
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn partial_write_keeps_good_lines_and_names_bad_ones() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let body = "cpu v=1 1\ngarbage\ncpu v=2 2\ncpu v=oops 3\ncpu v=4 4\n";
+    let reply = post(addr, "/write?db=db&rp=rp", body).await;
+    assert_eq!(reply.status, 400);
+    let error = reply.error();
+    assert!(error.starts_with("partial write: "), "{error}");
+    assert!(error.contains("line 2: unable to parse 'garbage': missing fields"), "{error}");
+    assert!(error.contains("line 4: unable to parse 'cpu v=oops 3': invalid boolean"), "{error}");
+    assert!(error.ends_with("dropped=2"), "{error}");
+    assert!(reply.header("x-influxdb-error").is_some());
+    let c = wait_for_points(addr, "http", "db.rp", 3).await;
+    assert_eq!((c["points"].as_u64(), c["parse_errors"].as_u64()), (Some(3), Some(2)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn all_bad_write_is_400_without_partial_prefix() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = post(addr, "/write?db=db", "garbage\nmore garbage\n").await;
+    assert_eq!(reply.status, 400);
+    let error = reply.error();
+    assert!(error.starts_with("line 1: unable to parse 'garbage'"), "{error}");
+    assert!(!error.contains("partial write"), "{error}");
+    let s = status(addr).await;
+    assert_eq!(s["listeners"]["http"]["dbrps"]["db.autogen"]["parse_errors"], 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_db_and_bad_precision_are_json_400s() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = post(addr, "/write", "cpu v=1").await;
+    assert_eq!((reply.status, reply.error().as_str()), (400, "database is required"));
+    let reply = post(addr, "/write?db=x&precision=fortnight", "cpu v=1").await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.error().contains("invalid precision"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn precision_scales_timestamps() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    for p in ["n", "ns", "u", "ms", "s", "m", "h"] {
+        let reply = post(addr, &format!("/write?db=p&precision={p}"), "cpu v=1 1").await;
+        assert_eq!(reply.status, 204, "precision {p}: {}", reply.body);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413_declared_or_chunked() {
+    let (mut config, _dir) = test_config();
+    config.http.max_body_size = 1000;
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let big = "cpu v=1 1\n".repeat(200);
+    let reply = post(addr, "/write?db=x", &big).await;
+    assert_eq!((reply.status, reply.error().as_str()), (413, "Request Entity Too Large"));
+    // Chunked, so the size is only known while reading.
+    let mut req = format!(
+        "POST /write?db=x HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in big.as_bytes().chunks(300) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(raw(addr, &req).await.status, 413);
+    // A gzip body that inflates past the limit.
+    let reply = request(addr, "POST", "/write?db=x", &["Content-Encoding: gzip"], &gzip(big.as_bytes())).await;
+    assert_eq!(reply.status, 413);
+    // Just under the limit is fine.
+    let reply = post(addr, "/write?db=x", &"cpu v=1 1\n".repeat(100)).await;
+    assert_eq!(reply.status, 204);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn v2_write_maps_bucket_to_db_and_rp() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = request(
+        addr,
+        "POST",
+        "/api/v2/write?org=my-org&bucket=telegraf%2Fweekly&precision=s",
+        &["Authorization: Token my-token"],
+        b"cpu,host=a v=1 1700000000",
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    wait_for_points(addr, "http", "telegraf.weekly", 1).await;
+    let reply = post(addr, "/api/v2/write?org=o&bucket=plain", "cpu v=1").await;
+    assert_eq!(reply.status, 204);
+    wait_for_points(addr, "http", "plain.autogen", 1).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn influxdb_subscription_push_is_a_write() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    // As captured from InfluxDB 1.6.7: empty Content-Type, precision=ns.
+    let reply = request(
+        addr,
+        "POST",
+        "/write?consistency=&db=telegraf&precision=ns&rp=autogen",
+        &["User-Agent: InfluxDBClient", "Content-Type:", "Accept-Encoding: gzip"],
+        b"cpu,cpu=cpu0,host=a usage_idle=99.5,usage_user=0.5 1700000000000000000\n\
+          mem,host=a used=123i,avail=4.5 1700000000000000000",
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    wait_for_points(addr, "http", "telegraf.autogen", 2).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_byte_never_loses_good_lines_or_the_daemon() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let mut body = b"cpu v=1 1\n".to_vec();
+    body.extend_from_slice(b"cpu,host=\xff\xfe v=2 2\n\x00\x01\x02\ncpu v=\"\n");
+    body.extend_from_slice(b"cpu v=3 3\n");
+    let reply = request(addr, "POST", "/write?db=bytes", &[], &body).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.error().starts_with("partial write"), "{}", reply.body);
+    let c = wait_for_points(addr, "http", "bytes.autogen", 2).await;
+    assert_eq!(c["points"], 2);
+    // Still serving.
+    assert_eq!(request(addr, "GET", "/ping", &[], b"").await.status, 204);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let reply = request(addr, "GET", "/nope", &[], b"").await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.json()["error"].is_string());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn udp_single_and_multi_line_datagrams() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let udp = server.addrs().udp.unwrap();
+    let client = UdpSocket::bind(loopback()).await.unwrap();
+    // Telegraf: one line per datagram with a newline; InfluxDB subscriptions: without.
+    client.send_to(b"cpu,host=a v=1 1\n", udp).await.unwrap();
+    client.send_to(b"cpu,host=a v=2 2", udp).await.unwrap();
+    // python influxdb: many lines in one datagram, one of them bad: the good ones stay.
+    client.send_to(b"cpu,host=b v=1.0\nbad\nmem used=5i\n", udp).await.unwrap();
+    let c = wait_for_points(http, "udp", "telegraf.autogen", 4).await;
+    assert_eq!(c["points"], 4);
+    assert_eq!(c["parse_errors"], 1);
+    let s = status(http).await;
+    assert_eq!(s["listeners"]["udp"]["datagrams"], 3);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_lines_split_across_writes_and_final_line_without_newline() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let tcp = server.addrs().tcp.unwrap();
+    let input = b"cpu,host=a v=1 1\nmem,host=a used=2i 2\ndisk free=3 3";
+    let mut stream = TcpStream::connect(tcp).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    // One byte per write: every boundary is a possible read boundary.
+    for byte in input.iter() {
+        stream.write_all(&[*byte]).await.unwrap();
+        stream.flush().await.unwrap();
+    }
+    drop(stream);
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 3).await;
+    assert_eq!((c["points"].as_u64(), c["parse_errors"].as_u64()), (Some(3), Some(0)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_many_connections_at_once() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let tcp = server.addrs().tcp.unwrap();
+    let mut clients = Vec::new();
+    for c in 0..20 {
+        clients.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(tcp).await.unwrap();
+            for i in 0..50 {
+                s.write_all(format!("cpu,conn={c} v={i} {i}\n").as_bytes()).await.unwrap();
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 1000).await;
+    assert_eq!(c["points"], 1000);
+    assert_eq!(status(http).await["listeners"]["tcp"]["connections"], 20);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_gzip_members_back_to_back_as_socket_writer_sends() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let tcp = server.addrs().tcp.unwrap();
+    let mut stream = TcpStream::connect(tcp).await.unwrap();
+    let mut all = Vec::new();
+    for i in 0..10 {
+        all.extend_from_slice(&gzip(format!("cpu,host=z v={i} {i}\n").as_bytes()));
+    }
+    // Cut the member stream at odd places, as TCP may.
+    for chunk in all.chunks(7) {
+        stream.write_all(chunk).await.unwrap();
+    }
+    drop(stream);
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 10).await;
+    assert_eq!(c["points"], 10);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_over_long_line_is_dropped_and_counted() {
+    let (mut config, _dir) = test_config();
+    config.tcp.max_line_length = 64;
+    let server = Server::start(config).await.unwrap();
+    let http = server.addrs().http.unwrap();
+    let tcp = server.addrs().tcp.unwrap();
+    let mut stream = TcpStream::connect(tcp).await.unwrap();
+    let long = format!("cpu,host={} v=1 1\n", "x".repeat(500));
+    stream.write_all(format!("cpu v=1 1\n{long}cpu v=2 2\n").as_bytes()).await.unwrap();
+    drop(stream);
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 2).await;
+    assert_eq!((c["points"].as_u64(), c["dropped"].as_u64()), (Some(2), Some(1)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_covers_write_and_api_but_not_ping() {
+    let (mut config, _dir) = test_config();
+    config.auth.enabled = true;
+    config.auth.users = vec![UserConfig { username: "ann".into(), password: "secret".into() }];
+    config.auth.tokens = vec!["tok-123".into()];
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let body = b"cpu v=1 1";
+    let denied = request(addr, "POST", "/write?db=a", &[], body).await;
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.error(), "unable to parse authentication credentials");
+    assert!(denied.header("www-authenticate").is_some());
+    let wrong = request(addr, "POST", "/write?db=a", &["Authorization: Basic YW5uOm5vcGU="], body).await;
+    assert_eq!(wrong.status, 401);
+    // ann:secret
+    let basic = request(addr, "POST", "/write?db=a", &["Authorization: Basic YW5uOnNlY3JldA=="], body).await;
+    assert_eq!(basic.status, 204);
+    let query = request(addr, "POST", "/write?db=a&u=ann&p=secret", &[], body).await;
+    assert_eq!(query.status, 204);
+    let token = request(addr, "POST", "/api/v2/write?bucket=a", &["Authorization: Token tok-123"], body).await;
+    assert_eq!(token.status, 204);
+    let v2_user = request(addr, "POST", "/api/v2/write?bucket=a", &["Authorization: Token ann:secret"], body).await;
+    assert_eq!(v2_user.status, 204);
+    assert_eq!(request(addr, "GET", "/kapacitor/v1/status", &[], b"").await.status, 401);
+    assert_eq!(
+        request(addr, "GET", "/kapacitor/v1/status", &["Authorization: Bearer tok-123"], b"").await.status,
+        200
+    );
+    assert_eq!(request(addr, "GET", "/ping", &[], b"").await.status, 204);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_off_by_default() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    assert_eq!(post(addr, "/write?db=a", "cpu v=1").await.status, 204);
+    assert_eq!(request(addr, "GET", "/kapacitor/v1/status", &[], b"").await.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn disabled_listeners_do_not_bind() {
+    let (mut config, _dir) = test_config();
+    config.udp.enabled = false;
+    config.tcp.enabled = false;
+    let server = Server::start(config).await.unwrap();
+    assert!(server.addrs().udp.is_none() && server.addrs().tcp.is_none());
+    let s = status(server.addrs().http.unwrap()).await;
+    assert_eq!(s["listeners"]["udp"]["enabled"], false);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_start_error() {
+    let taken = std::net::TcpListener::bind(loopback()).unwrap();
+    let (mut config, _dir) = test_config();
+    config.http.bind = taken.local_addr().unwrap();
+    let err = Server::start(config).await.err().expect("bind fails");
+    let msg = err.to_string();
+    assert!(msg.contains("http") && msg.contains(&taken.local_addr().unwrap().to_string()), "{msg}");
+}
