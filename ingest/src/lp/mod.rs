@@ -1,1 +1,360 @@
-//! Line-protocol decoding (filled in by the decoder work).
+//! Line-protocol decoding with InfluxDB 1.x rules.
+//!
+//! [`Decoder::decode`] turns a body of line protocol into [`pipeline::Point`]s
+//! plus one [`LineError`] per rejected line, worded as InfluxDB 1.x words it
+//! (`unable to parse '<line>': <reason>`). A bad line never costs a good one.
+//!
+//! The grammar follows the Go 1.x parser as observed on InfluxDB 1.6.7: the
+//! same line splitting (newlines inside string fields and after a backslash do
+//! not end a line), the same escapes per position (`\\` in a tag stays two
+//! backslashes), the same float spellings (`.5`, `5.`, `1.e3`), tags sorted,
+//! duplicate tags rejected, the last of duplicate fields kept. Deliberate
+//! differences are listed on [`Decoder::decode`].
+//!
+//! It does not decide what a batch means (partial writes, status codes): the
+//! listeners do.
+
+mod cache;
+mod scan;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use memchr::memchr;
+use pipeline::{FieldValue, Fields, Name, Point, Series, SeriesError};
+
+use cache::{NameCache, SeriesCache};
+
+/// Earliest time InfluxDB 1.x stores, in ns since the epoch.
+pub const MIN_NANO: i64 = i64::MIN + 2;
+/// Latest time InfluxDB 1.x stores, in ns since the epoch.
+pub const MAX_NANO: i64 = i64::MAX - 1;
+/// Longest series key (measurement and tags as written, and with a field key
+/// added) that InfluxDB 1.x accepts.
+pub const MAX_KEY_LEN: usize = 65535;
+/// How much of a bad line an error repeats: enough to find it, not a copy of
+/// a 25 MB line.
+pub const MAX_ERROR_TEXT: usize = 1024;
+
+type Reason = Cow<'static, str>;
+
+/// The unit of timestamps in a write (`precision=` on `/write`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    #[default]
+    Nanosecond,
+    Microsecond,
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Precision {
+    /// `""`, `n`, `ns` → ns; `u`, `us`, `µ` → µs; `ms`, `s`, `m`, `h`.
+    /// Anything else is None: the caller decides whether that is an error
+    /// (InfluxDB ≥1.8) or nanoseconds (1.6).
+    pub fn parse(s: &str) -> Option<Precision> {
+        Some(match s {
+            "" | "n" | "ns" => Precision::Nanosecond,
+            "u" | "us" | "µ" => Precision::Microsecond,
+            "ms" => Precision::Millisecond,
+            "s" => Precision::Second,
+            "m" => Precision::Minute,
+            "h" => Precision::Hour,
+            _ => return None,
+        })
+    }
+
+    /// Nanoseconds per unit.
+    pub fn nanos(self) -> i64 {
+        match self {
+            Precision::Nanosecond => 1,
+            Precision::Microsecond => 1_000,
+            Precision::Millisecond => 1_000_000,
+            Precision::Second => 1_000_000_000,
+            Precision::Minute => 60_000_000_000,
+            Precision::Hour => 3_600_000_000_000,
+        }
+    }
+
+    /// `t` rounded down to a whole unit, as InfluxDB stamps a point that has
+    /// no timestamp.
+    pub fn truncate(self, t: i64) -> i64 {
+        t - t.rem_euclid(self.nanos())
+    }
+}
+
+/// How to read one body.
+#[derive(Clone, Debug)]
+pub struct DecodeOptions {
+    /// Unit of the timestamps in the body.
+    pub precision: Precision,
+    /// Time given to points without a timestamp (truncated to `precision`),
+    /// in ns since the epoch. InfluxDB reads the clock once per request.
+    pub now_ns: i64,
+    /// Accept `42u` as an unsigned integer (InfluxDB 2.x style). InfluxDB
+    /// 1.x and Kapacitor reject it with `invalid number`.
+    pub accept_unsigned: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            precision: Precision::Nanosecond,
+            now_ns: 0,
+            accept_unsigned: false,
+        }
+    }
+}
+
+/// One line that failed to decode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineError {
+    /// 1-based number of the line in the input where the failed line starts.
+    pub line: usize,
+    /// The line, leading whitespace trimmed, cut to [`MAX_ERROR_TEXT`] bytes,
+    /// invalid UTF-8 replaced.
+    pub text: String,
+    /// Why, in InfluxDB 1.x words (`missing fields`, `invalid number`, …).
+    pub reason: String,
+}
+
+impl LineError {
+    fn new(line: usize, raw: &[u8], reason: Reason) -> Self {
+        let mut cut = raw.len().min(MAX_ERROR_TEXT);
+        let mut text = String::from_utf8_lossy(&raw[..cut]);
+        // Cutting inside a multi-byte character leaves a replacement char at
+        // the end; back up to a whole character instead when the line is valid.
+        while std::str::from_utf8(&raw[..cut]).is_err_and(|e| e.error_len().is_none()) && cut > 0 {
+            cut -= 1;
+            text = String::from_utf8_lossy(&raw[..cut]);
+        }
+        LineError {
+            line,
+            text: text.into_owned(),
+            reason: reason.into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unable to parse '{}': {}", self.text, self.reason)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// A line-protocol decoder with bounded caches of recently seen series and
+/// field-key lists, so a steady stream of known series skips tag parsing and
+/// most allocation. Keep one per connection or worker thread.
+#[derive(Default)]
+pub struct Decoder {
+    series: SeriesCache,
+    names: NameCache,
+    /// Field keys of the last point whose series is not cached (one with
+    /// backslashes in its key).
+    uncached_keys: Option<Arc<[Name]>>,
+    // Scratch space reused across lines.
+    tags: Vec<[usize; 4]>,
+    raw_keys: Vec<(usize, usize)>,
+    values: Vec<FieldValue>,
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("series_cached", &self.series.entries.len())
+            .finish()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Decoder::default()
+    }
+
+    /// Decodes every line of `input`, pushing good points to `points` and one
+    /// [`LineError`] per bad line. Never panics.
+    ///
+    /// Differences from InfluxDB 1.6.7, all on inputs it would store oddly:
+    /// * a line that is not valid UTF-8 is rejected (`invalid UTF-8`); 1.6
+    ///   stored the bytes;
+    /// * bytes after a string field's closing quote (`f="a"b`, or CRLF after
+    ///   a string) are `invalid field format`; 1.6 folded them into the value;
+    /// * a field key that is empty after tabs (`m \t=1`) is `missing field
+    ///   key`; 1.6 silently dropped the field;
+    /// * tags are sorted by their unescaped keys; 1.6 sorts the escaped bytes,
+    ///   which differs only for keys with escapes.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        opts: &DecodeOptions,
+        points: &mut Vec<Point>,
+        errors: &mut Vec<LineError>,
+    ) {
+        let default_ns = opts.precision.truncate(opts.now_ns);
+        let mut pos = 0;
+        let mut line_no = 1;
+        while pos < input.len() {
+            let (end, inner_newlines) = scan::line_end(input, pos);
+            let raw = &input[pos..end];
+            let this_line = line_no;
+            line_no += 1;
+            if inner_newlines {
+                line_no += memchr::memchr_iter(b'\n', raw).count();
+            }
+            pos = end + 1;
+
+            let start = scan::skip_ws(raw, 0);
+            if start >= raw.len() || raw[start] == b'#' {
+                continue;
+            }
+            let body = &raw[start..];
+            let result = match std::str::from_utf8(body) {
+                Ok(line) => self.decode_line(line, opts, default_ns, points),
+                Err(_) => Err(Cow::Borrowed("invalid UTF-8")),
+            };
+            if let Err(reason) = result {
+                errors.push(LineError::new(this_line, body, reason));
+            }
+        }
+    }
+
+    /// Decodes one line (leading whitespace already gone) into `points`.
+    fn decode_line(
+        &mut self,
+        line: &str,
+        opts: &DecodeOptions,
+        default_ns: i64,
+        points: &mut Vec<Point>,
+    ) -> Result<(), Reason> {
+        let b = line.as_bytes();
+        let Decoder {
+            series: cache,
+            names,
+            uncached_keys,
+            tags,
+            raw_keys,
+            values,
+        } = self;
+
+        // A key with no backslash ends at the first space, so its bytes can be
+        // looked up before scanning. A key seen before parses the same way again.
+        let plain_key = memchr(b' ', b).filter(|&p| memchr(b'\\', &b[..p]).is_none());
+        let hit = plain_key.and_then(|p| cache.find(&b[..p]).map(|slot| (slot, p)));
+        let (slot, key_end, series) = match hit {
+            Some((slot, p)) => (Some(slot), p, cache.entries[slot].series.clone()),
+            None => {
+                let k = scan::scan_key(b, tags)?;
+                let series = Arc::new(build_series(line, &k, tags, names)?);
+                if k.key_end > MAX_KEY_LEN {
+                    return Err(
+                        format!("max key length exceeded: {} > {MAX_KEY_LEN}", k.key_end).into(),
+                    );
+                }
+                let raw_key = &b[..k.key_end];
+                let slot = memchr(b'\\', raw_key)
+                    .is_none()
+                    .then(|| cache.insert(raw_key, series.clone()));
+                (slot, k.key_end, series)
+            }
+        };
+
+        let fields_end = scan::scan_fields(line, key_end, opts.accept_unsigned, raw_keys, values)?;
+        for &(a, e) in raw_keys.iter() {
+            let size = key_end + 4 + (e - a);
+            if size > MAX_KEY_LEN {
+                return Err(format!("max key length exceeded: {size} > {MAX_KEY_LEN}").into());
+            }
+        }
+        let time = scan::scan_time(b, fields_end, opts.precision, default_ns)?;
+
+        let keys_slot = match slot {
+            Some(s) => &mut cache.entries[s].keys,
+            None => uncached_keys,
+        };
+        let keys = match keys_slot {
+            Some(k) if same_keys(k, line, raw_keys) => k.clone(),
+            _ => {
+                let (keys, deduped) = field_keys(line, raw_keys, values, names);
+                if !deduped {
+                    *keys_slot = Some(keys.clone());
+                }
+                keys
+            }
+        };
+        points.push(Point {
+            series,
+            fields: Fields::new(keys, Arc::from(values.as_slice())),
+            time,
+        });
+        Ok(())
+    }
+}
+
+fn build_series(
+    line: &str,
+    k: &scan::KeyScan,
+    tags: &[[usize; 4]],
+    names: &mut NameCache,
+) -> Result<Series, Reason> {
+    let measurement = names.get(&scan::unescape_name(scan::sub(line, 0, k.meas_end)?));
+    let mut list = Vec::with_capacity(tags.len());
+    for &[k0, k1, v0, v1] in tags {
+        let key = names.get(&scan::unescape_tag(scan::sub(line, k0, k1)?));
+        let value = names.get(&scan::unescape_tag(scan::sub(line, v0, v1)?));
+        list.push((key, value));
+    }
+    Series::new(measurement, list).map_err(|e| match e {
+        SeriesError::MissingMeasurement => Cow::Borrowed("missing measurement"),
+        SeriesError::DuplicateTags => Cow::Borrowed("duplicate tags"),
+    })
+}
+
+/// Whether a cached key list matches this line's raw field keys, in order.
+fn same_keys(list: &[Name], line: &str, raw: &[(usize, usize)]) -> bool {
+    list.len() == raw.len()
+        && list.iter().zip(raw).all(|(name, &(a, e))| {
+            let r = &line.as_bytes()[a..e];
+            name.as_bytes() == r
+                || (memchr(b'\\', r).is_some()
+                    && line
+                        .get(a..e)
+                        .is_some_and(|s| *scan::unescape_name(s) == **name))
+        })
+}
+
+/// Builds the field-key list for a line, keeping the last value of a repeated
+/// key in the place of its first appearance. Returns whether any key repeated
+/// (such a list can never match the raw keys again, so is not worth caching).
+fn field_keys(
+    line: &str,
+    raw: &[(usize, usize)],
+    values: &mut Vec<FieldValue>,
+    names: &mut NameCache,
+) -> (Arc<[Name]>, bool) {
+    let mut keys: Vec<Name> = Vec::with_capacity(raw.len());
+    let mut out: Vec<FieldValue> = Vec::with_capacity(raw.len());
+    let mut deduped = false;
+    for (&(a, e), v) in raw.iter().zip(values.drain(..)) {
+        let name = scan::unescape_name(line.get(a..e).unwrap_or_default());
+        match keys.iter().position(|k| **k == *name) {
+            Some(i) => {
+                out[i] = v;
+                deduped = true;
+            }
+            None => {
+                keys.push(names.get(&name));
+                out.push(v);
+            }
+        }
+    }
+    *values = out;
+    (keys.into(), deduped)
+}
+
+#[cfg(test)]
+mod tests;
