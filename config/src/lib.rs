@@ -1,1 +1,32 @@
-//! (filled in by the config work)
+//! Configuration as the user writes it, validated into what the daemon runs.
+//!
+//! Owns now: [`DaemonConfig`], the daemon's `kapacitor.yaml`: its schema and
+//! built-in defaults, loading ([`DaemonConfig::load`]), environment overrides
+//! ([`ENV_OVERRIDES`]), and printing the effective config as YAML
+//! ([`DaemonConfig::to_yaml`], which for the defaults is the sample
+//! `kapacitor.yaml` at the repository root). Problems are collected, not
+//! returned one at a time: a bad file yields every unknown key (with a
+//! did-you-mean), wrong type and bad value at once as [`ConfigErrors`], each
+//! naming file, dotted key, line and column.
+//!
+//! Comes later: the task metadata YAML that sits beside a script, and the
+//! tasks-directory watcher. Does not own: starting listeners or anything else
+//! done with the values, nor logging setup (the binaries do that).
+//!
+//! YAML is read with `saphyr-parser` (pure Rust, YAML 1.2) into a small tree
+//! that keeps positions, rather than through serde, because serde stops at
+//! the first error.
+
+mod daemon;
+mod error;
+mod render;
+mod values;
+mod walk;
+mod yaml;
+
+pub use daemon::{
+    AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, ENV_OVERRIDES, HttpConfig, IngestConfig,
+    LoggingConfig, TcpConfig, UdpConfig, UserConfig,
+};
+pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use values::LOG_LEVELS;

@@ -1,0 +1,452 @@
+//! `kapacitor.yaml`: the daemon's settings, their defaults, loading,
+//! environment overrides and printing.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::values;
+use crate::{render, walk, yaml};
+
+/// Read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "kapacitor.yaml";
+
+/// Environment variables that override a key, and the key each overrides.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("KAPACITOR_HTTP_BIND", "http.bind"),
+    ("KAPACITOR_UDP_BIND", "udp.bind"),
+    ("KAPACITOR_TCP_BIND", "tcp.bind"),
+    ("KAPACITOR_DATA_DIR", "data_dir"),
+    ("KAPACITOR_TASKS_DIR", "tasks_dir"),
+];
+
+/// The daemon's configuration. `Default` is the built-in defaults: every
+/// listener on loopback, no auth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub http: HttpConfig,
+    pub udp: UdpConfig,
+    pub tcp: TcpConfig,
+    pub auth: AuthConfig,
+    pub ingest: IngestConfig,
+    /// The redb file and recordings. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Task scripts, watched for changes. Default `./tasks`.
+    pub tasks_dir: PathBuf,
+    pub logging: LoggingConfig,
+}
+
+/// The HTTP API and the InfluxDB-compatible write endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    /// Default `127.0.0.1:9092`.
+    pub bind: SocketAddr,
+    /// Largest request body in bytes (after gzip is undone it is still
+    /// this body, compressed, that counts). Default 25 MB.
+    pub max_body_size: u64,
+}
+
+/// Line protocol over UDP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UdpConfig {
+    pub enabled: bool,
+    /// Default `127.0.0.1:8089`.
+    pub bind: SocketAddr,
+    /// Database every point received here is written to. Default `telegraf`.
+    pub database: String,
+    /// Default `autogen`.
+    pub retention_policy: String,
+    /// `SO_RCVBUF` in bytes; 0 keeps the OS default.
+    pub read_buffer: usize,
+}
+
+/// Newline-delimited line protocol over TCP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpConfig {
+    pub enabled: bool,
+    /// Default `127.0.0.1:8094`.
+    pub bind: SocketAddr,
+    /// Default `telegraf`.
+    pub database: String,
+    /// Default `autogen`.
+    pub retention_policy: String,
+    /// Longest accepted line in bytes. Default 1 MiB.
+    pub max_line_length: usize,
+    /// Connections served at once. Default 1024.
+    pub max_connections: usize,
+}
+
+/// Basic and token auth for writes and the API. Off by default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    pub users: Vec<UserConfig>,
+    pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserConfig {
+    pub username: String,
+    pub password: String,
+}
+
+/// How writes are interpreted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    /// Accept unsigned integer fields (`5u`). Default true.
+    pub accept_unsigned: bool,
+    /// Retention policy used when a write names none. Default `autogen`.
+    pub default_retention_policy: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// A level (`info`) or directives (`info,ingest=debug`); see [`crate::LOG_LEVELS`].
+    pub level: String,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            http: HttpConfig::default(),
+            udp: UdpConfig::default(),
+            tcp: TcpConfig::default(),
+            auth: AuthConfig::default(),
+            ingest: IngestConfig::default(),
+            data_dir: PathBuf::from("./data"),
+            tasks_dir: PathBuf::from("./tasks"),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            bind: loopback(9092),
+            max_body_size: 25_000_000,
+        }
+    }
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            enabled: true,
+            bind: loopback(8089),
+            database: "telegraf".to_owned(),
+            retention_policy: "autogen".to_owned(),
+            read_buffer: 0,
+        }
+    }
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            enabled: true,
+            bind: loopback(8094),
+            database: "telegraf".to_owned(),
+            retention_policy: "autogen".to_owned(),
+            max_line_length: 1_048_576,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            accept_unsigned: true,
+            default_retention_policy: "autogen".to_owned(),
+        }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+type EnvSetter = fn(&mut DaemonConfig, &str) -> Result<(), String>;
+
+const ENV_SETTERS: &[(&str, EnvSetter)] = &[
+    ("KAPACITOR_HTTP_BIND", |c, v| {
+        c.http.bind = values::parse_addr(v)?;
+        Ok(())
+    }),
+    ("KAPACITOR_UDP_BIND", |c, v| {
+        c.udp.bind = values::parse_addr(v)?;
+        Ok(())
+    }),
+    ("KAPACITOR_TCP_BIND", |c, v| {
+        c.tcp.bind = values::parse_addr(v)?;
+        Ok(())
+    }),
+    ("KAPACITOR_DATA_DIR", |c, v| {
+        c.data_dir = values::parse_dir(v)?;
+        Ok(())
+    }),
+    ("KAPACITOR_TASKS_DIR", |c, v| {
+        c.tasks_dir = values::parse_dir(v)?;
+        Ok(())
+    }),
+];
+
+impl DaemonConfig {
+    /// `Some(path)`: read that file (error if missing). `None`: read
+    /// `./kapacitor.yaml` if present, else defaults. Then apply environment
+    /// overrides from the real environment. File and environment problems
+    /// are reported together.
+    pub fn load(path: Option<&Path>) -> Result<DaemonConfig, ConfigErrors> {
+        Self::load_with_env(path, |name| {
+            // A non-UTF-8 value is passed on lossily so it fails loudly
+            // instead of being ignored.
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })
+    }
+
+    /// [`load`](Self::load) with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<DaemonConfig, ConfigErrors> {
+        let (path, required) = match path {
+            Some(path) => (path, true),
+            None => (Path::new(DEFAULT_CONFIG_FILE), false),
+        };
+        let (mut config, mut errors) = match std::fs::read_to_string(path) {
+            Ok(text) => match Self::from_yaml(&text, path) {
+                Ok(config) => (config, Vec::new()),
+                Err(errors) => (DaemonConfig::default(), errors.0),
+            },
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                (DaemonConfig::default(), Vec::new())
+            }
+            Err(e) => (
+                DaemonConfig::default(),
+                vec![ConfigError {
+                    path: path.display().to_string(),
+                    key: String::new(),
+                    line: None,
+                    column: None,
+                    message: format!("cannot read the config file: {e}"),
+                }],
+            ),
+        };
+        if let Err(env_errors) = config.apply_env(lookup) {
+            errors.extend(env_errors.0);
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors::sorted(errors))
+        }
+    }
+
+    /// Parses YAML text; `path` is only used in error messages. Missing keys
+    /// take defaults. Every problem in the text is reported, each with its
+    /// dotted key, line and column.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+        let file = path.display().to_string();
+        let root = match yaml::parse(text) {
+            Ok(Some(root)) => root,
+            Ok(None) => return Ok(DaemonConfig::default()),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: file,
+                    key: String::new(),
+                    line: Some(e.line),
+                    column: Some(e.column),
+                    message: format!("invalid YAML: {}", e.message),
+                }
+                .into());
+            }
+        };
+        let walked = walk::walk(&root, &file);
+        let mut errors = walked.errors;
+        for (key, message) in walked.config.problems() {
+            let (line, column) = walked.positions.locate(&key);
+            errors.push(ConfigError {
+                path: file.clone(),
+                key,
+                line,
+                column,
+                message,
+            });
+        }
+        if errors.is_empty() {
+            Ok(walked.config)
+        } else {
+            Err(ConfigErrors::sorted(errors))
+        }
+    }
+
+    /// Applies `KAPACITOR_HTTP_BIND`, `KAPACITOR_UDP_BIND`,
+    /// `KAPACITOR_TCP_BIND`, `KAPACITOR_DATA_DIR` and `KAPACITOR_TASKS_DIR`
+    /// (see [`ENV_OVERRIDES`]). A bad value is an error naming the variable
+    /// and leaves that key unchanged; an empty value is an error too.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        for (variable, set) in ENV_SETTERS {
+            let Some(value) = lookup(variable) else {
+                continue;
+            };
+            if let Err(message) = set(self, &value) {
+                let key = ENV_OVERRIDES
+                    .iter()
+                    .find(|(v, _)| v == variable)
+                    .map_or("", |(_, k)| k);
+                errors.push(ConfigError::environment(
+                    variable,
+                    format!("{message} (overrides `{key}`)"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The effective config as commented YAML (what `kapacitord config`
+    /// prints, and, for the defaults, the sample `kapacitor.yaml`).
+    /// `from_yaml(to_yaml(c)) == c`. Includes passwords and tokens; see
+    /// [`redacted`](Self::redacted).
+    pub fn to_yaml(&self) -> String {
+        render::render(self)
+    }
+
+    /// A copy with passwords and tokens replaced by `<redacted>`, for
+    /// printing where secrets should not appear.
+    pub fn redacted(&self) -> DaemonConfig {
+        let mut copy = self.clone();
+        for user in &mut copy.auth.users {
+            user.password = "<redacted>".to_owned();
+        }
+        for token in &mut copy.auth.tokens {
+            *token = "<redacted>".to_owned();
+        }
+        copy
+    }
+
+    /// Checks a config built in code (e.g. by tests) with the rules the
+    /// file is checked with; errors carry `path` `"config"` and no position.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let errors: Vec<ConfigError> = self
+            .problems()
+            .into_iter()
+            .map(|(key, message)| ConfigError {
+                path: "config".to_owned(),
+                key,
+                line: None,
+                column: None,
+                message,
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Rules about values (as opposed to YAML shapes and types), as
+    /// `(dotted key, message)`.
+    pub(crate) fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut problem = |key: &str, message: &str| out.push((key.to_owned(), message.to_owned()));
+        let positive = "must be greater than 0";
+        let nonempty = "must not be empty";
+
+        if self.http.max_body_size == 0 {
+            problem("http.max_body_size", positive);
+        }
+        for (section, database, rp) in [
+            ("udp", &self.udp.database, &self.udp.retention_policy),
+            ("tcp", &self.tcp.database, &self.tcp.retention_policy),
+        ] {
+            if database.is_empty() {
+                problem(&format!("{section}.database"), nonempty);
+            }
+            if rp.is_empty() {
+                problem(&format!("{section}.retention_policy"), nonempty);
+            }
+        }
+        if self.tcp.max_line_length == 0 {
+            problem("tcp.max_line_length", positive);
+        }
+        if self.tcp.max_connections == 0 {
+            problem("tcp.max_connections", positive);
+        }
+        if self.http.enabled
+            && self.tcp.enabled
+            && self.http.bind == self.tcp.bind
+            && self.http.bind.port() != 0
+        {
+            problem(
+                "tcp.bind",
+                "is the same TCP address as http.bind; give each listener its own port",
+            );
+        }
+
+        let auth = &self.auth;
+        if auth.enabled && auth.users.is_empty() && auth.tokens.is_empty() {
+            problem(
+                "auth.enabled",
+                "auth is enabled but no users or tokens are configured, so every request would be refused",
+            );
+        }
+        for (i, user) in auth.users.iter().enumerate() {
+            if user.username.is_empty() {
+                problem(
+                    &format!("auth.users[{i}].username"),
+                    "a user needs a non-empty username",
+                );
+            } else if auth.users[..i].iter().any(|u| u.username == user.username) {
+                problem(
+                    &format!("auth.users[{i}].username"),
+                    &format!("user `{}` is listed twice", user.username),
+                );
+            }
+            if user.password.is_empty() {
+                problem(
+                    &format!("auth.users[{i}].password"),
+                    "a user needs a non-empty password",
+                );
+            }
+        }
+        for (i, token) in auth.tokens.iter().enumerate() {
+            if token.is_empty() {
+                problem(&format!("auth.tokens[{i}]"), nonempty);
+            }
+        }
+
+        if self.ingest.default_retention_policy.is_empty() {
+            problem("ingest.default_retention_policy", nonempty);
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problem("data_dir", nonempty);
+        }
+        if self.tasks_dir.as_os_str().is_empty() {
+            problem("tasks_dir", nonempty);
+        }
+        if let Err(message) = values::check_log_level(&self.logging.level) {
+            problem("logging.level", &message);
+        }
+        out
+    }
+}

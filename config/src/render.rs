@@ -1,0 +1,297 @@
+//! Writes a [`DaemonConfig`] as commented YAML: one comment line per key, so
+//! the defaults rendered this way are the sample `kapacitor.yaml`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::daemon::{DaemonConfig, ENV_OVERRIDES};
+
+pub(crate) fn render(c: &DaemonConfig) -> String {
+    let mut out = Out(String::new());
+    let variables: Vec<&str> = ENV_OVERRIDES.iter().map(|(v, _)| *v).collect();
+    out.comment(
+        0,
+        "kapacitord configuration (kapacitor.yaml). Every key is optional; a missing key takes its built-in default.",
+    );
+    out.comment(
+        0,
+        &format!("Environment overrides: {}.", variables.join(", ")),
+    );
+
+    out.section(
+        "HTTP API and InfluxDB-compatible writes (/write, /api/v2/write, /ping).",
+        "http",
+    );
+    out.key(
+        1,
+        "Serve HTTP; false turns the listener off.",
+        "enabled",
+        c.http.enabled,
+    );
+    out.key(
+        1,
+        "Address to listen on, IP:port; 0.0.0.0:9092 listens on every interface (env KAPACITOR_HTTP_BIND).",
+        "bind",
+        quote(&c.http.bind.to_string()),
+    );
+    out.key(
+        1,
+        "Largest request body in bytes (a string such as \"25MB\" also works); a larger write gets 413.",
+        "max_body_size",
+        c.http.max_body_size,
+    );
+
+    out.section(
+        "UDP line protocol (Telegraf socket_writer, InfluxDB [[udp]] clients).",
+        "udp",
+    );
+    out.key(
+        1,
+        "Listen on UDP; false turns the listener off.",
+        "enabled",
+        c.udp.enabled,
+    );
+    out.key(
+        1,
+        "Address to listen on, IP:port (env KAPACITOR_UDP_BIND).",
+        "bind",
+        quote(&c.udp.bind.to_string()),
+    );
+    out.key(
+        1,
+        "Database every point received over UDP is written to.",
+        "database",
+        quote(&c.udp.database),
+    );
+    out.key(
+        1,
+        "Retention policy every point received over UDP is written to.",
+        "retention_policy",
+        quote(&c.udp.retention_policy),
+    );
+    out.key(
+        1,
+        "Socket receive buffer in bytes (SO_RCVBUF); 0 keeps the OS default.",
+        "read_buffer",
+        c.udp.read_buffer,
+    );
+
+    out.section(
+        "TCP line protocol, newline-delimited, optionally gzip (Telegraf socket_writer).",
+        "tcp",
+    );
+    out.key(
+        1,
+        "Listen on TCP; false turns the listener off.",
+        "enabled",
+        c.tcp.enabled,
+    );
+    out.key(
+        1,
+        "Address to listen on, IP:port (env KAPACITOR_TCP_BIND).",
+        "bind",
+        quote(&c.tcp.bind.to_string()),
+    );
+    out.key(
+        1,
+        "Database every point received over TCP is written to.",
+        "database",
+        quote(&c.tcp.database),
+    );
+    out.key(
+        1,
+        "Retention policy every point received over TCP is written to.",
+        "retention_policy",
+        quote(&c.tcp.retention_policy),
+    );
+    out.key(
+        1,
+        "Longest accepted line in bytes (a string such as \"1MiB\" also works).",
+        "max_line_length",
+        c.tcp.max_line_length,
+    );
+    out.key(
+        1,
+        "Most connections served at once.",
+        "max_connections",
+        c.tcp.max_connections,
+    );
+
+    out.section(
+        "Authentication for writes and the API: HTTP basic auth or `Authorization: Token <token>`.",
+        "auth",
+    );
+    out.key(
+        1,
+        "Require credentials; needs at least one user or token.",
+        "enabled",
+        c.auth.enabled,
+    );
+    out.comment(
+        1,
+        "Basic-auth users, e.g. [{username: \"admin\", password: \"secret\"}].",
+    );
+    if c.auth.users.is_empty() {
+        out.line(1, "users: []");
+    } else {
+        out.line(1, "users:");
+        for user in &c.auth.users {
+            out.line(2, &format!("- username: {}", quote(&user.username)));
+            out.line(2, &format!("  password: {}", quote(&user.password)));
+        }
+    }
+    out.comment(1, "Accepted API tokens, e.g. [\"s3cr3t\"].");
+    if c.auth.tokens.is_empty() {
+        out.line(1, "tokens: []");
+    } else {
+        out.line(1, "tokens:");
+        for token in &c.auth.tokens {
+            out.line(2, &format!("- {}", quote(token)));
+        }
+    }
+
+    out.section("How writes are interpreted.", "ingest");
+    out.key(
+        1,
+        "Accept unsigned integer fields (`5u`); false rejects such lines as InfluxDB 1.x does.",
+        "accept_unsigned",
+        c.ingest.accept_unsigned,
+    );
+    out.key(
+        1,
+        "Retention policy used when a write names none.",
+        "default_retention_policy",
+        quote(&c.ingest.default_retention_policy),
+    );
+
+    out.0.push('\n');
+    out.key(
+        0,
+        "The database file and recordings (env KAPACITOR_DATA_DIR).",
+        "data_dir",
+        quote_path(&c.data_dir),
+    );
+    out.key(
+        0,
+        "Task scripts, watched for changes (env KAPACITOR_TASKS_DIR).",
+        "tasks_dir",
+        quote_path(&c.tasks_dir),
+    );
+
+    out.section("Log output.", "logging");
+    out.key(
+        1,
+        "trace, debug, info, warn, error or off; per-target directives such as \"info,ingest=debug\" also work.",
+        "level",
+        quote(&c.logging.level),
+    );
+    out.0
+}
+
+struct Out(String);
+
+impl Out {
+    fn line(&mut self, indent: usize, text: &str) {
+        for _ in 0..indent {
+            self.0.push_str("  ");
+        }
+        self.0.push_str(text);
+        self.0.push('\n');
+    }
+
+    fn comment(&mut self, indent: usize, text: &str) {
+        self.line(indent, &format!("# {text}"));
+    }
+
+    fn section(&mut self, comment: &str, name: &str) {
+        self.0.push('\n');
+        self.comment(0, comment);
+        self.line(0, &format!("{name}:"));
+    }
+
+    fn key(&mut self, indent: usize, comment: &str, key: &str, value: impl std::fmt::Display) {
+        self.comment(indent, comment);
+        self.line(indent, &format!("{key}: {value}"));
+    }
+}
+
+/// A YAML double-quoted scalar, so any string (`true`, `123`, `a: b`,
+/// `#`) reads back as that string.
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                // `is_control` covers C0, DEL and C1 (including NEL).
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Paths that are not UTF-8 are written lossily; they cannot appear in a
+/// YAML file anyway.
+fn quote_path(path: &Path) -> String {
+    quote(&path.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_round_trips_awkward_strings() {
+        for s in [
+            "",
+            "true",
+            "123",
+            "a: b",
+            "#x",
+            "\"q\"",
+            "back\\slash",
+            "tab\tnew\nline",
+            "\u{7f}\u{85}\u{2028}",
+            "émoji 🚀",
+            "~",
+            "null",
+        ] {
+            let text = format!("k: {}\n", quote(s));
+            let Ok(Some(node)) = crate::yaml::parse(&text) else {
+                panic!("did not parse: {text}")
+            };
+            let crate::yaml::Kind::Map(entries) = &node.kind else {
+                panic!("not a map")
+            };
+            let crate::yaml::Kind::Scalar(v) = &entries[0].value.kind else {
+                panic!("not a scalar")
+            };
+            assert_eq!(v.text, s);
+            assert!(!v.plain);
+        }
+    }
+
+    #[test]
+    fn every_key_has_a_comment_line_above_it() {
+        let text = render(&DaemonConfig::default());
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            let is_key = !t.is_empty() && !t.starts_with('#') && !t.ends_with(':');
+            if is_key {
+                assert!(
+                    i > 0 && lines[i - 1].trim_start().starts_with('#'),
+                    "no comment above `{line}`"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Reads a [`DaemonConfig`] out of a positioned YAML tree, collecting every
+//! shape and type problem (unknown or duplicate keys, wrong types, bad
+//! addresses and sizes) instead of stopping at the first. A bad value keeps
+//! its default so the walk can go on. Rules about values (zero sizes, empty
+//! names, auth without credentials) live in `DaemonConfig::problems`, which
+//! the caller runs afterwards and locates with the positions recorded here.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::daemon::{
+    AuthConfig, DaemonConfig, HttpConfig, IngestConfig, LoggingConfig, TcpConfig, UdpConfig,
+    UserConfig,
+};
+use crate::error::ConfigError;
+use crate::values;
+use crate::yaml::{Kind, Node, Typed};
+
+const TOP_KEYS: &[&str] = &[
+    "http",
+    "udp",
+    "tcp",
+    "auth",
+    "ingest",
+    "data_dir",
+    "tasks_dir",
+    "logging",
+];
+const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
+const UDP_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "database",
+    "retention_policy",
+    "read_buffer",
+];
+const TCP_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "database",
+    "retention_policy",
+    "max_line_length",
+    "max_connections",
+];
+const AUTH_KEYS: &[&str] = &["enabled", "users", "tokens"];
+const USER_KEYS: &[&str] = &["username", "password"];
+const INGEST_KEYS: &[&str] = &["accept_unsigned", "default_retention_policy"];
+const LOGGING_KEYS: &[&str] = &["level"];
+
+/// Where each dotted key's value was written.
+#[derive(Debug, Default)]
+pub(crate) struct Positions(HashMap<String, (usize, usize)>);
+
+impl Positions {
+    /// The key's own position, else its nearest written ancestor's
+    /// (`auth.users[0].username` missing → the `auth.users[0]` item).
+    pub fn locate(&self, key: &str) -> (Option<usize>, Option<usize>) {
+        let mut key = key;
+        loop {
+            if let Some(&(line, column)) = self.0.get(key) {
+                return (Some(line), Some(column));
+            }
+            match key.rfind(['.', '[']) {
+                Some(i) => key = &key[..i],
+                None => return (None, None),
+            }
+        }
+    }
+}
+
+pub(crate) struct Walked {
+    pub config: DaemonConfig,
+    pub errors: Vec<ConfigError>,
+    pub positions: Positions,
+}
+
+pub(crate) fn walk(root: &Node, file: &str) -> Walked {
+    let mut w = Walker {
+        file,
+        errors: Vec::new(),
+        positions: Positions::default(),
+    };
+    let mut config = DaemonConfig::default();
+    if !root.is_null() && !matches!(root.kind, Kind::Map(_)) {
+        w.error(
+            "",
+            root,
+            format!(
+                "the config must be a mapping of sections ({}), found {}",
+                TOP_KEYS.join(", "),
+                root.describe()
+            ),
+        );
+    }
+    for (key, value) in w.mapping("", root, TOP_KEYS) {
+        match key {
+            "http" => w.http(value, &mut config.http),
+            "udp" => w.udp(value, &mut config.udp),
+            "tcp" => w.tcp(value, &mut config.tcp),
+            "auth" => w.auth(value, &mut config.auth),
+            "ingest" => w.ingest(value, &mut config.ingest),
+            "logging" => w.logging(value, &mut config.logging),
+            "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
+            "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
+            _ => {}
+        }
+    }
+    Walked {
+        config,
+        errors: w.errors,
+        positions: w.positions,
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+fn dotted(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+struct Walker<'f> {
+    file: &'f str,
+    errors: Vec<ConfigError>,
+    positions: Positions,
+}
+
+impl Walker<'_> {
+    fn error(&mut self, key: &str, node: &Node, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: self.file.to_owned(),
+            key: key.to_owned(),
+            line: Some(node.line),
+            column: Some(node.column),
+            message: message.into(),
+        });
+    }
+
+    /// The known entries of a mapping at `path`, reporting unknown and
+    /// duplicate keys. A null (`http:` with nothing under it) is an empty
+    /// mapping, so every key keeps its default.
+    fn mapping<'n>(
+        &mut self,
+        path: &str,
+        node: &'n Node,
+        known: &[&str],
+    ) -> Vec<(&'n str, &'n Node)> {
+        let entries = match &node.kind {
+            Kind::Map(entries) => entries,
+            _ if node.is_null() => return Vec::new(),
+            _ => {
+                // The root's shape is reported by the caller with a better message.
+                if !path.is_empty() {
+                    self.error(
+                        path,
+                        node,
+                        format!(
+                            "expected a mapping with keys {}, found {}",
+                            known.join(", "),
+                            node.describe()
+                        ),
+                    );
+                }
+                return Vec::new();
+            }
+        };
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for entry in entries {
+            let key = match &entry.key.kind {
+                Kind::Scalar(s) => s.text.as_str(),
+                _ => {
+                    let message = format!("keys must be names, found {}", entry.key.describe());
+                    self.error(path, &entry.key, message);
+                    continue;
+                }
+            };
+            let full = dotted(path, key);
+            if let Some(first) = seen.insert(key, entry.key.line) {
+                self.error(
+                    &full,
+                    &entry.key,
+                    format!("duplicate key (first set on line {first})"),
+                );
+                continue;
+            }
+            if !known.contains(&key) {
+                let message = match values::did_you_mean(key, known) {
+                    Some(s) => format!("unknown key (did you mean `{s}`?)"),
+                    None => format!("unknown key (expected one of {})", known.join(", ")),
+                };
+                self.error(&full, &entry.key, message);
+                continue;
+            }
+            self.positions
+                .0
+                .insert(full, (entry.value.line, entry.value.column));
+            out.push((key, &entry.value));
+        }
+        out
+    }
+
+    fn scalar<'n>(&mut self, key: &str, node: &'n Node, expected: &str) -> Option<Typed<'n>> {
+        match &node.kind {
+            Kind::Scalar(s) if s.typed() != Typed::Null => Some(s.typed()),
+            _ => {
+                let message = format!("expected {expected}, found {}", node.describe());
+                self.error(key, node, message);
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, key: &str, node: &Node) -> Option<bool> {
+        match self.scalar(key, node, "true or false")? {
+            Typed::Bool(b) => Some(b),
+            _ => {
+                let message = format!("expected true or false, found {}", node.describe());
+                self.error(key, node, message);
+                None
+            }
+        }
+    }
+
+    /// Any scalar's text: `password: 12345` means the string "12345".
+    fn string(&mut self, key: &str, node: &Node) -> Option<String> {
+        self.scalar(key, node, "a string")?;
+        match &node.kind {
+            Kind::Scalar(s) => Some(s.text.clone()),
+            _ => None,
+        }
+    }
+
+    fn addr(&mut self, key: &str, node: &Node) -> Option<SocketAddr> {
+        self.scalar(key, node, "an address such as \"127.0.0.1:9092\"")?;
+        let Kind::Scalar(s) = &node.kind else {
+            return None;
+        };
+        values::parse_addr(&s.text)
+            .map_err(|message| self.error(key, node, message))
+            .ok()
+    }
+
+    fn whole_number(&mut self, key: &str, node: &Node, i: i128) -> Option<u64> {
+        if i < 0 {
+            self.error(key, node, format!("must not be negative, found {i}"));
+            return None;
+        }
+        u64::try_from(i)
+            .map_err(|_| self.error(key, node, format!("`{i}` is too large")))
+            .ok()
+    }
+
+    /// Bytes: an integer, or a string with a unit such as "25MB".
+    fn size(&mut self, key: &str, node: &Node) -> Option<u64> {
+        let expected = "a size in bytes such as 25000000 or \"25MB\"";
+        match self.scalar(key, node, expected)? {
+            Typed::Int(i) => self.whole_number(key, node, i),
+            Typed::Str(text) => values::parse_size(text)
+                .map_err(|message| self.error(key, node, message))
+                .ok(),
+            _ => {
+                let message = format!("expected {expected}, found {}", node.describe());
+                self.error(key, node, message);
+                None
+            }
+        }
+    }
+
+    fn size_usize(&mut self, key: &str, node: &Node) -> Option<usize> {
+        let bytes = self.size(key, node)?;
+        usize::try_from(bytes)
+            .map_err(|_| self.error(key, node, format!("{bytes} bytes is too large")))
+            .ok()
+    }
+
+    fn count(&mut self, key: &str, node: &Node) -> Option<usize> {
+        match self.scalar(key, node, "a whole number")? {
+            Typed::Int(i) => {
+                let n = self.whole_number(key, node, i)?;
+                usize::try_from(n)
+                    .map_err(|_| self.error(key, node, format!("`{n}` is too large")))
+                    .ok()
+            }
+            _ => {
+                let message = format!("expected a whole number, found {}", node.describe());
+                self.error(key, node, message);
+                None
+            }
+        }
+    }
+
+    fn dir(&mut self, key: &str, node: &Node) -> Option<PathBuf> {
+        let text = self.string(key, node)?;
+        values::parse_dir(&text)
+            .map_err(|message| self.error(key, node, message))
+            .ok()
+    }
+
+    /// A list; null means empty.
+    fn list<'n>(&mut self, key: &str, node: &'n Node) -> Option<&'n [Node]> {
+        match &node.kind {
+            Kind::Seq(items) => Some(items),
+            _ if node.is_null() => Some(&[]),
+            _ => {
+                let message = format!("expected a list, found {}", node.describe());
+                self.error(key, node, message);
+                None
+            }
+        }
+    }
+
+    fn http(&mut self, node: &Node, c: &mut HttpConfig) {
+        for (key, value) in self.mapping("http", node, HTTP_KEYS) {
+            let full = dotted("http", key);
+            match key {
+                "enabled" => set(&mut c.enabled, self.bool(&full, value)),
+                "bind" => set(&mut c.bind, self.addr(&full, value)),
+                "max_body_size" => set(&mut c.max_body_size, self.size(&full, value)),
+                _ => {}
+            }
+        }
+    }
+
+    fn udp(&mut self, node: &Node, c: &mut UdpConfig) {
+        for (key, value) in self.mapping("udp", node, UDP_KEYS) {
+            let full = dotted("udp", key);
+            match key {
+                "enabled" => set(&mut c.enabled, self.bool(&full, value)),
+                "bind" => set(&mut c.bind, self.addr(&full, value)),
+                "database" => set(&mut c.database, self.string(&full, value)),
+                "retention_policy" => set(&mut c.retention_policy, self.string(&full, value)),
+                "read_buffer" => set(&mut c.read_buffer, self.size_usize(&full, value)),
+                _ => {}
+            }
+        }
+    }
+
+    fn tcp(&mut self, node: &Node, c: &mut TcpConfig) {
+        for (key, value) in self.mapping("tcp", node, TCP_KEYS) {
+            let full = dotted("tcp", key);
+            match key {
+                "enabled" => set(&mut c.enabled, self.bool(&full, value)),
+                "bind" => set(&mut c.bind, self.addr(&full, value)),
+                "database" => set(&mut c.database, self.string(&full, value)),
+                "retention_policy" => set(&mut c.retention_policy, self.string(&full, value)),
+                "max_line_length" => set(&mut c.max_line_length, self.size_usize(&full, value)),
+                "max_connections" => set(&mut c.max_connections, self.count(&full, value)),
+                _ => {}
+            }
+        }
+    }
+
+    fn auth(&mut self, node: &Node, c: &mut AuthConfig) {
+        for (key, value) in self.mapping("auth", node, AUTH_KEYS) {
+            let full = dotted("auth", key);
+            match key {
+                "enabled" => set(&mut c.enabled, self.bool(&full, value)),
+                "users" => set(&mut c.users, self.users(&full, value)),
+                "tokens" => set(&mut c.tokens, self.tokens(&full, value)),
+                _ => {}
+            }
+        }
+    }
+
+    fn users(&mut self, key: &str, node: &Node) -> Option<Vec<UserConfig>> {
+        let items = self.list(key, node)?;
+        let mut users = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            self.positions
+                .0
+                .insert(path.clone(), (item.line, item.column));
+            if item.is_null() {
+                self.error(
+                    &path,
+                    item,
+                    "expected a mapping with keys username, password, found nothing (null)",
+                );
+                continue;
+            }
+            let mut user = UserConfig {
+                username: String::new(),
+                password: String::new(),
+            };
+            for (field, value) in self.mapping(&path, item, USER_KEYS) {
+                let full = dotted(&path, field);
+                match field {
+                    "username" => set(&mut user.username, self.string(&full, value)),
+                    "password" => set(&mut user.password, self.string(&full, value)),
+                    _ => {}
+                }
+            }
+            users.push(user);
+        }
+        Some(users)
+    }
+
+    fn tokens(&mut self, key: &str, node: &Node) -> Option<Vec<String>> {
+        let items = self.list(key, node)?;
+        let mut tokens = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            self.positions
+                .0
+                .insert(path.clone(), (item.line, item.column));
+            if let Some(token) = self.string(&path, item) {
+                tokens.push(token);
+            }
+        }
+        Some(tokens)
+    }
+
+    fn ingest(&mut self, node: &Node, c: &mut IngestConfig) {
+        for (key, value) in self.mapping("ingest", node, INGEST_KEYS) {
+            let full = dotted("ingest", key);
+            match key {
+                "accept_unsigned" => set(&mut c.accept_unsigned, self.bool(&full, value)),
+                "default_retention_policy" => {
+                    set(&mut c.default_retention_policy, self.string(&full, value));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn logging(&mut self, node: &Node, c: &mut LoggingConfig) {
+        for (key, value) in self.mapping("logging", node, LOGGING_KEYS) {
+            let full = dotted("logging", key);
+            if key == "level" {
+                set(&mut c.level, self.string(&full, value));
+            }
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! kapacitor.yaml as a user meets it: defaults, full files, every mistake in
+//! one run, environment overrides, printing and the sample file.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{ConfigError, ConfigErrors, DaemonConfig, UserConfig};
+
+fn parse(text: &str) -> Result<DaemonConfig, ConfigErrors> {
+    DaemonConfig::from_yaml(text, Path::new("kapacitor.yaml"))
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0,
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+/// `(key, line, column)` of each error, in order.
+fn located(errors: &[ConfigError]) -> Vec<(&str, usize, usize)> {
+    errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.line.unwrap_or(0), e.column.unwrap_or(0)))
+        .collect()
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+#[test]
+fn defaults() {
+    let c = DaemonConfig::default();
+    assert!(c.http.enabled);
+    assert_eq!(c.http.bind, addr("127.0.0.1:9092"));
+    assert_eq!(c.http.max_body_size, 25_000_000);
+    assert!(c.udp.enabled);
+    assert_eq!(c.udp.bind, addr("127.0.0.1:8089"));
+    assert_eq!(c.udp.database, "telegraf");
+    assert_eq!(c.udp.retention_policy, "autogen");
+    assert_eq!(c.udp.read_buffer, 0);
+    assert!(c.tcp.enabled);
+    assert_eq!(c.tcp.bind, addr("127.0.0.1:8094"));
+    assert_eq!(c.tcp.database, "telegraf");
+    assert_eq!(c.tcp.retention_policy, "autogen");
+    assert_eq!(c.tcp.max_line_length, 1_048_576);
+    assert_eq!(c.tcp.max_connections, 1024);
+    assert!(!c.auth.enabled);
+    assert!(c.auth.users.is_empty() && c.auth.tokens.is_empty());
+    assert!(c.ingest.accept_unsigned);
+    assert_eq!(c.ingest.default_retention_policy, "autogen");
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.tasks_dir, PathBuf::from("./tasks"));
+    assert_eq!(c.logging.level, "info");
+    assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn empty_and_partial_files_take_defaults() {
+    assert_eq!(parse(""), Ok(DaemonConfig::default()));
+    assert_eq!(parse("# only a comment\n"), Ok(DaemonConfig::default()));
+    assert_eq!(parse("http:\n"), Ok(DaemonConfig::default()));
+    let c = parse("udp:\n  enabled: false\n").expect("valid");
+    assert!(!c.udp.enabled);
+    assert_eq!(
+        DaemonConfig {
+            udp: config::UdpConfig {
+                enabled: true,
+                ..c.udp.clone()
+            },
+            ..c
+        },
+        DaemonConfig::default()
+    );
+}
+
+#[test]
+fn full_file() {
+    let text = r#"
+http:
+  enabled: true
+  bind: 0.0.0.0:19092
+  max_body_size: 10MB
+udp:
+  enabled: false
+  bind: "[::1]:18089"
+  database: metrics
+  retention_policy: one_week
+  read_buffer: 8MiB
+tcp:
+  bind: 0.0.0.0:18094
+  database: tcpdb
+  retention_policy: rp2
+  max_line_length: 65536
+  max_connections: 16
+auth:
+  enabled: true
+  users:
+    - username: admin
+      password: 12345
+    - {username: "reader", password: "s3cret"}
+  tokens: [tok-1, "tok 2"]
+ingest:
+  accept_unsigned: false
+  default_retention_policy: default
+data_dir: /var/lib/kapacitor
+tasks_dir: 'tasks dir'
+logging:
+  level: info,ingest=debug
+"#;
+    let c = parse(text).expect("valid config");
+    assert_eq!(c.http.bind, addr("0.0.0.0:19092"));
+    assert_eq!(c.http.max_body_size, 10_000_000);
+    assert!(!c.udp.enabled);
+    assert_eq!(c.udp.bind, addr("[::1]:18089"));
+    assert_eq!(c.udp.database, "metrics");
+    assert_eq!(c.udp.retention_policy, "one_week");
+    assert_eq!(c.udp.read_buffer, 8 << 20);
+    assert!(c.tcp.enabled);
+    assert_eq!(c.tcp.bind, addr("0.0.0.0:18094"));
+    assert_eq!(c.tcp.database, "tcpdb");
+    assert_eq!(c.tcp.retention_policy, "rp2");
+    assert_eq!(c.tcp.max_line_length, 65536);
+    assert_eq!(c.tcp.max_connections, 16);
+    assert!(c.auth.enabled);
+    assert_eq!(
+        c.auth.users,
+        vec![
+            UserConfig {
+                username: "admin".into(),
+                password: "12345".into()
+            },
+            UserConfig {
+                username: "reader".into(),
+                password: "s3cret".into()
+            },
+        ]
+    );
+    assert_eq!(c.auth.tokens, vec!["tok-1", "tok 2"]);
+    assert!(!c.ingest.accept_unsigned);
+    assert_eq!(c.ingest.default_retention_policy, "default");
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/kapacitor"));
+    assert_eq!(c.tasks_dir, PathBuf::from("tasks dir"));
+    assert_eq!(c.logging.level, "info,ingest=debug");
+    assert_eq!(parse(&c.to_yaml()), Ok(c));
+}
+
+#[test]
+fn every_bad_key_is_reported_with_its_position() {
+    let text = "\
+http:
+  enabled: yes
+  bnd: 127.0.0.1:9092
+  max_body_size: big
+udp:
+  bind: 8089
+  database: \"\"
+tcp:
+  max_line_length: 0
+  max_connections: -1
+  bind: localhost:8094
+auth:
+  enabled: true
+logging:
+  level: verbose
+data-dir: ./d
+";
+    let errs = errors(text);
+    assert_eq!(
+        located(&errs),
+        vec![
+            ("http.enabled", 2, 12),
+            ("http.bnd", 3, 3),
+            ("http.max_body_size", 4, 18),
+            ("udp.bind", 6, 9),
+            ("udp.database", 7, 13),
+            ("tcp.max_line_length", 9, 20),
+            ("tcp.max_connections", 10, 20),
+            ("tcp.bind", 11, 9),
+            ("auth.enabled", 13, 12),
+            ("logging.level", 15, 10),
+            ("data-dir", 16, 1),
+        ],
+        "{}",
+        ConfigErrors(errs.clone())
+    );
+    let rendered = ConfigErrors(errs).to_string();
+    let lines: Vec<&str> = rendered.lines().collect();
+    assert_eq!(lines.len(), 11, "{rendered}");
+    assert_eq!(
+        lines[1],
+        "kapacitor.yaml:3:3: http.bnd: unknown key (did you mean `bind`?)"
+    );
+    assert!(
+        lines[0].contains("expected true or false, found string `yes`"),
+        "{rendered}"
+    );
+    assert!(lines[3].contains("127.0.0.1:8089"), "{rendered}");
+    assert!(lines[10].contains("did you mean `data_dir`?"), "{rendered}");
+    for line in &lines {
+        assert!(line.starts_with("kapacitor.yaml:"), "{line}");
+    }
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let errs = errors("http:\n  bind: 9092\n  max_body_size: [1]\n  enabled: \"true\"\n");
+    let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages[0].contains("127.0.0.1:9092"), "{messages:?}");
+    assert!(messages[1].contains("found a list"), "{messages:?}");
+    assert!(messages[2].contains("found string `true`"), "{messages:?}");
+
+    let errs = errors("http: 5\nudp: [a]\n");
+    assert_eq!(located(&errs), vec![("http", 1, 7), ("udp", 2, 6)]);
+
+    let errs = errors("- a\n- b\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].message.contains("mapping of sections"), "{errs:?}");
+}
+
+#[test]
+fn duplicate_keys_are_errors() {
+    let errs = errors("http:\n  bind: 127.0.0.1:1\n  bind: 127.0.0.1:2\nhttp: {}\n");
+    assert_eq!(located(&errs), vec![("http.bind", 3, 3), ("http", 4, 1)]);
+    assert!(errs[0].message.contains("first set on line 2"), "{errs:?}");
+}
+
+#[test]
+fn auth_users_are_checked() {
+    let text = "\
+auth:
+  enabled: true
+  users:
+    - username: a
+      password: x
+    - password: y
+    - username: a
+      password: \"\"
+      role: admin
+  tokens: [\"\"]
+";
+    let errs = errors(text);
+    assert_eq!(
+        located(&errs),
+        vec![
+            ("auth.users[1].username", 6, 7),
+            ("auth.users[2].username", 7, 17),
+            ("auth.users[2].password", 8, 17),
+            ("auth.users[2].role", 9, 7),
+            ("auth.tokens[0]", 10, 12),
+        ],
+        "{}",
+        ConfigErrors(errs.clone())
+    );
+    assert!(errs[1].message.contains("listed twice"));
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let errs = errors("http:\n  bind: \"127.0.0.1:9092\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].message.starts_with("invalid YAML"), "{errs:?}");
+    assert!(errs[0].line.is_some());
+}
+
+#[test]
+fn same_http_and_tcp_address_is_an_error() {
+    let errs = errors("http:\n  bind: 127.0.0.1:7000\ntcp:\n  bind: 127.0.0.1:7000\n");
+    assert_eq!(located(&errs), vec![("tcp.bind", 4, 9)]);
+    // Port 0 (tests) and a disabled listener are fine.
+    assert!(parse("http:\n  bind: 127.0.0.1:0\ntcp:\n  bind: 127.0.0.1:0\n").is_ok());
+    assert!(
+        parse("http:\n  bind: 127.0.0.1:7000\ntcp:\n  enabled: false\n  bind: 127.0.0.1:7000\n")
+            .is_ok()
+    );
+}
+
+#[test]
+fn env_overrides() {
+    let mut c = DaemonConfig::default();
+    let lookup = env(&[
+        ("KAPACITOR_HTTP_BIND", "127.0.0.1:0"),
+        ("KAPACITOR_UDP_BIND", "0.0.0.0:0"),
+        ("KAPACITOR_TCP_BIND", "[::1]:0"),
+        ("KAPACITOR_DATA_DIR", "/tmp/k/data"),
+        ("KAPACITOR_TASKS_DIR", "/tmp/k/tasks"),
+    ]);
+    c.apply_env(lookup).expect("valid overrides");
+    assert_eq!(c.http.bind, addr("127.0.0.1:0"));
+    assert_eq!(c.udp.bind, addr("0.0.0.0:0"));
+    assert_eq!(c.tcp.bind, addr("[::1]:0"));
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/k/data"));
+    assert_eq!(c.tasks_dir, PathBuf::from("/tmp/k/tasks"));
+}
+
+#[test]
+fn bad_env_values_name_the_variable() {
+    let mut c = DaemonConfig::default();
+    let lookup = env(&[
+        ("KAPACITOR_HTTP_BIND", "nope"),
+        ("KAPACITOR_TCP_BIND", ":8094"),
+        ("KAPACITOR_DATA_DIR", ""),
+    ]);
+    let errs = c.apply_env(lookup).expect_err("bad overrides");
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "KAPACITOR_HTTP_BIND",
+            "KAPACITOR_TCP_BIND",
+            "KAPACITOR_DATA_DIR"
+        ]
+    );
+    assert!(
+        errs.iter()
+            .all(|e| e.path == "environment" && e.line.is_none())
+    );
+    assert!(
+        errs.to_string()
+            .starts_with("environment: KAPACITOR_HTTP_BIND: `nope` is not a socket address"),
+        "{errs}"
+    );
+    // Bad values leave the config as it was.
+    assert_eq!(c, DaemonConfig::default());
+}
+
+#[test]
+fn load_reads_the_file_then_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("k.yaml");
+    std::fs::write(
+        &path,
+        "http:\n  bind: 127.0.0.1:1234\ndata_dir: /from/file\n",
+    )
+    .expect("write");
+    let c = DaemonConfig::load_with_env(Some(&path), env(&[("KAPACITOR_DATA_DIR", "/from/env")]))
+        .expect("valid");
+    assert_eq!(c.http.bind, addr("127.0.0.1:1234"));
+    assert_eq!(c.data_dir, PathBuf::from("/from/env"));
+
+    // File and environment problems come out together.
+    std::fs::write(&path, "http:\n  bnd: x\n").expect("write");
+    let errs = DaemonConfig::load_with_env(Some(&path), env(&[("KAPACITOR_UDP_BIND", "x")]))
+        .expect_err("bad");
+    assert_eq!(errs.len(), 2, "{errs}");
+    assert_eq!(errs.0[0].path, path.display().to_string());
+    assert_eq!(errs.0[1].path, "environment");
+
+    // An explicit file must exist.
+    let missing = dir.path().join("missing.yaml");
+    let errs = DaemonConfig::load_with_env(Some(&missing), env(&[])).expect_err("missing");
+    assert!(
+        errs.to_string().contains("cannot read the config file"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn to_yaml_round_trips() {
+    let mut c = DaemonConfig::default();
+    assert_eq!(parse(&c.to_yaml()), Ok(c.clone()));
+    c.http.enabled = false;
+    c.http.bind = addr("[::]:0");
+    c.udp.database = "true".into();
+    c.tcp.database = "a: \"b\" # c\n\td".into();
+    c.auth.enabled = true;
+    c.auth.users.push(UserConfig {
+        username: "ünï".into(),
+        password: "123".into(),
+    });
+    c.auth.tokens.push("null".into());
+    c.data_dir = PathBuf::from("C:\\data dir");
+    c.logging.level = "debug".into();
+    let text = c.to_yaml();
+    assert_eq!(parse(&text), Ok(c.clone()), "{text}");
+
+    let redacted = c.redacted();
+    assert!(!redacted.to_yaml().contains("\"123\""));
+    assert_eq!(redacted.auth.users[0].username, "ünï");
+}
+
+fn sample_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kapacitor.yaml")
+}
+
+#[test]
+fn sample_file_parses_to_the_defaults() {
+    let path = sample_path();
+    let text = std::fs::read_to_string(&path).expect("read the sample kapacitor.yaml");
+    assert_eq!(
+        DaemonConfig::from_yaml(&text, &path),
+        Ok(DaemonConfig::default())
+    );
+}
+
+/// The sample is the rendered defaults, so it shows every key with a comment
+/// and cannot drift from the code. `UPDATE_SAMPLE=1 cargo test -p config`
+/// rewrites it.
+#[test]
+fn sample_file_is_the_rendered_defaults() {
+    let path = sample_path();
+    let expected = DaemonConfig::default().to_yaml();
+    if std::env::var_os("UPDATE_SAMPLE").is_some() {
+        std::fs::write(&path, &expected).expect("write the sample kapacitor.yaml");
+    }
+    let text = std::fs::read_to_string(&path).expect("read the sample kapacitor.yaml");
+    assert_eq!(
+        text, expected,
+        "kapacitor.yaml is out of date; regenerate it with `UPDATE_SAMPLE=1 cargo test -p config`"
+    );
+}
