@@ -356,8 +356,11 @@ async fn a_bad_byte_never_loses_good_lines_or_the_daemon() {
     let (server, _dir) = start().await;
     let addr = server.addrs().http.unwrap();
     let mut body = b"cpu v=1 1\n".to_vec();
-    body.extend_from_slice(b"cpu,host=\xff\xfe v=2 2\n\x00\x01\x02\ncpu v=\"\n");
+    body.extend_from_slice(b"cpu,host=\xff\xfe v=2 2\n\x01\x02\x03\ncpu v=1\xff 2\n");
     body.extend_from_slice(b"cpu v=3 3\n");
+    // An unbalanced quote runs to the end of the body, as in InfluxDB 1.x:
+    // a newline inside a quoted string does not end the line.
+    body.extend_from_slice(b"cpu v=\"open 4\n");
     let reply = request(addr, "POST", "/write?db=bytes", &[], &body).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.error().starts_with("partial write"), "{}", reply.body);
