@@ -541,3 +541,82 @@ async fn a_port_in_use_is_a_clear_start_error() {
     let msg = err.to_string();
     assert!(msg.contains("http") && msg.contains(&taken.local_addr().unwrap().to_string()), "{msg}");
 }
+
+// ---- The real binaries, as a user runs them. ----
+
+mod binaries {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn kapacitord() -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kapacitord"));
+        cmd.env_remove("KAPACITOR_HTTP_BIND")
+            .env_remove("KAPACITOR_UDP_BIND")
+            .env_remove("KAPACITOR_TCP_BIND")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn config_errors_list_every_bad_key_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kapacitor.yaml");
+        std::fs::write(
+            &file,
+            "http:\n  bnd: 127.0.0.1:1\n  max_body_size: big\nudp:\n  bind: nowhere\nfrobnicate: 1\n",
+        )
+        .unwrap();
+        let out = kapacitord().arg("--config").arg(&file).arg("config").output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for (line, key) in [(2, "http.bnd"), (3, "http.max_body_size"), (5, "udp.bind"), (6, "frobnicate")] {
+            assert!(err.contains(&format!("kapacitor.yaml:{line}:")) && err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn config_prints_the_effective_config_with_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kapacitord()
+            .current_dir(dir.path())
+            .env("KAPACITOR_HTTP_BIND", "127.0.0.1:19999")
+            .arg("config")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("bind: \"127.0.0.1:19999\""), "{text}");
+        assert!(text.contains("bind: \"127.0.0.1:8089\""), "{text}");
+    }
+
+    #[test]
+    fn sigterm_shuts_down_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = kapacitord()
+            .current_dir(dir.path())
+            .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
+            .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+            .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "kapacitord never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        let mut log = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+    }
+}
