@@ -7,8 +7,14 @@
 //! files or HTTP: listeners (`ingest`), the store (`storage`) and the API
 //! depend on it, never the other way round.
 
+mod batch;
+mod group;
+mod node;
 mod point;
 mod router;
 
+pub use batch::{Batch, BatchPoint, Message};
+pub use group::{Dimensions, GroupKey};
+pub use node::{Node, NodeError};
 pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
 pub use router::{PointSink, Router};

@@ -1,0 +1,172 @@
+//! Groups: what `groupBy` splits a stream into. Every point or batch on an
+//! edge belongs to one group, and stateful nodes keep their state per group.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::point::{Name, Series, Tags};
+
+/// What a task groups by: tag names, and whether the measurement is part of
+/// the group (`groupByMeasurement`). `*` is resolved per point by the node
+/// that groups, so it never appears here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Dimensions {
+    pub by_measurement: bool,
+    /// Sorted, unique.
+    pub tag_names: Vec<Name>,
+}
+
+impl Dimensions {
+    pub fn new(by_measurement: bool, mut tag_names: Vec<Name>) -> Self {
+        tag_names.sort();
+        tag_names.dedup();
+        Dimensions { by_measurement, tag_names }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.by_measurement && self.tag_names.is_empty()
+    }
+}
+
+/// One group's identity: the values of the dimensions. Cheap to clone,
+/// compare and hash (the hash is computed once).
+#[derive(Clone)]
+pub struct GroupKey(Arc<GroupInner>);
+
+struct GroupInner {
+    /// Kapacitor's group ID text: `name\n` when grouped by measurement, then
+    /// `k=v,k=v` over the sorted tag dimensions; empty for the nil group.
+    id: Box<str>,
+    measurement: Option<Name>,
+    /// The dimension tags with this group's values, sorted by key.
+    tags: Tags,
+    hash: u64,
+}
+
+impl GroupKey {
+    /// The group of everything when nothing is grouped.
+    pub fn nil() -> Self {
+        Self::from_parts(None, Tags::from([]))
+    }
+
+    /// The group `series` falls in under `dims`. A dimension tag the series
+    /// lacks takes the empty value, as in Kapacitor.
+    pub fn for_series(dims: &Dimensions, series: &Series) -> Self {
+        if dims.is_empty() {
+            return Self::nil();
+        }
+        let tags: Vec<(Name, Name)> = dims
+            .tag_names
+            .iter()
+            .map(|k| (k.clone(), series.tag(k).cloned().unwrap_or_else(|| Name::from(""))))
+            .collect();
+        let measurement = dims.by_measurement.then(|| series.measurement().clone());
+        Self::from_parts(measurement, tags.into())
+    }
+
+    /// A group from its parts; `tags` must be sorted by key.
+    pub fn from_parts(measurement: Option<Name>, tags: Tags) -> Self {
+        let mut id = String::new();
+        if let Some(m) = &measurement {
+            id.push_str(m);
+            if !tags.is_empty() {
+                id.push('\n');
+            }
+        }
+        for (i, (k, v)) in tags.iter().enumerate() {
+            if i > 0 {
+                id.push(',');
+            }
+            id.push_str(k);
+            id.push('=');
+            id.push_str(v);
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        id.hash(&mut hasher);
+        let hash = hasher.finish();
+        GroupKey(Arc::new(GroupInner { id: id.into(), measurement, tags, hash }))
+    }
+
+    /// Kapacitor's group ID; empty for the nil group.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub fn is_nil(&self) -> bool {
+        self.0.id.is_empty()
+    }
+
+    /// The dimension tags and their values.
+    pub fn tags(&self) -> &Tags {
+        &self.0.tags
+    }
+
+    pub fn measurement(&self) -> Option<&Name> {
+        self.0.measurement.as_ref()
+    }
+
+    /// The 64-bit hash, for sharding groups across parallel instances.
+    pub fn shard_hash(&self) -> u64 {
+        self.0.hash
+    }
+}
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.0.hash == other.0.hash && self.0.id == other.0.id)
+    }
+}
+
+impl Eq for GroupKey {}
+
+impl Hash for GroupKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_nil() { f.write_str("GroupKey(nil)") } else { write!(f, "GroupKey({:?})", self.id()) }
+    }
+}
+
+impl fmt::Display for GroupKey {
+    /// As alert templates render `.Group`: `nil` for the nil group.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_nil() { f.write_str("nil") } else { f.write_str(self.id()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(m: &str, tags: &[(&str, &str)]) -> Series {
+        Series::new(m.into(), tags.iter().map(|(k, v)| (Name::from(*k), Name::from(*v))).collect())
+            .unwrap()
+    }
+
+    #[test]
+    fn group_id_follows_kapacitor() {
+        let s = series("cpu", &[("host", "a"), ("cpu", "cpu0"), ("dc", "x")]);
+        let dims = Dimensions::new(false, vec!["host".into(), "cpu".into()]);
+        assert_eq!(GroupKey::for_series(&dims, &s).id(), "cpu=cpu0,host=a");
+        let by_name = Dimensions::new(true, vec!["host".into()]);
+        assert_eq!(GroupKey::for_series(&by_name, &s).id(), "cpu\nhost=a");
+        assert_eq!(GroupKey::for_series(&Dimensions::new(true, vec![]), &s).id(), "cpu");
+        let nil = GroupKey::for_series(&Dimensions::default(), &s);
+        assert!(nil.is_nil());
+        assert_eq!(nil.to_string(), "nil");
+    }
+
+    #[test]
+    fn missing_dimension_tag_is_empty_and_groups_compare_by_value() {
+        let dims = Dimensions::new(false, vec!["host".into()]);
+        let a = GroupKey::for_series(&dims, &series("cpu", &[]));
+        let b = GroupKey::for_series(&dims, &series("mem", &[("other", "1")]));
+        assert_eq!(a.id(), "host=");
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,32 @@
+//! The contract between the DAG runtime and a node.
+//!
+//! A task runs its nodes synchronously in topological order: the runtime
+//! hands a node one message, the node pushes whatever it emits, and the
+//! runtime passes that on to the node's children. No channel sits between
+//! two nodes of one task, so a point crosses a whole pipeline without a
+//! context switch. Timers and handlers that must not block live outside this
+//! loop.
+
+use crate::batch::Message;
+
+/// Why a node could not process one message. The runtime counts and logs it
+/// and goes on with the next message: one bad point never stops a task.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct NodeError(pub String);
+
+impl NodeError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        NodeError(msg.into())
+    }
+}
+
+/// One node of a running task.
+pub trait Node: Send {
+    /// Processes one message, pushing what it emits onto `out`.
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError>;
+
+    /// Called once when the task stops, after the last message: a node may
+    /// emit what it still holds. Most nodes hold nothing.
+    fn finish(&mut self, _out: &mut Vec<Message>) {}
+}
