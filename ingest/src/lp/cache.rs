@@ -2,6 +2,8 @@
 //! seen recently. Both are cleared wholesale when full: simpler than LRU, and
 //! under steady Telegraf traffic they refill within one flush interval.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use pipeline::{Name, Series};
@@ -15,11 +17,19 @@ const MAX_SERIES_BYTES: usize = 16 << 20;
 const MAX_NAMES: usize = 200_000;
 const MAX_NAME_BYTES: usize = 16 << 20;
 
-/// A series as last seen, with the field keys of its last point so that the
-/// next point with the same keys shares the list.
+/// The field keys of a point, shared by the points that follow with the same
+/// keys. `plain` says every name equals its raw bytes (no escapable byte), so
+/// the decoder can match the list against a line without scanning it.
+#[derive(Clone)]
+pub(super) struct KeyList {
+    pub names: Arc<[Name]>,
+    pub plain: bool,
+}
+
+/// A series as last seen, with the field keys of its last point.
 pub(super) struct SeriesEntry {
     pub series: Arc<Series>,
-    pub keys: Option<Arc<[Name]>>,
+    pub keys: Option<KeyList>,
 }
 
 /// Raw series key bytes (measurement and tags exactly as written) to the
@@ -27,34 +37,80 @@ pub(super) struct SeriesEntry {
 /// never hand out the wrong series.
 #[derive(Default)]
 pub(super) struct SeriesCache {
-    index: foldhash::HashMap<Box<[u8]>, usize>,
-    pub entries: Vec<SeriesEntry>,
+    map: foldhash::HashMap<RawKey, SeriesEntry>,
     bytes: usize,
 }
 
 impl SeriesCache {
-    pub fn find(&self, raw_key: &[u8]) -> Option<usize> {
-        self.index.get(raw_key).copied()
+    pub fn get(&self, raw_key: &[u8]) -> Option<&SeriesEntry> {
+        self.map.get(raw_key)
     }
 
-    /// Remembers a series and returns its slot. May forget every other series
-    /// first, so slots from earlier calls must not be held across this call.
-    pub fn insert(&mut self, raw_key: &[u8], series: Arc<Series>) -> usize {
-        if self.entries.len() >= MAX_SERIES || self.bytes + raw_key.len() > MAX_SERIES_BYTES {
-            self.index.clear();
-            self.entries.clear();
+    /// Remembers a series, first forgetting every other one if full.
+    pub fn insert(&mut self, raw_key: &[u8], series: Arc<Series>) {
+        if self.map.len() >= MAX_SERIES || self.bytes + raw_key.len() > MAX_SERIES_BYTES {
+            self.map.clear();
             self.bytes = 0;
         }
-        let slot = self.entries.len();
-        self.entries.push(SeriesEntry { series, keys: None });
-        self.index.insert(raw_key.into(), slot);
         self.bytes += raw_key.len();
-        slot
+        self.map
+            .insert(RawKey::new(raw_key), SeriesEntry { series, keys: None });
     }
 
-    #[cfg(test)]
+    pub fn set_keys(&mut self, raw_key: &[u8], keys: KeyList) {
+        if let Some(e) = self.map.get_mut(raw_key) {
+            e.keys = Some(keys);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.map.len()
+    }
+}
+
+/// Series keys up to this long live inside the map's table, so a lookup
+/// does not chase a pointer to compare them (most Telegraf keys fit).
+const INLINE_KEY: usize = 62;
+
+/// A raw series key, hashed and compared as the bytes it holds.
+enum RawKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl RawKey {
+    fn new(raw: &[u8]) -> Self {
+        match u8::try_from(raw.len()) {
+            Ok(len) if raw.len() <= INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..raw.len()].copy_from_slice(raw);
+                RawKey::Inline { len, bytes }
+            }
+            _ => RawKey::Heap(raw.into()),
+        }
+    }
+}
+
+impl Borrow<[u8]> for RawKey {
+    fn borrow(&self) -> &[u8] {
+        match self {
+            RawKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            RawKey::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for RawKey {
+    fn eq(&self, other: &Self) -> bool {
+        Borrow::<[u8]>::borrow(self) == Borrow::<[u8]>::borrow(other)
+    }
+}
+
+impl Eq for RawKey {}
+
+impl Hash for RawKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Borrow::<[u8]>::borrow(self).hash(state);
     }
 }
 
@@ -94,11 +150,11 @@ mod tests {
             c.insert(format!("m,i={i}").as_bytes(), s.clone());
         }
         assert!(c.len() <= MAX_SERIES);
-        assert_eq!(
-            c.find(format!("m,i={}", MAX_SERIES + 9).as_bytes()),
-            Some(c.len() - 1)
+        assert!(
+            c.get(format!("m,i={}", MAX_SERIES + 9).as_bytes())
+                .is_some()
         );
-        assert_eq!(c.find(b"m,i=0"), None);
+        assert!(c.get(b"m,i=0").is_none());
     }
 
     #[test]

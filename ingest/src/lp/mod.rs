@@ -24,7 +24,7 @@ use std::sync::Arc;
 use memchr::memchr;
 use pipeline::{FieldValue, Fields, Name, Point, Series, SeriesError};
 
-use cache::{NameCache, SeriesCache};
+use cache::{KeyList, NameCache, SeriesCache};
 
 /// Earliest time InfluxDB 1.x stores, in ns since the epoch.
 pub const MIN_NANO: i64 = i64::MIN + 2;
@@ -156,17 +156,23 @@ pub struct Decoder {
     names: NameCache,
     /// Field keys of the last point whose series is not cached (one with
     /// backslashes in its key).
-    uncached_keys: Option<Arc<[Name]>>,
+    uncached_keys: Option<KeyList>,
+    /// Key lists built lately, so series with the same field keys (all 10k
+    /// `cpu` series of a fleet) share one list instead of one each.
+    recent_keys: Vec<KeyList>,
     // Scratch space reused across lines.
     tags: Vec<[usize; 4]>,
     raw_keys: Vec<(usize, usize)>,
     values: Vec<FieldValue>,
 }
 
+/// How many distinct key lists `recent_keys` holds.
+const RECENT_KEY_LISTS: usize = 16;
+
 impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoder")
-            .field("series_cached", &self.series.entries.len())
+            .field("series_cached", &self.series.len())
             .finish()
     }
 }
@@ -196,6 +202,9 @@ impl Decoder {
         errors: &mut Vec<LineError>,
     ) {
         let default_ns = opts.precision.truncate(opts.now_ns);
+        // One check for the whole body; only a body with bad bytes pays for
+        // checking line by line.
+        let text = std::str::from_utf8(input).ok();
         let mut pos = 0;
         let mut line_no = 1;
         while pos < input.len() {
@@ -206,19 +215,21 @@ impl Decoder {
             if inner_newlines {
                 line_no += memchr::memchr_iter(b'\n', raw).count();
             }
+            let start = pos + scan::skip_ws(raw, 0);
             pos = end + 1;
-
-            let start = scan::skip_ws(raw, 0);
-            if start >= raw.len() || raw[start] == b'#' {
+            if start >= end || input[start] == b'#' {
                 continue;
             }
-            let body = &raw[start..];
-            let result = match std::str::from_utf8(body) {
-                Ok(line) => self.decode_line(line, opts, default_ns, points),
-                Err(_) => Err(Cow::Borrowed("invalid UTF-8")),
+            let line = match text {
+                Some(t) => t.get(start..end),
+                None => std::str::from_utf8(&input[start..end]).ok(),
+            };
+            let result = match line {
+                Some(line) => self.decode_line(line, opts, default_ns, points),
+                None => Err(Cow::Borrowed("invalid UTF-8")),
             };
             if let Err(reason) = result {
-                errors.push(LineError::new(this_line, body, reason));
+                errors.push(LineError::new(this_line, &input[start..end], reason));
             }
         }
     }
@@ -232,67 +243,170 @@ impl Decoder {
         points: &mut Vec<Point>,
     ) -> Result<(), Reason> {
         let b = line.as_bytes();
-        let Decoder {
-            series: cache,
-            names,
-            uncached_keys,
-            tags,
-            raw_keys,
-            values,
-        } = self;
 
         // A key with no backslash ends at the first space, so its bytes can be
         // looked up before scanning. A key seen before parses the same way again.
         let plain_key = memchr(b' ', b).filter(|&p| memchr(b'\\', &b[..p]).is_none());
-        let hit = plain_key.and_then(|p| cache.find(&b[..p]).map(|slot| (slot, p)));
-        let (slot, key_end, series) = match hit {
-            Some((slot, p)) => (Some(slot), p, cache.entries[slot].series.clone()),
-            None => {
-                let k = scan::scan_key(b, tags)?;
-                let series = Arc::new(build_series(line, &k, tags, names)?);
-                if k.key_end > MAX_KEY_LEN {
-                    return Err(
-                        format!("max key length exceeded: {} > {MAX_KEY_LEN}", k.key_end).into(),
-                    );
-                }
-                let raw_key = &b[..k.key_end];
-                let slot = memchr(b'\\', raw_key)
-                    .is_none()
-                    .then(|| cache.insert(raw_key, series.clone()));
-                (slot, k.key_end, series)
+        if let Some((e, key_end)) = plain_key.and_then(|p| self.series.get(&b[..p]).map(|e| (e, p)))
+        {
+            // Read the series now so its cache line arrives while the fields
+            // are parsed, rather than stalling the reference-count bump below.
+            std::hint::black_box(e.series.measurement().len());
+            let hint: &[Name] = match &e.keys {
+                Some(k) if k.plain => &k.names,
+                _ => &[],
+            };
+            let (time, same) = scan_rest(
+                line,
+                key_end,
+                hint,
+                opts,
+                default_ns,
+                &mut self.raw_keys,
+                &mut self.values,
+            )?;
+            if let Some(k) = &e.keys
+                && (same || (!k.plain && same_keys(&k.names, line, &self.raw_keys)))
+            {
+                let fields = Fields::new(k.names.clone(), self.values.drain(..).collect());
+                points.push(Point {
+                    series: e.series.clone(),
+                    fields,
+                    time,
+                });
+                return Ok(());
             }
-        };
-
-        let fields_end = scan::scan_fields(line, key_end, opts.accept_unsigned, raw_keys, values)?;
-        for &(a, e) in raw_keys.iter() {
-            let size = key_end + 4 + (e - a);
-            if size > MAX_KEY_LEN {
-                return Err(format!("max key length exceeded: {size} > {MAX_KEY_LEN}").into());
-            }
+            let series = e.series.clone();
+            self.push_with_new_keys(line, key_end, true, series, time, points);
+            return Ok(());
         }
-        let time = scan::scan_time(b, fields_end, opts.precision, default_ns)?;
 
-        let keys_slot = match slot {
-            Some(s) => &mut cache.entries[s].keys,
-            None => uncached_keys,
+        let k = scan::scan_key(b, &mut self.tags)?;
+        let series = Arc::new(build_series(line, &k, &self.tags, &mut self.names)?);
+        let key_end = k.key_end;
+        if key_end > MAX_KEY_LEN {
+            return Err(format!("max key length exceeded: {key_end} > {MAX_KEY_LEN}").into());
+        }
+        let cacheable = memchr(b'\\', &b[..key_end]).is_none();
+        if cacheable {
+            self.series.insert(&b[..key_end], series.clone());
+        }
+        let last = if cacheable {
+            None
+        } else {
+            self.uncached_keys.clone()
         };
-        let keys = match keys_slot {
-            Some(k) if same_keys(k, line, raw_keys) => k.clone(),
-            _ => {
-                let (keys, deduped) = field_keys(line, raw_keys, values, names);
-                if !deduped {
-                    *keys_slot = Some(keys.clone());
-                }
-                keys
+        let (time, _) = scan_rest(
+            line,
+            key_end,
+            &[],
+            opts,
+            default_ns,
+            &mut self.raw_keys,
+            &mut self.values,
+        )?;
+        match last {
+            Some(k) if same_keys(&k.names, line, &self.raw_keys) => {
+                let fields = Fields::new(k.names, self.values.drain(..).collect());
+                points.push(Point {
+                    series,
+                    fields,
+                    time,
+                });
             }
-        };
-        points.push(Point {
-            series,
-            fields: Fields::new(keys, Arc::from(values.as_slice())),
-            time,
-        });
+            _ => self.push_with_new_keys(line, key_end, cacheable, series, time, points),
+        }
         Ok(())
     }
+
+    /// Pushes the point of the line just scanned, with a key list built from
+    /// its raw keys, and remembers that list for the series' next point.
+    fn push_with_new_keys(
+        &mut self,
+        line: &str,
+        key_end: usize,
+        cacheable: bool,
+        series: Arc<Series>,
+        time: i64,
+        points: &mut Vec<Point>,
+    ) {
+        let (list, repeated) = self.field_keys(line);
+        // A list with a repeated key never matches raw keys again.
+        if !repeated {
+            if cacheable {
+                self.series
+                    .set_keys(&line.as_bytes()[..key_end], list.clone());
+            } else {
+                self.uncached_keys = Some(list.clone());
+            }
+        }
+        let fields = Fields::new(list.names, self.values.drain(..).collect());
+        points.push(Point {
+            series,
+            fields,
+            time,
+        });
+    }
+
+    /// Builds the field-key list for the line just scanned, keeping the last
+    /// value of a repeated key in the place of its first appearance, and
+    /// reusing a recent list with the same names. Returns whether a key
+    /// repeated.
+    fn field_keys(&mut self, line: &str) -> (KeyList, bool) {
+        let mut keys: Vec<Name> = Vec::with_capacity(self.raw_keys.len());
+        let mut out: Vec<FieldValue> = Vec::with_capacity(self.raw_keys.len());
+        let mut repeated = false;
+        for (&(a, e), v) in self.raw_keys.iter().zip(self.values.drain(..)) {
+            let name = scan::unescape_name(line.get(a..e).unwrap_or_default());
+            match keys.iter().position(|k| **k == *name) {
+                Some(i) => {
+                    out[i] = v;
+                    repeated = true;
+                }
+                None => {
+                    keys.push(self.names.get(&name));
+                    out.push(v);
+                }
+            }
+        }
+        self.values = out;
+        if let Some(k) = self.recent_keys.iter().find(|k| *k.names == *keys) {
+            return (k.clone(), repeated);
+        }
+        let plain = keys.iter().all(|k| scan::is_plain(k));
+        let list = KeyList {
+            names: keys.into(),
+            plain,
+        };
+        if self.recent_keys.len() >= RECENT_KEY_LISTS {
+            self.recent_keys.remove(0);
+        }
+        self.recent_keys.push(list.clone());
+        (list, repeated)
+    }
+}
+
+/// Everything after the series key: fields, the key-length check that needs
+/// them, and the timestamp. Returns the time and whether the keys were `hint`.
+fn scan_rest(
+    line: &str,
+    key_end: usize,
+    hint: &[Name],
+    opts: &DecodeOptions,
+    default_ns: i64,
+    raw_keys: &mut Vec<(usize, usize)>,
+    values: &mut Vec<FieldValue>,
+) -> Result<(i64, bool), Reason> {
+    let (fields_end, same) =
+        scan::scan_fields(line, key_end, opts.accept_unsigned, hint, raw_keys, values)?;
+    for &(a, e) in raw_keys.iter() {
+        let size = key_end + 4 + (e - a);
+        if size > MAX_KEY_LEN {
+            return Err(format!("max key length exceeded: {size} > {MAX_KEY_LEN}").into());
+        }
+    }
+    let time = scan::scan_time(line.as_bytes(), fields_end, opts.precision, default_ns)?;
+    Ok((time, same))
 }
 
 fn build_series(
@@ -314,46 +428,13 @@ fn build_series(
     })
 }
 
-/// Whether a cached key list matches this line's raw field keys, in order.
+/// Whether a key list matches this line's raw field keys, in order.
 fn same_keys(list: &[Name], line: &str, raw: &[(usize, usize)]) -> bool {
     list.len() == raw.len()
         && list.iter().zip(raw).all(|(name, &(a, e))| {
-            let r = &line.as_bytes()[a..e];
-            name.as_bytes() == r
-                || (memchr(b'\\', r).is_some()
-                    && line
-                        .get(a..e)
-                        .is_some_and(|s| *scan::unescape_name(s) == **name))
+            line.get(a..e)
+                .is_some_and(|s| s == &**name || *scan::unescape_name(s) == **name)
         })
-}
-
-/// Builds the field-key list for a line, keeping the last value of a repeated
-/// key in the place of its first appearance. Returns whether any key repeated
-/// (such a list can never match the raw keys again, so is not worth caching).
-fn field_keys(
-    line: &str,
-    raw: &[(usize, usize)],
-    values: &mut Vec<FieldValue>,
-    names: &mut NameCache,
-) -> (Arc<[Name]>, bool) {
-    let mut keys: Vec<Name> = Vec::with_capacity(raw.len());
-    let mut out: Vec<FieldValue> = Vec::with_capacity(raw.len());
-    let mut deduped = false;
-    for (&(a, e), v) in raw.iter().zip(values.drain(..)) {
-        let name = scan::unescape_name(line.get(a..e).unwrap_or_default());
-        match keys.iter().position(|k| **k == *name) {
-            Some(i) => {
-                out[i] = v;
-                deduped = true;
-            }
-            None => {
-                keys.push(names.get(&name));
-                out.push(v);
-            }
-        }
-    }
-    *values = out;
-    (keys.into(), deduped)
 }
 
 #[cfg(test)]

@@ -234,14 +234,20 @@ fn unescape_string(s: &str) -> Cow<'_, str> {
 
 /// Scans the field section starting at `from` (Go's `scanFields` together
 /// with the value scanners), pushing each field's raw key offsets and its
-/// decoded value. Returns where the section ends (a space or the line end).
+/// decoded value. Returns where the section ends (a space or the line end)
+/// and whether the keys were exactly `hint`, in order.
+///
+/// `hint` is the key list of the series' previous point; it must hold only
+/// names without escapable bytes (see `is_plain`), so that a name equal to
+/// the raw bytes is also what scanning those bytes would have produced.
 pub(super) fn scan_fields(
     line: &str,
     from: usize,
     accept_unsigned: bool,
+    hint: &[pipeline::Name],
     keys: &mut Vec<(usize, usize)>,
     values: &mut Vec<FieldValue>,
-) -> Result<usize, Reason> {
+) -> Result<(usize, bool), Reason> {
     keys.clear();
     values.clear();
     let b = line.as_bytes();
@@ -250,26 +256,41 @@ pub(super) fn scan_fields(
     let mut key_start = i;
     let mut commas = 0usize;
     let mut equals = 0usize;
+    let mut matched = true;
     while i < len {
-        let c = b[i];
-        if c == b'\\' && i + 1 < len {
-            i += 2;
-            continue;
-        }
-        match c {
-            b' ' => break,
-            b',' => {
-                commas += 1;
-                i += 1;
-                key_start = i;
+        if matched && i == key_start {
+            // The common case: the same key as last time, compared whole
+            // instead of scanned byte by byte.
+            let h = hint.get(values.len()).map_or(&b""[..], |n| n.as_bytes());
+            let eq = i + h.len();
+            if !h.is_empty() && eq < len && b[eq] == b'=' && &b[i..eq] == h {
+                i = eq;
+            } else {
+                matched = false;
                 continue;
             }
-            b'=' => {}
-            _ => {
-                i += 1;
+        } else {
+            let c = b[i];
+            if c == b'\\' && i + 1 < len {
+                i += 2;
                 continue;
             }
+            match c {
+                b' ' => break,
+                b',' => {
+                    commas += 1;
+                    i += 1;
+                    key_start = i;
+                    continue;
+                }
+                b'=' => {}
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            }
         }
+        // b[i] is an unescaped `=`.
         equals += 1;
         // `... =1` and `a=1,=2` have no key; `a\ =1` and `a\,=1` do.
         let before = |k: usize| if i >= k { b[i - k] } else { 0 };
@@ -286,12 +307,14 @@ pub(super) fn scan_fields(
         }
         let v = i + 1;
         let (end, value) = match b[v] {
-            b'0'..=b'9' | b'.' | b'-' | b'N' | b'n' => scan_number(line, v, accept_unsigned)?,
+            b'0'..=b'9' | b'.' | b'-' => number(line, v, accept_unsigned)?,
+            b'N' | b'n' => scan_number(line, v, accept_unsigned)?,
             b'"' if equals > commas => scan_string(line, v)?,
             // A quote that Go would not treat as opening a string (the key
             // held an unescaped comma): the line fails its format check later.
             b'"' => {
                 i = v;
+                matched = false;
                 continue;
             }
             _ => scan_bool(b, v)?,
@@ -303,7 +326,42 @@ pub(super) fn scan_fields(
     if equals == 0 || commas + 1 != equals {
         return Err("invalid field format".into());
     }
-    Ok(i)
+    Ok((i, matched && values.len() == hint.len()))
+}
+
+/// Whether a name can stand for its own raw bytes: no byte that the key
+/// scanner treats specially.
+pub(super) fn is_plain(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .bytes()
+            .any(|c| matches!(c, b'\\' | b',' | b' ' | b'=' | b'"'))
+}
+
+/// A number value. Tries the two shapes Telegraf sends (a float, an `i`
+/// integer) directly; anything else goes through the exact Go scan for its
+/// verdict and wording.
+fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, FieldValue), Reason> {
+    let b = line.as_bytes();
+    let mut end = start;
+    while end < b.len() && b[end] != b',' && b[end] != b' ' {
+        end += 1;
+    }
+    let tok = &b[start..end];
+    if tok.last() == Some(&b'i') {
+        // Go admits exactly `-?[0-9]+i`, which is what parse_i64 reads.
+        if let Some(v) = parse_i64(&tok[..tok.len() - 1]) {
+            return Ok((end, FieldValue::Integer(v)));
+        }
+    } else if let Some(Ok(v)) = line.get(start..end).map(str::parse::<f64>) {
+        // A finite result means the token was a plain decimal (Rust's other
+        // spellings, `inf` and `nan`, are not finite), and Go's scanner admits
+        // every plain decimal.
+        if v.is_finite() {
+            return Ok((end, FieldValue::Float(v)));
+        }
+    }
+    scan_number(line, start, accept_unsigned)
 }
 
 fn scan_bool(b: &[u8], start: usize) -> Result<(usize, FieldValue), Reason> {
@@ -439,8 +497,9 @@ pub(super) fn parse_i64(b: &[u8]) -> Option<i64> {
     if neg { Some(v) } else { v.checked_neg() }
 }
 
-/// Scans the optional timestamp after the fields (Go's `scanTime`) and what
-/// follows it; returns nanoseconds, or `default_ns` when there is none.
+/// Scans the optional timestamp after the fields (Go's `scanTime`, then its
+/// integer parse, range check and trailing-bytes check); returns nanoseconds,
+/// or `default_ns` when there is no timestamp.
 pub(super) fn scan_time(
     b: &[u8],
     from: usize,
@@ -449,21 +508,34 @@ pub(super) fn scan_time(
 ) -> Result<i64, Reason> {
     let start = skip_ws(b, from);
     let mut i = start;
+    let negative = b.get(i) == Some(&b'-');
+    if negative {
+        i += 1;
+    }
+    // Accumulated negatively so that i64::MIN fits; None once out of range.
+    let mut acc = Some(0i64);
     while i < b.len() {
         let c = b[i];
-        if c == b'\n' || c == b' ' {
+        if c == b' ' || c == b'\n' {
             break;
         }
-        if !(c.is_ascii_digit() || (i == start && c == b'-')) {
+        if !c.is_ascii_digit() {
             return Err("bad timestamp".into());
         }
+        acc = acc.and_then(|v| v.checked_mul(10)?.checked_sub(i64::from(c - b'0')));
         i += 1;
     }
     if i == start {
         return Ok(default_ns);
     }
     let raw = &b[start..i];
-    let Some(ts) = parse_i64(raw) else {
+    let ts = match acc {
+        _ if raw == b"-" => None,
+        Some(v) if negative => Some(v),
+        Some(v) => v.checked_neg(),
+        None => None,
+    };
+    let Some(ts) = ts else {
         let text = String::from_utf8_lossy(raw);
         let why = if raw == b"-" {
             "invalid syntax"
