@@ -12,6 +12,7 @@ mod group;
 mod node;
 mod point;
 mod router;
+pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};
 pub use group::{Dimensions, GroupKey};
