@@ -6,6 +6,7 @@
 
 mod api;
 pub mod cli;
+pub mod recording;
 mod server;
 
 pub use server::{BoundAddrs, Server, ServerError, ServerState};
