@@ -26,6 +26,18 @@ pub trait Node: Send {
     /// Processes one message, pushing what it emits onto `out`.
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError>;
 
+    /// Like [`Node::process`], saying which parent (by position among the
+    /// node's parents, in script order) sent the message. Only nodes with
+    /// several parents (join, union) care; the rest keep this default.
+    fn process_from(
+        &mut self,
+        _parent: usize,
+        msg: Message,
+        out: &mut Vec<Message>,
+    ) -> Result<(), NodeError> {
+        self.process(msg, out)
+    }
+
     /// Called once when the task stops, after the last message: a node may
     /// emit what it still holds. Most nodes hold nothing.
     fn finish(&mut self, _out: &mut Vec<Message>) {}
