@@ -11,6 +11,7 @@ mod batch;
 mod group;
 mod node;
 mod point;
+pub mod result;
 mod router;
 pub mod time;
 
