@@ -13,6 +13,7 @@ mod node;
 mod point;
 pub mod result;
 mod router;
+pub mod runtime;
 pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};

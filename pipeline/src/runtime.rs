@@ -1,0 +1,310 @@
+//! The DAG runtime of one task: nodes built from a plan, run synchronously
+//! in the order messages flow, with per-node counters.
+//!
+//! A message handed to the task goes to a node, whose output goes to each of
+//! its children in turn (depth first), so a point crosses the whole pipeline
+//! before the next one enters. `.parallelism(n)` gives a node n instances,
+//! each owning the groups whose hash falls to it, so results do not depend on
+//! n.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::batch::Message;
+use crate::node::{Node, NodeError};
+
+/// Counters of one node, shared with whoever shows status.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    errors: AtomicU64,
+    /// Total time spent inside the node, for the average per message.
+    busy_ns: AtomicU64,
+}
+
+/// A point-in-time copy of [`NodeStats`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeStatsSnapshot {
+    pub name: String,
+    pub kind: String,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub errors: u64,
+    pub avg_exec_ns: u64,
+}
+
+impl NodeStats {
+    fn snapshot(&self, name: &str, kind: &str) -> NodeStatsSnapshot {
+        let messages_in = self.messages_in.load(Ordering::Relaxed);
+        let busy = self.busy_ns.load(Ordering::Relaxed);
+        NodeStatsSnapshot {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            messages_in,
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            avg_exec_ns: busy.checked_div(messages_in).unwrap_or(0),
+        }
+    }
+}
+
+/// One node of the running DAG with everything the executor needs.
+pub struct RunNode {
+    pub name: String,
+    pub kind: String,
+    /// One per `.parallelism(n)` instance; at least one.
+    pub instances: Vec<Box<dyn Node>>,
+    /// Children as (node index, this node's position among the child's parents).
+    pub children: Vec<(usize, usize)>,
+    pub stats: Arc<NodeStats>,
+}
+
+/// A task's running DAG.
+pub struct TaskDag {
+    nodes: Vec<RunNode>,
+    /// Reused output buffers, one per node, so steady state allocates nothing.
+    buffers: Vec<Vec<Message>>,
+    last_error: Option<(String, NodeError)>,
+}
+
+impl TaskDag {
+    /// A DAG from nodes indexed as in the plan (node 0 is the root).
+    pub fn new(nodes: Vec<RunNode>) -> Self {
+        let buffers = nodes.iter().map(|_| Vec::new()).collect();
+        TaskDag {
+            nodes,
+            buffers,
+            last_error: None,
+        }
+    }
+
+    /// Feeds a message to the root.
+    pub fn push(&mut self, msg: Message) {
+        self.deliver(0, 0, msg);
+    }
+
+    /// Feeds a message to node `id` as if from its parent number `parent`
+    /// (replays feed a batch task's query nodes this way).
+    pub fn push_to(&mut self, id: usize, parent: usize, msg: Message) {
+        if id < self.nodes.len() {
+            self.deliver(id, parent, msg);
+        }
+    }
+
+    /// Lets every node emit what it still holds, parents before children.
+    pub fn finish(&mut self) {
+        for id in 0..self.nodes.len() {
+            let mut out = std::mem::take(&mut self.buffers[id]);
+            for instance in &mut self.nodes[id].instances {
+                instance.finish(&mut out);
+            }
+            self.forward(id, &mut out);
+            self.buffers[id] = out;
+        }
+    }
+
+    /// Counters of every node, in plan order.
+    pub fn stats(&self) -> Vec<NodeStatsSnapshot> {
+        self.nodes
+            .iter()
+            .map(|n| n.stats.snapshot(&n.name, &n.kind))
+            .collect()
+    }
+
+    /// Shared handles to the counters, for a status view that outlives a borrow.
+    pub fn stats_handles(&self) -> Vec<(String, String, Arc<NodeStats>)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.kind.clone(), n.stats.clone()))
+            .collect()
+    }
+
+    /// The most recent error a node reported, with the node's name.
+    pub fn last_error(&self) -> Option<&(String, NodeError)> {
+        self.last_error.as_ref()
+    }
+
+    fn deliver(&mut self, id: usize, parent: usize, msg: Message) {
+        let n = self.nodes[id].instances.len();
+        let mut out = std::mem::take(&mut self.buffers[id]);
+        if n > 1 && matches!(msg, Message::Barrier { group: None, .. }) {
+            // A barrier for every group concerns every instance.
+            for i in 0..n {
+                self.run(id, i, parent, msg.clone(), &mut out);
+            }
+        } else {
+            let instance = if n == 1 { 0 } else { shard(&msg, n) };
+            self.run(id, instance, parent, msg, &mut out);
+        }
+        self.forward(id, &mut out);
+        self.buffers[id] = out;
+    }
+
+    fn run(
+        &mut self,
+        id: usize,
+        instance: usize,
+        parent: usize,
+        msg: Message,
+        out: &mut Vec<Message>,
+    ) {
+        let node = &mut self.nodes[id];
+        let started = Instant::now();
+        let result = node.instances[instance].process_from(parent, msg, out);
+        let stats = &node.stats;
+        stats
+            .busy_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = result {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(node = %node.name, "{e}");
+            self.last_error = Some((node.name.clone(), e));
+        }
+    }
+
+    /// Hands `out` (emitted by `id`) to each child, moving into the last one.
+    fn forward(&mut self, id: usize, out: &mut Vec<Message>) {
+        if out.is_empty() {
+            return;
+        }
+        self.nodes[id]
+            .stats
+            .messages_out
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        let children = std::mem::take(&mut self.nodes[id].children);
+        for msg in out.drain(..) {
+            if let Some(((last, last_parent), rest)) = children.split_last() {
+                for &(child, parent) in rest {
+                    self.deliver(child, parent, msg.clone());
+                }
+                self.deliver(*last, *last_parent, msg);
+            }
+        }
+        self.nodes[id].children = children;
+    }
+}
+
+/// Which of `n` instances owns the message's group. (A barrier for every
+/// group is broadcast before this is asked.)
+fn shard(msg: &Message, n: usize) -> usize {
+    let hash = match msg {
+        Message::Point(_, g) | Message::DeleteGroup(g) => g.shard_hash(),
+        Message::Batch(b) => b.group.shard_hash(),
+        Message::Barrier { group: Some(g), .. } => g.shard_hash(),
+        Message::Barrier { group: None, .. } => 0,
+    };
+    (hash % n as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::group::{Dimensions, GroupKey};
+    use crate::point::{FieldValue, Fields, Name, Point, Series};
+
+    /// Passes messages on, recording what it saw.
+    struct Tap(Arc<Mutex<Vec<String>>>, &'static str);
+
+    impl Node for Tap {
+        fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+            if let Message::Point(p, _) = &msg {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}:{}", self.1, p.time));
+                if p.time == 99 {
+                    return Err(NodeError::new("bad point"));
+                }
+            }
+            out.push(msg);
+            Ok(())
+        }
+    }
+
+    fn point(host: &str, time: i64) -> Message {
+        let s = Series::new("cpu".into(), vec![(Name::from("host"), Name::from(host))]).unwrap();
+        let dims = Dimensions::new(false, vec!["host".into()]);
+        let group = GroupKey::for_series(&dims, &s);
+        let p = Point {
+            series: Arc::new(s),
+            fields: Fields::from_pairs([("v".into(), FieldValue::Float(1.0))]),
+            time,
+        };
+        Message::Point(p, group)
+    }
+
+    fn node(
+        name: &str,
+        log: &Arc<Mutex<Vec<String>>>,
+        tag: &'static str,
+        children: Vec<(usize, usize)>,
+    ) -> RunNode {
+        RunNode {
+            name: name.into(),
+            kind: name.into(),
+            instances: vec![Box::new(Tap(log.clone(), tag))],
+            children,
+            stats: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn messages_flow_depth_first_to_every_child_and_errors_are_counted() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0), (2, 0)]),
+            node("a1", &log, "a", vec![]),
+            node("b2", &log, "b", vec![]),
+        ]);
+        dag.push(point("x", 1));
+        dag.push(point("x", 99));
+        assert_eq!(*log.lock().unwrap(), ["root:1", "a:1", "b:1", "root:99"]);
+        let stats = dag.stats();
+        assert_eq!(
+            (stats[0].messages_in, stats[0].messages_out, stats[0].errors),
+            (2, 1, 1)
+        );
+        assert_eq!(stats[1].messages_in, 1);
+        assert_eq!(dag.last_error().map(|(n, _)| n.as_str()), Some("stream0"));
+    }
+
+    #[test]
+    fn parallel_instances_own_whole_groups() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let taps: Vec<Arc<Mutex<Vec<String>>>> =
+            (0..4).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let instances: Vec<Box<dyn Node>> = taps
+            .iter()
+            .map(|t| Box::new(Tap(t.clone(), "i")) as Box<dyn Node>)
+            .collect();
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            RunNode {
+                name: "p1".into(),
+                kind: "p".into(),
+                instances,
+                children: vec![],
+                stats: Arc::default(),
+            },
+        ]);
+        for (i, host) in ["a", "b", "c", "d", "e", "f", "a", "b"].iter().enumerate() {
+            dag.push(point(host, i as i64));
+        }
+        let total: usize = taps.iter().map(|t| t.lock().unwrap().len()).sum();
+        assert_eq!(total, 8);
+        // Both points of host a went to the same instance.
+        let owner = |t: i64| {
+            taps.iter()
+                .position(|tap| tap.lock().unwrap().contains(&format!("i:{t}")))
+        };
+        assert_eq!(owner(0), owner(6));
+        assert_eq!(owner(1), owner(7));
+    }
+}
