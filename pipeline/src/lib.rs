@@ -10,6 +10,7 @@
 mod batch;
 mod group;
 mod node;
+pub mod nodes;
 mod point;
 pub mod result;
 mod router;

@@ -1,0 +1,3 @@
+//! Every node kind, one per file.
+
+pub mod http_out;
