@@ -208,14 +208,18 @@ impl Decoder {
         let mut pos = 0;
         let mut line_no = 1;
         while pos < input.len() {
-            let (end, inner_newlines) = scan::line_end(input, pos);
-            let raw = &input[pos..end];
+            let (mut end, inner_newlines) = scan::line_end(input, pos);
             let this_line = line_no;
             line_no += 1;
             if inner_newlines {
-                line_no += memchr::memchr_iter(b'\n', raw).count();
+                line_no += memchr::memchr_iter(b'\n', &input[pos..end]).count();
+                // A line that ran to the end of the body inside a quote keeps
+                // its last newline; Go drops it before parsing.
+                if end == input.len() && input[end - 1] == b'\n' {
+                    end -= 1;
+                }
             }
-            let start = pos + scan::skip_ws(raw, 0);
+            let start = pos + scan::skip_ws(&input[pos..end], 0);
             pos = end + 1;
             if start >= end || input[start] == b'#' {
                 continue;

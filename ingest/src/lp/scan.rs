@@ -343,26 +343,70 @@ pub(super) fn is_plain(name: &str) -> bool {
 /// verdict and wording.
 fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, FieldValue), Reason> {
     let b = line.as_bytes();
-    let mut end = start;
+    // One pass for the common `-?digits[.digits]` shape, collecting up to 19
+    // significant digits; stops at the first other byte.
+    let mut i = start;
+    let negative = b[i] == b'-';
+    if negative {
+        i += 1;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32;
+    let mut frac_digits = 0u32;
+    let mut dot = false;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            digits += 1;
+            frac_digits += u32::from(dot);
+        } else if c == b'.' && !dot {
+            dot = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let at_end = i >= b.len() || b[i] == b',' || b[i] == b' ';
+    if at_end && digits > 0 {
+        // Exact when both the mantissa and the power of ten are exact
+        // doubles: one correctly rounded division (Clinger's fast path).
+        if digits <= 19 && mantissa <= 1 << 53 && frac_digits < POW10.len() as u32 {
+            let v = mantissa as f64 / POW10[frac_digits as usize];
+            return Ok((i, FieldValue::Float(if negative { -v } else { v })));
+        }
+        if let Some(Ok(v)) = line.get(start..i).map(str::parse::<f64>) {
+            return Ok((i, FieldValue::Float(v)));
+        }
+    }
+    if !dot && digits > 0 && b.get(i) == Some(&b'i') {
+        let end = i + 1;
+        if (end >= b.len() || b[end] == b',' || b[end] == b' ')
+            && let Some(v) = parse_i64(&b[start..i])
+        {
+            return Ok((end, FieldValue::Integer(v)));
+        }
+    }
+    let mut end = i;
     while end < b.len() && b[end] != b',' && b[end] != b' ' {
         end += 1;
     }
-    let tok = &b[start..end];
-    if tok.last() == Some(&b'i') {
-        // Go admits exactly `-?[0-9]+i`, which is what parse_i64 reads.
-        if let Some(v) = parse_i64(&tok[..tok.len() - 1]) {
-            return Ok((end, FieldValue::Integer(v)));
-        }
-    } else if let Some(Ok(v)) = line.get(start..end).map(str::parse::<f64>) {
-        // A finite result means the token was a plain decimal (Rust's other
-        // spellings, `inf` and `nan`, are not finite), and Go's scanner admits
-        // every plain decimal.
+    if let Some(Ok(v)) = line.get(start..end).map(str::parse::<f64>) {
+        // A finite result means the token was a plain decimal, perhaps with an
+        // exponent (Rust's other spellings, `inf` and `nan`, are not finite),
+        // and Go's scanner admits every plain decimal.
         if v.is_finite() {
             return Ok((end, FieldValue::Float(v)));
         }
     }
     scan_number(line, start, accept_unsigned)
 }
+
+/// Powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 fn scan_bool(b: &[u8], start: usize) -> Result<(usize, FieldValue), Reason> {
     let mut end = start + 1;
@@ -588,6 +632,41 @@ mod tests {
         assert_eq!(parse_i64(b"-"), None);
         assert_eq!(parse_i64(b""), None);
         assert_eq!(parse_i64(b"01"), Some(1));
+    }
+
+    #[test]
+    fn fast_number_path_agrees_with_std_and_go() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for i in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = match i % 4 {
+                0 => f64::from_bits(x >> 2),
+                1 => (x % 1_000_000) as f64 / 1000.0,
+                2 => (x % 100_000_000_000) as f64 / 7.0,
+                _ => -((x % 1000) as f64) / 8.0,
+            };
+            if !f.is_finite() {
+                continue;
+            }
+            for text in [format!("{f}"), format!("{f:e}"), format!("{f:.3}")] {
+                let got = number(&text, 0, false).map(|(_, v)| v);
+                let want = text.parse::<f64>().expect("std parses what it printed");
+                assert_eq!(got, Ok(FieldValue::Float(want)), "{text}");
+            }
+        }
+        for (text, want) in [
+            ("12i", FieldValue::Integer(12)),
+            ("0.5", FieldValue::Float(0.5)),
+        ] {
+            assert_eq!(number(text, 0, false).map(|(_, v)| v), Ok(want));
+        }
+        for bad in [
+            "1.5i", "1ii", "-", "1-", "1.2.3", "--1", "1e", "-inf", "-nan", "12u",
+        ] {
+            assert_eq!(number(bad, 0, false), scan_number(bad, 0, false), "{bad}");
+        }
     }
 
     #[test]
