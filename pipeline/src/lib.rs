@@ -21,4 +21,4 @@ pub use batch::{Batch, BatchPoint, Message};
 pub use group::{Dimensions, GroupKey};
 pub use node::{Node, NodeError};
 pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
-pub use router::{PointSink, Router};
+pub use router::{PointFilter, PointSink, Route, Router, TaskInbox};

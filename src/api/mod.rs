@@ -64,7 +64,11 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
         "started": humantime::format_rfc3339_seconds(state.started).to_string(),
         "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
         "listeners": listeners,
-        "router": { "unrouted_points": state.router.unrouted_points() },
+        "router": {
+            "unrouted_points": state.router.unrouted_points(),
+            "routed_points": state.router.routed_points(),
+            "dropped_points": state.router.dropped_points(),
+        },
         "tasks": [],
     }))
 }
