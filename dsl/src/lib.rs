@@ -1,5 +1,41 @@
 //! The TICKscript DSL: tokens, the lalrpop grammar (with `grammar.ebnf` as
 //! the normative grammar users read), an AST with spans, diagnostics, and
 //! `compile(script, task_type) -> Plan`, a serialisable DAG of typed node
-//! specs. It depends on nothing else of ours; the runtime in `pipeline`
-//! turns a plan into running nodes.
+//! specs, plus the lambda evaluator. It depends on nothing else of ours and
+//! runs nothing: the runtime in `pipeline` turns a plan into running nodes.
+//!
+//! ```
+//! let plan = dsl::compile("stream|from().measurement('cpu')|window().period(10s)", dsl::TaskType::Stream).unwrap();
+//! assert_eq!(plan.nodes[2].name, "window2");
+//! ```
+
+pub mod ast;
+pub mod compile;
+pub mod diagnostic;
+pub mod lambda;
+pub mod lexer;
+pub mod nodes;
+pub mod parse;
+pub mod plan;
+pub mod span;
+
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+mod grammar {
+    lalrpop_util::lalrpop_mod!(grammar);
+    pub use grammar::*;
+}
+
+pub use compile::{compile, detect_task_type};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use lambda::{EvalError, EvalValue, Lambda, LambdaExpr, PointScope};
+pub use parse::parse;
+pub use plan::{
+    DbRp, Edge, EdgeType, HandlerSpec, NodeSpec, Plan, Property, TaskType, Value, VarSpec,
+};
+pub use span::Span;

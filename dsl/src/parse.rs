@@ -1,0 +1,180 @@
+//! Source text to statements, with every syntax error as a diagnostic.
+
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::Stmt;
+use crate::diagnostic::Diagnostic;
+use crate::grammar::ProgramParser;
+use crate::lexer::{Lexer, Never, Token};
+use crate::span::Span;
+
+/// Parses a whole script. Syntax errors do not stop the parse: the parser
+/// skips to the next statement, so one run reports all of them.
+pub fn parse(source: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    let mut recovered = Vec::new();
+    let mut lexer = Lexer::new(source);
+    let result = ProgramParser::new().parse(&mut recovered, &mut lexer);
+    let mut diags = std::mem::take(&mut lexer.errors);
+    let stmts = match result {
+        Ok(stmts) => stmts,
+        Err(err) => {
+            diags.push(parse_error(err, source));
+            Vec::new()
+        }
+    };
+    for ErrorRecovery { error, .. } in recovered {
+        diags.push(parse_error(error, source));
+    }
+    // One mistake can trip the parser twice at the same token (at the
+    // statement and again after skipping); keep the first.
+    diags.sort_by_key(|d| d.span.start);
+    diags.dedup_by_key(|d| d.span.start);
+    (stmts, diags)
+}
+
+fn parse_error(err: ParseError<usize, Token, Never>, source: &str) -> Diagnostic {
+    match err {
+        ParseError::UnrecognizedToken {
+            token: (l, token, r),
+            expected,
+        } => unexpected(&token.describe(), Some(&token), Span::new(l, r), &expected),
+        ParseError::UnrecognizedEof { location, expected } => {
+            // Point at the end of the last line that has text, not past it.
+            let at = source.trim_end().len();
+            let span = Span::new(at.min(location), at.min(location));
+            let found = "end of script";
+            unexpected(found, None, span, &expected)
+        }
+        ParseError::ExtraToken {
+            token: (l, token, r),
+        } => Diagnostic::error(format!("unexpected {}", token.describe()), Span::new(l, r)),
+        ParseError::InvalidToken { location } => {
+            Diagnostic::error("invalid token", Span::new(location, location + 1))
+        }
+        ParseError::User { error } => match error {},
+    }
+}
+
+/// Grammar terminal names as the user reads them.
+fn user_words(terminal: &str) -> String {
+    let t = terminal.trim_matches('"');
+    match t {
+        "identifier" | "integer" | "float" | "duration" | "string" | "reference" | "regex" => {
+            t.to_owned()
+        }
+        other => format!("`{other}`"),
+    }
+}
+
+const OPERAND: &[&str] = &[
+    "identifier",
+    "integer",
+    "float",
+    "duration",
+    "string",
+    "reference",
+    "regex",
+    "`TRUE`",
+    "`FALSE`",
+    "`*`",
+    "`(`",
+    "`[`",
+    "`-`",
+    "`!`",
+];
+const BINARY: &[&str] = &[
+    "`+`", "`-`", "`*`", "`/`", "`%`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`=~`",
+    "`!~`", "`AND`", "`OR`",
+];
+
+/// "expected one of …" in few words: a whole family of terminals collapses
+/// into "an expression" or "an operator".
+fn summarise(expected: &[String]) -> String {
+    let mut words: Vec<String> = expected.iter().map(|t| user_words(t)).collect();
+    let has_all = |set: &[&str], words: &[String]| set.iter().all(|s| words.iter().any(|w| w == s));
+    let mut lead = Vec::new();
+    if has_all(&["integer", "string", "reference", "identifier"], &words) {
+        words.retain(|w| !OPERAND.contains(&w.as_str()));
+        lead.push("an expression".to_owned());
+    }
+    if has_all(&["`+`", "`AND`", "`<`"], &words) {
+        words.retain(|w| !BINARY.contains(&w.as_str()));
+        lead.push("an operator".to_owned());
+    }
+    // Comparison operators as bare arguments (seed filter) are rarely what
+    // someone wants to hear about.
+    if lead.iter().any(|l| l == "an expression") {
+        words.retain(|w| !BINARY.contains(&w.as_str()));
+    }
+    lead.extend(words);
+    match lead.len() {
+        0 => "nothing more".to_owned(),
+        1 => lead.remove(0),
+        _ => {
+            let last = lead.pop().unwrap_or_default();
+            let prefix = if lead.len() == 1 || lead[0].starts_with("an ") {
+                ""
+            } else {
+                "one of "
+            };
+            format!("{prefix}{} or {last}", lead.join(", "))
+        }
+    }
+}
+
+fn unexpected(found: &str, token: Option<&Token>, span: Span, expected: &[String]) -> Diagnostic {
+    let want = summarise(expected);
+    let mut d = Diagnostic::error(format!("expected {want}, found {found}"), span)
+        .with_label(format!("expected {want}"));
+    let expects = |t: &str| expected.iter().any(|e| e.trim_matches('"') == t);
+    match token {
+        Some(Token::Ident(name)) if name == "lambda" => {
+            d = d.with_help("a lambda is written `lambda:` followed by an expression");
+        }
+        Some(Token::Ident(_)) if expects(")") && expects(",") => {
+            d = d.with_help("arguments are separated by `,`");
+        }
+        _ if expects("(") && !expects("identifier") => {
+            d = d.with_help(
+                "node and property methods take parentheses, e.g. `|window()` or `.align()`",
+            );
+        }
+        Some(Token::Assign) if expects("==") => {
+            d = d.with_help("to compare, write `==`");
+        }
+        _ => {}
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        parse(src).1.into_iter().map(|d| d.message).collect()
+    }
+
+    #[test]
+    fn parses_both_forms() {
+        let (stmts, diags) = parse(
+            "var window = stream.window().period(10s).every(5s)\nvar avg = window.map(mean, \"value\")\navg.filter(< , 30).alert()",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stmts.len(), 3);
+    }
+
+    #[test]
+    fn reports_every_broken_statement() {
+        let errs = errors("stream|from(\nvar x = \nstream|window(");
+        assert!(errs.len() >= 2, "{errs:?}");
+    }
+
+    #[test]
+    fn collapses_expected_sets() {
+        assert_eq!(
+            errors("var x = )"),
+            vec!["expected an expression or `lambda:`, found `)`".to_owned()]
+        );
+    }
+}
