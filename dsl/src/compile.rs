@@ -80,6 +80,13 @@ struct NodeRef {
     handler: Option<usize>,
 }
 
+/// Stands for something that already failed to compile: using it reports
+/// nothing more, so one mistake gives one error.
+const POISON: NodeRef = NodeRef {
+    id: usize::MAX,
+    handler: None,
+};
+
 #[derive(Debug, Clone)]
 enum Val {
     Node(NodeRef),
@@ -105,6 +112,8 @@ struct Compiler {
     diags: Vec<Diagnostic>,
     root_used: bool,
     wrong_root: bool,
+    /// Nodes whose edge type could not be known because of an earlier error.
+    unknown_edge: Vec<usize>,
 }
 
 impl Compiler {
@@ -136,6 +145,7 @@ impl Compiler {
             diags: Vec::new(),
             root_used: false,
             wrong_root: false,
+            unknown_edge: Vec::new(),
         }
     }
 
@@ -144,12 +154,12 @@ impl Compiler {
     }
 
     fn finish(mut self) -> Result<Plan, Diagnostics> {
-        if !self.root_used && !self.wrong_root {
+        if !self.root_used && !self.wrong_root && self.diags.is_empty() {
             let root = self.task_type.root();
             let example = match self.task_type {
-                TaskType::Stream => "stream\n    |from().measurement('cpu')",
+                TaskType::Stream => "`stream|from().measurement('cpu')`",
                 TaskType::Batch => {
-                    "batch\n    |query('SELECT mean(\"value\") FROM \"db\".\"rp\".\"cpu\"')"
+                    "`batch|query('SELECT mean(\"value\") FROM \"db\".\"rp\".\"cpu\"')`"
                 }
             };
             self.error(
@@ -158,7 +168,7 @@ impl Compiler {
                     Span::new(0, 0),
                 )
                 .with_label(format!("a {root} task's pipeline starts from `{root}`"))
-                .with_help(format!("begin a pipeline like this: {example}")),
+                .with_help(format!("begin a pipeline like {example}")),
             );
         }
         if !self.diags.is_empty() {
@@ -205,7 +215,7 @@ impl Compiler {
             Stmt::Var { name, value, .. } => {
                 let Some(val) = self.value_or_node(value) else {
                     // Still bind it, so later uses are not "unknown".
-                    self.define(name, Val::Const(Value::Star));
+                    self.define(name, Val::Node(POISON));
                     return;
                 };
                 if let Val::Const(v) = &val {
@@ -326,8 +336,9 @@ impl Compiler {
                 None
             }
             ExprKind::Chain(target, op, call) => {
-                let parent = self.pipeline(target)?;
-                self.chain(parent, *op, call, target)
+                // Carry on past a broken link so the rest is checked too.
+                let parent = self.pipeline(target).unwrap_or(POISON);
+                Some(self.chain(parent, *op, call, target).unwrap_or(POISON))
             }
             _ => {
                 self.error(
@@ -341,6 +352,19 @@ impl Compiler {
 
     fn chain(&mut self, at: NodeRef, op: ChainOp, call: &Call, target: &Expr) -> Option<NodeRef> {
         let name = call.name.name.as_str();
+        if at.id == POISON.id {
+            // What the parent was is unknown: only check what stands alone.
+            return match node_def(name) {
+                Some(def) if op != ChainOp::At && def.parent == Parent::Any => {
+                    self.create(at, def, call)
+                }
+                None if op == ChainOp::Pipe && name != MAP => {
+                    self.chain_unknown_node(name, call, None);
+                    None
+                }
+                _ => None,
+            };
+        }
         let def = self.defs[at.id];
         match op {
             ChainOp::At => self.udf(at, call),
@@ -351,29 +375,8 @@ impl Compiler {
                 if let Some(child) = node_def(name) {
                     return self.create(at, child, call);
                 }
-                let node = &self.nodes[at.id];
-                let mut d = Diagnostic::error(format!("unknown node `{name}`"), call.name.span);
-                if def.is_some_and(|d| d.prop(name).is_some())
-                    || (def.is_none() && call.args.is_some())
-                {
-                    d = d
-                        .with_label(format!(
-                            "`{name}` is a property of {}, not a node",
-                            node.kind
-                        ))
-                        .with_help(format!("set it with `.{name}(…)`"));
-                } else if def.is_some_and(|d| d.handlers) && handler_def(name).is_some() {
-                    d = d
-                        .with_label(format!("`{name}` is an alert handler, not a node"))
-                        .with_help(format!("add it with `.{name}(…)`"));
-                } else {
-                    d = d.with_label("no such node");
-                    let kinds = nodes::NODES.iter().map(|n| n.kind).chain([MAP]);
-                    if let Some(s) = did_you_mean(name, kinds) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
-                    }
-                }
-                self.error(d);
+                let parent = def.map(|d| (d, self.nodes[at.id].kind.clone()));
+                self.chain_unknown_node(name, call, parent);
                 None
             }
             ChainOp::Dot => {
@@ -456,9 +459,39 @@ impl Compiler {
                     d = d.with_help("select data with `stream|from()` first");
                 }
                 self.error(d);
-                None
+                // The node itself is fine; keep checking what follows.
+                Some(at)
             }
         }
+    }
+
+    fn chain_unknown_node(
+        &mut self,
+        name: &str,
+        call: &Call,
+        parent: Option<(&'static NodeDef, String)>,
+    ) {
+        let mut d = Diagnostic::error(format!("unknown node `{name}`"), call.name.span);
+        match parent {
+            Some((def, kind)) if def.prop(name).is_some() => {
+                d = d
+                    .with_label(format!("`{name}` is a property of {kind}, not a node"))
+                    .with_help(format!("set it with `.{name}(…)`"));
+            }
+            Some((def, _)) if def.handlers && handler_def(name).is_some() => {
+                d = d
+                    .with_label(format!("`{name}` is an alert handler, not a node"))
+                    .with_help(format!("add it with `.{name}(…)`"));
+            }
+            _ => {
+                d = d.with_label("no such node");
+                let kinds = nodes::NODES.iter().map(|n| n.kind).chain([MAP]);
+                if let Some(s) = did_you_mean(name, kinds) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+            }
+        }
+        self.error(d);
     }
 
     fn check_bool_lambdas(&mut self, name: &str, args: &[Value], call: &Call) {
@@ -503,6 +536,30 @@ impl Compiler {
     /// Adds `kind` as a child of `at`, checking where it may go and that
     /// the edge between them carries what it wants.
     fn create(&mut self, at: NodeRef, def: &'static NodeDef, call: &Call) -> Option<NodeRef> {
+        if at.id == POISON.id {
+            // Checked for its own arguments only; the plan is discarded.
+            self.args(&def.args, call, &format!("`{}`", def.kind));
+            let id = self.nodes.len();
+            self.nodes.push(NodeSpec {
+                id,
+                name: format!("{}{id}", def.kind),
+                kind: def.kind.to_owned(),
+                udf: false,
+                args: Vec::new(),
+                properties: Vec::new(),
+                handlers: Vec::new(),
+                wants: None,
+                provides: None,
+                span: call.span,
+            });
+            self.defs.push(Some(def));
+            // Its edge is unknown, so what follows is not edge-checked.
+            self.unknown_edge.push(id);
+            return Some(NodeRef { id, handler: None });
+        }
+        if self.unknown_edge.contains(&at.id) {
+            return self.create(POISON, def, call);
+        }
         let parent = &self.nodes[at.id];
         let parent_name = parent.name.clone();
         let span = call.name.span;
@@ -722,8 +779,21 @@ impl Compiler {
         let mut out = Vec::with_capacity(exprs.len());
         for (i, e) in exprs.iter().enumerate() {
             let Some(ty) = sig.at(i) else { break };
-            if let Some(v) = self.arg(ty, e, what) {
-                out.push(v);
+            match self.arg(ty, e, what) {
+                // A list var fills the rest of a variadic call, as in
+                // `var groups = ['host', 'dc']` … `.groupBy(groups)`.
+                Some(Value::List(items)) if sig.rest.is_some() && ty != Ty::Any => {
+                    out.extend(items)
+                }
+                Some(Value::List(_)) if ty != Ty::Any => self.error(
+                    Diagnostic::error(
+                        format!("{what} expects {}, found a list", ty.describe()),
+                        e.span,
+                    )
+                    .with_label(format!("expected {}", ty.describe())),
+                ),
+                Some(v) => out.push(v),
+                None => {}
             }
         }
         out
@@ -764,6 +834,7 @@ impl Compiler {
                 }
             }
             _ => match self.value_or_node(e)? {
+                Val::Node(n) if n.id == POISON.id => return None,
                 Val::Node(n) => Value::Node(n.id),
                 Val::Const(v) => v,
                 Val::Template(t) => Value::Var {
@@ -778,8 +849,14 @@ impl Compiler {
         match coerce(ty, v) {
             Ok(v) => Some(v),
             Err(v) => {
+                let found = match &v {
+                    Value::Var { name, ty } => {
+                        format!("`{name}`, a template variable of type {ty}")
+                    }
+                    other => other.type_name().to_owned(),
+                };
                 let mut d = Diagnostic::error(
-                    format!("{what} expects {}, found {}", ty.describe(), v.type_name()),
+                    format!("{what} expects {}, found {found}", ty.describe()),
                     e.span,
                 )
                 .with_label(format!("expected {}", ty.describe()));
@@ -825,6 +902,7 @@ impl Compiler {
                 Value::Lambda(Lambda { expr, ty })
             }
             ExprKind::Ident(_) | ExprKind::Chain(..) => match self.value_or_node(e)? {
+                Val::Node(n) if n.id == POISON.id => return None,
                 Val::Const(v) => v,
                 Val::Node(n) => Value::Node(n.id),
                 Val::Template(ty) => Value::Var {
@@ -951,6 +1029,7 @@ impl Compiler {
                             vt,
                         )
                     }
+                    Val::Node(n) if n.id == POISON.id => return None,
                     Val::Node(_) => {
                         self.error(
                             Diagnostic::error(
@@ -1306,6 +1385,21 @@ fn coerce(ty: Ty, v: Value) -> Result<Value, Value> {
         (Ty::Node, v @ Value::Node(_)) => Ok(v),
         (Ty::IntOrDuration, v @ (Value::Int(_) | Value::Duration(_))) => Ok(v),
         (Ty::Operator, v @ Value::Operator(_)) => Ok(v),
+        (ty, Value::List(items)) if ty != Ty::Any => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut ok = true;
+            for item in &items {
+                match coerce(ty, item.clone()) {
+                    Ok(v) => out.push(v),
+                    Err(_) => ok = false,
+                }
+            }
+            if ok {
+                Ok(Value::List(out))
+            } else {
+                Err(Value::List(items))
+            }
+        }
         (Ty::Any, v) if !matches!(v, Value::Node(_) | Value::Operator(_) | Value::Lambda(_)) => {
             Ok(v)
         }
@@ -1319,6 +1413,7 @@ fn type_help(ty: Ty, v: &Value) -> Option<String> {
             format!("single quotes make a string ('{r}'); double quotes name a field or tag")
         }
         (Ty::Duration, Value::Int(i)) => format!("a duration needs a unit, e.g. {i}s or {i}m"),
+        (Ty::Duration, Value::String(s)) => format!("durations are written without quotes: {s}"),
         (Ty::Int, Value::Float(_)) => "write a whole number without a decimal point".to_owned(),
         (Ty::Lambda, _) => "write it as `lambda: <expression>`".to_owned(),
         (Ty::Name | Ty::NameOrStar, Value::Lambda(_)) => {

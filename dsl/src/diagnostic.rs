@@ -77,8 +77,10 @@ impl Diagnostic {
             let _ = writeln!(out, "note: {file}:{l}:{c}: {label}");
             render_snippet(&mut out, source, *span, None, '-');
         }
+        let (last_line, _) = Self::line_col(source, self.span.start);
+        let gutter = last_line.to_string().len();
         for help in &self.help {
-            let _ = writeln!(out, "  = help: {help}");
+            let _ = writeln!(out, "{:gutter$} = help: {help}", "");
         }
         out
     }

@@ -18,12 +18,36 @@ pub fn parse(source: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
     let stmts = match result {
         Ok(stmts) => stmts,
         Err(err) => {
-            diags.push(parse_error(err, source));
+            let d = parse_error(err, source);
+            if !diags.iter().any(|l| l.message.starts_with("unterminated")) {
+                diags.push(d);
+            }
             Vec::new()
         }
     };
+    // A literal left open swallows the rest of its line (or script), so
+    // the parser trips just after it; that error only repeats this one.
+    let shadows: Vec<(usize, usize)> = diags
+        .iter()
+        .filter(|d| d.message.starts_with("unterminated"))
+        .map(|d| {
+            let after = source[d.span.end.min(source.len())..]
+                .find('\n')
+                .map_or(source.len(), |i| d.span.end + i + 1);
+            let next_end = source[after.min(source.len())..]
+                .find('\n')
+                .map_or(source.len(), |i| after + i);
+            (d.span.start, next_end)
+        })
+        .collect();
     for ErrorRecovery { error, .. } in recovered {
-        diags.push(parse_error(error, source));
+        let d = parse_error(error, source);
+        if !shadows
+            .iter()
+            .any(|&(a, b)| d.span.start > a && d.span.start <= b)
+        {
+            diags.push(d);
+        }
     }
     // One mistake can trip the parser twice at the same token (at the
     // statement and again after skipping); keep the first.
@@ -37,13 +61,22 @@ fn parse_error(err: ParseError<usize, Token, Never>, source: &str) -> Diagnostic
         ParseError::UnrecognizedToken {
             token: (l, token, r),
             expected,
-        } => unexpected(&token.describe(), Some(&token), Span::new(l, r), &expected),
+        } => {
+            let after_lambda = source[..l.min(source.len())].trim_end().ends_with("lambda");
+            unexpected(
+                &token.describe(),
+                Some(&token),
+                Span::new(l, r),
+                &expected,
+                after_lambda,
+            )
+        }
         ParseError::UnrecognizedEof { location, expected } => {
             // Point at the end of the last line that has text, not past it.
             let at = source.trim_end().len();
             let span = Span::new(at.min(location), at.min(location));
             let found = "end of script";
-            unexpected(found, None, span, &expected)
+            unexpected(found, None, span, &expected, false)
         }
         ParseError::ExtraToken {
             token: (l, token, r),
@@ -122,19 +155,28 @@ fn summarise(expected: &[String]) -> String {
     }
 }
 
-fn unexpected(found: &str, token: Option<&Token>, span: Span, expected: &[String]) -> Diagnostic {
+fn unexpected(
+    found: &str,
+    token: Option<&Token>,
+    span: Span,
+    expected: &[String],
+    after_lambda: bool,
+) -> Diagnostic {
     let want = summarise(expected);
     let mut d = Diagnostic::error(format!("expected {want}, found {found}"), span)
         .with_label(format!("expected {want}"));
     let expects = |t: &str| expected.iter().any(|e| e.trim_matches('"') == t);
     match token {
+        _ if after_lambda => {
+            d = d.with_help("a lambda is written `lambda:`, with a colon and no space");
+        }
         Some(Token::Ident(name)) if name == "lambda" => {
             d = d.with_help("a lambda is written `lambda:` followed by an expression");
         }
         Some(Token::Ident(_)) if expects(")") && expects(",") => {
             d = d.with_help("arguments are separated by `,`");
         }
-        _ if expects("(") && !expects("identifier") => {
+        _ if expects("(") && !expects("identifier") && !expects("+") => {
             d = d.with_help(
                 "node and property methods take parentheses, e.g. `|window()` or `.align()`",
             );

@@ -145,3 +145,131 @@ fn broken_scripts_match_their_diagnostics() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Nonterminals of the EBNF (capitalised productions; lower-case ones are
+/// tokens the lexer owns) and of the lalrpop file (macros like `Comma<T>`
+/// are lalrpop plumbing) must be the same set.
+#[test]
+fn grammar_and_ebnf_name_the_same_productions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ebnf = fs::read_to_string(root.join("grammar.ebnf")).expect("grammar.ebnf");
+    let lalrpop = fs::read_to_string(root.join("src/grammar.lalrpop")).expect("grammar.lalrpop");
+    let ebnf_names: std::collections::BTreeSet<String> = ebnf
+        .lines()
+        .filter_map(|l| {
+            let (name, _) = l.split_once('=')?;
+            let name = name.trim();
+            (name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric()))
+            .then(|| name.to_owned())
+        })
+        .collect();
+    let lalrpop_names: std::collections::BTreeSet<String> = lalrpop
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("pub ").unwrap_or(l);
+            let end = l.find(|c: char| !c.is_ascii_alphanumeric())?;
+            let (name, rest) = l.split_at(end);
+            (name.starts_with(|c: char| c.is_ascii_uppercase()) && rest.starts_with(':'))
+                .then(|| name.to_owned())
+        })
+        .collect();
+    assert!(ebnf_names.len() > 20, "{ebnf_names:?}");
+    assert_eq!(ebnf_names, lalrpop_names);
+}
+
+mod soup {
+    use proptest::prelude::*;
+
+    /// Fragments that are each meaningful somewhere in TICKscript, so
+    /// random mixes reach deep into the parser and the compiler.
+    const PIECES: &[&str] = &[
+        "stream",
+        "batch",
+        "var",
+        "dbrp",
+        "lambda:",
+        "TRUE",
+        "FALSE",
+        "AND",
+        "OR",
+        "x",
+        "window",
+        "from",
+        "alert",
+        "mean",
+        "join",
+        "map",
+        "filter",
+        "groupby",
+        "period",
+        "every",
+        "crit",
+        "|",
+        ".",
+        "@",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ";",
+        "=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "=~",
+        "!~",
+        "!",
+        "10",
+        "1.5",
+        "10s",
+        "1.5s",
+        "9ns",
+        "99999999999999999999",
+        "'a'",
+        "'''q'''",
+        "'open",
+        "\"f\"",
+        "\"open",
+        "/re/",
+        "#",
+        ":",
+        "\n",
+        " ",
+        "// c\n",
+        "µ",
+        "é",
+        "sigma(",
+        "if(",
+        "time(1m)",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn token_soup_never_panics(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+            let src: String = picks.iter().map(|&i| PIECES[i]).collect::<Vec<_>>().join(" ");
+            for ty in [dsl::TaskType::Stream, dsl::TaskType::Batch] {
+                if let Err(d) = dsl::compile(&src, ty) {
+                    let _ = d.render("soup.tick", &src);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+            if let Err(d) = dsl::compile(&src, dsl::TaskType::Stream) {
+                let _ = d.render("any.tick", &src);
+            }
+        }
+    }
+}
