@@ -1,3 +1,4 @@
 //! Every node kind, one per file.
 
 pub mod http_out;
+pub mod window;
