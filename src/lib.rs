@@ -8,5 +8,6 @@ mod api;
 pub mod cli;
 pub mod recording;
 mod server;
+pub mod testcase;
 
 pub use server::{BoundAddrs, Server, ServerError, ServerState};

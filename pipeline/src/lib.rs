@@ -8,12 +8,15 @@
 //! depend on it, never the other way round.
 
 mod batch;
+pub mod build;
 mod group;
+pub mod lambda;
 mod node;
 pub mod nodes;
 mod point;
 pub mod result;
 mod router;
+pub mod spec;
 pub mod runtime;
 pub mod time;
 

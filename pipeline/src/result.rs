@@ -88,12 +88,37 @@ impl Series {
     }
 
     /// A batch as one series with the group's tags and one row per point.
+    /// Point tags outside the group become columns, sorted in with the
+    /// fields, as Kapacitor renders batches.
     pub fn from_batch(b: &Batch) -> Series {
-        let cols = columns(b.points.iter().map(|p: &BatchPoint| &p.fields));
+        let mut cols = columns(b.points.iter().map(|p: &BatchPoint| &p.fields));
+        let is_group_tag = |k: &Name| b.tags.iter().any(|(g, _)| g == k);
+        for p in &b.points {
+            for (k, _) in p.tags.iter() {
+                if !is_group_tag(k) && !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        cols.sort();
         let values = b
             .points
             .iter()
-            .map(|p| row(p.time, &p.fields, &cols))
+            .map(|p| {
+                let mut row = Vec::with_capacity(cols.len() + 1);
+                row.push(Value::from(format_rfc3339(p.time)));
+                row.extend(cols.iter().map(|c| {
+                    match p.fields.get(c) {
+                        Some(v) => field_json(v),
+                        None => p
+                            .tags
+                            .iter()
+                            .find(|(k, _)| k == c)
+                            .map_or(Value::Null, |(_, v)| Value::from(&**v)),
+                    }
+                }));
+                row
+            })
             .collect();
         series(&b.name, &b.tags, cols, values)
     }
@@ -127,6 +152,38 @@ mod tests {
             serde_json::json!({"series": [{"name": "cpu", "tags": {"host": "a"},
                 "columns": ["time", "count", "value"],
                 "values": [["1971-01-01T00:00:10Z", 3, 1.5]]}]})
+        );
+    }
+
+    #[test]
+    fn batch_point_tags_outside_the_group_become_columns() {
+        let tags = |pairs: &[(&str, &str)]| -> Tags {
+            pairs
+                .iter()
+                .map(|(k, v)| (Name::from(*k), Name::from(*v)))
+                .collect::<Vec<_>>()
+                .into()
+        };
+        let b = Batch {
+            name: "cpu".into(),
+            tmax: 1,
+            group: GroupKey::from_parts(None, tags(&[("host", "a")])),
+            tags: tags(&[("host", "a")]),
+            points: vec![BatchPoint {
+                time: 0,
+                fields: Fields::from_pairs([("value".into(), FieldValue::Float(1.0))]),
+                tags: tags(&[("host", "a"), ("type", "idle")]),
+            }],
+        };
+        let json = serde_json::to_value(Series::from_batch(&b)).unwrap();
+        assert_eq!(json["tags"], serde_json::json!({"host": "a"}));
+        assert_eq!(
+            json["columns"],
+            serde_json::json!(["time", "type", "value"])
+        );
+        assert_eq!(
+            json["values"][0],
+            serde_json::json!(["1970-01-01T00:00:00Z", "idle", 1.0])
         );
     }
 

@@ -10,6 +10,7 @@ mod bench;
 mod check;
 mod http;
 mod status;
+mod test;
 mod write;
 
 /// Command line client for kapacitord.
@@ -33,6 +34,8 @@ enum Command {
     Check(check::Args),
     /// Generate load against kapacitord or any InfluxDB-compatible endpoint.
     Bench(bench::Args),
+    /// Run task test cases (script, input, expected output) offline.
+    Test(test::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args, &cli.url),
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args, &cli.url),
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => code,

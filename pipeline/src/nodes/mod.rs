@@ -1,4 +1,8 @@
 //! Every node kind, one per file.
 
+pub mod from;
 pub mod http_out;
+pub mod query;
+pub mod root;
+pub mod where_node;
 pub mod window;

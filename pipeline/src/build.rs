@@ -1,0 +1,154 @@
+//! Building a running task from its plan: one constructor per node kind,
+//! the edges wired as the plan says, `.parallelism(n)` instances.
+
+use std::sync::Arc;
+
+use dsl::{NodeSpec, Plan};
+
+use crate::batch::Message;
+use crate::group::GroupKey;
+use crate::node::Node;
+use crate::nodes::from::{DbRpFilter, FromNode};
+use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
+use crate::nodes::query::QueryNode;
+use crate::nodes::root::RootNode;
+use crate::nodes::where_node::WhereNode;
+use crate::nodes::window::{WindowNode, WindowSpec};
+use crate::point::PointBatch;
+use crate::runtime::{RunNode, TaskDag};
+use crate::spec::{BuildError, SpecExt};
+
+/// What a task's nodes need from the world around them.
+pub trait TaskEnv {
+    /// The task's id.
+    fn task_name(&self) -> &str;
+    /// The shared state of the `httpOut` endpoint `name` of this task.
+    fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint>;
+}
+
+/// A stream task's DAG with the database/retention-policy filters of the
+/// `from` nodes under its root, which must be applied before points enter
+/// (points do not carry their database).
+pub struct StreamTask {
+    pub dag: TaskDag,
+    /// For each child of the root, in edge order: its node id and its filter.
+    root_children: Vec<(usize, usize, DbRpFilter)>,
+}
+
+impl StreamTask {
+    /// Feeds a routed batch of points through the task.
+    pub fn push_points(&mut self, batch: PointBatch) {
+        let wanted: Vec<(usize, usize)> = self
+            .root_children
+            .iter()
+            .filter(|(_, _, f)| f.accepts(&batch.dbrp))
+            .map(|(id, parent, _)| (*id, *parent))
+            .collect();
+        if wanted.len() == self.root_children.len() {
+            for p in batch.points {
+                self.dag.push(Message::Point(p, GroupKey::nil()));
+            }
+        } else {
+            for p in batch.points {
+                for &(id, parent) in &wanted {
+                    self.dag
+                        .push_to(id, parent, Message::Point(p.clone(), GroupKey::nil()));
+                }
+            }
+        }
+    }
+}
+
+/// Builds the DAG of `plan`.
+pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> {
+    let mut nodes = Vec::with_capacity(plan.nodes.len());
+    let mut errors = Vec::new();
+    for spec in &plan.nodes {
+        let n = spec.parallelism().max(1) as usize;
+        let mut instances: Vec<Box<dyn Node>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            match build_node(spec, env) {
+                Ok(node) => instances.push(node),
+                Err(e) => {
+                    errors.push(e);
+                    break;
+                }
+            }
+        }
+        let children = plan
+            .edges
+            .iter()
+            .filter(|e| e.from == spec.id)
+            .map(|e| {
+                let position = plan
+                    .edges
+                    .iter()
+                    .filter(|p| p.to == e.to)
+                    .position(|p| p.from == spec.id);
+                (e.to, position.unwrap_or(0))
+            })
+            .collect();
+        nodes.push(RunNode {
+            name: spec.name.clone(),
+            kind: spec.kind.clone(),
+            instances,
+            children,
+            stats: Arc::default(),
+        });
+    }
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first);
+    }
+    Ok(TaskDag::new(nodes))
+}
+
+/// Builds a stream task (see [`StreamTask`]).
+pub fn build_stream_task(plan: &Plan, env: &dyn TaskEnv) -> Result<StreamTask, BuildError> {
+    let dag = build_dag(plan, env)?;
+    let root_children = plan
+        .edges
+        .iter()
+        .filter(|e| e.from == 0)
+        .filter_map(|e| plan.node(e.to))
+        .map(|child| {
+            let filter = if child.kind == "from" {
+                DbRpFilter::from_spec(child)?
+            } else {
+                DbRpFilter::default()
+            };
+            Ok((child.id, 0, filter))
+        })
+        .collect::<Result<_, BuildError>>()?;
+    Ok(StreamTask { dag, root_children })
+}
+
+fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, BuildError> {
+    let node: Box<dyn Node> = match spec.kind.as_str() {
+        "stream" | "batch" => Box::new(RootNode),
+        "query" => Box::new(QueryNode),
+        "from" => Box::new(FromNode::from_spec(spec)?),
+        "where" => Box::new(WhereNode::from_spec(spec)?),
+        "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
+        "window" => {
+            let count = |name| -> Result<Option<usize>, BuildError> {
+                Ok(spec.prop_int(name)?.map(|n| n.max(0) as usize))
+            };
+            let window = WindowSpec {
+                period: spec.prop_duration("period")?,
+                every: spec.prop_duration("every")?,
+                period_count: count("periodCount")?,
+                every_count: count("everyCount")?,
+                align: spec.has_prop("align"),
+                fill_period: spec.has_prop("fillPeriod"),
+            };
+            Box::new(WindowNode::new(window).map_err(|e| BuildError::invalid(spec, e.to_string()))?)
+        }
+        other => {
+            return Err(BuildError::Unsupported {
+                node: spec.name.clone(),
+                kind: other.to_string(),
+            });
+        }
+    };
+    Ok(node)
+}

@@ -1,0 +1,180 @@
+//! `from`: selects points of the stream by database, retention policy,
+//! measurement and `where` lambdas, puts each in its group (`groupBy`), and
+//! truncates or rounds its time.
+
+use dsl::{Lambda, NodeSpec, Value};
+
+use crate::batch::Message;
+use crate::group::{Dimensions, GroupKey};
+use crate::lambda::{Scope, eval_bool};
+use crate::node::{Node, NodeError};
+use crate::point::{DbRp, Name, Point};
+use crate::spec::{BuildError, SpecExt};
+
+/// How points are grouped: by named tags, or by every tag (`groupBy(*)`).
+#[derive(Clone, Debug)]
+pub enum GroupBy {
+    Tags(Dimensions),
+    AllTags { by_measurement: bool },
+}
+
+impl GroupBy {
+    /// Reads `.groupBy(...)` and `.groupByMeasurement()` of a node.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
+        let by_measurement = spec.has_prop("groupByMeasurement") || spec.has_prop("byMeasurement");
+        let mut names = Vec::new();
+        for v in spec.prop_args("groupBy").unwrap_or(&[]) {
+            match v {
+                Value::Star => return Ok(GroupBy::AllTags { by_measurement }),
+                Value::String(s) | Value::Reference(s) => names.push(Name::from(s.as_str())),
+                Value::List(items) => {
+                    for item in items {
+                        match item {
+                            Value::Star => return Ok(GroupBy::AllTags { by_measurement }),
+                            Value::String(s) | Value::Reference(s) => {
+                                names.push(Name::from(s.as_str()))
+                            }
+                            other => {
+                                return Err(BuildError::invalid(
+                                    spec,
+                                    format!(
+                                        ".groupBy() takes tag names, not {}",
+                                        other.type_name()
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    return Err(BuildError::invalid(
+                        spec,
+                        format!(".groupBy() takes tag names, not {}", other.type_name()),
+                    ));
+                }
+            }
+        }
+        Ok(GroupBy::Tags(Dimensions::new(by_measurement, names)))
+    }
+
+    pub fn group(&self, point: &Point) -> GroupKey {
+        match self {
+            GroupBy::Tags(dims) => GroupKey::for_series(dims, &point.series),
+            GroupBy::AllTags { by_measurement } => {
+                let names = point.tags().iter().map(|(k, _)| k.clone()).collect();
+                GroupKey::for_series(&Dimensions::new(*by_measurement, names), &point.series)
+            }
+        }
+    }
+}
+
+/// `.database()` and `.retentionPolicy()`: points do not carry their
+/// database, so the task applies this where points enter, not the node.
+#[derive(Clone, Debug, Default)]
+pub struct DbRpFilter {
+    database: Option<String>,
+    retention_policy: Option<String>,
+}
+
+impl DbRpFilter {
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
+        Ok(DbRpFilter {
+            database: spec.prop_string("database")?,
+            retention_policy: spec.prop_string("retentionPolicy")?,
+        })
+    }
+
+    /// Whether points written to `dbrp` pass.
+    pub fn accepts(&self, dbrp: &DbRp) -> bool {
+        self.database.as_deref().is_none_or(|d| d == &*dbrp.db)
+            && self
+                .retention_policy
+                .as_deref()
+                .is_none_or(|r| r == &*dbrp.rp)
+    }
+}
+
+pub struct FromNode {
+    measurement: Option<Name>,
+    wheres: Vec<Lambda>,
+    group_by: GroupBy,
+    truncate: i64,
+    round: i64,
+}
+
+impl FromNode {
+    pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
+        let mut wheres = Vec::new();
+        for p in spec.properties.iter().filter(|p| p.name == "where") {
+            match p.args.first() {
+                Some(Value::Lambda(l)) => wheres.push(l.clone()),
+                _ => {
+                    return Err(BuildError::invalid(
+                        spec,
+                        ".where() takes a lambda expression",
+                    ));
+                }
+            }
+        }
+        Ok(FromNode {
+            measurement: spec.prop_string("measurement")?.map(Name::from),
+            wheres,
+            group_by: GroupBy::from_spec(spec)?,
+            truncate: spec.prop_duration("truncate")?.unwrap_or(0),
+            round: spec.prop_duration("round")?.unwrap_or(0),
+        })
+    }
+}
+
+/// Rounds half away from zero, as Go's `time.Time.Round` does.
+fn round_to(t: i64, d: i64) -> i64 {
+    let r = t.rem_euclid(d);
+    if r * 2 >= d { t - r + d } else { t - r }
+}
+
+impl Node for FromNode {
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+        let Message::Point(mut point, _) = msg else {
+            // Barriers and deletes pass through unchanged.
+            out.push(msg);
+            return Ok(());
+        };
+        if self
+            .measurement
+            .as_ref()
+            .is_some_and(|m| m != point.measurement())
+        {
+            return Ok(());
+        }
+        for lambda in &self.wheres {
+            let scope = Scope {
+                fields: &point.fields,
+                tags: point.tags(),
+                time: point.time,
+            };
+            if !eval_bool(lambda, &scope)? {
+                return Ok(());
+            }
+        }
+        if self.truncate > 0 {
+            point.time -= point.time.rem_euclid(self.truncate);
+        } else if self.round > 0 {
+            point.time = round_to(point.time, self.round);
+        }
+        let group = self.group_by.group(&point);
+        out.push(Message::Point(point, group));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_to;
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(round_to(14, 10), 10);
+        assert_eq!(round_to(15, 10), 20);
+        assert_eq!(round_to(19, 10), 20);
+    }
+}

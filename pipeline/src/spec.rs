@@ -1,0 +1,106 @@
+//! Reading a node's settings out of its plan entry, with errors that name
+//! the node and the property.
+
+use dsl::{NodeSpec, Value};
+
+/// Why a task could not be built from its plan.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    #[error("{node}: {message}")]
+    Invalid { node: String, message: String },
+    #[error("{node}: the {kind} node is not supported yet")]
+    Unsupported { node: String, kind: String },
+}
+
+impl BuildError {
+    pub fn invalid(spec: &NodeSpec, message: impl Into<String>) -> Self {
+        BuildError::Invalid {
+            node: spec.name.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Typed access to a node's arguments and properties.
+pub trait SpecExt {
+    fn arg(&self, i: usize) -> Option<&Value>;
+    /// The last value of a property, first argument.
+    fn prop(&self, name: &str) -> Option<&Value>;
+    /// All arguments of the last use of a property.
+    fn prop_args(&self, name: &str) -> Option<&[Value]>;
+    fn has_prop(&self, name: &str) -> bool;
+    fn prop_duration(&self, name: &str) -> Result<Option<i64>, BuildError>;
+    fn prop_int(&self, name: &str) -> Result<Option<i64>, BuildError>;
+    fn prop_string(&self, name: &str) -> Result<Option<String>, BuildError>;
+    fn arg_string(&self, i: usize) -> Result<String, BuildError>;
+}
+
+impl SpecExt for NodeSpec {
+    fn arg(&self, i: usize) -> Option<&Value> {
+        self.args.get(i)
+    }
+
+    fn prop(&self, name: &str) -> Option<&Value> {
+        self.property(name).and_then(|p| p.args.first())
+    }
+
+    fn prop_args(&self, name: &str) -> Option<&[Value]> {
+        self.property(name).map(|p| p.args.as_slice())
+    }
+
+    fn has_prop(&self, name: &str) -> bool {
+        self.property(name).is_some()
+    }
+
+    fn prop_duration(&self, name: &str) -> Result<Option<i64>, BuildError> {
+        match self.prop(name) {
+            None => Ok(None),
+            Some(Value::Duration(d)) => Ok(Some(*d)),
+            Some(Value::Int(0)) => Ok(Some(0)),
+            Some(other) => Err(BuildError::invalid(
+                self,
+                format!(".{name}() takes a duration, not {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn prop_int(&self, name: &str) -> Result<Option<i64>, BuildError> {
+        match self.prop(name) {
+            None => Ok(None),
+            Some(Value::Int(i)) => Ok(Some(*i)),
+            Some(other) => Err(BuildError::invalid(
+                self,
+                format!(".{name}() takes an integer, not {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn prop_string(&self, name: &str) -> Result<Option<String>, BuildError> {
+        match self.prop(name) {
+            None => Ok(None),
+            Some(Value::String(s) | Value::Reference(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(BuildError::invalid(
+                self,
+                format!(".{name}() takes a string, not {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn arg_string(&self, i: usize) -> Result<String, BuildError> {
+        match self.arg(i) {
+            Some(Value::String(s) | Value::Reference(s)) => Ok(s.clone()),
+            Some(other) => Err(BuildError::invalid(
+                self,
+                format!(
+                    "argument {} must be a name, not {}",
+                    i + 1,
+                    other.type_name()
+                ),
+            )),
+            None => Err(BuildError::invalid(
+                self,
+                format!("argument {} is missing", i + 1),
+            )),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Task test cases in Kapacitor's conformance format, run offline: a
+//! directory with `script.tick`, `input.srpl` or `input.N.brpl`, and
+//! `expected.json`. This is what `kapacitor test` runs, and how users test
+//! their own tasks before enabling them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ingest::lp::Precision;
+use pipeline::build::{TaskEnv, build_dag, build_stream_task};
+use pipeline::nodes::http_out::HttpOutEndpoint;
+use pipeline::time::parse_rfc3339;
+use pipeline::{Message, PointBatch};
+use serde_json::Value;
+
+use crate::recording::{read_brpl, read_srpl};
+
+/// `1971-01-01T00:00:00Z`, where replays start their clock.
+const REPLAY_ZERO_NS: i64 = 31_536_000 * 1_000_000_000;
+
+/// How to run a case; every way must give the same result.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Instances of every node (`.parallelism(n)` forced on each).
+    pub parallelism: usize,
+    /// Points handed to the task at a time (1 = one by one).
+    pub delivery_batch: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            parallelism: 1,
+            delivery_batch: 1,
+        }
+    }
+}
+
+/// Why a case failed, readably.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+/// The outcome of one case.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub failure: Option<Failure>,
+}
+
+struct Env {
+    task: String,
+    endpoints: Mutex<HashMap<String, Arc<HttpOutEndpoint>>>,
+}
+
+impl TaskEnv for Env {
+    fn task_name(&self) -> &str {
+        &self.task
+    }
+
+    fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_insert_with(HttpOutEndpoint::new)
+            .clone()
+    }
+}
+
+/// Runs the case in `dir`.
+pub fn run_case(dir: &Path, opts: RunOptions) -> CaseResult {
+    let name = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let failure = run(dir, opts).err();
+    CaseResult { name, failure }
+}
+
+fn read(dir: &Path, file: &str) -> Result<String, Failure> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
+}
+
+fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
+    let expected: Value = serde_json::from_str(&read(dir, "expected.json")?)
+        .map_err(|e| Failure(format!("expected.json: {e}")))?;
+    let script = read(dir, "script.tick")?;
+    let task_type: dsl::TaskType = expected["task_type"]
+        .as_str()
+        .unwrap_or("stream")
+        .parse()
+        .map_err(Failure)?;
+    let mut plan = dsl::compile(&script, task_type).map_err(|diags| {
+        let file = dir.join("script.tick");
+        Failure(diags.render(&file.display().to_string(), &script))
+    })?;
+    if opts.parallelism > 1 {
+        force_parallelism(&mut plan, opts.parallelism);
+    }
+    let task = expected["test"].as_str().unwrap_or("test").to_string();
+    let env = Env {
+        task,
+        endpoints: Mutex::default(),
+    };
+    match task_type {
+        dsl::TaskType::Stream => {
+            let mut task = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
+            let input = std::fs::read(dir.join("input.srpl"))
+                .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
+            let mut points = read_srpl(&input, Precision::Second)
+                .map_err(|e| Failure(format!("input.srpl: {e}")))?;
+            let shift = points.first().map_or(0, |(_, p)| REPLAY_ZERO_NS - p.time);
+            for (_, p) in &mut points {
+                p.time += shift;
+            }
+            // Deliver in file order, `delivery_batch` points at a time,
+            // never mixing databases in one delivery.
+            let mut pending: Option<PointBatch> = None;
+            for (dbrp, point) in points {
+                if let Some(batch) = &mut pending {
+                    if batch.dbrp == dbrp && batch.points.len() < opts.delivery_batch {
+                        batch.points.push(point);
+                        continue;
+                    }
+                    task.push_points(pending.take().unwrap_or_else(|| unreachable!()));
+                }
+                pending = Some(PointBatch {
+                    dbrp,
+                    points: vec![point],
+                });
+            }
+            if let Some(batch) = pending {
+                task.push_points(batch);
+            }
+            task.dag.finish();
+        }
+        dsl::TaskType::Batch => {
+            let mut dag = build_dag(&plan, &env).map_err(|e| Failure(e.to_string()))?;
+            let query_nodes: Vec<usize> = plan
+                .nodes
+                .iter()
+                .filter(|n| n.kind == "query")
+                .map(|n| n.id)
+                .collect();
+            let inputs = expected["input"].as_array().cloned().unwrap_or_default();
+            let mut feeds = Vec::new();
+            for input in inputs {
+                let file = input["file"].as_str().unwrap_or("");
+                let node = input["feeds_query_node"].as_u64().unwrap_or(0) as usize;
+                let text = read(dir, file)?;
+                let mut batches = read_brpl(&text).map_err(|e| Failure(format!("{file}: {e}")))?;
+                // Each file on its own clock: its first point maps to zero.
+                let first = batches
+                    .iter()
+                    .flat_map(|b| b.points.first())
+                    .map(|p| p.time)
+                    .next();
+                let shift = first.map_or(0, |t| REPLAY_ZERO_NS - t);
+                for b in &mut batches {
+                    b.tmax += shift;
+                    for p in &mut b.points {
+                        p.time += shift;
+                    }
+                }
+                let id = *query_nodes.get(node).ok_or_else(|| {
+                    Failure(format!(
+                        "{file} feeds query node {node}, which the script lacks"
+                    ))
+                })?;
+                feeds.push((id, batches));
+            }
+            // Interleave the files by batch time, as concurrent queries would.
+            let mut all: Vec<(i64, usize, usize, pipeline::Batch)> = Vec::new();
+            for (order, (id, batches)) in feeds.into_iter().enumerate() {
+                for b in batches {
+                    all.push((b.tmax, order, id, b));
+                }
+            }
+            all.sort_by_key(|(t, order, _, _)| (*t, *order));
+            for (_, _, id, batch) in all {
+                dag.push_to(id, 0, Message::Batch(batch));
+            }
+            dag.finish();
+        }
+    }
+    compare_outputs(&expected["outputs"], &env)
+}
+
+fn force_parallelism(plan: &mut dsl::Plan, n: usize) {
+    for node in &mut plan.nodes {
+        node.properties.retain(|p| p.name != "parallelism");
+        node.properties.push(dsl::Property {
+            name: "parallelism".into(),
+            args: vec![dsl::Value::Int(n as i64)],
+            span: node.span,
+        });
+    }
+}
+
+fn compare_outputs(outputs: &Value, env: &Env) -> Result<(), Failure> {
+    if let Some(http) = outputs.get("httpOut") {
+        let name = http["name"].as_str().unwrap_or("");
+        let endpoint = env
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned();
+        let Some(endpoint) = endpoint else {
+            return Err(Failure(format!("the script has no httpOut('{name}')")));
+        };
+        let actual = serde_json::to_value(endpoint.result()).unwrap_or_default();
+        let expected = &http["result"];
+        let ordered = http["compare"].as_str() != Some("ignore_series_order");
+        compare_result(expected, &actual, ordered).map_err(|why| {
+            Failure(format!(
+                "httpOut('{name}'): {why}\n  expected: {}\n  actual:   {}",
+                compact(expected),
+                compact(&actual)
+            ))
+        })?;
+    }
+    if outputs.get("alertPost").is_some() {
+        return Err(Failure(
+            "alert POST outputs are not checked yet (alert handlers pending)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Compares two results, series in order or matched by name and tags.
+pub fn compare_result(expected: &Value, actual: &Value, ordered: bool) -> Result<(), String> {
+    let empty = Vec::new();
+    let exp = expected["series"].as_array().unwrap_or(&empty);
+    let act = actual["series"].as_array().unwrap_or(&empty);
+    if exp.len() != act.len() {
+        return Err(format!(
+            "{} series expected, {} produced",
+            exp.len(),
+            act.len()
+        ));
+    }
+    if ordered {
+        for (i, (e, a)) in exp.iter().zip(act).enumerate() {
+            same(e, a, &format!("series[{i}]"))?;
+        }
+        return Ok(());
+    }
+    let key = |s: &Value| (s["name"].clone(), tags_of(s));
+    for (i, e) in exp.iter().enumerate() {
+        let Some(a) = act.iter().find(|a| key(a) == key(e)) else {
+            return Err(format!(
+                "series[{i}] {} {} was not produced",
+                e["name"],
+                compact(&tags_of(e))
+            ));
+        };
+        same(e, a, &format!("series[{i}]"))?;
+    }
+    Ok(())
+}
+
+fn tags_of(series: &Value) -> Value {
+    match series.get("tags") {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(t) => t.clone(),
+    }
+}
+
+/// JSON equality as the Go tests see it: numbers by value, RFC 3339 strings
+/// as instants, a missing `tags` the same as empty tags.
+pub fn same(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) => {
+            let (e, a) = (
+                e.as_f64().unwrap_or(f64::NAN),
+                a.as_f64().unwrap_or(f64::NAN),
+            );
+            if e == a || (e - a).abs() <= 1e-9 * e.abs().max(a.abs()) {
+                Ok(())
+            } else {
+                Err(format!("{path}: expected {e}, got {a}"))
+            }
+        }
+        (Value::String(e), Value::String(a)) => match (parse_rfc3339(e), parse_rfc3339(a)) {
+            (Ok(te), Ok(ta)) if te == ta => Ok(()),
+            _ if e == a => Ok(()),
+            _ => Err(format!("{path}: expected {e:?}, got {a:?}")),
+        },
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return Err(format!(
+                    "{path}: expected {} items, got {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            for (i, (x, y)) in e.iter().zip(a).enumerate() {
+                same(x, y, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let av = a.get(k).unwrap_or(&Value::Null);
+                if k == "tags" {
+                    same(
+                        &tags_of(expected),
+                        &tags_of(actual),
+                        &format!("{path}.tags"),
+                    )?;
+                } else {
+                    same(ev, av, &format!("{path}.{k}"))?;
+                }
+            }
+            for k in a.keys() {
+                if !e.contains_key(k)
+                    && !(k == "tags" && tags_of(actual).as_object().is_some_and(|t| t.is_empty()))
+                {
+                    return Err(format!("{path}: unexpected {k}"));
+                }
+            }
+            Ok(())
+        }
+        (e, a) if e == a => Ok(()),
+        (e, a) => Err(format!(
+            "{path}: expected {}, got {}",
+            compact(e),
+            compact(a)
+        )),
+    }
+}
+
+/// The case directories under `paths` (a path that holds `expected.json` is
+/// a case; otherwise its subdirectories are searched).
+pub fn find_cases(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut cases = Vec::new();
+    for path in paths {
+        if path.join("expected.json").is_file() {
+            cases.push(path.clone());
+        } else if let Ok(entries) = std::fs::read_dir(path) {
+            let mut dirs: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("expected.json").is_file())
+                .collect();
+            dirs.sort();
+            cases.extend(dirs);
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn numbers_by_value_times_as_instants_tags_missing_or_empty() {
+        let e = json!({"series": [{"name": "cpu", "columns": ["time", "count"], "values": [["1971-01-01T00:00:10Z", 10.0]]}]});
+        let a = json!({"series": [{"name": "cpu", "tags": {}, "columns": ["time", "count"], "values": [["1971-01-01T00:00:10.000Z", 10]]}]});
+        assert_eq!(compare_result(&e, &a, true), Ok(()));
+        let wrong = json!({"series": [{"name": "cpu", "columns": ["time", "count"], "values": [["1971-01-01T00:00:10Z", 11]]}]});
+        assert!(
+            compare_result(&e, &wrong, true)
+                .unwrap_err()
+                .contains("expected 10, got 11")
+        );
+    }
+
+    #[test]
+    fn unordered_matches_series_by_name_and_tags() {
+        let s = |h: &str, v: f64| json!({"name": "m", "tags": {"host": h}, "columns": ["time", "v"], "values": [["1971-01-01T00:00:00Z", v]]});
+        let e = json!({"series": [s("a", 1.0), s("b", 2.0)]});
+        let a = json!({"series": [s("b", 2.0), s("a", 1.0)]});
+        assert_eq!(compare_result(&e, &a, false), Ok(()));
+        assert!(compare_result(&e, &a, true).is_err());
+    }
+}
