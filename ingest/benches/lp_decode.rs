@@ -134,20 +134,20 @@ fn mixed_body() -> Vec<u8> {
             rng.next() % 1_000_000,
             rng.next() % 100_000,
             rng.next() % 100_000,
-            rng.next() % 1 << 40,
+            rng.next() % (1 << 40),
             rng.next() % 1_000_000,
             rng.next() % 1_000_000,
             rng.next() % 1_000_000,
-            rng.next() % 1 << 40,
+            rng.next() % (1 << 40),
             rng.next() % 1_000_000,
             rng.next() % 1_000_000
         );
         out += &format!(
             "net,host={host},interface=eth0 bytes_recv={}i,bytes_sent={}i,drop_in=0i,drop_out=0i,err_in=0i,err_out=0i,packets_recv={}i,packets_sent={}i {t}\n",
-            rng.next() % 1 << 40,
-            rng.next() % 1 << 40,
-            rng.next() % 1 << 32,
-            rng.next() % 1 << 32
+            rng.next() % (1 << 40),
+            rng.next() % (1 << 40),
+            rng.next() % (1 << 32),
+            rng.next() % (1 << 32)
         );
         out += &format!(
             "system,host={host} load1={},load15={},load5={},n_cpus=8i,n_users=2i {t}\n",

@@ -2,8 +2,8 @@
 //! seen recently. Both are cleared wholesale when full: simpler than LRU, and
 //! under steady Telegraf traffic they refill within one flush interval.
 
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use pipeline::{Name, Series};
@@ -33,33 +33,47 @@ pub(super) struct SeriesEntry {
 }
 
 /// Raw series key bytes (measurement and tags exactly as written) to the
-/// parsed series. Keys are compared byte for byte, so a hash collision can
-/// never hand out the wrong series.
+/// parsed series. The table is keyed by a 64-bit hash of those bytes and each
+/// slot keeps the bytes, compared in full on lookup: a collision can cost a
+/// re-parse, never the wrong series.
 #[derive(Default)]
 pub(super) struct SeriesCache {
-    map: foldhash::HashMap<RawKey, SeriesEntry>,
+    map: HashMap<u64, Slot, BuildHasherDefault<PassThrough>>,
+    hasher: foldhash::fast::RandomState,
     bytes: usize,
+}
+
+struct Slot {
+    key: RawKey,
+    entry: SeriesEntry,
 }
 
 impl SeriesCache {
     pub fn get(&self, raw_key: &[u8]) -> Option<&SeriesEntry> {
-        self.map.get(raw_key)
+        let slot = self.map.get(&self.hasher.hash_one(raw_key))?;
+        bytes_eq(slot.key.bytes(), raw_key).then_some(&slot.entry)
     }
 
-    /// Remembers a series, first forgetting every other one if full.
+    /// Remembers a series, first forgetting every other one if full. A series
+    /// whose hash collides with a cached one replaces it.
     pub fn insert(&mut self, raw_key: &[u8], series: Arc<Series>) {
         if self.map.len() >= MAX_SERIES || self.bytes + raw_key.len() > MAX_SERIES_BYTES {
             self.map.clear();
             self.bytes = 0;
         }
         self.bytes += raw_key.len();
-        self.map
-            .insert(RawKey::new(raw_key), SeriesEntry { series, keys: None });
+        let slot = Slot {
+            key: RawKey::new(raw_key),
+            entry: SeriesEntry { series, keys: None },
+        };
+        self.map.insert(self.hasher.hash_one(raw_key), slot);
     }
 
     pub fn set_keys(&mut self, raw_key: &[u8], keys: KeyList) {
-        if let Some(e) = self.map.get_mut(raw_key) {
-            e.keys = Some(keys);
+        if let Some(slot) = self.map.get_mut(&self.hasher.hash_one(raw_key))
+            && bytes_eq(slot.key.bytes(), raw_key)
+        {
+            slot.entry.keys = Some(keys);
         }
     }
 
@@ -68,11 +82,30 @@ impl SeriesCache {
     }
 }
 
-/// Series keys up to this long live inside the map's table, so a lookup
-/// does not chase a pointer to compare them (most Telegraf keys fit).
+/// The table's keys are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in rather than panic.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Series keys up to this long live inside the table, so a lookup does not
+/// chase a pointer to compare them (most Telegraf keys fit).
 const INLINE_KEY: usize = 62;
 
-/// A raw series key, hashed and compared as the bytes it holds.
+/// A raw series key.
 enum RawKey {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
     Heap(Box<[u8]>),
@@ -89,10 +122,8 @@ impl RawKey {
             _ => RawKey::Heap(raw.into()),
         }
     }
-}
 
-impl Borrow<[u8]> for RawKey {
-    fn borrow(&self) -> &[u8] {
+    fn bytes(&self) -> &[u8] {
         match self {
             RawKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
             RawKey::Heap(b) => b,
@@ -100,18 +131,30 @@ impl Borrow<[u8]> for RawKey {
     }
 }
 
-impl PartialEq for RawKey {
-    fn eq(&self, other: &Self) -> bool {
-        Borrow::<[u8]>::borrow(self) == Borrow::<[u8]>::borrow(other)
+/// Byte equality for short slices without a call into libc's memcmp, which
+/// costs more than the comparison for the 5–60 byte keys compared here.
+pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
     }
-}
-
-impl Eq for RawKey {}
-
-impl Hash for RawKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Borrow::<[u8]>::borrow(self).hash(state);
+    let n = a.len();
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
     }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last, possibly overlapping, word.
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// Shares one allocation per distinct name, so 10k series of `cpu` with
@@ -155,6 +198,20 @@ mod tests {
                 .is_some()
         );
         assert!(c.get(b"m,i=0").is_none());
+    }
+
+    #[test]
+    fn bytes_eq_matches_slice_eq() {
+        let data = b"cpu,cpu=cpu3,host=host-0421 usage_user";
+        for i in 0..data.len() {
+            for j in i..data.len() {
+                for k in 0..data.len() {
+                    let (a, b) = (&data[i..j], &data[k..(k + j - i).min(data.len())]);
+                    assert_eq!(bytes_eq(a, b), a == b, "{a:?} {b:?}");
+                }
+            }
+        }
+        assert!(!bytes_eq(b"0123456789abcdefX", b"0123456789abcdefY"));
     }
 
     #[test]

@@ -263,7 +263,7 @@ pub(super) fn scan_fields(
             // instead of scanned byte by byte.
             let h = hint.get(values.len()).map_or(&b""[..], |n| n.as_bytes());
             let eq = i + h.len();
-            if !h.is_empty() && eq < len && b[eq] == b'=' && &b[i..eq] == h {
+            if !h.is_empty() && eq < len && b[eq] == b'=' && super::cache::bytes_eq(&b[i..eq], h) {
                 i = eq;
             } else {
                 matched = false;
@@ -306,10 +306,12 @@ pub(super) fn scan_fields(
             return Err("missing field key".into());
         }
         let v = i + 1;
-        let (end, value) = match b[v] {
-            b'0'..=b'9' | b'.' | b'-' => number(line, v, accept_unsigned)?,
-            b'N' | b'n' => scan_number(line, v, accept_unsigned)?,
-            b'"' if equals > commas => scan_string(line, v)?,
+        // Values are pushed where they are parsed: returning them through a
+        // Result costs stack round trips on the hottest path.
+        let end = match b[v] {
+            b'0'..=b'9' | b'.' | b'-' => number(line, v, accept_unsigned, values)?,
+            b'N' | b'n' => push(values, scan_number(line, v, accept_unsigned)?),
+            b'"' if equals > commas => push(values, scan_string(line, v)?),
             // A quote that Go would not treat as opening a string (the key
             // held an unescaped comma): the line fails its format check later.
             b'"' => {
@@ -317,10 +319,9 @@ pub(super) fn scan_fields(
                 matched = false;
                 continue;
             }
-            _ => scan_bool(b, v)?,
+            _ => push(values, scan_bool(b, v)?),
         };
         keys.push((key_start, i));
-        values.push(value);
         i = end;
     }
     if equals == 0 || commas + 1 != equals {
@@ -341,7 +342,12 @@ pub(super) fn is_plain(name: &str) -> bool {
 /// A number value. Tries the two shapes Telegraf sends (a float, an `i`
 /// integer) directly; anything else goes through the exact Go scan for its
 /// verdict and wording.
-fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, FieldValue), Reason> {
+fn number(
+    line: &str,
+    start: usize,
+    accept_unsigned: bool,
+    values: &mut Vec<FieldValue>,
+) -> Result<usize, Reason> {
     let b = line.as_bytes();
     // One pass for the common `-?digits[.digits]` shape, collecting up to 19
     // significant digits; stops at the first other byte.
@@ -373,10 +379,12 @@ fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, Fie
         // doubles: one correctly rounded division (Clinger's fast path).
         if digits <= 19 && mantissa <= 1 << 53 && frac_digits < POW10.len() as u32 {
             let v = mantissa as f64 / POW10[frac_digits as usize];
-            return Ok((i, FieldValue::Float(if negative { -v } else { v })));
+            values.push(FieldValue::Float(if negative { -v } else { v }));
+            return Ok(i);
         }
         if let Some(Ok(v)) = line.get(start..i).map(str::parse::<f64>) {
-            return Ok((i, FieldValue::Float(v)));
+            values.push(FieldValue::Float(v));
+            return Ok(i);
         }
     }
     if !dot && digits > 0 && b.get(i) == Some(&b'i') {
@@ -384,7 +392,8 @@ fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, Fie
         if (end >= b.len() || b[end] == b',' || b[end] == b' ')
             && let Some(v) = parse_i64(&b[start..i])
         {
-            return Ok((end, FieldValue::Integer(v)));
+            values.push(FieldValue::Integer(v));
+            return Ok(end);
         }
     }
     let mut end = i;
@@ -396,10 +405,16 @@ fn number(line: &str, start: usize, accept_unsigned: bool) -> Result<(usize, Fie
         // exponent (Rust's other spellings, `inf` and `nan`, are not finite),
         // and Go's scanner admits every plain decimal.
         if v.is_finite() {
-            return Ok((end, FieldValue::Float(v)));
+            values.push(FieldValue::Float(v));
+            return Ok(end);
         }
     }
-    scan_number(line, start, accept_unsigned)
+    Ok(push(values, scan_number(line, start, accept_unsigned)?))
+}
+
+fn push(values: &mut Vec<FieldValue>, (end, value): (usize, FieldValue)) -> usize {
+    values.push(value);
+    end
 }
 
 /// Powers of ten that are exact doubles.
@@ -450,6 +465,8 @@ fn scan_string(line: &str, q: usize) -> Result<(usize, FieldValue), Reason> {
 }
 
 /// Go's `scanNumber`, followed by decoding the value it admitted.
+#[cold]
+#[inline(never)]
 fn scan_number(
     line: &str,
     start: usize,
@@ -634,6 +651,11 @@ mod tests {
         assert_eq!(parse_i64(b"01"), Some(1));
     }
 
+    fn number_value(text: &str) -> Result<FieldValue, Reason> {
+        let mut values = Vec::new();
+        number(text, 0, false, &mut values).map(|_| values.pop().expect("a value was pushed"))
+    }
+
     #[test]
     fn fast_number_path_agrees_with_std_and_go() {
         let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -651,7 +673,7 @@ mod tests {
                 continue;
             }
             for text in [format!("{f}"), format!("{f:e}"), format!("{f:.3}")] {
-                let got = number(&text, 0, false).map(|(_, v)| v);
+                let got = number_value(&text);
                 let want = text.parse::<f64>().expect("std parses what it printed");
                 assert_eq!(got, Ok(FieldValue::Float(want)), "{text}");
             }
@@ -660,12 +682,16 @@ mod tests {
             ("12i", FieldValue::Integer(12)),
             ("0.5", FieldValue::Float(0.5)),
         ] {
-            assert_eq!(number(text, 0, false).map(|(_, v)| v), Ok(want));
+            assert_eq!(number_value(text), Ok(want));
         }
         for bad in [
             "1.5i", "1ii", "-", "1-", "1.2.3", "--1", "1e", "-inf", "-nan", "12u",
         ] {
-            assert_eq!(number(bad, 0, false), scan_number(bad, 0, false), "{bad}");
+            assert_eq!(
+                number_value(bad),
+                scan_number(bad, 0, false).map(|(_, v)| v),
+                "{bad}"
+            );
         }
     }
 
