@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pipeline::nodes::influxql::{Function, InfluxQlNode, InfluxQlSpec};
 use pipeline::nodes::window::{WindowNode, WindowSpec};
 use pipeline::{
     Batch, BatchPoint, FieldValue, Fields, GroupKey, Message, Name, Node, Point, Series,
@@ -75,7 +76,6 @@ fn read_srpl(case: &str) -> Vec<Point> {
 
 /// The batches of a `.brpl` file, shifted so its first point is at ZERO,
 /// each with tmax raised to its last point and grouped by its tags.
-#[allow(dead_code)]
 fn read_brpl(case: &str, n: usize) -> Vec<Batch> {
     let text =
         std::fs::read_to_string(case_dir(case).join(format!("input.{n}.brpl"))).expect("brpl");
@@ -392,6 +392,132 @@ fn stream_window_count() {
             ..Default::default()
         },
     );
+}
+
+fn influxql(function: Function, field: &str, use_point_times: bool) -> Box<dyn Node> {
+    let spec = InfluxQlSpec {
+        use_point_times,
+        ..InfluxQlSpec::new(function, field)
+    };
+    Box::new(InfluxQlNode::new(spec).expect("influxql spec"))
+}
+
+fn tumbling(secs_: i64) -> WindowSpec {
+    WindowSpec {
+        period: secs(secs_),
+        every: secs(secs_),
+        ..Default::default()
+    }
+}
+
+/// `TestStream_InfluxQL_Float`: window(10s) grouped by host, then one function.
+fn float_case(case: &str, function: Function, use_point_times: bool) {
+    let input = from_cpu_server_a(read_srpl(case), true);
+    let out = run_chain(
+        &mut [
+            window(tumbling(10)),
+            influxql(function, "value", use_point_times),
+        ],
+        input,
+    );
+    assert_matches_expected(case, &http_out(&out));
+}
+
+#[test]
+fn stream_influxql_float() {
+    float_case("TestStream_InfluxQL_Float_sum-0", Function::Sum, false);
+    float_case(
+        "TestStream_InfluxQL_Float_distinct-2",
+        Function::Distinct,
+        false,
+    );
+    float_case("TestStream_InfluxQL_Float_mean-3", Function::Mean, false);
+    float_case(
+        "TestStream_InfluxQL_Float_median-4",
+        Function::Median,
+        false,
+    );
+    float_case("TestStream_InfluxQL_Float_min-6", Function::Min, true);
+    float_case("TestStream_InfluxQL_Float_max-9", Function::Max, false);
+    float_case(
+        "TestStream_InfluxQL_Float_spread-10",
+        Function::Spread,
+        false,
+    );
+    float_case(
+        "TestStream_InfluxQL_Float_stddev-11",
+        Function::Stddev,
+        false,
+    );
+    float_case("TestStream_InfluxQL_Float_first-13", Function::First, false);
+    float_case("TestStream_InfluxQL_Float_last-14", Function::Last, true);
+    float_case(
+        "TestStream_InfluxQL_Float_percentile-16",
+        Function::Percentile(50.0),
+        false,
+    );
+    float_case(
+        "TestStream_InfluxQL_Float_top-17",
+        Function::Top { n: 2, tags: vec![] },
+        true,
+    );
+}
+
+#[test]
+fn stream_selectors_keep_the_point() {
+    let case = "TestStream_Selectors";
+    let input = from_cpu_server_a(read_srpl(case), false);
+    let out = run_chain(
+        &mut [
+            window(tumbling(10)),
+            influxql(Function::Last, "value", false),
+        ],
+        input,
+    );
+    assert_matches_expected(case, &http_out(&out));
+}
+
+#[test]
+fn stream_simple_mr_count() {
+    let case = "TestStream_SimpleMR";
+    let input = from_cpu_server_a(read_srpl(case), false);
+    let out = run_chain(
+        &mut [
+            window(tumbling(10)),
+            influxql(Function::Count, "value", false),
+        ],
+        input,
+    );
+    assert_matches_expected(case, &http_out(&out));
+}
+
+#[test]
+fn stream_window_missing_count() {
+    let case = "TestStream_WindowMissing";
+    let input = from_cpu_server_a(read_srpl(case), false);
+    let spec = WindowSpec {
+        period: secs(3),
+        every: secs(2),
+        ..Default::default()
+    };
+    let out = run_chain(
+        &mut [window(spec), influxql(Function::Count, "value", false)],
+        input,
+    );
+    assert_matches_expected(case, &http_out(&out));
+}
+
+#[test]
+fn batch_simple_mr_count_window_sum() {
+    let case = "TestBatch_SimpleMR";
+    let input = read_brpl(case, 0).into_iter().map(Message::Batch).collect();
+    let mut chain = [
+        influxql(Function::Count, "mean", false),
+        window(tumbling(20)),
+        influxql(Function::Sum, "count", false),
+    ];
+    let out = run_chain(&mut chain, input);
+    assert_matches_expected(case, &http_out(&out));
 }
 
 // ---- window invariants ----

@@ -2,6 +2,7 @@
 
 pub mod from;
 pub mod http_out;
+pub mod influxql;
 pub mod query;
 pub mod root;
 pub mod where_node;
