@@ -8,6 +8,7 @@ mod api;
 pub mod cli;
 pub mod recording;
 mod server;
+pub mod tasks;
 pub mod testcase;
 
 pub use server::{BoundAddrs, Server, ServerError, ServerState};

@@ -18,12 +18,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::tasks::TaskManager;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot bind the {listener} listener to {addr}: {source}")]
-    Bind { listener: &'static str, addr: SocketAddr, source: io::Error },
+    Bind {
+        listener: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
 }
 
 /// What the HTTP API and the listeners share.
@@ -31,6 +36,7 @@ pub struct ServerState {
     pub config: DaemonConfig,
     pub stats: Arc<IngestStats>,
     pub router: Arc<Router>,
+    pub tasks: Arc<TaskManager>,
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
@@ -58,15 +64,21 @@ impl Server {
         let stats = IngestStats::new();
         let router = Arc::new(Router::new());
         let sink: Arc<dyn PointSink> = router.clone();
-        let settings = LineSettings { accept_unsigned: config.ingest.accept_unsigned };
+        let settings = LineSettings {
+            accept_unsigned: config.ingest.accept_unsigned,
+        };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut addrs = BoundAddrs::default();
 
         let http = if config.http.enabled {
-            let listener = tokio::net::TcpListener::bind(config.http.bind).await.map_err(|source| {
-                ServerError::Bind { listener: "http", addr: config.http.bind, source }
-            })?;
+            let listener = tokio::net::TcpListener::bind(config.http.bind)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    listener: "http",
+                    addr: config.http.bind,
+                    source,
+                })?;
             addrs.http = listener.local_addr().ok();
             Some(listener)
         } else {
@@ -77,7 +89,10 @@ impl Server {
             addrs.udp = socket.local_addr().ok();
             let udp = UdpIngest {
                 socket,
-                dbrp: DbRp::new(config.udp.database.as_str(), config.udp.retention_policy.as_str()),
+                dbrp: DbRp::new(
+                    config.udp.database.as_str(),
+                    config.udp.retention_policy.as_str(),
+                ),
                 sink: sink.clone(),
                 stats: stats.clone(),
                 settings,
@@ -90,13 +105,20 @@ impl Server {
             });
         }
         if config.tcp.enabled {
-            let listener = tokio::net::TcpListener::bind(config.tcp.bind).await.map_err(|source| {
-                ServerError::Bind { listener: "tcp", addr: config.tcp.bind, source }
-            })?;
+            let listener = tokio::net::TcpListener::bind(config.tcp.bind)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    listener: "tcp",
+                    addr: config.tcp.bind,
+                    source,
+                })?;
             addrs.tcp = listener.local_addr().ok();
             let tcp = TcpIngest {
                 listener,
-                dbrp: DbRp::new(config.tcp.database.as_str(), config.tcp.retention_policy.as_str()),
+                dbrp: DbRp::new(
+                    config.tcp.database.as_str(),
+                    config.tcp.retention_policy.as_str(),
+                ),
                 sink: sink.clone(),
                 stats: stats.clone(),
                 settings,
@@ -118,10 +140,12 @@ impl Server {
             settings,
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });
+        let tasks = Arc::new(TaskManager::new(router.clone()));
         let state = Arc::new(ServerState {
             config,
             stats,
             router,
+            tasks,
             started: SystemTime::now(),
             started_at: Instant::now(),
             addrs,
@@ -130,7 +154,8 @@ impl Server {
             let app = api::app(state.clone(), ingest);
             let token = shutdown.clone();
             tracker.spawn(async move {
-                let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
+                let serve =
+                    axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
                 if let Err(e) = serve.await {
                     tracing::error!(listener = "http", "HTTP server stopped: {e}");
                 }
@@ -141,7 +166,11 @@ impl Server {
                 tracing::info!(listener = name, %addr, "listening");
             }
         }
-        Ok(Server { state, shutdown, tracker })
+        Ok(Server {
+            state,
+            shutdown,
+            tracker,
+        })
     }
 
     pub fn addrs(&self) -> BoundAddrs {
@@ -163,16 +192,30 @@ impl Server {
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        // Listeners are gone, so no more points arrive: let tasks drain.
+        let tasks = self.state.tasks.clone();
+        let _ = tokio::task::spawn_blocking(move || tasks.stop_all()).await;
+    }
+
+    /// The task manager, to define and enable tasks.
+    pub fn tasks(&self) -> &Arc<TaskManager> {
+        &self.state.tasks
     }
 }
 
 fn bind_udp(cfg: &config::UdpConfig) -> Result<tokio::net::UdpSocket, ServerError> {
-    let bind_err = |source| ServerError::Bind { listener: "udp", addr: cfg.bind, source };
+    let bind_err = |source| ServerError::Bind {
+        listener: "udp",
+        addr: cfg.bind,
+        source,
+    };
     let domain = socket2::Domain::for_address(cfg.bind);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
         .map_err(bind_err)?;
     if cfg.read_buffer > 0 {
-        socket.set_recv_buffer_size(cfg.read_buffer).map_err(bind_err)?;
+        socket
+            .set_recv_buffer_size(cfg.read_buffer)
+            .map_err(bind_err)?;
     }
     socket.set_nonblocking(true).map_err(bind_err)?;
     socket.bind(&cfg.bind.into()).map_err(bind_err)?;

@@ -620,3 +620,48 @@ mod binaries {
         assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
     }
 }
+
+#[tokio::test]
+async fn a_stream_task_windows_points_written_over_http() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let script = "stream\n  |from().measurement('cpu').groupBy('host')\n  |window().period(10s).every(10s)\n  |httpOut('out')\n";
+    let def = kapacitor::tasks::TaskDefinition {
+        id: "win".into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
+        script: script.into(),
+        measurement: None,
+    };
+    server.tasks().define(def).unwrap();
+    server.tasks().enable("win").unwrap();
+    // Seconds 0..=10 for two hosts, plus one for another db (ignored).
+    let mut body = String::new();
+    for s in 0..=10 {
+        body.push_str(&format!("cpu,host=a v={s} {s}\ncpu,host=b v={} {s}\nmem v=1 {s}\n", s * 10));
+    }
+    assert_eq!(post(addr, "/write?db=telegraf&precision=s", &body).await.status, 204);
+    assert_eq!(post(addr, "/write?db=other&precision=s", "cpu,host=c v=1 11").await.status, 204);
+    let mut result = Value::Null;
+    for _ in 0..200 {
+        let reply = request(addr, "GET", "/kapacitor/v1/tasks/win/out", &[], b"").await;
+        result = reply.json();
+        if result["series"].as_array().is_some_and(|s| s.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let series = result["series"].as_array().expect("two series");
+    assert_eq!(series[0]["tags"]["host"], "a");
+    let values = series[0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 10, "{result}");
+    assert_eq!(values[0], serde_json::json!(["1970-01-01T00:00:00Z", 0.0]));
+    assert_eq!(series[1]["values"][9][1], 90.0);
+    let s = status(addr).await;
+    let task = &s["tasks"][0];
+    assert_eq!((task["id"].as_str(), task["status"].as_str()), (Some("win"), Some("enabled")));
+    // cpu and mem of telegraf.autogen reach the task; from() keeps cpu.
+    assert_eq!(task["points_received"], 33);
+    assert_eq!(request(addr, "GET", "/kapacitor/v1/tasks/win/nope", &[], b"").await.status, 404);
+    server.shutdown().await;
+}

@@ -10,6 +10,7 @@ use crate::group::GroupKey;
 use crate::node::Node;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
+use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::query::QueryNode;
 use crate::nodes::root::RootNode;
 use crate::nodes::where_node::WhereNode;
@@ -143,6 +144,9 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             };
             Box::new(WindowNode::new(window).map_err(|e| BuildError::invalid(spec, e.to_string()))?)
         }
+        _ if let Some(influxql) = InfluxQlSpec::from_spec(spec)? => Box::new(
+            InfluxQlNode::new(influxql).map_err(|e| BuildError::invalid(spec, e.to_string()))?,
+        ),
         other => {
             return Err(BuildError::Unsupported {
                 node: spec.name.clone(),

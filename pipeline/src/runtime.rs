@@ -38,7 +38,7 @@ pub struct NodeStatsSnapshot {
 }
 
 impl NodeStats {
-    fn snapshot(&self, name: &str, kind: &str) -> NodeStatsSnapshot {
+    pub fn snapshot(&self, name: &str, kind: &str) -> NodeStatsSnapshot {
         let messages_in = self.messages_in.load(Ordering::Relaxed);
         let busy = self.busy_ns.load(Ordering::Relaxed);
         NodeStatsSnapshot {

@@ -26,7 +26,11 @@ struct Credentials {
 impl Auth {
     pub fn from_config(cfg: &config::AuthConfig) -> Self {
         let credentials = cfg.enabled.then(|| Credentials {
-            users: cfg.users.iter().map(|u| (u.username.clone(), u.password.clone())).collect(),
+            users: cfg
+                .users
+                .iter()
+                .map(|u| (u.username.clone(), u.password.clone()))
+                .collect(),
             tokens: cfg.tokens.clone(),
         });
         Auth { credentials }
@@ -39,7 +43,11 @@ impl Credentials {
     }
 
     fn allows(&self, req: &Request) -> bool {
-        if let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(value) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
             let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
             let rest = rest.trim();
             if scheme.eq_ignore_ascii_case("basic") {
@@ -60,7 +68,12 @@ impl Credentials {
         }
         let query = req.uri().query().unwrap_or("");
         let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         match (get("u"), get("p")) {
             (Some(u), Some(p)) => self.user(u, p),
             _ => false,
@@ -89,8 +102,9 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
         "unable to parse authentication credentials"
     };
     let mut response = json_error(StatusCode::UNAUTHORIZED, message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"kapacitord\""));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"kapacitord\""),
+    );
     response
 }

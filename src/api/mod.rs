@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +20,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
     let api = Router::new()
         .route("/kapacitor/v1/status", get(status))
+        .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
         .with_state(state.clone());
     let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
     Router::new()
@@ -35,6 +36,21 @@ async fn version_header(mut response: Response) -> Response {
         .headers_mut()
         .insert("x-kapacitor-version", HeaderValue::from_static(VERSION));
     response
+}
+
+/// `GET /kapacitor/v1/tasks/ID/NAME`: the latest results of the task's
+/// `httpOut('NAME')`.
+async fn http_out(
+    State(state): State<Arc<ServerState>>,
+    Path((id, endpoint)): Path<(String, String)>,
+) -> Response {
+    match state.tasks.http_out().get(&id, &endpoint) {
+        Some(e) => Json(e.result()).into_response(),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            format!("no httpOut endpoint {endpoint:?} on task {id:?}"),
+        ),
+    }
 }
 
 async fn not_found() -> Response {
@@ -69,6 +85,6 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "routed_points": state.router.routed_points(),
             "dropped_points": state.router.dropped_points(),
         },
-        "tasks": [],
+        "tasks": state.tasks.list(),
     }))
 }

@@ -22,10 +22,13 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use dsl::{NodeSpec, Value};
+
 use crate::batch::{Batch, BatchPoint, Message};
 use crate::group::GroupKey;
 use crate::node::{Node, NodeError};
 use crate::point::{FieldValue, Fields, Name, Point, Series, Tags};
+use crate::spec::{BuildError, SpecExt};
 
 /// An InfluxQL function and its arguments.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +161,92 @@ impl InfluxQlSpec {
             as_name,
             use_point_times: false,
         }
+    }
+
+    /// Reads `|fn(args…)` with `.as()` and `.usePointTimes()` from a plan.
+    /// `None` when `spec` is not an InfluxQL function.
+    pub fn from_spec(spec: &NodeSpec) -> Result<Option<Self>, BuildError> {
+        let int = |i: usize| match spec.arg(i) {
+            Some(Value::Int(n)) if *n >= 0 => Ok(*n),
+            _ => Err(BuildError::invalid(
+                spec,
+                format!("argument {} must be a non-negative integer", i + 1),
+            )),
+        };
+        let names_from = |i: usize| -> Result<Vec<Name>, BuildError> {
+            (i..spec.args.len())
+                .map(|j| spec.arg_string(j).map(Name::from))
+                .collect()
+        };
+        let (function, field) = match spec.kind.as_str() {
+            "count" => (Function::Count, spec.arg_string(0)?),
+            "distinct" => (Function::Distinct, spec.arg_string(0)?),
+            "mean" => (Function::Mean, spec.arg_string(0)?),
+            "median" => (Function::Median, spec.arg_string(0)?),
+            "mode" => (Function::Mode, spec.arg_string(0)?),
+            "spread" => (Function::Spread, spec.arg_string(0)?),
+            "sum" => (Function::Sum, spec.arg_string(0)?),
+            "stddev" => (Function::Stddev, spec.arg_string(0)?),
+            "first" => (Function::First, spec.arg_string(0)?),
+            "last" => (Function::Last, spec.arg_string(0)?),
+            "min" => (Function::Min, spec.arg_string(0)?),
+            "max" => (Function::Max, spec.arg_string(0)?),
+            "percentile" => {
+                let p = match spec.arg(1) {
+                    Some(Value::Float(p)) => *p,
+                    Some(Value::Int(p)) => *p as f64,
+                    _ => {
+                        return Err(BuildError::invalid(
+                            spec,
+                            "percentile(field, p) needs a number p",
+                        ));
+                    }
+                };
+                (Function::Percentile(p), spec.arg_string(0)?)
+            }
+            "top" => (
+                Function::Top {
+                    n: int(0)? as usize,
+                    tags: names_from(2)?,
+                },
+                spec.arg_string(1)?,
+            ),
+            "bottom" => (
+                Function::Bottom {
+                    n: int(0)? as usize,
+                    tags: names_from(2)?,
+                },
+                spec.arg_string(1)?,
+            ),
+            "elapsed" => {
+                let unit_ns = match spec.arg(1) {
+                    Some(Value::Duration(d)) => *d,
+                    None => 1_000_000_000,
+                    _ => {
+                        return Err(BuildError::invalid(
+                            spec,
+                            "elapsed(field, unit) needs a duration unit",
+                        ));
+                    }
+                };
+                (Function::Elapsed { unit_ns }, spec.arg_string(0)?)
+            }
+            "difference" => (Function::Difference, spec.arg_string(0)?),
+            "movingAverage" => (
+                Function::MovingAverage {
+                    window: int(1)? as usize,
+                },
+                spec.arg_string(0)?,
+            ),
+            "cumulativeSum" => (Function::CumulativeSum, spec.arg_string(0)?),
+            _ => return Ok(None),
+        };
+        let mut influxql = InfluxQlSpec::new(function, field);
+        if let Some(name) = spec.prop_string("as")? {
+            influxql.as_name = Name::from(name);
+        }
+        influxql.use_point_times = spec.has_prop("usePointTimes");
+        Ok(Some(influxql))
     }
 }
 

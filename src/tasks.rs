@@ -1,0 +1,395 @@
+//! The task manager: defines, enables, disables and deletes tasks, keeps
+//! the router's table in step, and runs each enabled stream task on its own
+//! thread behind a bounded queue.
+//!
+//! A task's thread owns its DAG outright, so nodes need no locks. The router
+//! offers points without blocking; when a task's queue is full the points
+//! are dropped and counted against that task, never slowing ingest or the
+//! other tasks. A panic inside a task marks that task errored and leaves the
+//! rest running.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pipeline::build::{TaskEnv, build_stream_task};
+use pipeline::nodes::http_out::HttpOutEndpoint;
+use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
+use pipeline::{DbRp, Name, PointBatch, Route, Router, TaskInbox};
+use serde::Serialize;
+
+/// Batches a task may have queued before the router drops for it.
+const QUEUE_BATCHES: usize = 1024;
+
+/// What defines a task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskDefinition {
+    pub id: String,
+    pub task_type: dsl::TaskType,
+    /// Empty: every database and retention policy.
+    pub dbrps: Vec<DbRp>,
+    pub script: String,
+    /// Only points of this measurement reach the task (the YAML `from`).
+    pub measurement: Option<String>,
+}
+
+/// Why a task could not be defined or enabled.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("{0}")]
+    Script(String),
+    #[error("task {0:?} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    Build(#[from] pipeline::spec::BuildError),
+    #[error("cannot start task thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A task's state as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Enabled,
+    Disabled,
+    Errored,
+}
+
+/// A task as the API and status endpoint show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskInfo {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub task_type: dsl::TaskType,
+    pub dbrps: Vec<String>,
+    pub status: TaskStatus,
+    pub executing: bool,
+    pub error: String,
+    pub points_received: u64,
+    pub points_dropped: u64,
+    pub nodes: Vec<NodeStatsSnapshot>,
+    pub dot: String,
+}
+
+/// The queue in front of a running task.
+struct Inbox {
+    sender: SyncSender<PointBatch>,
+    dropped: AtomicU64,
+    received: AtomicU64,
+}
+
+impl TaskInbox for Inbox {
+    fn offer(&self, batch: PointBatch) -> usize {
+        let n = batch.points.len();
+        match self.sender.try_send(batch) {
+            Ok(()) => {
+                self.received.fetch_add(n as u64, Ordering::Relaxed);
+                n
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                0
+            }
+        }
+    }
+}
+
+/// The `httpOut` endpoints of every task, for the API to read.
+#[derive(Default)]
+pub struct HttpOutRegistry {
+    endpoints: Mutex<HashMap<(String, String), Arc<HttpOutEndpoint>>>,
+}
+
+impl HttpOutRegistry {
+    pub fn get(&self, task: &str, name: &str) -> Option<Arc<HttpOutEndpoint>> {
+        self.lock()
+            .get(&(task.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    fn endpoint(&self, task: &str, name: &str) -> Arc<HttpOutEndpoint> {
+        self.lock()
+            .entry((task.to_string(), name.to_string()))
+            .or_insert_with(HttpOutEndpoint::new)
+            .clone()
+    }
+
+    fn remove_task(&self, task: &str) {
+        self.lock().retain(|(t, _), _| t != task);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<HttpOutEndpoint>>> {
+        self.endpoints.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Env<'a> {
+    task: &'a str,
+    http_out: &'a HttpOutRegistry,
+}
+
+impl TaskEnv for Env<'_> {
+    fn task_name(&self) -> &str {
+        self.task
+    }
+
+    fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
+        self.http_out.endpoint(self.task, name)
+    }
+}
+
+/// A running task: its queue, its thread, and handles to its counters.
+struct Running {
+    inbox: Arc<Inbox>,
+    thread: Option<JoinHandle<()>>,
+    stats: Vec<(String, String, Arc<NodeStats>)>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+struct Entry {
+    def: TaskDefinition,
+    plan: dsl::Plan,
+    enabled: bool,
+    running: Option<Running>,
+}
+
+/// Every task of the server.
+pub struct TaskManager {
+    router: Arc<Router>,
+    http_out: Arc<HttpOutRegistry>,
+    tasks: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl TaskManager {
+    pub fn new(router: Arc<Router>) -> Self {
+        TaskManager {
+            router,
+            http_out: Arc::default(),
+            tasks: Mutex::default(),
+        }
+    }
+
+    pub fn http_out(&self) -> &Arc<HttpOutRegistry> {
+        &self.http_out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Compiles and stores a task, replacing one with the same id. A running
+    /// task whose definition changed is restarted with the new one; one whose
+    /// definition is unchanged keeps running with its state.
+    pub fn define(&self, def: TaskDefinition) -> Result<(), TaskError> {
+        let plan = dsl::compile(&def.script, def.task_type)
+            .map_err(|d| TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script)))?;
+        let mut tasks = self.lock();
+        if let Some(existing) = tasks.get(&def.id)
+            && existing.def == def
+        {
+            return Ok(());
+        }
+        let was_enabled = tasks.get(&def.id).is_some_and(|e| e.enabled);
+        if let Some(old) = tasks.remove(&def.id) {
+            self.stop(&def.id, old);
+        }
+        let id = def.id.clone();
+        tasks.insert(
+            id.clone(),
+            Entry {
+                def,
+                plan,
+                enabled: false,
+                running: None,
+            },
+        );
+        drop(tasks);
+        if was_enabled {
+            self.enable(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a task.
+    pub fn enable(&self, id: &str) -> Result<(), TaskError> {
+        let mut tasks = self.lock();
+        let entry = tasks
+            .get_mut(id)
+            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        entry.enabled = true;
+        if entry.running.is_some() || entry.def.task_type != dsl::TaskType::Stream {
+            // Batch tasks are stored and enabled; their scheduler comes later.
+            return Ok(());
+        }
+        let env = Env {
+            task: id,
+            http_out: &self.http_out,
+        };
+        let task = build_stream_task(&entry.plan, &env)?;
+        let stats = task.dag.stats_handles();
+        let (sender, receiver) = sync_channel(QUEUE_BATCHES);
+        let inbox = Arc::new(Inbox {
+            sender,
+            dropped: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        });
+        let failure = Arc::new(Mutex::new(None));
+        let thread = std::thread::Builder::new()
+            .name(format!("task {id}"))
+            .spawn({
+                let failure = failure.clone();
+                let id = id.to_string();
+                move || run_stream_task(&id, task, receiver, failure)
+            })
+            .map_err(TaskError::Thread)?;
+        self.router.upsert(Route {
+            task: Name::from(id),
+            dbrps: entry.def.dbrps.clone(),
+            measurement: entry.def.measurement.as_deref().map(Name::from),
+            filter: None,
+            inbox: inbox.clone(),
+        });
+        entry.running = Some(Running {
+            inbox,
+            thread: Some(thread),
+            stats,
+            failure,
+        });
+        Ok(())
+    }
+
+    /// Stops a task; its definition stays.
+    pub fn disable(&self, id: &str) -> Result<(), TaskError> {
+        let mut tasks = self.lock();
+        let entry = tasks
+            .get_mut(id)
+            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        entry.enabled = false;
+        if let Some(running) = entry.running.take() {
+            self.router.remove(id);
+            join(running);
+        }
+        Ok(())
+    }
+
+    /// Stops and forgets a task.
+    pub fn delete(&self, id: &str) -> Result<(), TaskError> {
+        let entry = self
+            .lock()
+            .remove(id)
+            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        self.stop(id, entry);
+        self.http_out.remove_task(id);
+        Ok(())
+    }
+
+    fn stop(&self, id: &str, mut entry: Entry) {
+        if let Some(running) = entry.running.take() {
+            self.router.remove(id);
+            join(running);
+        }
+    }
+
+    /// Stops every task (server shutdown), letting each drain its queue.
+    pub fn stop_all(&self) {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        for id in ids {
+            let running = self.lock().get_mut(&id).and_then(|e| e.running.take());
+            if let Some(running) = running {
+                self.router.remove(&id);
+                join(running);
+            }
+        }
+    }
+
+    /// Every task, by id.
+    pub fn list(&self) -> Vec<TaskInfo> {
+        self.lock().values().map(info).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<TaskInfo> {
+        self.lock().get(id).map(info)
+    }
+}
+
+fn info(entry: &Entry) -> TaskInfo {
+    let (status, executing, error, nodes, received, dropped) = match &entry.running {
+        Some(r) => {
+            let failure = r.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let nodes = r
+                .stats
+                .iter()
+                .map(|(name, kind, s)| s.snapshot(name, kind))
+                .collect();
+            let received = r.inbox.received.load(Ordering::Relaxed);
+            let dropped = r.inbox.dropped.load(Ordering::Relaxed);
+            match failure {
+                Some(e) => (TaskStatus::Errored, false, e, nodes, received, dropped),
+                None => (
+                    TaskStatus::Enabled,
+                    true,
+                    String::new(),
+                    nodes,
+                    received,
+                    dropped,
+                ),
+            }
+        }
+        None if entry.enabled => (TaskStatus::Enabled, false, String::new(), Vec::new(), 0, 0),
+        None => (TaskStatus::Disabled, false, String::new(), Vec::new(), 0, 0),
+    };
+    TaskInfo {
+        id: entry.def.id.clone(),
+        task_type: entry.def.task_type,
+        dbrps: entry
+            .def
+            .dbrps
+            .iter()
+            .map(|d| format!("{:?}.{:?}", &*d.db, &*d.rp))
+            .collect(),
+        status,
+        executing,
+        error,
+        points_received: received,
+        points_dropped: dropped,
+        nodes,
+        dot: entry.plan.to_dot(&entry.def.id),
+    }
+}
+
+/// Closes the task's queue and waits for its thread to drain it.
+fn join(mut running: Running) {
+    // The router no longer holds the inbox; dropping ours closes the channel.
+    let thread = running.thread.take();
+    drop(running);
+    if let Some(thread) = thread {
+        let _ = thread.join();
+    }
+}
+
+fn run_stream_task(
+    id: &str,
+    mut task: pipeline::build::StreamTask,
+    receiver: Receiver<PointBatch>,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        while let Ok(batch) = receiver.recv() {
+            task.push_points(batch);
+        }
+        task.dag.finish();
+    }));
+    if let Err(panic) = outcome {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(task = id, "task stopped by a panic: {message}");
+        *failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("task panicked: {message}"));
+    }
+}
