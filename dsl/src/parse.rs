@@ -11,6 +11,18 @@ use crate::span::Span;
 /// Parses a whole script. Syntax errors do not stop the parse: the parser
 /// skips to the next statement, so one run reports all of them.
 pub fn parse(source: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    if let Some(at) = too_deep(source) {
+        return (
+            Vec::new(),
+            vec![
+                Diagnostic::error("statement nests too deeply", at)
+                    .with_label(format!(
+                        "more than {MAX_DEPTH} operators or chained calls in one statement"
+                    ))
+                    .with_help("split it into several statements with `var`"),
+            ],
+        );
+    }
     let mut recovered = Vec::new();
     let mut lexer = Lexer::new(source);
     let result = ProgramParser::new().parse(&mut recovered, &mut lexer);
@@ -54,6 +66,70 @@ pub fn parse(source: &str) -> (Vec<Stmt>, Vec<Diagnostic>) {
     diags.sort_by_key(|d| d.span.start);
     diags.dedup_by_key(|d| d.span.start);
     (stmts, diags)
+}
+
+/// The tree and the compiler recurse once per operator or chained call of
+/// a statement, so an absurd statement must be refused before it can
+/// overflow the stack.
+const MAX_DEPTH: usize = 1000;
+
+/// Where a statement first exceeds [`MAX_DEPTH`]. Statements are told apart
+/// roughly (`var`, `dbrp`, `;`, or a name after a complete expression at
+/// bracket depth 0), erring towards counting too much only for absurd input.
+fn too_deep(source: &str) -> Option<Span> {
+    let mut depth = 0usize;
+    let mut count = 0usize;
+    let mut prev_ends_operand = false;
+    for item in Lexer::new(source) {
+        let Ok((l, token, r)) = item;
+        let starts_statement = match &token {
+            Token::Var | Token::Dbrp | Token::Semicolon => true,
+            Token::Ident(_) => depth == 0 && prev_ends_operand,
+            _ => false,
+        };
+        if starts_statement {
+            count = 0;
+        }
+        match &token {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let is_value = matches!(
+            token,
+            Token::Ident(_)
+                | Token::Int(_)
+                | Token::Float(_)
+                | Token::Duration(_)
+                | Token::Str(_)
+                | Token::Reference(_)
+                | Token::Regex(_)
+                | Token::True
+                | Token::False
+                | Token::Comma
+        );
+        if !is_value {
+            count += 1;
+            if count > MAX_DEPTH {
+                return Some(Span::new(l, r));
+            }
+        }
+        prev_ends_operand = matches!(
+            token,
+            Token::Ident(_)
+                | Token::RParen
+                | Token::RBracket
+                | Token::Int(_)
+                | Token::Float(_)
+                | Token::Duration(_)
+                | Token::Str(_)
+                | Token::Reference(_)
+                | Token::Regex(_)
+                | Token::True
+                | Token::False
+        );
+    }
+    None
 }
 
 fn parse_error(err: ParseError<usize, Token, Never>, source: &str) -> Diagnostic {
@@ -210,6 +286,25 @@ mod tests {
     fn reports_every_broken_statement() {
         let errs = errors("stream|from(\nvar x = \nstream|window(");
         assert!(errs.len() >= 2, "{errs:?}");
+    }
+
+    #[test]
+    fn refuses_absurd_nesting_instead_of_overflowing() {
+        let chain = format!("stream{}", "|log()".repeat(100_000));
+        assert_eq!(
+            errors(&chain),
+            vec!["statement nests too deeply".to_owned()]
+        );
+        let parens = format!("var x = {}1", "(".repeat(100_000));
+        assert_eq!(
+            errors(&parens),
+            vec!["statement nests too deeply".to_owned()]
+        );
+        let negs = format!("var x = {}1", "-".repeat(100_000));
+        assert_eq!(errors(&negs), vec!["statement nests too deeply".to_owned()]);
+        // Many ordinary statements are fine.
+        let many = "stream|from()|log()\n".repeat(2_000);
+        assert!(errors(&many).is_empty());
     }
 
     #[test]
