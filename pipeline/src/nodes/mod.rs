@@ -1,5 +1,6 @@
 //! Every node kind, one per file.
 
+pub mod filter;
 pub mod from;
 pub mod http_out;
 pub mod influxql;
@@ -7,3 +8,4 @@ pub mod query;
 pub mod root;
 pub mod where_node;
 pub mod window;
+pub mod alert;

@@ -1,0 +1,1182 @@
+//! The subset of Go's `text/template` (and, for details, `html/template`)
+//! that alert templates use, rendered as Kapacitor renders it.
+//!
+//! Supported: literal text, `{{ .Field }}` and `{{ .Tags.host }}` paths,
+//! `{{ index .Tags "host" }}`, `{{ index .Fields "value" }}`, `{{ json . }}`
+//! and `{{ jsonCompact . }}` (details only, as in Kapacitor), comments, and
+//! the `{{-` / `-}}` whitespace trims. Everything else (pipes, `if`,
+//! `range`, variables, method calls) is refused when the template is parsed,
+//! with the position, rather than failing on every event later.
+//!
+//! Values print as Go's `fmt` prints them (`%v`), because users compare
+//! messages with what Kapacitor sent: floats in `%g` style (`1e+06`), times
+//! as `time.Time.String()`, durations as `time.Duration.String()`, maps as
+//! `map[k:v]`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::point::{FieldValue, Fields, Tags};
+use crate::time::format_rfc3339;
+
+use super::event::Level;
+
+/// Which template is parsed: each sees a different set of fields, as in
+/// Kapacitor (the ID template cannot see `.Level`, only details see
+/// `.Message`), and only details is HTML-escaped and knows `json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateKind {
+    Id,
+    Message,
+    Details,
+}
+
+impl TemplateKind {
+    fn name(self) -> &'static str {
+        match self {
+            TemplateKind::Id => "id",
+            TemplateKind::Message => "message",
+            TemplateKind::Details => "details",
+        }
+    }
+
+    fn allows(self, field: &str) -> bool {
+        let id = matches!(field, "Name" | "TaskName" | "Group" | "Tags" | "ServerInfo");
+        let message = matches!(field, "ID" | "Fields" | "Level" | "Time" | "Duration");
+        match self {
+            TemplateKind::Id => id,
+            TemplateKind::Message => id || message,
+            TemplateKind::Details => id || message || field == "Message",
+        }
+    }
+}
+
+/// Why a template was refused, with the 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} template {line}:{column}: {message}")]
+pub struct TemplateError {
+    pub kind: &'static str,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Kapacitor's `.ServerInfo`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub hostname: String,
+    pub cluster_id: String,
+    pub server_id: String,
+}
+
+/// What a template renders from. The ID template only reads the first five.
+#[derive(Clone, Copy)]
+pub struct TemplateData<'a> {
+    pub name: &'a str,
+    pub task_name: &'a str,
+    /// The group ID, `nil` for the nil group.
+    pub group: &'a str,
+    pub tags: &'a Tags,
+    pub server_info: &'a ServerInfo,
+    pub id: &'a str,
+    pub fields: &'a Fields,
+    pub level: Level,
+    pub time: i64,
+    pub duration: i64,
+    pub message: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Arg {
+    /// `.A.B`; empty for `.` itself.
+    Path(Vec<String>),
+    Str(String),
+    Int(i64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Action {
+    Print(Arg),
+    Index(Arg, Arg),
+    Json { arg: Arg, compact: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    Action(Action),
+}
+
+/// A parsed template, rendered once per event.
+#[derive(Clone, Debug)]
+pub struct Template {
+    kind: TemplateKind,
+    pieces: Vec<Piece>,
+}
+
+/// What rendering can still hit at run time: `index` with a key that is not
+/// a string (a path to a map, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} template: {message}")]
+pub struct RenderError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl Template {
+    /// Parses `src` as a template of `kind`.
+    pub fn parse(kind: TemplateKind, src: &str) -> Result<Self, TemplateError> {
+        Parser { kind, src, pos: 0 }.parse()
+    }
+
+    /// Renders the template; literal text is copied as written.
+    pub fn render(&self, data: &TemplateData<'_>) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Action(a) => {
+                    let text = self.eval(a, data)?;
+                    if self.kind == TemplateKind::Details {
+                        html_escape_into(&mut out, &text);
+                    } else {
+                        out.push_str(&text);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the template is plain text (rendering it costs nothing).
+    pub fn is_literal(&self) -> bool {
+        self.pieces.iter().all(|p| matches!(p, Piece::Text(_)))
+    }
+
+    /// Whether rendering may read the top-level field `field` (`.` reads
+    /// them all), so callers can cache results that cannot change.
+    pub fn references(&self, field: &str) -> bool {
+        let arg_reads = |a: &Arg| match a {
+            Arg::Path(p) => p.first().is_none_or(|f| f == field),
+            Arg::Str(_) | Arg::Int(_) => false,
+        };
+        self.pieces.iter().any(|p| match p {
+            Piece::Text(_) => false,
+            Piece::Action(Action::Print(a) | Action::Json { arg: a, .. }) => arg_reads(a),
+            Piece::Action(Action::Index(a, b)) => arg_reads(a) || arg_reads(b),
+        })
+    }
+
+    fn eval(&self, action: &Action, data: &TemplateData<'_>) -> Result<String, RenderError> {
+        let err = |message: String| RenderError {
+            kind: self.kind.name(),
+            message,
+        };
+        match action {
+            Action::Print(arg) => Ok(go_print(&resolve(arg, data), self.kind, data)),
+            Action::Index(coll, key) => {
+                let key = match resolve(key, data) {
+                    Val::Str(s) => s,
+                    other => {
+                        return Err(err(format!(
+                            "index: key must be a string, not {}",
+                            go_print(&other, self.kind, data)
+                        )));
+                    }
+                };
+                let v = match resolve(coll, data) {
+                    // A missing tag indexes to the string zero value, a missing
+                    // field to a nil interface, as Go's maps do.
+                    Val::Tags(t) => Val::Str(Cow::Borrowed(tag(t, &key).unwrap_or(""))),
+                    Val::Fields(f) => f.get(&key).map_or(Val::NoValue, Val::Field),
+                    other => {
+                        return Err(err(format!(
+                            "index of untyped value {}",
+                            go_print(&other, self.kind, data)
+                        )));
+                    }
+                };
+                Ok(go_print(&v, self.kind, data))
+            }
+            Action::Json { arg, compact } => {
+                let mut out = String::new();
+                // Go's encoder fails on NaN and infinities and Kapacitor then
+                // renders nothing for the action.
+                if json_value(&mut out, &resolve(arg, data), self.kind, data).is_err() {
+                    return Ok(String::new());
+                }
+                if !compact {
+                    out.push('\n');
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
+    tags.binary_search_by(|(k, _)| (**k).cmp(key))
+        .ok()
+        .map(|i| &*tags[i].1)
+}
+
+// ---- parsing ------------------------------------------------------------
+
+struct Parser<'s> {
+    kind: TemplateKind,
+    src: &'s str,
+    pos: usize,
+}
+
+enum Token {
+    Path(Vec<String>),
+    Word(String),
+    Str(String),
+    Int(i64),
+}
+
+impl Parser<'_> {
+    fn error(&self, at: usize, message: impl Into<String>) -> TemplateError {
+        let before = &self.src[..at.min(self.src.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        TemplateError {
+            kind: self.kind.name(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn rest(&self) -> &str {
+        &self.src[self.pos..]
+    }
+
+    fn parse(mut self) -> Result<Template, TemplateError> {
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut trim_next_text = false;
+        while self.pos < self.src.len() {
+            let start = self.pos;
+            let end = self.rest().find("{{").map_or(self.src.len(), |i| start + i);
+            let mut text = &self.src[start..end];
+            if trim_next_text {
+                text = text.trim_start_matches(is_space);
+            }
+            self.pos = end;
+            if end == self.src.len() {
+                push_text(&mut pieces, text);
+                break;
+            }
+            let open = self.pos;
+            self.pos += 2;
+            // `{{- ` trims the text before; `{{-3}}` is a number.
+            if self.rest().starts_with('-') && self.rest()[1..].starts_with(is_space) {
+                text = text.trim_end_matches(is_space);
+                self.pos += 1;
+            }
+            push_text(&mut pieces, text);
+            let (action, trim_after) = self.action(open)?;
+            trim_next_text = trim_after;
+            if let Some(a) = action {
+                pieces.push(Piece::Action(a));
+            }
+        }
+        Ok(Template {
+            kind: self.kind,
+            pieces,
+        })
+    }
+
+    /// Parses one action after `{{`, through `}}`. `None` for a comment.
+    fn action(&mut self, open: usize) -> Result<(Option<Action>, bool), TemplateError> {
+        self.skip_space();
+        if self.rest().starts_with("/*") {
+            let Some(end) = self.rest().find("*/") else {
+                return Err(self.error(open, "unclosed comment"));
+            };
+            self.pos += end + 2;
+            self.skip_space();
+            let trim = self.close(open)?;
+            return Ok((None, trim));
+        }
+        let mut tokens: Vec<(usize, Token)> = Vec::new();
+        let trim = loop {
+            self.skip_space();
+            if self.rest().is_empty() {
+                return Err(self.error(open, "unclosed action: missing }}"));
+            }
+            if self.rest().starts_with("}}") || self.rest().starts_with("-}}") {
+                break self.close(open)?;
+            }
+            let at = self.pos;
+            let tok = self.token()?;
+            tokens.push((at, tok));
+        };
+        let Some(((at, first), args)) = tokens.split_first() else {
+            return Err(self.error(open, "missing value for command"));
+        };
+        let action = match first {
+            Token::Word(w) if w == "index" => {
+                let [(_, coll), (kat, key)] = args else {
+                    return Err(self.error(
+                        *at,
+                        "index takes a map and one key, as in {{ index .Tags \"host\" }}",
+                    ));
+                };
+                let coll = self.arg(*at, coll)?;
+                if !matches!(&coll, Arg::Path(p) if matches!(p.first().map(String::as_str), Some("Tags" | "Fields")) && p.len() == 1)
+                {
+                    return Err(self.error(*at, "index works on .Tags or .Fields"));
+                }
+                Action::Index(coll, self.arg(*kat, key)?)
+            }
+            Token::Word(w) if w == "json" || w == "jsonCompact" => {
+                if self.kind != TemplateKind::Details {
+                    return Err(self.error(
+                        *at,
+                        format!("function {w:?} not defined (only the details template has it)"),
+                    ));
+                }
+                let [(aat, a)] = args else {
+                    return Err(self.error(*at, format!("{w} takes one argument")));
+                };
+                Action::Json {
+                    arg: self.arg(*aat, a)?,
+                    compact: w == "jsonCompact",
+                }
+            }
+            Token::Word(w) => {
+                let what = if matches!(
+                    w.as_str(),
+                    "if" | "else"
+                        | "end"
+                        | "range"
+                        | "with"
+                        | "define"
+                        | "template"
+                        | "block"
+                        | "break"
+                        | "continue"
+                ) {
+                    format!("unsupported action {w:?}")
+                } else {
+                    format!("function {w:?} not defined")
+                };
+                return Err(self.error(*at, what));
+            }
+            other => {
+                if let Some((aat, _)) = args.first() {
+                    return Err(self.error(*aat, "can't give arguments to a value"));
+                }
+                Action::Print(self.arg(*at, other)?)
+            }
+        };
+        Ok((Some(action), trim))
+    }
+
+    fn arg(&self, at: usize, tok: &Token) -> Result<Arg, TemplateError> {
+        match tok {
+            Token::Path(p) => {
+                self.check_path(at, p)?;
+                Ok(Arg::Path(p.clone()))
+            }
+            Token::Str(s) => Ok(Arg::Str(s.clone())),
+            Token::Int(i) => Ok(Arg::Int(*i)),
+            Token::Word(w) => Err(self.error(at, format!("function {w:?} not defined"))),
+        }
+    }
+
+    /// Refuses, now rather than per event, what Go would fail on when
+    /// executing: unknown fields, and fields of values that have none.
+    fn check_path(&self, at: usize, path: &[String]) -> Result<(), TemplateError> {
+        let Some(first) = path.first() else {
+            return Ok(());
+        };
+        if !self.kind.allows(first) {
+            return Err(self.error(
+                at,
+                format!(
+                    "can't evaluate field {first} in the {} template",
+                    self.kind.name()
+                ),
+            ));
+        }
+        match (first.as_str(), path.len()) {
+            (_, 1) | ("Tags" | "Fields", 2) => Ok(()),
+            ("ServerInfo", 2)
+                if matches!(path[1].as_str(), "Hostname" | "ClusterID" | "ServerID") =>
+            {
+                Ok(())
+            }
+            _ => Err(self.error(
+                at,
+                format!(
+                    "can't evaluate field {} of .{}",
+                    path[path.len() - 1],
+                    path[..path.len() - 1].join(".")
+                ),
+            )),
+        }
+    }
+
+    /// Consumes `}}` or ` -}}`; true when the text after is to be trimmed.
+    fn close(&mut self, open: usize) -> Result<bool, TemplateError> {
+        if self.rest().starts_with("-}}") {
+            let spaced = self.src[..self.pos].ends_with(is_space);
+            if !spaced {
+                return Err(self.error(self.pos, "unexpected \"-\" before }} (write \" -}}\")"));
+            }
+            self.pos += 3;
+            Ok(true)
+        } else if self.rest().starts_with("}}") {
+            self.pos += 2;
+            Ok(false)
+        } else {
+            Err(self.error(open, "unclosed action: missing }}"))
+        }
+    }
+
+    fn skip_space(&mut self) {
+        let n = self.rest().len() - self.rest().trim_start_matches(is_space).len();
+        self.pos += n;
+    }
+
+    fn token(&mut self) -> Result<Token, TemplateError> {
+        let at = self.pos;
+        let rest = self.rest();
+        let c = rest.chars().next().unwrap_or(' ');
+        match c {
+            '.' => {
+                let mut path = Vec::new();
+                let mut i = 0;
+                let b = rest.as_bytes();
+                while i < b.len() && b[i] == b'.' {
+                    let start = i + 1;
+                    let mut j = start;
+                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                        j += 1;
+                    }
+                    if j == start {
+                        if i == 0 && (j == b.len() || !b[j].is_ascii_digit()) {
+                            i = j;
+                            break;
+                        }
+                        return Err(self.error(at + i, "bad field reference"));
+                    }
+                    path.push(rest[start..j].to_string());
+                    i = j;
+                }
+                self.pos += i;
+                self.after_token(at)?;
+                Ok(Token::Path(path))
+            }
+            '"' => {
+                let mut s = String::new();
+                let mut chars = rest.char_indices().skip(1);
+                loop {
+                    match chars.next() {
+                        None | Some((_, '\n')) => {
+                            return Err(self.error(at, "unterminated quoted string"));
+                        }
+                        Some((i, '"')) => {
+                            self.pos += i + 1;
+                            break;
+                        }
+                        Some((_, '\\')) => match chars.next().map(|(_, c)| c) {
+                            Some('n') => s.push('\n'),
+                            Some('t') => s.push('\t'),
+                            Some('r') => s.push('\r'),
+                            Some('\\') => s.push('\\'),
+                            Some('"') => s.push('"'),
+                            Some('\'') => s.push('\''),
+                            _ => return Err(self.error(at, "unsupported escape in quoted string")),
+                        },
+                        Some((_, c)) => s.push(c),
+                    }
+                }
+                self.after_token(at)?;
+                Ok(Token::Str(s))
+            }
+            '`' => {
+                let Some(end) = rest[1..].find('`') else {
+                    return Err(self.error(at, "unterminated raw quoted string"));
+                };
+                let s = rest[1..1 + end].to_string();
+                self.pos += end + 2;
+                self.after_token(at)?;
+                Ok(Token::Str(s))
+            }
+            c if c.is_ascii_digit() || c == '-' => {
+                let len = rest
+                    .char_indices()
+                    .skip(1)
+                    .find(|(_, c)| !c.is_ascii_digit())
+                    .map_or(rest.len(), |(i, _)| i);
+                let n: i64 = rest[..len]
+                    .parse()
+                    .map_err(|_| self.error(at, "unsupported number"))?;
+                self.pos += len;
+                self.after_token(at)?;
+                Ok(Token::Int(n))
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let len = rest
+                    .char_indices()
+                    .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+                    .map_or(rest.len(), |(i, _)| i);
+                let w = rest[..len].to_string();
+                self.pos += len;
+                self.after_token(at)?;
+                Ok(Token::Word(w))
+            }
+            '|' => Err(self.error(at, "pipelines (|) are not supported")),
+            '$' => Err(self.error(at, "variables ($) are not supported")),
+            '(' | ')' => Err(self.error(at, "parenthesised commands are not supported")),
+            c => Err(self.error(at, format!("unexpected {c:?} in action"))),
+        }
+    }
+
+    /// A token must be followed by space or the end of the action, so that
+    /// `.Name.x(` or `"a"b` are errors rather than silently split.
+    fn after_token(&self, at: usize) -> Result<(), TemplateError> {
+        let r = self.rest();
+        if r.is_empty() || r.starts_with(is_space) || r.starts_with("}}") {
+            Ok(())
+        } else {
+            Err(self.error(
+                at,
+                format!(
+                    "unexpected {:?} after operand",
+                    r.chars().next().unwrap_or(' ')
+                ),
+            ))
+        }
+    }
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn push_text(pieces: &mut Vec<Piece>, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if let Some(Piece::Text(prev)) = pieces.last_mut() {
+        prev.push_str(text);
+    } else {
+        pieces.push(Piece::Text(text.to_string()));
+    }
+}
+
+// ---- values ---------------------------------------------------------------
+
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Tags(&'a Tags),
+    Fields(&'a Fields),
+    Field(&'a FieldValue),
+    Time(i64),
+    Duration(i64),
+    ServerInfo(&'a ServerInfo),
+    /// `.` itself: the whole template data.
+    Dot,
+    /// What Go prints as `<no value>`: a missing map key.
+    NoValue,
+}
+
+fn resolve<'a>(arg: &'a Arg, d: &TemplateData<'a>) -> Val<'a> {
+    let path = match arg {
+        Arg::Str(s) => return Val::Str(Cow::Borrowed(s)),
+        Arg::Int(i) => return Val::Int(*i),
+        Arg::Path(p) => p,
+    };
+    let Some(first) = path.first() else {
+        return Val::Dot;
+    };
+    let v = match first.as_str() {
+        "Name" => Val::Str(Cow::Borrowed(d.name)),
+        "TaskName" => Val::Str(Cow::Borrowed(d.task_name)),
+        "Group" => Val::Str(Cow::Borrowed(d.group)),
+        "Tags" => Val::Tags(d.tags),
+        "ServerInfo" => Val::ServerInfo(d.server_info),
+        "ID" => Val::Str(Cow::Borrowed(d.id)),
+        "Fields" => Val::Fields(d.fields),
+        "Level" => Val::Str(Cow::Borrowed(d.level.as_str())),
+        "Time" => Val::Time(d.time),
+        "Duration" => Val::Duration(d.duration),
+        "Message" => Val::Str(Cow::Borrowed(d.message)),
+        _ => Val::NoValue,
+    };
+    match (v, path.get(1)) {
+        (v, None) => v,
+        (Val::Tags(t), Some(k)) => tag(t, k).map_or(Val::NoValue, |s| Val::Str(Cow::Borrowed(s))),
+        (Val::Fields(f), Some(k)) => f.get(k).map_or(Val::NoValue, Val::Field),
+        (Val::ServerInfo(s), Some(k)) => Val::Str(Cow::Borrowed(match k.as_str() {
+            "Hostname" => &s.hostname,
+            "ClusterID" => &s.cluster_id,
+            _ => &s.server_id,
+        })),
+        _ => Val::NoValue,
+    }
+}
+
+/// `fmt.Sprint(v)` for the values templates can reach.
+fn go_print(v: &Val<'_>, kind: TemplateKind, d: &TemplateData<'_>) -> String {
+    let mut out = String::new();
+    match v {
+        Val::Str(s) => out.push_str(s),
+        Val::Int(i) => out.push_str(&i.to_string()),
+        Val::Tags(t) => print_tags(&mut out, t),
+        Val::Fields(f) => print_fields(&mut out, f),
+        Val::Field(f) => print_field(&mut out, f),
+        Val::Time(t) => out.push_str(&go_time(*t)),
+        Val::Duration(ns) => out.push_str(&go_duration(*ns)),
+        Val::ServerInfo(s) => {
+            let _ = write!(out, "{{{} {} {}}}", s.hostname, s.cluster_id, s.server_id);
+        }
+        Val::NoValue => out.push_str("<no value>"),
+        Val::Dot => {
+            // Go prints the nested structs Kapacitor passes:
+            // detailsInfo{messageInfo{idInfo{..}, ..}, Message}.
+            let mut id_info = String::new();
+            let _ = write!(id_info, "{{{} {} {} ", d.name, d.task_name, d.group);
+            print_tags(&mut id_info, d.tags);
+            let s = d.server_info;
+            let _ = write!(
+                id_info,
+                " {{{} {} {}}}}}",
+                s.hostname, s.cluster_id, s.server_id
+            );
+            if kind == TemplateKind::Id {
+                return id_info;
+            }
+            let mut msg_info = format!("{{{id_info} {} ", d.id);
+            print_fields(&mut msg_info, d.fields);
+            let _ = write!(
+                msg_info,
+                " {} {} {}}}",
+                d.level.as_str(),
+                go_time(d.time),
+                go_duration(d.duration)
+            );
+            if kind == TemplateKind::Message {
+                return msg_info;
+            }
+            let _ = write!(out, "{{{msg_info} {}}}", d.message);
+        }
+    }
+    out
+}
+
+fn print_tags(out: &mut String, tags: &Tags) {
+    out.push_str("map[");
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{k}:{v}");
+    }
+    out.push(']');
+}
+
+/// Go's fmt sorts map keys when printing.
+fn sorted_fields(fields: &Fields) -> Vec<(&crate::point::Name, &FieldValue)> {
+    let mut pairs: Vec<_> = fields.iter().collect();
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    pairs
+}
+
+fn print_fields(out: &mut String, fields: &Fields) {
+    out.push_str("map[");
+    for (i, (k, v)) in sorted_fields(fields).into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{k}:");
+        print_field(out, v);
+    }
+    out.push(']');
+}
+
+fn print_field(out: &mut String, v: &FieldValue) {
+    match v {
+        FieldValue::Float(f) => out.push_str(&go_float(*f)),
+        FieldValue::Integer(i) => out.push_str(&i.to_string()),
+        FieldValue::Unsigned(u) => out.push_str(&u.to_string()),
+        FieldValue::String(s) => out.push_str(s),
+        FieldValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+}
+
+/// Splits `f` (finite, non-zero) into its shortest decimal digits and the
+/// exponent of the first digit, as `d.ddd × 10^exp`.
+fn shortest_digits(f: f64) -> (String, i32) {
+    let s = format!("{:e}", f.abs());
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    (mantissa.replace('.', ""), exp.parse().unwrap_or(0))
+}
+
+fn exp_form(f: f64, min_exp_digits: usize) -> String {
+    let (digits, exp) = shortest_digits(f);
+    let mut out = String::new();
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let _ = write!(
+        out,
+        "e{}{:0width$}",
+        if exp < 0 { '-' } else { '+' },
+        exp.unsigned_abs(),
+        width = min_exp_digits
+    );
+    out
+}
+
+/// A float as Go's `%v` prints it: shortest digits, exponent form when the
+/// exponent is below -4 or at least 6 (`1e+06`, `1.5e-05`).
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let (_, exp) = shortest_digits(f);
+    if !(-4..6).contains(&exp) {
+        exp_form(f, 2)
+    } else {
+        format!("{f}")
+    }
+}
+
+/// A float as Go's `encoding/json` writes it: plain unless tiny or huge.
+/// `None` for NaN and infinities, which Go refuses to encode.
+pub fn go_json_float(f: f64) -> Option<String> {
+    if !f.is_finite() {
+        return None;
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        Some(exp_form(f, 1))
+    } else if f == 0.0 {
+        Some(if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        })
+    } else {
+        Some(format!("{f}"))
+    }
+}
+
+/// `time.Time.String()` for a UTC time: `1971-01-01 00:00:10.5 +0000 UTC`.
+pub fn go_time(ns: i64) -> String {
+    let rfc = format_rfc3339(ns);
+    let body = rfc.strip_suffix('Z').unwrap_or(&rfc);
+    format!("{} +0000 UTC", body.replacen('T', " ", 1))
+}
+
+/// `time.Duration.String()`: `0s`, `1.5s`, `1m0s`, `1h2m3s`, `250ms`, `1µs`.
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let mut out = String::new();
+    if u < 1_000_000_000 {
+        let (scale, unit) = match u {
+            0..1_000 => (0, "ns"),
+            1_000..1_000_000 => (3, "µs"),
+            _ => (6, "ms"),
+        };
+        out.push_str(&frac(u, scale));
+        out.push_str(unit);
+    } else {
+        let secs = u / 1_000_000_000;
+        let sub = u % 1_000_000_000;
+        let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+        if h > 0 {
+            let _ = write!(out, "{h}h");
+        }
+        if h > 0 || m > 0 {
+            let _ = write!(out, "{m}m");
+        }
+        out.push_str(&frac(s * 1_000_000_000 + sub, 9));
+        out.push('s');
+    }
+    if neg { format!("-{out}") } else { out }
+}
+
+/// `v / 10^scale` with the fraction's trailing zeros dropped.
+fn frac(v: u64, scale: u32) -> String {
+    let div = 10u64.pow(scale);
+    let (int, rem) = (v / div, v % div);
+    if rem == 0 {
+        return int.to_string();
+    }
+    let digits = format!("{rem:0width$}", width = scale as usize);
+    format!("{int}.{}", digits.trim_end_matches('0'))
+}
+
+/// A JSON string as Go's `encoding/json` writes it (HTML characters escaped).
+pub fn go_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+struct Unencodable;
+
+fn json_field(out: &mut String, v: &FieldValue) -> Result<(), Unencodable> {
+    match v {
+        FieldValue::Float(f) => out.push_str(&go_json_float(*f).ok_or(Unencodable)?),
+        FieldValue::Integer(i) => out.push_str(&i.to_string()),
+        FieldValue::Unsigned(u) => out.push_str(&u.to_string()),
+        FieldValue::String(s) => go_json_string(out, s),
+        FieldValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+    Ok(())
+}
+
+fn json_tags(out: &mut String, tags: &Tags) {
+    out.push('{');
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        go_json_string(out, k);
+        out.push(':');
+        go_json_string(out, v);
+    }
+    out.push('}');
+}
+
+fn json_fields(out: &mut String, fields: &Fields) -> Result<(), Unencodable> {
+    out.push('{');
+    for (i, (k, v)) in sorted_fields(fields).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        go_json_string(out, k);
+        out.push(':');
+        json_field(out, v)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn json_server_info(out: &mut String, s: &ServerInfo) {
+    out.push_str("{\"Hostname\":");
+    go_json_string(out, &s.hostname);
+    out.push_str(",\"ClusterID\":");
+    go_json_string(out, &s.cluster_id);
+    out.push_str(",\"ServerID\":");
+    go_json_string(out, &s.server_id);
+    out.push('}');
+}
+
+/// `json.Marshal(v)` for template values; `.` marshals Kapacitor's
+/// flattened info struct, keys in its field order.
+fn json_value(
+    out: &mut String,
+    v: &Val<'_>,
+    kind: TemplateKind,
+    d: &TemplateData<'_>,
+) -> Result<(), Unencodable> {
+    match v {
+        Val::Str(s) => go_json_string(out, s),
+        Val::Int(i) => out.push_str(&i.to_string()),
+        Val::Tags(t) => json_tags(out, t),
+        Val::Fields(f) => json_fields(out, f)?,
+        Val::Field(f) => json_field(out, f)?,
+        Val::Time(t) => go_json_string(out, &format_rfc3339(*t)),
+        Val::Duration(ns) => out.push_str(&ns.to_string()),
+        Val::ServerInfo(s) => json_server_info(out, s),
+        Val::NoValue => out.push_str("null"),
+        Val::Dot => {
+            out.push_str("{\"Name\":");
+            go_json_string(out, d.name);
+            out.push_str(",\"TaskName\":");
+            go_json_string(out, d.task_name);
+            out.push_str(",\"Group\":");
+            go_json_string(out, d.group);
+            out.push_str(",\"Tags\":");
+            json_tags(out, d.tags);
+            out.push_str(",\"ServerInfo\":");
+            json_server_info(out, d.server_info);
+            if kind != TemplateKind::Id {
+                out.push_str(",\"ID\":");
+                go_json_string(out, d.id);
+                out.push_str(",\"Fields\":");
+                json_fields(out, d.fields)?;
+                out.push_str(",\"Level\":");
+                go_json_string(out, d.level.as_str());
+                out.push_str(",\"Time\":");
+                go_json_string(out, &format_rfc3339(d.time));
+                let _ = write!(out, ",\"Duration\":{}", d.duration);
+            }
+            if kind == TemplateKind::Details {
+                out.push_str(",\"Message\":");
+                go_json_string(out, d.message);
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// What `html/template` does to an action's output in HTML text.
+fn html_escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\0' => out.push('\u{FFFD}'),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '+' => out.push_str("&#43;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::point::Name;
+
+    fn tags() -> Tags {
+        Tags::from([
+            (Name::from("host"), Name::from("serverA")),
+            (Name::from("type"), Name::from("idle")),
+        ])
+    }
+
+    fn fields() -> Fields {
+        Fields::from_pairs([
+            (Name::from("value"), FieldValue::Float(1_000_000.0)),
+            (Name::from("count"), FieldValue::Integer(10)),
+        ])
+    }
+
+    fn render(kind: TemplateKind, src: &str) -> Result<String, String> {
+        let (t, f, si) = (tags(), fields(), ServerInfo::default());
+        let data = TemplateData {
+            name: "cpu",
+            task_name: "task",
+            group: "nil",
+            tags: &t,
+            server_info: &si,
+            id: "cpu:nil",
+            fields: &f,
+            level: Level::Critical,
+            time: 31_536_010_500_000_000,
+            duration: 90_000_000_000,
+            message: "it's <bad> & \"ugly\"",
+        };
+        let tmpl = Template::parse(kind, src).map_err(|e| e.to_string())?;
+        tmpl.render(&data).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn renders_kapacitor_defaults_and_index() {
+        assert_eq!(
+            render(TemplateKind::Id, "{{ .Name }}:{{ .Group }}").unwrap(),
+            "cpu:nil"
+        );
+        assert_eq!(
+            render(
+                TemplateKind::Id,
+                "kapacitor/{{ .Name }}/{{ index .Tags \"host\" }}"
+            )
+            .unwrap(),
+            "kapacitor/cpu/serverA"
+        );
+        assert_eq!(
+            render(TemplateKind::Message, "{{ .ID }} is {{ .Level }}").unwrap(),
+            "cpu:nil is CRITICAL"
+        );
+        assert_eq!(
+            render(TemplateKind::Message, "{{ index .Tags \"nope\" }}|").unwrap(),
+            "|"
+        );
+        assert_eq!(
+            render(TemplateKind::Message, "{{ index .Fields \"nope\" }}").unwrap(),
+            "<no value>"
+        );
+        assert_eq!(
+            render(
+                TemplateKind::Message,
+                "{{ .Tags.host }} {{ .Fields.count }}"
+            )
+            .unwrap(),
+            "serverA 10"
+        );
+    }
+
+    #[test]
+    fn prints_values_as_go_fmt_does() {
+        assert_eq!(
+            render(
+                TemplateKind::Message,
+                "{{ .Time }} / {{ .Duration }} / {{ .Fields }} / {{ .Tags }}"
+            )
+            .unwrap(),
+            "1971-01-01 00:00:10.5 +0000 UTC / 1m30s / map[count:10 value:1e+06] / map[host:serverA type:idle]"
+        );
+        assert_eq!(go_float(0.5), "0.5");
+        assert_eq!(go_float(123456.7), "123456.7");
+        assert_eq!(go_float(1234567.0), "1.234567e+06");
+        assert_eq!(go_float(0.0001), "0.0001");
+        assert_eq!(go_float(0.00001234), "1.234e-05");
+        assert_eq!(go_float(-2.0), "-2");
+        assert_eq!(go_float(2.469916402324427), "2.469916402324427");
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration(250_000_000), "250ms");
+        assert_eq!(go_duration(1_500), "1.5µs");
+        assert_eq!(go_duration(-7), "-7ns");
+        assert_eq!(go_json_float(1e21).as_deref(), Some("1e+21"));
+        assert_eq!(go_json_float(1e-7).as_deref(), Some("1e-7"));
+        assert_eq!(go_json_float(10.0).as_deref(), Some("10"));
+        assert_eq!(go_json_float(f64::NAN), None);
+    }
+
+    #[test]
+    fn details_is_html_escaped_and_json_is_kapacitors_struct() {
+        assert_eq!(
+            render(TemplateKind::Details, "<b>{{ .Message }}</b>").unwrap(),
+            "<b>it&#39;s &lt;bad&gt; &amp; &#34;ugly&#34;</b>"
+        );
+        let json = render(TemplateKind::Details, "{{ jsonCompact . }}").unwrap();
+        let unescaped = json
+            .replace("&#34;", "\"")
+            .replace("&amp;", "&")
+            .replace("&#39;", "'");
+        let v: serde_json::Value = serde_json::from_str(&unescaped).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(v["Fields"]["value"], 1_000_000.0);
+        assert_eq!(v["Time"], "1971-01-01T00:00:10.5Z");
+        assert_eq!(v["Duration"], 90_000_000_000i64);
+        assert_eq!(v["Message"], "it's <bad> & \"ugly\"");
+        assert!(
+            json.starts_with("{&#34;Name&#34;:&#34;cpu&#34;,&#34;TaskName&#34;"),
+            "{json}"
+        );
+        assert!(
+            unescaped.contains("\\u003cbad\\u003e"),
+            "Go's encoder escapes HTML: {unescaped}"
+        );
+        assert_eq!(keys.len(), 11);
+        assert!(
+            render(TemplateKind::Details, "{{ json . }}")
+                .unwrap()
+                .ends_with('\n')
+        );
+    }
+
+    #[test]
+    fn trims_whitespace_and_skips_comments() {
+        assert_eq!(
+            render(TemplateKind::Id, "a  {{- .Name -}}  \n b").unwrap(),
+            "acpub"
+        );
+        assert_eq!(
+            render(TemplateKind::Id, "a {{/* note */}} b").unwrap(),
+            "a  b"
+        );
+        assert_eq!(
+            render(TemplateKind::Id, "a {{- /* note */ -}} b").unwrap(),
+            "ab"
+        );
+        assert_eq!(
+            render(TemplateKind::Id, "plain text").unwrap(),
+            "plain text"
+        );
+        assert_eq!(
+            render(TemplateKind::Id, "{{ `raw` }}{{ \"q\\\"\" }}").unwrap(),
+            "rawq\""
+        );
+    }
+
+    #[test]
+    fn refuses_unsupported_syntax_with_position() {
+        let err = |kind, src| Template::parse(kind, src).unwrap_err().to_string();
+        assert_eq!(
+            err(TemplateKind::Id, "x\n  {{ if .Name }}"),
+            "id template 2:6: unsupported action \"if\""
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ .Level }}"),
+            "id template 1:4: can't evaluate field Level in the id template"
+        );
+        assert_eq!(
+            err(TemplateKind::Message, "{{ .Message }}"),
+            "message template 1:4: can't evaluate field Message in the message template"
+        );
+        assert_eq!(
+            err(TemplateKind::Message, "{{ json . }}"),
+            "message template 1:4: function \"json\" not defined (only the details template has it)"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ .Name | printf }}"),
+            "id template 1:10: pipelines (|) are not supported"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ .Name "),
+            "id template 1:1: unclosed action: missing }}"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ .Name.x }}"),
+            "id template 1:4: can't evaluate field x of .Name"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ index .Name \"x\" }}"),
+            "id template 1:4: index works on .Tags or .Fields"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ }}"),
+            "id template 1:1: missing value for command"
+        );
+        assert_eq!(
+            err(TemplateKind::Id, "{{ $x }}"),
+            "id template 1:4: variables ($) are not supported"
+        );
+    }
+}
