@@ -8,6 +8,7 @@ use dsl::{NodeSpec, Plan};
 use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::Node;
+use crate::nodes::filter::FilterNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
 use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
@@ -129,6 +130,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "query" => Box::new(QueryNode),
         "from" => Box::new(FromNode::from_spec(spec)?),
         "where" => Box::new(WhereNode::from_spec(spec)?),
+        "filter" => Box::new(FilterNode::from_spec(spec)?),
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
         "window" => {
             let count = |name| -> Result<Option<usize>, BuildError> {

@@ -1,6 +1,7 @@
 //! Every node kind, one per file.
 
 pub mod filter;
+pub mod filter;
 pub mod from;
 pub mod http_out;
 pub mod influxql;
