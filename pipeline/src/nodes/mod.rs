@@ -1,7 +1,5 @@
 //! Every node kind, one per file.
 
-pub mod filter;
-pub mod filter;
 pub mod from;
 pub mod http_out;
 pub mod influxql;
