@@ -1,5 +1,6 @@
 //! Every node kind, one per file.
 
+pub mod filter;
 pub mod from;
 pub mod http_out;
 pub mod influxql;
