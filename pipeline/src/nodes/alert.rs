@@ -99,7 +99,7 @@ pub const DEFAULT_DETAILS: &str = "{{ json . }}";
 /// Kapacitor's default `.history()`.
 pub const DEFAULT_HISTORY: usize = 21;
 
-type BoxedCondition = Box<dyn Condition>;
+pub type BoxedCondition = Box<dyn Condition>;
 
 /// What an `alert` node does, as the script says it.
 pub struct AlertSpec {
@@ -108,9 +108,11 @@ pub struct AlertSpec {
     pub id: String,
     pub message: String,
     pub details: String,
-    /// Indexed by level; `[0]` (OK) is never set.
-    conditions: [Option<BoxedCondition>; 4],
-    resets: [Option<BoxedCondition>; 4],
+    /// The level conditions, indexed by [`Level`]; `[0]` (OK) is ignored.
+    /// Set them with [`AlertSpec::info`] and friends.
+    pub conditions: [Option<BoxedCondition>; 4],
+    /// The reset conditions, indexed likewise.
+    pub resets: [Option<BoxedCondition>; 4],
     /// `None`: every evaluation is an event. `Some(None)`:
     /// `.stateChangesOnly()`. `Some(Some(d))`: also re-send an unchanged
     /// level once `d` ns have passed since the last event.
