@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Ingest benchmark (W1 over HTTP), loopback only, in one invocation:
+#   the `kapacitor bench` client against
+#     (a) `kapacitor bench sink`  - a do-nothing HTTP server: the client's ceiling
+#     (b) kapacitord              - no tasks
+#     (c) InfluxDB 1.6.7          - Debian package `influxdb`, temporary config
+#   then a table and the ratios kapacitord / sink and kapacitord / influxdb.
+#
+# Every server binds 127.0.0.1 on free ports, keeps its data in a temporary
+# directory and is stopped on exit. The targets are run in turn, REPEAT times
+# (interleaved, so a noisy neighbour hurts all of them alike); the table shows
+# the median run of each. Client and servers share this machine's cores.
+#
+# Knobs (environment): POINTS (sink and kapacitord, default 4000000),
+# INFLUX_POINTS (default 300000), BATCH (5000), WRITERS (2), REPEAT (3),
+# MAX_SECONDS per run (60), SKIP_BUILD=1 to reuse the binaries in BIN_DIR
+# (default ./target/release),
+# OUT (directory for the JSON reports; a temporary one by default).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+POINTS=${POINTS:-4000000}
+INFLUX_POINTS=${INFLUX_POINTS:-300000}
+BATCH=${BATCH:-5000}
+WRITERS=${WRITERS:-2}
+REPEAT=${REPEAT:-3}
+MAX_SECONDS=${MAX_SECONDS:-60}
+bin=${BIN_DIR:-$root/target/release}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kapacitor-bench.XXXXXX")
+OUT=${OUT:-$work/reports}
+mkdir -p "$OUT"
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work/influxdb" "$work/kapacitord"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# A free loopback port (TCP and UDP), never one handed out before in this run.
+used_ports=" "
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        [[ $used_ports == *" $port "* ]] && continue
+        if ! ss -Htuan "( sport = :$port )" | grep -q .; then
+            used_ports+="$port "
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Waits until GET /ping answers 204; fails after $2 seconds.
+wait_ping() {
+    local url=$1 seconds=$2 i
+    for ((i = 0; i < seconds * 10; i++)); do
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/ping" 2>/dev/null) == 204 ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- tools ---------------------------------------------------------------
+if ! command -v influxd >/dev/null; then
+    log "installing InfluxDB 1.6.7 (Debian package influxdb)"
+    sudo_cmd=()
+    [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq influxdb curl iproute2 >/dev/null
+fi
+# The Debian package starts a system service; we only use the binary.
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "cargo build --release --bin kapacitor --bin kapacitord"
+    cargo build --release --bin kapacitor --bin kapacitord
+fi
+kapacitor=$bin/kapacitor
+
+# ---- (a) the sink --------------------------------------------------------
+"$kapacitor" bench sink --bind 127.0.0.1:0 >"$work/sink.addr" 2>"$work/sink.log" &
+sink_pid=$!
+pids+=("$sink_pid")
+for ((i = 0; i < 100; i++)); do
+    [[ -s $work/sink.addr ]] && break
+    sleep 0.1
+done
+sink_url=http://$(head -n1 "$work/sink.addr")
+wait_ping "$sink_url" 10 || { log "the sink did not start"; exit 1; }
+
+# ---- (b) kapacitord ------------------------------------------------------
+kd_pid=
+kd_url=
+if [[ -x $bin/kapacitord ]]; then
+    mkdir -p "$work/kapacitord/data" "$work/kapacitord/tasks"
+    kd_http=$(free_port)
+    kd_url=http://127.0.0.1:$kd_http
+    (
+        cd "$work/kapacitord" # no ./kapacitor.yaml here: embedded defaults
+        exec env KAPACITOR_HTTP_BIND=127.0.0.1:$kd_http \
+            KAPACITOR_UDP_BIND=127.0.0.1:$(free_port) \
+            KAPACITOR_TCP_BIND=127.0.0.1:$(free_port) \
+            KAPACITOR_DATA_DIR="$work/kapacitord/data" \
+            KAPACITOR_TASKS_DIR="$work/kapacitord/tasks" \
+            "$bin/kapacitord"
+    ) >"$work/kapacitord.log" 2>&1 &
+    kd_pid=$!
+    pids+=("$kd_pid")
+    if ! wait_ping "$kd_url" 20; then
+        log "kapacitord did not answer /ping with 204; its row is pending (log: $work/kapacitord.log)"
+        kd_pid=
+    fi
+else
+    log "no $bin/kapacitord; its row is pending"
+fi
+
+# ---- (c) InfluxDB 1.6.7 --------------------------------------------------
+influx_dir=$work/influxdb
+mkdir -p "$influx_dir"
+influx_http=$(free_port)
+influx_url=http://127.0.0.1:$influx_http
+cat >"$influx_dir/influxdb.conf" <<EOF
+reporting-disabled = true
+bind-address = "127.0.0.1:$(free_port)"
+
+[meta]
+  dir = "$influx_dir/meta"
+
+[data]
+  dir = "$influx_dir/data"
+  wal-dir = "$influx_dir/wal"
+  query-log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$influx_http"
+  log-enabled = false
+
+[logging]
+  level = "warn"
+
+[continuous_queries]
+  enabled = false
+EOF
+influxd -config "$influx_dir/influxdb.conf" >"$work/influxd.log" 2>&1 &
+influx_pid=$!
+pids+=("$influx_pid")
+wait_ping "$influx_url" 30 || { log "influxd did not start (log: $work/influxd.log)"; exit 1; }
+for ((i = 1; i <= REPEAT; i++)); do
+    curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE bench$i" >/dev/null
+done
+
+# Every listener must be on loopback.
+for pid in "$sink_pid" ${kd_pid:+"$kd_pid"} "$influx_pid"; do
+    if ss -Htulnp | grep "pid=$pid," | grep -vq ' 127\.0\.0\.1:'; then
+        log "process $pid listens beyond 127.0.0.1:"
+        ss -Htulnp | grep "pid=$pid," >&2
+        exit 1
+    fi
+done
+
+# ---- the runs ------------------------------------------------------------
+machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+log "machine: $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+run() { # name url pid points repetition
+    local name=$1 url=$2 pid=$3 points=$4 i=$5 out
+    out=$OUT/$name-$i.json
+    log "run $i/$REPEAT: $name ($points points)"
+    if ! timeout $((MAX_SECONDS + 120)) "$kapacitor" --url "$url" bench --json \
+        --points "$points" --batch-size "$BATCH" --writers "$WRITERS" \
+        --db "bench$i" --duration "${MAX_SECONDS}s" --pid "$pid" >"$out"; then
+        log "$name run $i reported errors (see $out)"
+    fi
+}
+for ((i = 1; i <= REPEAT; i++)); do
+    run sink "$sink_url" "$sink_pid" "$POINTS" "$i"
+    [[ -n $kd_pid ]] && run kapacitord "$kd_url" "$kd_pid" "$POINTS" "$i"
+    run influxdb "$influx_url" "$influx_pid" "$INFLUX_POINTS" "$i"
+done
+log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- what the servers say they kept --------------------------------------
+if [[ -n $kd_pid ]]; then
+    status=$(curl -s "$kd_url/kapacitor/v1/status")
+    log "kapacitord status: $(grep -o '"routed_points":[0-9]*\|"unrouted_points":[0-9]*\|"parse_errors":[0-9]*' <<<"$status" | sort -u | tr '\n' ' ')"
+fi
+for ((i = 1; i <= REPEAT; i++)); do
+    count=$(curl -s -G "$influx_url/query" --data-urlencode "db=bench$i" \
+        --data-urlencode "q=SELECT count(usage_user) FROM cpu" | grep -o '"values":\[\[[^]]*\]\]' || true)
+    log "influxdb bench$i: $count (count of points stored)"
+done
+
+# ---- the table -----------------------------------------------------------
+runs=()
+for name in sink kapacitord influxdb; do
+    for ((i = 1; i <= REPEAT; i++)); do
+        runs+=("$name=$OUT/$name-$i.json")
+    done
+done
+echo
+echo "W1 over HTTP, loopback; batch $BATCH lines, $WRITERS writers; sink and kapacitord $POINTS points, influxdb $INFLUX_POINTS points; $REPEAT runs each, median shown"
+echo "machine: $machine (client and server share these cores)"
+echo
+"$kapacitor" bench compare --subject kapacitord "${runs[@]}"
+echo "reports: $OUT"

@@ -1,0 +1,121 @@
+//! `kapacitor bench sink`: an HTTP server that reads every request body,
+//! throws it away and answers 204 (200 with the InfluxDB JSON to `/query`).
+//! Driving it measures the client's own ceiling on this machine.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, clap::Args)]
+pub struct SinkArgs {
+    /// Address to listen on; port 0 picks a free port. The bound address is
+    /// printed on standard output.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub bind: String,
+    /// Runtime worker threads (1 = a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+pub fn run(args: SinkArgs) -> anyhow::Result<()> {
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{}", listener.local_addr()?)?;
+        stdout.flush()?;
+        let counters = Arc::new(Counters::default());
+        let serve = async {
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                let counters = counters.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(req, counters.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, anyhow::Error>(())
+        };
+        tokio::select! {
+            result = serve => result?,
+            _ = shutdown() => {}
+        }
+        eprintln!(
+            "sink: {} requests, {} body bytes",
+            counters.requests.load(Ordering::Relaxed),
+            counters.bytes.load(Ordering::Relaxed)
+        );
+        Ok(())
+    })
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    counters: Arc<Counters>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let is_query = req.uri().path() == "/query";
+    let mut body = req.into_body();
+    let mut bytes = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => break,
+        }
+    }
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+    let response = if is_query {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"results":[{"statement_id":0}]}"#,
+            )))
+    } else {
+        Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Full::new(Bytes::new()))
+    };
+    Ok(response.expect("static response is valid"))
+}
