@@ -6,6 +6,7 @@
 
 mod api;
 pub mod cli;
+pub mod handlers;
 pub mod recording;
 mod server;
 pub mod tasks;

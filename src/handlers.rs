@@ -1,0 +1,358 @@
+//! Alert handlers: where an alert node's events go (`.post()`, `.tcp()`,
+//! `.log()`, `.exec()`), and the server's bounded alert history.
+//!
+//! Publishing an event only renders its JSON once and offers it to each
+//! handler's bounded queue; a worker thread per handler does the I/O. A slow
+//! or dead endpoint fills its own queue and then loses events (counted),
+//! never holding up points or the other handlers.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dsl::{HandlerSpec, Value};
+use pipeline::nodes::alert::{AlertEvent, AlertSink};
+use pipeline::spec::BuildError;
+use serde::Serialize;
+
+/// Events a handler may have waiting before new ones are dropped.
+const QUEUE_EVENTS: usize = 1000;
+/// Events the server remembers for `/kapacitor/v1/alerts`.
+const HISTORY_EVENTS: usize = 1000;
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One remembered event.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    pub task: String,
+    pub id: String,
+    pub level: String,
+    pub message: String,
+    pub time: String,
+    /// The event as handlers received it.
+    pub event: serde_json::Value,
+}
+
+/// The last events of every task, oldest first.
+#[derive(Debug, Default)]
+pub struct AlertHistory {
+    events: Mutex<VecDeque<HistoryEntry>>,
+}
+
+impl AlertHistory {
+    fn push(&self, event: &AlertEvent, json: &str) {
+        let entry = HistoryEntry {
+            task: event.task_name.clone(),
+            id: event.id.clone(),
+            level: event.level.as_str().to_string(),
+            message: event.message.clone(),
+            time: pipeline::time::format_rfc3339(event.time),
+            event: serde_json::from_str(json).unwrap_or_default(),
+        };
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if events.len() == HISTORY_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(entry);
+    }
+
+    /// Recent events, newest last, optionally of one task and one level.
+    pub fn recent(&self, task: Option<&str>, level: Option<&str>) -> Vec<HistoryEntry> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events
+            .iter()
+            .filter(|e| task.is_none_or(|t| e.task == t))
+            .filter(|e| level.is_none_or(|l| e.level.eq_ignore_ascii_case(l)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a handler does with one event's JSON.
+enum Action {
+    Post {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+    Tcp {
+        addr: String,
+    },
+    Log {
+        path: String,
+        mode: Option<u32>,
+    },
+    Exec {
+        program: String,
+        args: Vec<String>,
+    },
+}
+
+impl Action {
+    fn from_spec(node: &str, h: &HandlerSpec) -> Result<Action, BuildError> {
+        let invalid = |message: String| BuildError::Invalid {
+            node: node.to_string(),
+            message,
+        };
+        let string = |v: Option<&Value>, what: &str| match v {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(invalid(format!(".{}() needs {what}", h.kind))),
+        };
+        Ok(match h.kind.as_str() {
+            "post" => {
+                let url = string(h.args.first(), "a URL")?;
+                let mut headers = Vec::new();
+                for p in h.properties.iter().filter(|p| p.name == "header") {
+                    match (p.args.first(), p.args.get(1)) {
+                        (Some(Value::String(k)), Some(Value::String(v))) => {
+                            headers.push((k.clone(), v.clone()))
+                        }
+                        _ => {
+                            return Err(invalid(".post().header() takes a name and a value".into()));
+                        }
+                    }
+                }
+                Action::Post { url, headers }
+            }
+            "tcp" => Action::Tcp {
+                addr: string(h.args.first(), "an address host:port")?,
+            },
+            "log" => {
+                let mode = h
+                    .properties
+                    .iter()
+                    .find(|p| p.name == "mode")
+                    .and_then(|p| match p.args.first() {
+                        Some(Value::Int(m)) => u32::try_from(*m).ok(),
+                        _ => None,
+                    });
+                Action::Log {
+                    path: string(h.args.first(), "a file path")?,
+                    mode,
+                }
+            }
+            "exec" => {
+                let program = string(h.args.first(), "a program")?;
+                let args = h.args[1..]
+                    .iter()
+                    .map(|a| string(Some(a), "string arguments"))
+                    .collect::<Result<_, _>>()?;
+                Action::Exec { program, args }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "the .{other}() alert handler is not supported yet (post, tcp, log and exec are)"
+                )));
+            }
+        })
+    }
+
+    fn run(&self, json: &str, client: &mut Option<PostClient>) -> Result<(), String> {
+        match self {
+            Action::Post { url, headers } => client
+                .get_or_insert_with(PostClient::new)
+                .post(url, headers, json),
+            Action::Tcp { addr } => {
+                let mut stream =
+                    std::net::TcpStream::connect(addr).map_err(|e| format!("tcp {addr}: {e}"))?;
+                stream
+                    .write_all(json.as_bytes())
+                    .and_then(|_| stream.write_all(b"\n"))
+                    .map_err(|e| format!("tcp {addr}: {e}"))
+            }
+            Action::Log { path, mode } => {
+                let mut options = std::fs::OpenOptions::new();
+                options.create(true).append(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(mode.unwrap_or(0o600));
+                }
+                #[cfg(not(unix))]
+                let _ = mode;
+                let mut file = options.open(path).map_err(|e| format!("log {path}: {e}"))?;
+                file.write_all(format!("{json}\n").as_bytes())
+                    .map_err(|e| format!("log {path}: {e}"))
+            }
+            Action::Exec { program, args } => {
+                let mut child = std::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .map_err(|e| format!("exec {program}: {e}"))?;
+                if let Some(mut stdin) = child.stdin.take() {
+                    let _ = stdin.write_all(json.as_bytes());
+                }
+                let status = child.wait().map_err(|e| format!("exec {program}: {e}"))?;
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("exec {program}: {status}"))
+                }
+            }
+        }
+    }
+}
+
+/// A blocking HTTP client for one handler's worker thread.
+struct PostClient {
+    runtime: Option<tokio::runtime::Runtime>,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+}
+
+impl PostClient {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        PostClient { runtime, client }
+    }
+
+    fn post(&self, url: &str, headers: &[(String, String)], json: &str) -> Result<(), String> {
+        let runtime = self.runtime.as_ref().ok_or("no runtime for HTTP posts")?;
+        let mut request = hyper::Request::post(url).header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                json.to_string(),
+            )))
+            .map_err(|e| format!("post {url}: {e}"))?;
+        runtime.block_on(async {
+            let response = tokio::time::timeout(POST_TIMEOUT, self.client.request(request))
+                .await
+                .map_err(|_| format!("post {url}: timed out"))?
+                .map_err(|e| format!("post {url}: {e}"))?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("post {url}: {}", response.status()))
+            }
+        })
+    }
+}
+
+/// Counters of one handler.
+#[derive(Debug, Default)]
+pub struct HandlerCounters {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+struct Handler {
+    kind: String,
+    queue: Mutex<Option<SyncSender<Arc<str>>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<HandlerCounters>,
+}
+
+/// An alert node's handlers, plus the server's history: the node's sink.
+pub struct HandlerSet {
+    handlers: Vec<Handler>,
+    history: Arc<AlertHistory>,
+}
+
+impl HandlerSet {
+    /// Starts a worker per handler of an alert node.
+    pub fn start(
+        node: &str,
+        specs: &[HandlerSpec],
+        history: Arc<AlertHistory>,
+    ) -> Result<Self, BuildError> {
+        let actions: Vec<(String, Action)> = specs
+            .iter()
+            .map(|h| Action::from_spec(node, h).map(|a| (h.kind.clone(), a)))
+            .collect::<Result<_, _>>()?;
+        let mut handlers = Vec::with_capacity(actions.len());
+        for (kind, action) in actions {
+            let (tx, rx) = sync_channel::<Arc<str>>(QUEUE_EVENTS);
+            let counters = Arc::new(HandlerCounters::default());
+            let worker = std::thread::Builder::new()
+                .name(format!("{node} .{kind}()"))
+                .spawn({
+                    let counters = counters.clone();
+                    move || work(action, rx, counters)
+                })
+                .map_err(|e| BuildError::Invalid {
+                    node: node.to_string(),
+                    message: format!("cannot start handler: {e}"),
+                })?;
+            handlers.push(Handler {
+                kind,
+                queue: Mutex::new(Some(tx)),
+                worker: Mutex::new(Some(worker)),
+                counters,
+            });
+        }
+        Ok(HandlerSet { handlers, history })
+    }
+
+    /// Lets every handler finish what is queued, then stops the workers.
+    pub fn close(&self) {
+        for h in &self.handlers {
+            h.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(worker) = h.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = worker.join();
+            }
+        }
+    }
+
+    /// (kind, counters) of each handler.
+    pub fn counters(&self) -> Vec<(String, Arc<HandlerCounters>)> {
+        self.handlers
+            .iter()
+            .map(|h| (h.kind.clone(), h.counters.clone()))
+            .collect()
+    }
+}
+
+impl Drop for HandlerSet {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl AlertSink for HandlerSet {
+    fn publish(&self, event: &AlertEvent) {
+        let json: Arc<str> = Arc::from(event.to_json());
+        self.history.push(event, &json);
+        for h in &self.handlers {
+            let queue = h.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = queue.as_ref() else { continue };
+            match tx.try_send(json.clone()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    h.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn work(action: Action, rx: Receiver<Arc<str>>, counters: Arc<HandlerCounters>) {
+    let mut client = None;
+    while let Ok(json) = rx.recv() {
+        match action.run(&json, &mut client) {
+            Ok(()) => {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("alert handler failed: {e}");
+            }
+        }
+    }
+}
