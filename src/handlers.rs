@@ -111,7 +111,9 @@ impl Action {
                             headers.push((k.clone(), v.clone()))
                         }
                         _ => {
-                            return Err(invalid(".post().header() takes a name and a value".into()));
+                            return Err(invalid(
+                                ".post().header() takes a name and a value".into(),
+                            ));
                         }
                     }
                 }
@@ -353,6 +355,45 @@ fn work(action: Action, rx: Receiver<Arc<str>>, counters: Arc<HandlerCounters>) 
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("alert handler failed: {e}");
             }
+        }
+    }
+}
+
+/// The handler sets of one task's alert nodes: one set per node (shared by
+/// its parallel instances), closed together when the task stops.
+pub struct HandlerRegistry {
+    history: Arc<AlertHistory>,
+    sets: Mutex<Vec<(String, Arc<HandlerSet>)>>,
+}
+
+impl HandlerRegistry {
+    pub fn new(history: Arc<AlertHistory>) -> Self {
+        HandlerRegistry {
+            history,
+            sets: Mutex::default(),
+        }
+    }
+
+    /// The sink of alert node `spec`, started on first use.
+    pub fn sink_for(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, set)) = sets.iter().find(|(name, _)| *name == spec.name) {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(HandlerSet::start(
+            &spec.name,
+            &spec.handlers,
+            self.history.clone(),
+        )?);
+        sets.push((spec.name.clone(), set.clone()));
+        Ok(set)
+    }
+
+    /// Waits for every handler to finish what is queued.
+    pub fn close_all(&self) {
+        let sets = std::mem::take(&mut *self.sets.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, set) in sets {
+            set.close();
         }
     }
 }

@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use pipeline::build::{TaskEnv, build_stream_task};
+use pipeline::nodes::alert::AlertSink;
+use pipeline::spec::BuildError;
+
+use crate::handlers::{AlertHistory, HandlerRegistry};
 use pipeline::nodes::http_out::HttpOutEndpoint;
 use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
 use pipeline::{DbRp, Name, PointBatch, Route, Router, TaskInbox};
@@ -110,7 +114,8 @@ impl HttpOutRegistry {
             .cloned()
     }
 
-    fn endpoint(&self, task: &str, name: &str) -> Arc<HttpOutEndpoint> {
+    /// The endpoint, created on first use.
+    pub fn endpoint(&self, task: &str, name: &str) -> Arc<HttpOutEndpoint> {
         self.lock()
             .entry((task.to_string(), name.to_string()))
             .or_insert_with(HttpOutEndpoint::new)
@@ -126,9 +131,11 @@ impl HttpOutRegistry {
     }
 }
 
-struct Env<'a> {
-    task: &'a str,
-    http_out: &'a HttpOutRegistry,
+/// What a task's nodes are given: its httpOut endpoints and alert handlers.
+pub struct Env<'a> {
+    pub task: &'a str,
+    pub http_out: &'a HttpOutRegistry,
+    pub handlers: &'a HandlerRegistry,
 }
 
 impl TaskEnv for Env<'_> {
@@ -139,11 +146,16 @@ impl TaskEnv for Env<'_> {
     fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
         self.http_out.endpoint(self.task, name)
     }
+
+    fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
+        self.handlers.sink_for(spec)
+    }
 }
 
 /// A running task: its queue, its thread, and handles to its counters.
 struct Running {
     inbox: Arc<Inbox>,
+    handlers: Arc<HandlerRegistry>,
     thread: Option<JoinHandle<()>>,
     stats: Vec<(String, String, Arc<NodeStats>)>,
     failure: Arc<Mutex<Option<String>>>,
@@ -160,6 +172,7 @@ struct Entry {
 pub struct TaskManager {
     router: Arc<Router>,
     http_out: Arc<HttpOutRegistry>,
+    history: Arc<AlertHistory>,
     tasks: Mutex<BTreeMap<String, Entry>>,
 }
 
@@ -168,8 +181,14 @@ impl TaskManager {
         TaskManager {
             router,
             http_out: Arc::default(),
+            history: Arc::default(),
             tasks: Mutex::default(),
         }
+    }
+
+    /// Recent alert events of every task.
+    pub fn alert_history(&self) -> &Arc<AlertHistory> {
+        &self.history
     }
 
     pub fn http_out(&self) -> &Arc<HttpOutRegistry> {
@@ -224,11 +243,19 @@ impl TaskManager {
             // Batch tasks are stored and enabled; their scheduler comes later.
             return Ok(());
         }
+        let handlers = Arc::new(HandlerRegistry::new(self.history.clone()));
         let env = Env {
             task: id,
             http_out: &self.http_out,
+            handlers: &handlers,
         };
-        let task = build_stream_task(&entry.plan, &env)?;
+        let task = match build_stream_task(&entry.plan, &env) {
+            Ok(task) => task,
+            Err(e) => {
+                handlers.close_all();
+                return Err(e.into());
+            }
+        };
         let stats = task.dag.stats_handles();
         let (sender, receiver) = sync_channel(QUEUE_BATCHES);
         let inbox = Arc::new(Inbox {
@@ -254,6 +281,7 @@ impl TaskManager {
         });
         entry.running = Some(Running {
             inbox,
+            handlers,
             thread: Some(thread),
             stats,
             failure,
@@ -364,10 +392,13 @@ fn info(entry: &Entry) -> TaskInfo {
 fn join(mut running: Running) {
     // The router no longer holds the inbox; dropping ours closes the channel.
     let thread = running.thread.take();
+    let handlers = running.handlers.clone();
     drop(running);
     if let Some(thread) = thread {
         let _ = thread.join();
     }
+    // The task has stopped publishing: let handlers finish their queues.
+    handlers.close_all();
 }
 
 fn run_stream_task(

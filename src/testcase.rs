@@ -3,18 +3,18 @@
 //! `expected.json`. This is what `kapacitor test` runs, and how users test
 //! their own tasks before enabling them.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ingest::lp::Precision;
-use pipeline::build::{TaskEnv, build_dag, build_stream_task};
-use pipeline::nodes::http_out::HttpOutEndpoint;
+use pipeline::build::{build_dag, build_stream_task};
 use pipeline::time::parse_rfc3339;
 use pipeline::{Message, PointBatch};
 use serde_json::Value;
 
+use crate::handlers::HandlerRegistry;
 use crate::recording::{read_brpl, read_srpl};
+use crate::tasks::{Env, HttpOutRegistry};
 
 /// `1971-01-01T00:00:00Z`, where replays start their clock.
 const REPLAY_ZERO_NS: i64 = 31_536_000 * 1_000_000_000;
@@ -48,22 +48,58 @@ pub struct CaseResult {
     pub failure: Option<Failure>,
 }
 
-struct Env {
-    task: String,
-    endpoints: Mutex<HashMap<String, Arc<HttpOutEndpoint>>>,
+/// A local HTTP endpoint standing in for `{{POST_URL}}`: records the JSON
+/// bodies POSTed to it, in arrival order.
+struct PostSink {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    _thread: std::thread::JoinHandle<()>,
 }
 
-impl TaskEnv for Env {
-    fn task_name(&self) -> &str {
-        &self.task
+impl PostSink {
+    fn start() -> Result<PostSink, Failure> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Failure(format!("cannot start the POST sink: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Failure(e.to_string()))?;
+        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let store = bodies.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+                    let store = store.clone();
+                    async move {
+                        let value = serde_json::from_slice(&body)
+                            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into_owned()));
+                        store.lock().unwrap_or_else(|e| e.into_inner()).push(value);
+                        axum::http::StatusCode::OK
+                    }
+                });
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        Ok(PostSink {
+            url: format!("http://{addr}/"),
+            bodies,
+            _thread: thread,
+        })
     }
 
-    fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
-        self.endpoints
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_string())
-            .or_insert_with(HttpOutEndpoint::new)
             .clone()
     }
 }
@@ -87,7 +123,8 @@ fn read(dir: &Path, file: &str) -> Result<String, Failure> {
 fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let expected: Value = serde_json::from_str(&read(dir, "expected.json")?)
         .map_err(|e| Failure(format!("expected.json: {e}")))?;
-    let script = read(dir, "script.tick")?;
+    let sink = PostSink::start()?;
+    let script = read(dir, "script.tick")?.replace("{{POST_URL}}", &sink.url);
     let task_type: dsl::TaskType = expected["task_type"]
         .as_str()
         .unwrap_or("stream")
@@ -101,9 +138,12 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         force_parallelism(&mut plan, opts.parallelism);
     }
     let task = expected["test"].as_str().unwrap_or("test").to_string();
+    let http_out = HttpOutRegistry::default();
+    let handlers = HandlerRegistry::new(Arc::default());
     let env = Env {
-        task,
-        endpoints: Mutex::default(),
+        task: &task,
+        http_out: &http_out,
+        handlers: &handlers,
     };
     match task_type {
         dsl::TaskType::Stream => {
@@ -186,7 +226,9 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             dag.finish();
         }
     }
-    compare_outputs(&expected["outputs"], &env)
+    // The task has stopped: let the handlers deliver what they hold.
+    handlers.close_all();
+    compare_outputs(&expected["outputs"], &task, &http_out, &sink.bodies())
 }
 
 fn force_parallelism(plan: &mut dsl::Plan, n: usize) {
@@ -200,16 +242,15 @@ fn force_parallelism(plan: &mut dsl::Plan, n: usize) {
     }
 }
 
-fn compare_outputs(outputs: &Value, env: &Env) -> Result<(), Failure> {
+fn compare_outputs(
+    outputs: &Value,
+    task: &str,
+    http_out: &HttpOutRegistry,
+    posts: &[Value],
+) -> Result<(), Failure> {
     if let Some(http) = outputs.get("httpOut") {
         let name = http["name"].as_str().unwrap_or("");
-        let endpoint = env
-            .endpoints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
-        let Some(endpoint) = endpoint else {
+        let Some(endpoint) = http_out.get(task, name) else {
             return Err(Failure(format!("the script has no httpOut('{name}')")));
         };
         let actual = serde_json::to_value(endpoint.result()).unwrap_or_default();
@@ -223,10 +264,42 @@ fn compare_outputs(outputs: &Value, env: &Env) -> Result<(), Failure> {
             ))
         })?;
     }
-    if outputs.get("alertPost").is_some() {
-        return Err(Failure(
-            "alert POST outputs are not checked yet (alert handlers pending)".into(),
-        ));
+    if let Some(alert) = outputs.get("alertPost") {
+        let count = alert["expected_request_count"].as_u64().unwrap_or(0) as usize;
+        if posts.len() != count {
+            let got: Vec<String> = posts
+                .iter()
+                .map(|p| format!("{} {}", p["level"], p["time"]))
+                .collect();
+            return Err(Failure(format!(
+                "alert POSTs: expected {count}, got {}: {}",
+                posts.len(),
+                got.join(", ")
+            )));
+        }
+        // Request i is compared with events[i], the last event standing for
+        // every later request; no events means only the count is checked.
+        if let Some(events) = alert["events"].as_array().filter(|e| !e.is_empty()) {
+            for (i, post) in posts.iter().enumerate() {
+                let mut expected = events[i.min(events.len() - 1)].clone();
+                let mut actual = post.clone();
+                if expected["data"].is_null() {
+                    if let Some(o) = expected.as_object_mut() {
+                        o.remove("data");
+                    }
+                    if let Some(o) = actual.as_object_mut() {
+                        o.remove("data");
+                    }
+                }
+                same(&expected, &actual, &format!("POST {}", i + 1)).map_err(|why| {
+                    Failure(format!(
+                        "alert {why}\n  expected: {}\n  actual:   {}",
+                        compact(&expected),
+                        compact(&actual)
+                    ))
+                })?;
+            }
+        }
     }
     Ok(())
 }

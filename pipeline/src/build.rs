@@ -8,6 +8,7 @@ use dsl::{NodeSpec, Plan};
 use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::Node;
+use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
 use crate::nodes::filter::FilterNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
@@ -26,6 +27,9 @@ pub trait TaskEnv {
     fn task_name(&self) -> &str;
     /// The shared state of the `httpOut` endpoint `name` of this task.
     fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint>;
+    /// Where the `alert` node `spec` sends its events: its handlers (and the
+    /// server's alert history).
+    fn alert_sink(&self, spec: &NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError>;
 }
 
 /// A stream task's DAG with the database/retention-policy filters of the
@@ -131,6 +135,14 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "from" => Box::new(FromNode::from_spec(spec)?),
         "where" => Box::new(WhereNode::from_spec(spec)?),
         "filter" => Box::new(FilterNode::from_spec(spec)?),
+        "alert" => {
+            let alert = AlertSpec::from_plan(spec, env.task_name())?;
+            let sink = env.alert_sink(spec)?;
+            Box::new(
+                AlertNode::new(alert, sink)
+                    .map_err(|e| BuildError::invalid(spec, e.to_string()))?,
+            )
+        }
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
         "window" => {
             let count = |name| -> Result<Option<usize>, BuildError> {

@@ -14,6 +14,7 @@
 //! `.topic()`, and alert state restored from a previous run.
 
 mod event;
+mod plan;
 mod state;
 mod template;
 

@@ -1,0 +1,107 @@
+//! An alert node's settings read from its plan entry.
+
+use dsl::{Lambda, NodeSpec, Value};
+
+use super::{AlertSpec, EvalInput, Level};
+use crate::lambda::{Scope, eval_bool};
+use crate::spec::{BuildError, SpecExt};
+
+/// A level or reset condition from a `lambda:` expression.
+fn condition(
+    lambda: Lambda,
+) -> impl FnMut(&EvalInput<'_>) -> Result<bool, crate::node::NodeError> + Send {
+    move |input: &EvalInput<'_>| {
+        let scope = Scope {
+            fields: input.fields,
+            tags: input.tags,
+            time: input.time,
+        };
+        eval_bool(&lambda, &scope)
+    }
+}
+
+fn lambda(spec: &NodeSpec, name: &str) -> Result<Option<Lambda>, BuildError> {
+    match spec.prop(name) {
+        None => Ok(None),
+        Some(Value::Lambda(l)) => Ok(Some(l.clone())),
+        Some(other) => Err(BuildError::invalid(
+            spec,
+            format!(
+                ".{name}() takes a lambda expression, not {}",
+                other.type_name()
+            ),
+        )),
+    }
+}
+
+fn number(spec: &NodeSpec, v: Option<&Value>, what: &str) -> Result<f64, BuildError> {
+    match v {
+        Some(Value::Float(f)) => Ok(*f),
+        Some(Value::Int(i)) => Ok(*i as f64),
+        _ => Err(BuildError::invalid(
+            spec,
+            format!(".flapping() needs a number for {what}"),
+        )),
+    }
+}
+
+impl AlertSpec {
+    /// The settings of `spec`, an `alert` node of task `task_name`.
+    pub fn from_plan(spec: &NodeSpec, task_name: &str) -> Result<AlertSpec, BuildError> {
+        for unsupported in ["topic", "inhibit", "category"] {
+            if spec.has_prop(unsupported) {
+                return Err(BuildError::invalid(
+                    spec,
+                    format!(".{unsupported}() is not supported yet"),
+                ));
+            }
+        }
+        let mut alert = AlertSpec {
+            task_name: task_name.to_string(),
+            ..AlertSpec::default()
+        };
+        if let Some(id) = spec.prop_string("id")? {
+            alert.id = id;
+        }
+        if let Some(message) = spec.prop_string("message")? {
+            alert.message = message;
+        }
+        if let Some(details) = spec.prop_string("details")? {
+            alert.details = details;
+        }
+        for (prop, level) in [
+            ("info", Level::Info),
+            ("warn", Level::Warning),
+            ("crit", Level::Critical),
+        ] {
+            if let Some(l) = lambda(spec, prop)? {
+                alert = alert.condition(level, condition(l));
+            }
+            if let Some(l) = lambda(spec, &format!("{prop}Reset"))? {
+                alert = alert.reset(level, condition(l));
+            }
+        }
+        if spec.has_prop("stateChangesOnly") {
+            alert.state_changes_only = Some(spec.prop_duration("stateChangesOnly")?);
+        }
+        alert.no_recoveries = spec.has_prop("noRecoveries");
+        if let Some(args) = spec.prop_args("flapping") {
+            alert.flapping = Some((
+                number(spec, args.first(), "low")?,
+                number(spec, args.get(1), "high")?,
+            ));
+        }
+        if let Some(history) = spec.prop_int("history")? {
+            alert.history = usize::try_from(history)
+                .map_err(|_| BuildError::invalid(spec, ".history() must be positive"))?;
+        }
+        alert.all = spec.has_prop("all");
+        alert.level_tag = spec.prop_string("levelTag")?;
+        alert.level_field = spec.prop_string("levelField")?;
+        alert.message_field = spec.prop_string("messageField")?;
+        alert.duration_field = spec.prop_string("durationField")?;
+        alert.id_tag = spec.prop_string("idTag")?;
+        alert.id_field = spec.prop_string("idField")?;
+        Ok(alert)
+    }
+}
