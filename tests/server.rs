@@ -665,3 +665,57 @@ async fn a_stream_task_windows_points_written_over_http() {
     assert_eq!(request(addr, "GET", "/kapacitor/v1/tasks/win/nope", &[], b"").await.status, 404);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
+    let (server, dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let log = dir.path().join("alerts.log");
+    let script = format!(
+        "var window = stream.window().period(10s).every(5s)\nvar avg = window.map(mean, \"value\")\navg.filter(< , 30).alert().log('{}')\n",
+        log.display()
+    );
+    let def = kapacitor::tasks::TaskDefinition {
+        id: "alert_cpu_idle_any_host".into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![],
+        script,
+        measurement: Some("cpu_idle".into()),
+    };
+    server.tasks().define(def).unwrap();
+    server.tasks().enable("alert_cpu_idle_any_host").unwrap();
+    // Idle is 50 for ten seconds, then 10: the mean of the second window is below 30.
+    let mut body = String::new();
+    for s in 0..=20 {
+        let v = if s < 10 { 50 } else { 10 };
+        body.push_str(&format!("cpu_idle,cpu=cpu-total,host=a value={v} {s}\nmem v=1 {s}\n"));
+    }
+    assert_eq!(post(addr, "/write?db=telegraf&precision=s", &body).await.status, 204);
+    let mut alerts = Value::Null;
+    for _ in 0..200 {
+        alerts = request(addr, "GET", "/kapacitor/v1/alerts?task=alert_cpu_idle_any_host", &[], b"").await.json();
+        if alerts["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first = &alerts["alerts"][0];
+    assert_eq!(first["level"], "CRITICAL", "{alerts}");
+    assert_eq!(first["id"], "cpu_idle:nil");
+    assert_eq!(first["event"]["data"]["series"][0]["columns"], serde_json::json!(["time", "mean"]));
+    assert!(first["event"]["data"]["series"][0]["values"][0][1].as_f64().unwrap() < 30.0);
+    // The .log() handler wrote the same event as a JSON line.
+    let mut logged = String::new();
+    for _ in 0..200 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let line: Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "CRITICAL");
+    let none = request(addr, "GET", "/kapacitor/v1/alerts?level=warning", &[], b"").await.json();
+    assert_eq!(none["alerts"], serde_json::json!([]));
+    server.shutdown().await;
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +21,7 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
     let api = Router::new()
         .route("/kapacitor/v1/status", get(status))
         .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
+        .route("/kapacitor/v1/alerts", get(alerts))
         .with_state(state.clone());
     let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
     Router::new()
@@ -51,6 +52,22 @@ async fn http_out(
             format!("no httpOut endpoint {endpoint:?} on task {id:?}"),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct AlertsQuery {
+    task: Option<String>,
+    level: Option<String>,
+}
+
+/// `GET /kapacitor/v1/alerts[?task=&level=]`: recent alert events, oldest
+/// first.
+async fn alerts(State(state): State<Arc<ServerState>>, Query(q): Query<AlertsQuery>) -> Response {
+    let events = state
+        .tasks
+        .alert_history()
+        .recent(q.task.as_deref(), q.level.as_deref());
+    Json(serde_json::json!({ "alerts": events })).into_response()
 }
 
 async fn not_found() -> Response {
