@@ -162,9 +162,7 @@ influxd -config "$influx_dir/influxdb.conf" >"$work/influxd.log" 2>&1 &
 influx_pid=$!
 pids+=("$influx_pid")
 wait_ping "$influx_url" 30 || { log "influxd did not start (log: $work/influxd.log)"; exit 1; }
-for ((i = 1; i <= REPEAT; i++)); do
-    curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE bench$i" >/dev/null
-done
+curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
 
 # Every listener must be on loopback.
 for pid in "$sink_pid" ${kd_pid:+"$kd_pid"} "$influx_pid"; do
@@ -179,16 +177,32 @@ done
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 log "machine: $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-run() { # name url pid points repetition
-    local name=$1 url=$2 pid=$3 points=$4 i=$5 out
-    out=$OUT/$name-$i.json
-    log "run $i/$REPEAT: $name ($points points)"
-    if ! timeout $((MAX_SECONDS + 120)) "$kapacitor" --url "$url" bench --json \
-        --points "$points" --batch-size "$BATCH" --writers "$WRITERS" \
-        --db "bench$i" --duration "${MAX_SECONDS}s" --pid "$pid" >"$out"; then
-        log "$name run $i reported errors (see $out)"
-    fi
+# Every run gets its own time range (one day ago onwards), so no point
+# overwrites another and the servers' counts can be checked afterwards.
+series=10000
+next_start=$(( ($(date +%s) - 86400) * 1000000000 ))
+declare -A sent=()
+send() { # name url pid points json-out
+    local name=$1 url=$2 pid=$3 points=$4 out=$5 rc=0
+    timeout $((MAX_SECONDS + 120)) "$kapacitor" --url "$url" bench --json \
+        --points "$points" --batch-size "$BATCH" --writers "$WRITERS" --db bench \
+        --start "$next_start" --duration "${MAX_SECONDS}s" --pid "$pid" >"$out" || rc=$?
+    next_start=$((next_start + (points / series + 1) * 10000000000))
+    sent[$name]=$(( ${sent[$name]:-0} + $(grep -o '"points_ok": *[0-9]*' "$out" | grep -o '[0-9]*$' || echo 0) ))
+    return $rc
 }
+run() { # name url pid points repetition
+    local name=$1 url=$2 pid=$3 points=$4 i=$5
+    log "run $i/$REPEAT: $name ($points points)"
+    send "$name" "$url" "$pid" "$points" "$OUT/$name-$i.json" ||
+        log "$name run $i reported errors (see $OUT/$name-$i.json)"
+}
+# Warm-up, not reported: the servers create the 10k series and fill caches,
+# as they would have long before in a steady Telegraf deployment.
+log "warm-up: $((2 * series)) points to each server"
+send sink "$sink_url" "$sink_pid" $((2 * series)) "$work/warmup-sink.json" || true
+[[ -n $kd_pid ]] && { send kapacitord "$kd_url" "$kd_pid" $((2 * series)) "$work/warmup-kapacitord.json" || true; }
+send influxdb "$influx_url" "$influx_pid" $((2 * series)) "$work/warmup-influxdb.json" || true
 for ((i = 1; i <= REPEAT; i++)); do
     run sink "$sink_url" "$sink_pid" "$POINTS" "$i"
     [[ -n $kd_pid ]] && run kapacitord "$kd_url" "$kd_pid" "$POINTS" "$i"
@@ -199,13 +213,12 @@ log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # ---- what the servers say they kept --------------------------------------
 if [[ -n $kd_pid ]]; then
     status=$(curl -s "$kd_url/kapacitor/v1/status")
-    log "kapacitord status: $(grep -o '"routed_points":[0-9]*\|"unrouted_points":[0-9]*\|"parse_errors":[0-9]*' <<<"$status" | sort -u | tr '\n' ' ')"
+    log "kapacitord acknowledged ${sent[kapacitord]} points; its status says: $(grep -o '"routed_points":[0-9]*\|"unrouted_points":[0-9]*\|"parse_errors":[0-9]*\|"dropped_points":[0-9]*' <<<"$status" | sort -u | tr '\n' ' ')"
+    log "kapacitord memory now: $(grep -E '^(VmHWM|VmRSS)' /proc/$kd_pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 fi
-for ((i = 1; i <= REPEAT; i++)); do
-    count=$(curl -s -G "$influx_url/query" --data-urlencode "db=bench$i" \
-        --data-urlencode "q=SELECT count(usage_user) FROM cpu" | grep -o '"values":\[\[[^]]*\]\]' || true)
-    log "influxdb bench$i: $count (count of points stored)"
-done
+count=$(curl -s -G "$influx_url/query" --data-urlencode "db=bench" \
+    --data-urlencode "q=SELECT count(usage_user) FROM cpu" | grep -o '"values":\[\[[^]]*\]\]' | grep -o '[0-9]*\]\]$' | tr -d ']' || true)
+log "influxdb acknowledged ${sent[influxdb]} points; SELECT count(usage_user) FROM cpu says ${count:-?}"
 
 # ---- the table -----------------------------------------------------------
 runs=()
@@ -215,7 +228,7 @@ for name in sink kapacitord influxdb; do
     done
 done
 echo
-echo "W1 over HTTP, loopback; batch $BATCH lines, $WRITERS writers; sink and kapacitord $POINTS points, influxdb $INFLUX_POINTS points; $REPEAT runs each, median shown"
+echo "W1 over HTTP, loopback; batch $BATCH lines, $WRITERS writers; sink and kapacitord $POINTS points, influxdb $INFLUX_POINTS points; $REPEAT runs each after a warm-up, median shown"
 echo "machine: $machine (client and server share these cores)"
 echo
 "$kapacitor" bench compare --subject kapacitord "${runs[@]}"

@@ -91,9 +91,17 @@ struct LoadArgs {
     /// Time between two points of one series.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// First timestamp, Unix ns (default: early enough that the last one is
+    /// now). Give runs into one database distinct ranges to keep every point.
+    #[arg(long, allow_hyphen_values = true)]
+    start: Option<i64>,
     /// Stop sending after this long even if points remain.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Points per second over all writers (0 = as fast as possible). UDP
+    /// has no flow control: unpaced, the server's socket buffer overflows.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// PID of the server: report its CPU time over the run and its peak RSS.
     #[arg(long)]
     pid: Option<u32>,
@@ -129,7 +137,9 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
     let ticks = args.points.div_ceil(series) as i64;
     // The last timestamp lands near now, so servers with retention keep it.
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as i64;
-    let start_ns = if step_ns > 0 {
+    let start_ns = if let Some(start) = args.start {
+        start
+    } else if step_ns > 0 {
         (now_ns - ticks * step_ns) / step_ns * step_ns
     } else {
         now_ns
@@ -161,11 +171,20 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
     };
     let mut before = None;
     let pid = args.pid;
-    let sample_before = |before: &mut Option<report::ProcSample>| -> anyhow::Result<()> {
+    // Read when the connections are up and the bodies built: the timed part.
+    let mut client_before = None;
+    let sample_before = |before: &mut Option<report::ProcSample>,
+                         client: &mut Option<report::ProcSample>|
+     -> anyhow::Result<()> {
+        *client = Some(report::ProcSample::read(std::process::id(), ticks_per_s)?);
         if let Some(pid) = pid {
             *before = Some(report::ProcSample::read(pid, ticks_per_s)?);
         }
         Ok(())
+    };
+    let limits = load::Limits {
+        deadline: args.duration,
+        rate: (args.rate > 0.0).then_some(args.rate),
     };
     let mut sample_error = None;
     let outcome = match args.transport {
@@ -179,18 +198,11 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
                 args.gzip,
                 threads,
             ));
-            load::http(
-                target,
-                bodies,
-                args.writers,
-                args.threads,
-                args.duration,
-                || {
-                    if let Err(err) = sample_before(&mut before) {
-                        sample_error = Some(err);
-                    }
-                },
-            )?
+            load::http(target, bodies, args.writers, args.threads, limits, || {
+                if let Err(err) = sample_before(&mut before, &mut client_before) {
+                    sample_error = Some(err);
+                }
+            })?
         }
         Transport::Udp => {
             if args.gzip {
@@ -203,8 +215,8 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
                 args.points,
                 args.udp_payload,
             ));
-            load::udp(addr, grams, args.writers, args.duration, || {
-                if let Err(err) = sample_before(&mut before) {
+            load::udp(addr, grams, args.writers, limits, || {
+                if let Err(err) = sample_before(&mut before, &mut client_before) {
                     sample_error = Some(err);
                 }
             })?
@@ -218,8 +230,8 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
                 args.gzip,
                 threads,
             ));
-            load::tcp(addr, bodies, args.writers, args.duration, || {
-                if let Err(err) = sample_before(&mut before) {
+            load::tcp(addr, bodies, args.writers, limits, || {
+                if let Err(err) = sample_before(&mut before, &mut client_before) {
                     sample_error = Some(err);
                 }
             })?
@@ -228,6 +240,8 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
     if let Some(err) = sample_error {
         return Err(err);
     }
+    let client_after = report::ProcSample::read(std::process::id(), ticks_per_s)?;
+    let client_cpu_s = client_before.map_or(0.0, |b| client_after.cpu_s - b.cpu_s);
     let server = match (pid, before) {
         (Some(pid), Some(before)) => {
             report::settle(args.settle);
@@ -235,7 +249,8 @@ fn load(args: LoadArgs, url: &str) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let value = report::to_json(&info, &outcome, server);
+    let mut value = report::to_json(&info, &outcome, server);
+    value["client_cpu_s"] = serde_json::json!(client_cpu_s);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {

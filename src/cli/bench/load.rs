@@ -59,6 +59,23 @@ impl Outcome {
     }
 }
 
+/// When to stop, and how fast to go.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop taking new bodies this long after the start.
+    pub deadline: Duration,
+    /// Points per second over all writers; `None` sends as fast as possible.
+    pub rate: Option<f64>,
+}
+
+impl Limits {
+    /// When body `index` may go: bodies are evenly spaced at the rate.
+    fn due(&self, start: Instant, index: usize, lines_per_body: u64) -> Option<Instant> {
+        let rate = self.rate.filter(|r| *r > 0.0)?;
+        Some(start + Duration::from_secs_f64(index as f64 * lines_per_body as f64 / rate))
+    }
+}
+
 /// Where and how to POST.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
@@ -71,14 +88,13 @@ pub struct HttpTarget {
     pub gzip: bool,
 }
 
-/// Sends every body over HTTP on `writers` connections, at most until
-/// `deadline` after the start.
+/// Sends every body over HTTP on `writers` connections, within `limits`.
 pub fn http(
     target: HttpTarget,
     bodies: Arc<Vec<Body>>,
     writers: usize,
     threads: usize,
-    deadline: Duration,
+    limits: Limits,
     on_start: impl FnOnce(),
 ) -> anyhow::Result<Outcome> {
     let runtime = if threads <= 1 {
@@ -107,7 +123,7 @@ pub fn http(
             let (target, bodies, next, uri) =
                 (target.clone(), bodies.clone(), next.clone(), uri.clone());
             tasks.push(tokio::spawn(async move {
-                http_writer(sender, target, uri, bodies, next, start + deadline).await
+                http_writer(sender, target, uri, bodies, next, start, limits).await
             }));
         }
         let mut total = Outcome::default();
@@ -139,9 +155,12 @@ async fn http_writer(
     uri: Uri,
     bodies: Arc<Vec<Body>>,
     next: Arc<AtomicUsize>,
-    deadline: Instant,
+    start: Instant,
+    limits: Limits,
 ) -> Outcome {
     let mut out = Outcome::default();
+    let deadline = start + limits.deadline;
+    let per_body = bodies.first().map_or(0, |b| b.lines);
     loop {
         if Instant::now() >= deadline {
             out.timed_out = next.load(Ordering::Relaxed) < bodies.len();
@@ -149,6 +168,9 @@ async fn http_writer(
         }
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(body) = bodies.get(i) else { break };
+        if let Some(due) = limits.due(start, i, per_body) {
+            tokio::time::sleep_until(due.into()).await;
+        }
         if sender.ready().await.is_err() {
             match connect(target.addr).await {
                 Ok(s) => sender = s,
@@ -224,7 +246,7 @@ pub fn udp(
     addr: SocketAddr,
     grams: Arc<Vec<Body>>,
     writers: usize,
-    deadline: Duration,
+    limits: Limits,
     on_start: impl FnOnce(),
 ) -> anyhow::Result<Outcome> {
     let bind: SocketAddr = if addr.is_ipv4() {
@@ -241,7 +263,7 @@ pub fn udp(
         })
         .collect::<std::io::Result<Vec<_>>>()
         .with_context(|| format!("cannot open a UDP socket to {addr}"))?;
-    raw_senders(sockets, grams, deadline, on_start, |socket, data| {
+    raw_senders(sockets, grams, limits, on_start, |socket, data| {
         socket.send(data).map(|_| ())
     })
 }
@@ -252,14 +274,14 @@ pub fn tcp(
     addr: SocketAddr,
     bodies: Arc<Vec<Body>>,
     writers: usize,
-    deadline: Duration,
+    limits: Limits,
     on_start: impl FnOnce(),
 ) -> anyhow::Result<Outcome> {
     let streams = (0..writers)
         .map(|_| TcpStream::connect(addr))
         .collect::<std::io::Result<Vec<_>>>()
         .with_context(|| format!("cannot connect to {addr}"))?;
-    let out = raw_senders(streams, bodies, deadline, on_start, |stream, data| {
+    let out = raw_senders(streams, bodies, limits, on_start, |stream, data| {
         stream.write_all(data)
     })?;
     Ok(out)
@@ -268,7 +290,7 @@ pub fn tcp(
 fn raw_senders<S: Send>(
     sockets: Vec<S>,
     bodies: Arc<Vec<Body>>,
-    deadline: Duration,
+    limits: Limits,
     on_start: impl FnOnce(),
     send: impl Fn(&mut S, &[u8]) -> std::io::Result<()> + Sync,
 ) -> anyhow::Result<Outcome> {
@@ -276,6 +298,7 @@ fn raw_senders<S: Send>(
         bail!("--writers must be at least 1");
     }
     let next = AtomicUsize::new(0);
+    let per_body = bodies.first().map_or(0, |b| b.lines);
     on_start();
     let start = Instant::now();
     let mut total = Outcome::default();
@@ -287,12 +310,15 @@ fn raw_senders<S: Send>(
                 scope.spawn(move || {
                     let mut out = Outcome::default();
                     loop {
-                        if start.elapsed() >= deadline {
+                        if start.elapsed() >= limits.deadline {
                             out.timed_out = next.load(Ordering::Relaxed) < bodies.len();
                             break;
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(body) = bodies.get(i) else { break };
+                        if let Some(due) = limits.due(start, i, per_body) {
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        }
                         match send(&mut socket, &body.data) {
                             Ok(()) => {
                                 out.requests += 1;

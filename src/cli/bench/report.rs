@@ -157,19 +157,33 @@ pub fn print(report: &Value) {
         report["target"].as_str().unwrap_or(""),
         u("series")
     );
-    println!(
-        "  points       {} sent, {} acknowledged in {} requests ({} lines each, {} writers, gzip {})",
-        u("points_sent"),
-        u("points_ok"),
-        u("requests"),
-        u("batch_size"),
-        u("writers"),
-        if report["gzip"].as_bool() == Some(true) {
-            "on"
-        } else {
-            "off"
-        },
-    );
+    let gzip = if report["gzip"].as_bool() == Some(true) {
+        "on"
+    } else {
+        "off"
+    };
+    match report["transport"].as_str() {
+        Some("http") => println!(
+            "  points       {} sent, {} acknowledged (2xx) in {} POSTs of up to {} lines, {} writers, gzip {gzip}",
+            u("points_sent"),
+            u("points_ok"),
+            u("requests"),
+            u("batch_size"),
+            u("writers"),
+        ),
+        Some("udp") => println!(
+            "  points       {} sent in {} datagrams from {} sockets (no acknowledgement: the server's status says what it kept)",
+            u("points_sent"),
+            u("requests"),
+            u("writers"),
+        ),
+        _ => println!(
+            "  points       {} written in chunks of up to {} lines on {} connections, gzip {gzip} (no acknowledgement: the server's status says what it kept)",
+            u("points_sent"),
+            u("batch_size"),
+            u("writers"),
+        ),
+    }
     println!(
         "  duration     {:.3} s{}",
         f("duration_s"),
@@ -199,6 +213,10 @@ pub fn print(report: &Value) {
         "  errors       {} non-2xx, {} transport",
         u("non_2xx"),
         u("transport_errors")
+    );
+    println!(
+        "  client       {:.2} CPU-s during the run",
+        f("client_cpu_s")
     );
     if let Some(err) = report["first_error"].as_str() {
         println!("  first error  {err}");
@@ -267,16 +285,16 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         sorted.get(sorted.len() / 2).map(|v| (*v).clone())
     };
     println!(
-        "| target | runs (M points/s range) | points | duration s | M points/s | MB/s | ack p50 ms | ack p99 ms | ack max ms | errors | server CPU-s | server cores | server CPU-µs/point | server peak RSS MiB |"
+        "| target | runs (M points/s range) | points | duration s | M points/s | MB/s | ack p50 ms | ack p99 ms | ack max ms | errors | client CPU-s | server CPU-s | server cores | server CPU-µs/point | server peak RSS MiB |"
     );
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let num = |v: &Value, digits: usize| {
         v.as_f64()
             .map_or("–".to_string(), |x| format!("{x:.digits$}"))
     };
     for (name, runs) in &rows {
         let Some(r) = median(runs) else {
-            println!("| {name} | pending | | | | | | | | | | | | |");
+            println!("| {name} | pending | | | | | | | | | | | | | |");
             continue;
         };
         let low = runs.iter().map(rate).fold(f64::INFINITY, f64::min);
@@ -293,7 +311,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
         let server = &r["server"];
         println!(
-            "| {name} | {} ({:.3}–{:.3}) | {} | {} | {:.3} | {} | {} | {} | {} | {errors} | {} | {} | {} | {} |",
+            "| {name} | {} ({:.3}–{:.3}) | {} | {} | {:.3} | {} | {} | {} | {} | {errors} | {} | {} | {} | {} | {} |",
             runs.len(),
             low / 1e6,
             high / 1e6,
@@ -304,6 +322,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             num(&r["ack_ms"]["p50"], 2),
             num(&r["ack_ms"]["p99"], 2),
             num(&r["ack_ms"]["max"], 2),
+            num(&r["client_cpu_s"], 2),
             num(&server["cpu_s"], 2),
             num(&server["cpu_cores"], 2),
             num(&server["cpu_us_per_point"], 3),
