@@ -253,9 +253,6 @@ impl Decoder {
         let plain_key = memchr(b' ', b).filter(|&p| memchr(b'\\', &b[..p]).is_none());
         if let Some((e, key_end)) = plain_key.and_then(|p| self.series.get(&b[..p]).map(|e| (e, p)))
         {
-            // Read the series now so its cache line arrives while the fields
-            // are parsed, rather than stalling the reference-count bump below.
-            std::hint::black_box(e.series.measurement().len());
             let hint: &[Name] = match &e.keys {
                 Some(k) if k.plain => &k.names,
                 _ => &[],

@@ -568,33 +568,27 @@ pub(super) fn scan_time(
     default_ns: i64,
 ) -> Result<i64, Reason> {
     let start = skip_ws(b, from);
-    let mut i = start;
-    let negative = b.get(i) == Some(&b'-');
-    if negative {
+    let negative = b.get(start) == Some(&b'-');
+    let digits = start + usize::from(negative);
+    let mut i = digits;
+    while i < b.len() && b[i].is_ascii_digit() {
         i += 1;
     }
-    // Accumulated negatively so that i64::MIN fits; None once out of range.
-    let mut acc = Some(0i64);
-    while i < b.len() {
-        let c = b[i];
-        if c == b' ' || c == b'\n' {
-            break;
-        }
-        if !c.is_ascii_digit() {
-            return Err("bad timestamp".into());
-        }
-        acc = acc.and_then(|v| v.checked_mul(10)?.checked_sub(i64::from(c - b'0')));
-        i += 1;
+    if i < b.len() && b[i] != b' ' && b[i] != b'\n' {
+        return Err("bad timestamp".into());
     }
     if i == start {
         return Ok(default_ns);
     }
     let raw = &b[start..i];
-    let ts = match acc {
-        _ if raw == b"-" => None,
-        Some(v) if negative => Some(v),
-        Some(v) => v.checked_neg(),
-        None => None,
+    let ts = if i - digits <= 18 && i > digits {
+        // Cannot overflow: at most 18 digits.
+        let v = b[digits..i]
+            .iter()
+            .fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+        Some(if negative { -v } else { v })
+    } else {
+        parse_i64(raw)
     };
     let Some(ts) = ts else {
         let text = String::from_utf8_lossy(raw);
