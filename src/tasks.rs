@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use pipeline::build::{TaskEnv, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
@@ -38,6 +39,9 @@ pub struct TaskDefinition {
     pub script: String,
     /// Only points of this measurement reach the task (the YAML `from`).
     pub measurement: Option<String>,
+    /// Batch schedule as given (`query`, `period`, `cron`, `group_by`):
+    /// stored with the task; the batch scheduler executes it.
+    pub meta: BTreeMap<String, String>,
 }
 
 /// Why a task could not be defined or enabled.
@@ -68,7 +72,13 @@ pub struct TaskInfo {
     pub id: String,
     #[serde(rename = "type")]
     pub task_type: dsl::TaskType,
-    pub dbrps: Vec<String>,
+    pub dbrps: Vec<DbRpJson>,
+    pub script: String,
+    /// The YAML `from`: only this measurement reaches the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
     pub status: TaskStatus,
     pub executing: bool,
     pub error: String,
@@ -76,6 +86,17 @@ pub struct TaskInfo {
     pub points_dropped: u64,
     pub nodes: Vec<NodeStatsSnapshot>,
     pub dot: String,
+    pub created: String,
+    pub modified: String,
+    #[serde(rename = "last-enabled")]
+    pub last_enabled: Option<String>,
+}
+
+/// A database and retention policy as Kapacitor's API writes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DbRpJson {
+    pub db: String,
+    pub rp: String,
 }
 
 /// The queue in front of a running task.
@@ -118,7 +139,7 @@ impl HttpOutRegistry {
     pub fn endpoint(&self, task: &str, name: &str) -> Arc<HttpOutEndpoint> {
         self.lock()
             .entry((task.to_string(), name.to_string()))
-            .or_insert_with(HttpOutEndpoint::new)
+            .or_default()
             .clone()
     }
 
@@ -166,6 +187,9 @@ struct Entry {
     plan: dsl::Plan,
     enabled: bool,
     running: Option<Running>,
+    created: SystemTime,
+    modified: SystemTime,
+    last_enabled: Option<SystemTime>,
 }
 
 /// Every task of the server.
@@ -212,6 +236,10 @@ impl TaskManager {
             return Ok(());
         }
         let was_enabled = tasks.get(&def.id).is_some_and(|e| e.enabled);
+        let now = SystemTime::now();
+        let (created, last_enabled) = tasks
+            .get(&def.id)
+            .map_or((now, None), |e| (e.created, e.last_enabled));
         if let Some(old) = tasks.remove(&def.id) {
             self.stop(&def.id, old);
         }
@@ -223,6 +251,9 @@ impl TaskManager {
                 plan,
                 enabled: false,
                 running: None,
+                created,
+                modified: now,
+                last_enabled,
             },
         );
         drop(tasks);
@@ -338,6 +369,16 @@ impl TaskManager {
         self.lock().values().map(info).collect()
     }
 
+    /// The definition of a task, to build an update on.
+    pub fn definition(&self, id: &str) -> Option<TaskDefinition> {
+        self.lock().get(id).map(|e| e.def.clone())
+    }
+
+    /// Whether the task is enabled (running or meant to).
+    pub fn is_enabled(&self, id: &str) -> Option<bool> {
+        self.lock().get(id).map(|e| e.enabled)
+    }
+
     pub fn get(&self, id: &str) -> Option<TaskInfo> {
         self.lock().get(id).map(info)
     }
@@ -376,8 +417,17 @@ fn info(entry: &Entry) -> TaskInfo {
             .def
             .dbrps
             .iter()
-            .map(|d| format!("{:?}.{:?}", &*d.db, &*d.rp))
+            .map(|d| DbRpJson {
+                db: d.db.to_string(),
+                rp: d.rp.to_string(),
+            })
             .collect(),
+        script: entry.def.script.clone(),
+        from: entry.def.measurement.clone(),
+        meta: entry.def.meta.clone(),
+        created: rfc3339(entry.created),
+        modified: rfc3339(entry.modified),
+        last_enabled: entry.last_enabled.map(rfc3339),
         status,
         executing,
         error,
@@ -386,6 +436,10 @@ fn info(entry: &Entry) -> TaskInfo {
         nodes,
         dot: entry.plan.to_dot(&entry.def.id),
     }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Closes the task's queue and waits for its thread to drain it.

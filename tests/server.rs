@@ -594,6 +594,108 @@ mod binaries {
         assert!(text.contains("bind: \"127.0.0.1:8089\""), "{text}");
     }
 
+    /// A kapacitord on free ports in a temp dir, killed on drop.
+    struct Daemon {
+        child: std::process::Child,
+        url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn daemon() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = kapacitord()
+            .current_dir(dir.path())
+            .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
+            .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+            .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "kapacitord never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
+            .env("KAPACITOR_URL", url)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_seed_streamer_flow_from_the_cli_including_push() {
+        let (local, remote) = (daemon(), daemon());
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("cpu_idle.tick");
+        std::fs::write(
+            &script,
+            "var window = stream.window().period(10s).every(5s)\nvar avg = window.map(mean, \"value\")\navg.filter(< , 30).alert()\n",
+        )
+        .unwrap();
+        let script = script.to_str().unwrap();
+        let define = ["define", "streamer", "--name", "alert_cpu_idle_any_host", "--from", "cpu_idle", "--script", script, "--dbrp", "telegraf.autogen"];
+        let (ok, _, err) = cli(&local.url, &define);
+        assert!(ok, "{err}");
+        // Redefining updates the task.
+        let (ok, _, err) = cli(&local.url, &define);
+        assert!(ok, "{err}");
+        let (ok, _, err) = cli(&local.url, &["enable", "alert_cpu_idle_any_host"]);
+        assert!(ok, "{err}");
+        let (ok, out, _) = cli(&local.url, &["list", "tasks"]);
+        assert!(ok);
+        let line = out.lines().find(|l| l.starts_with("alert_cpu_idle_any_host")).expect("listed");
+        assert!(line.contains("stream") && line.contains("enabled") && line.contains("\"telegraf\".\"autogen\""), "{out}");
+        let (ok, out, _) = cli(&local.url, &["show", "alert_cpu_idle_any_host"]);
+        assert!(ok);
+        assert!(out.contains("From: cpu_idle") && out.contains("mean2 -> filter3;") && out.contains("window.map(mean"), "{out}");
+        let (ok, _, err) = cli(&local.url, &["push", "--remote", &remote.url, "alert_cpu_idle_any_host"]);
+        assert!(ok, "{err}");
+        // The task runs on the remote: points there raise an alert there.
+        let mut body = String::new();
+        for s in 0..=20 {
+            body.push_str(&format!("cpu_idle,cpu=cpu-total value={} {s}\n", if s < 10 { 50 } else { 10 }));
+        }
+        let file = dir.path().join("points.lp");
+        std::fs::write(&file, body).unwrap();
+        let (ok, _, err) = cli(&remote.url, &["write", "--db", "telegraf", "--precision", "s", file.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let (ok, out, _) = cli(&remote.url, &["show", "alert_cpu_idle_any_host"]);
+        assert!(ok && out.contains("Status: enabled"), "{out}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, out, _) = cli(&remote.url, &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let alert = status["tasks"][0]["nodes"].as_array().unwrap().iter().find(|n| n["kind"] == "alert").cloned();
+            if alert.is_some_and(|n| n["messages_in"].as_u64() > Some(0)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no alert on the remote: {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (ok, _, err) = cli(&local.url, &["delete", "alert_cpu_idle_any_host"]);
+        assert!(ok, "{err}");
+        let (ok, _, err) = cli(&local.url, &["show", "alert_cpu_idle_any_host"]);
+        assert!(!ok && err.contains("does not exist"), "{err}");
+    }
+
     #[test]
     fn sigterm_shuts_down_cleanly() {
         let dir = tempfile::tempdir().unwrap();
@@ -632,6 +734,7 @@ async fn a_stream_task_windows_points_written_over_http() {
         dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: script.into(),
         measurement: None,
+        meta: Default::default(),
     };
     server.tasks().define(def).unwrap();
     server.tasks().enable("win").unwrap();
@@ -681,6 +784,7 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
         dbrps: vec![],
         script,
         measurement: Some("cpu_idle".into()),
+        meta: Default::default(),
     };
     server.tasks().define(def).unwrap();
     server.tasks().enable("alert_cpu_idle_any_host").unwrap();

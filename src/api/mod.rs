@@ -13,6 +13,7 @@ use ingest::http::{HttpIngest, json_error};
 use crate::server::ServerState;
 
 mod auth;
+mod tasks;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -20,6 +21,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
     let api = Router::new()
         .route("/kapacitor/v1/status", get(status))
+        .route("/kapacitor/v1/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/kapacitor/v1/tasks/{id}",
+            get(tasks::get).patch(tasks::update).delete(tasks::delete),
+        )
         .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
         .route("/kapacitor/v1/alerts", get(alerts))
         .with_state(state.clone());

@@ -37,8 +37,36 @@ impl Reply {
 }
 
 /// Sends one request to `base` + `path_and_query` and reads the reply.
-pub fn send(method: Method, base: &str, path_and_query: &str, body: Vec<u8>) -> anyhow::Result<Reply> {
-    let base_uri: Uri = base.parse().with_context(|| format!("invalid --url {base:?}"))?;
+pub fn send(
+    method: Method,
+    base: &str,
+    path_and_query: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Reply> {
+    send_typed(method, base, path_and_query, body, None)
+}
+
+/// Sends `value` as a JSON body.
+pub fn send_json(
+    method: Method,
+    base: &str,
+    path_and_query: &str,
+    value: &serde_json::Value,
+) -> anyhow::Result<Reply> {
+    let body = serde_json::to_vec(value)?;
+    send_typed(method, base, path_and_query, body, Some("application/json"))
+}
+
+fn send_typed(
+    method: Method,
+    base: &str,
+    path_and_query: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+) -> anyhow::Result<Reply> {
+    let base_uri: Uri = base
+        .parse()
+        .with_context(|| format!("invalid --url {base:?}"))?;
     if base_uri.scheme_str() != Some("http") {
         bail!("--url {base:?}: only http:// URLs are supported");
     }
@@ -56,8 +84,13 @@ pub fn send(method: Method, base: &str, path_and_query: &str, body: Vec<u8>) -> 
         let encoded = base64::engine::general_purpose::STANDARD.encode(userinfo);
         request = request.header("authorization", format!("Basic {encoded}"));
     }
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
     let request = request.body(Full::new(Bytes::from(body)))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http();
         let response = client

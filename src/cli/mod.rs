@@ -8,8 +8,13 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod define;
 mod http;
+mod list;
+mod push;
+mod show;
 mod status;
+mod task;
 mod test;
 mod write;
 
@@ -18,7 +23,12 @@ mod write;
 #[command(name = "kapacitor", version, about)]
 struct Cli {
     /// URL of the kapacitord HTTP API.
-    #[arg(long, env = "KAPACITOR_URL", default_value = "http://127.0.0.1:9092", global = true)]
+    #[arg(
+        long,
+        env = "KAPACITOR_URL",
+        default_value = "http://127.0.0.1:9092",
+        global = true
+    )]
     url: String,
     #[command(subcommand)]
     command: Command,
@@ -36,6 +46,20 @@ enum Command {
     Bench(bench::Args),
     /// Run task test cases (script, input, expected output) offline.
     Test(test::Args),
+    /// Define or redefine a task.
+    Define(define::Args),
+    /// Start tasks.
+    Enable(task::Args),
+    /// Stop tasks, keeping their definitions.
+    Disable(task::Args),
+    /// Stop and forget tasks.
+    Delete(task::Args),
+    /// List tasks.
+    List(list::Args),
+    /// Show a task: metadata, script, and its DAG with counters.
+    Show(show::Args),
+    /// Copy a task to another kapacitord.
+    Push(push::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -47,6 +71,13 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args, &cli.url),
         Command::Test(args) => test::run(args),
+        Command::Define(args) => define::run(args, &cli.url),
+        Command::Enable(args) => task::run(args, &cli.url, task::Action::Enable),
+        Command::Disable(args) => task::run(args, &cli.url, task::Action::Disable),
+        Command::Delete(args) => task::run(args, &cli.url, task::Action::Delete),
+        Command::List(args) => list::run(args, &cli.url),
+        Command::Show(args) => show::run(args, &cli.url),
+        Command::Push(args) => push::run(args, &cli.url),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,203 @@
+//! `/kapacitor/v1/tasks`: define, update, enable, disable, delete and list
+//! tasks, shaped like Kapacitor's API so its clients keep working.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ingest::http::json_error;
+use pipeline::DbRp;
+use serde::Deserialize;
+
+use crate::server::ServerState;
+use crate::tasks::{DbRpJson, TaskDefinition, TaskError, TaskManager};
+
+/// The body of `POST /tasks` and `PATCH /tasks/ID`; in a PATCH every member
+/// is optional and only what is given changes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskBody {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub task_type: Option<String>,
+    pub dbrps: Option<Vec<DbRpJson>>,
+    pub script: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// Only points of this measurement reach the task.
+    pub from: Option<String>,
+    /// Batch tasks: the query and its schedule.
+    pub query: Option<String>,
+    pub period: Option<String>,
+    pub cron: Option<String>,
+    pub group_by: Option<String>,
+}
+
+/// Task ids as Kapacitor allows them: letters, digits, `-`, `.`, `_`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+fn task_error(e: TaskError) -> Response {
+    match e {
+        TaskError::NotFound(_) => json_error(StatusCode::NOT_FOUND, e.to_string()),
+        TaskError::Thread(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        _ => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+fn parse_type(t: &str) -> Result<dsl::TaskType, String> {
+    match t {
+        "stream" | "streamer" => Ok(dsl::TaskType::Stream),
+        "batch" | "batcher" => Ok(dsl::TaskType::Batch),
+        other => Err(format!("invalid task type {other:?}: use stream or batch")),
+    }
+}
+
+/// Applies `body` on top of `base` (or makes a new definition) and sets the
+/// status, all on a blocking thread since stopping a task waits for it.
+async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bool) -> Response {
+    let base = tasks.definition(&id);
+    if base.is_none() && !creating {
+        return json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist"));
+    }
+    let task_type = match (&body.task_type, &base) {
+        (Some(t), _) => match parse_type(t) {
+            Ok(t) => t,
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
+        },
+        (None, Some(b)) => b.task_type,
+        (None, None) => match body.script.as_deref() {
+            Some(script) => dsl::detect_task_type(script),
+            None => return json_error(StatusCode::BAD_REQUEST, "a new task needs a script"),
+        },
+    };
+    let Some(script) = body
+        .script
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.script.clone()))
+    else {
+        return json_error(StatusCode::BAD_REQUEST, "a new task needs a script");
+    };
+    let dbrps = match (&body.dbrps, &base) {
+        (Some(d), _) => d
+            .iter()
+            .map(|d| DbRp::new(d.db.as_str(), d.rp.as_str()))
+            .collect(),
+        (None, Some(b)) => b.dbrps.clone(),
+        (None, None) => Vec::new(),
+    };
+    let measurement = body
+        .from
+        .clone()
+        .or_else(|| base.as_ref().and_then(|b| b.measurement.clone()));
+    let status = body.status.clone();
+    if let Some(s) = &status
+        && s != "enabled"
+        && s != "disabled"
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid status {s:?}: use enabled or disabled"),
+        );
+    }
+    let mut meta = base.as_ref().map(|b| b.meta.clone()).unwrap_or_default();
+    let given = [
+        ("query", &body.query),
+        ("period", &body.period),
+        ("cron", &body.cron),
+        ("group_by", &body.group_by),
+    ];
+    for (key, value) in given {
+        if let Some(v) = value {
+            meta.insert(key.to_string(), v.clone());
+        }
+    }
+    if task_type == dsl::TaskType::Batch
+        && !meta.contains_key("query")
+        && !script.contains("query(")
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "a batch task needs a query, in the script or as `query`",
+        );
+    }
+    let def = TaskDefinition {
+        id: id.clone(),
+        task_type,
+        dbrps,
+        script,
+        measurement,
+        meta,
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        tasks.define(def)?;
+        match status.as_deref() {
+            Some("enabled") => tasks.enable(&id)?,
+            Some("disabled") => tasks.disable(&id)?,
+            _ => {}
+        }
+        Ok::<_, TaskError>(tasks.get(&id))
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(info))) => Json(info).into_response(),
+        Ok(Ok(None)) => json_error(StatusCode::NOT_FOUND, "task vanished"),
+        Ok(Err(e)) => task_error(e),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /kapacitor/v1/tasks`: defines a task (or redefines one with the same id).
+pub async fn create(State(state): State<Arc<ServerState>>, Json(body): Json<TaskBody>) -> Response {
+    let Some(id) = body.id.clone() else {
+        return json_error(StatusCode::BAD_REQUEST, "a task needs an id");
+    };
+    if !valid_id(&id) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid task id {id:?}: use letters, digits, '-', '.' and '_'"),
+        );
+    }
+    apply(state.tasks.clone(), id, body, true).await
+}
+
+/// `PATCH /kapacitor/v1/tasks/ID`: changes what the body gives.
+pub async fn update(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    Json(body): Json<TaskBody>,
+) -> Response {
+    if body.id.as_ref().is_some_and(|new| *new != id) {
+        return json_error(StatusCode::BAD_REQUEST, "renaming a task is not supported");
+    }
+    apply(state.tasks.clone(), id, body, false).await
+}
+
+/// `GET /kapacitor/v1/tasks/ID`.
+pub async fn get(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+    match state.tasks.get(&id) {
+        Some(info) => Json(info).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist")),
+    }
+}
+
+/// `GET /kapacitor/v1/tasks`.
+pub async fn list(State(state): State<Arc<ServerState>>) -> Response {
+    Json(serde_json::json!({ "tasks": state.tasks.list() })).into_response()
+}
+
+/// `DELETE /kapacitor/v1/tasks/ID`.
+pub async fn delete(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+    let tasks = state.tasks.clone();
+    match tokio::task::spawn_blocking(move || tasks.delete(&id)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => task_error(e),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -1,0 +1,156 @@
+//! `kapacitor define streamer|batcher`: the seed's way to define a task from
+//! a script file and command-line metadata. Redefining a task updates it and
+//! keeps it enabled if it was.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use hyper::Method;
+use serde_json::{Value, json};
+
+use super::http::{send, send_json};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    kind: Kind,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Kind {
+    /// A stream task: points as they arrive.
+    Streamer(Streamer),
+    /// A batch task: the results of a scheduled query.
+    Batcher(Batcher),
+}
+
+#[derive(Debug, clap::Args)]
+struct Streamer {
+    /// The task's name.
+    #[arg(long)]
+    name: String,
+    /// Only points of this measurement reach the task.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only points matching this predicate reach the task, e.g. "cpu = 'cpu-total'".
+    #[arg(long = "where")]
+    where_: Option<String>,
+    /// The TICKscript file.
+    #[arg(long)]
+    script: PathBuf,
+    /// Database and retention policy the task reads (db.rp); repeatable.
+    #[arg(long)]
+    dbrp: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct Batcher {
+    #[arg(long)]
+    name: String,
+    /// The InfluxQL query to run.
+    #[arg(long)]
+    query: String,
+    /// How far back each run queries, and how often it runs.
+    #[arg(long, conflicts_with = "cron")]
+    period: Option<String>,
+    /// A cron schedule instead of --period.
+    #[arg(long)]
+    cron: Option<String>,
+    /// The group by time() interval.
+    #[arg(long = "group-by")]
+    group_by: Option<String>,
+    #[arg(long)]
+    script: PathBuf,
+    #[arg(long)]
+    dbrp: Vec<String>,
+}
+
+/// `db.rp` as `{db, rp}`; a bare `db` takes `autogen`.
+pub fn parse_dbrp(s: &str) -> anyhow::Result<Value> {
+    let (db, rp) = s.split_once('.').unwrap_or((s, "autogen"));
+    let (db, rp) = (db.trim_matches('"'), rp.trim_matches('"'));
+    if db.is_empty() || rp.is_empty() {
+        bail!("--dbrp {s:?}: expected db.rp, e.g. telegraf.autogen");
+    }
+    Ok(json!({ "db": db, "rp": rp }))
+}
+
+fn read_script(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
+    let (name, body) = match args.kind {
+        Kind::Streamer(s) => {
+            if s.where_.is_some() {
+                bail!(
+                    "--where is not supported yet; filter in the script with |from().where(lambda: ...)"
+                );
+            }
+            let dbrps = s
+                .dbrp
+                .iter()
+                .map(|d| parse_dbrp(d))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut body = json!({ "id": s.name, "type": "stream", "script": read_script(&s.script)?, "dbrps": dbrps });
+            if let Some(from) = s.from {
+                body["from"] = json!(from);
+            }
+            (s.name, body)
+        }
+        Kind::Batcher(b) => {
+            if b.period.is_none() && b.cron.is_none() {
+                bail!("a batcher needs --period or --cron");
+            }
+            let dbrps = b
+                .dbrp
+                .iter()
+                .map(|d| parse_dbrp(d))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let body = json!({
+                "id": b.name, "type": "batch", "script": read_script(&b.script)?, "dbrps": dbrps,
+                "query": b.query, "period": b.period, "cron": b.cron, "group_by": b.group_by,
+            });
+            (b.name, body)
+        }
+    };
+    let exists = send(
+        Method::GET,
+        url,
+        &format!("/kapacitor/v1/tasks/{name}"),
+        Vec::new(),
+    )?
+    .status
+    .is_success();
+    let reply = if exists {
+        send_json(
+            Method::PATCH,
+            url,
+            &format!("/kapacitor/v1/tasks/{name}"),
+            &body,
+        )?
+    } else {
+        send_json(Method::POST, url, "/kapacitor/v1/tasks", &body)?
+    };
+    if !reply.status.is_success() {
+        eprintln!("{}", reply.error_text());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dbrp;
+
+    #[test]
+    fn dbrp_forms() {
+        assert_eq!(
+            parse_dbrp("telegraf.autogen").unwrap(),
+            serde_json::json!({"db": "telegraf", "rp": "autogen"})
+        );
+        assert_eq!(parse_dbrp("telegraf").unwrap()["rp"], "autogen");
+        assert!(parse_dbrp(".x").is_err());
+    }
+}
