@@ -31,8 +31,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in &args.files {
-        let source = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let source =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let task_type = match args.task_type {
             Some(TaskTypeArg::Stream) => dsl::TaskType::Stream,
             Some(TaskTypeArg::Batch) => dsl::TaskType::Batch,

@@ -41,7 +41,14 @@ fn render(s: &Value) -> String {
     let _ = writeln!(
         out,
         "{:<22} {:<22} {:>12} {:>12} {:>14} {:>12} {:>8} {:>9}",
-        "LISTENER / DB.RP", "BIND", "RECEIVED", "POINTS", "BYTES", "PARSE ERRORS", "DROPPED", "REJECTED"
+        "LISTENER / DB.RP",
+        "BIND",
+        "RECEIVED",
+        "POINTS",
+        "BYTES",
+        "PARSE ERRORS",
+        "DROPPED",
+        "REJECTED"
     );
     if let Some(listeners) = s["listeners"].as_object() {
         for (name, l) in listeners {
@@ -84,7 +91,11 @@ fn render(s: &Value) -> String {
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "points no task wanted: {}", num(&s["router"]["unrouted_points"]));
+    let _ = writeln!(
+        out,
+        "points no task wanted: {}",
+        num(&s["router"]["unrouted_points"])
+    );
     match s["tasks"].as_array() {
         Some(tasks) if !tasks.is_empty() => {
             let _ = writeln!(out, "tasks: {}", tasks.len());
@@ -105,7 +116,9 @@ fn short(key: &str) -> &str {
 }
 
 fn num(v: &Value) -> String {
-    v.as_u64().map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+    v.as_u64()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]

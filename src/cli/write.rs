@@ -32,10 +32,13 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     let mut data = Vec::new();
     match &args.file {
         Some(path) if path.as_os_str() != "-" => {
-            data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            data =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         }
         _ => {
-            std::io::stdin().read_to_end(&mut data).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .context("cannot read standard input")?;
         }
     }
     let query = serde_urlencoded::to_string([
@@ -52,7 +55,11 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             failed = true;
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Splits `data` into pieces of about `size` bytes, each ending at a newline
@@ -68,7 +75,10 @@ fn chunks_at_line_ends(data: &[u8], size: usize) -> impl Iterator<Item = &[u8]> 
         } else {
             match memchr_back(&rest[..size]) {
                 Some(i) => i + 1,
-                None => rest[size..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| size + i + 1),
+                None => rest[size..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |i| size + i + 1),
             }
         };
         let (head, tail) = rest.split_at(cut);
