@@ -13,7 +13,8 @@
 #
 # Knobs (environment): POINTS (sink and kapacitord, default 4000000),
 # INFLUX_POINTS (default 300000), BATCH (5000), WRITERS (2), REPEAT (3),
-# MAX_SECONDS per run (60), SKIP_BUILD=1 to reuse the binaries in BIN_DIR
+# MAX_SECONDS per run (60), GZIP=1 to gzip every body (as Telegraf >= 1.16
+# does by default), SKIP_BUILD=1 to reuse the binaries in BIN_DIR
 # (default ./target/release),
 # OUT (directory for the JSON reports; a temporary one by default).
 set -euo pipefail
@@ -174,6 +175,11 @@ for pid in "$sink_pid" ${kd_pid:+"$kd_pid"} "$influx_pid"; do
 done
 
 # ---- the runs ------------------------------------------------------------
+# What was measured: the commit, and whether the tree had uncommitted changes
+# to what the binaries are built from.
+revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain --untracked-files=no -- Cargo.toml Cargo.lock src ingest pipeline dsl storage config 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
+[[ -n $dirty ]] && revision+=" with uncommitted changes to: $dirty"
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 log "machine: $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -186,7 +192,7 @@ send() { # name url pid points json-out
     local name=$1 url=$2 pid=$3 points=$4 out=$5 rc=0
     timeout $((MAX_SECONDS + 120)) "$kapacitor" --url "$url" bench --json \
         --points "$points" --batch-size "$BATCH" --writers "$WRITERS" --db bench \
-        --start "$next_start" --duration "${MAX_SECONDS}s" --pid "$pid" >"$out" || rc=$?
+        --start "$next_start" --duration "${MAX_SECONDS}s" --pid "$pid" ${GZIP:+--gzip} >"$out" || rc=$?
     next_start=$((next_start + (points / series + 1) * 10000000000))
     sent[$name]=$(( ${sent[$name]:-0} + $(grep -o '"points_ok": *[0-9]*' "$out" | grep -o '[0-9]*$' || echo 0) ))
     return $rc
@@ -228,8 +234,10 @@ for name in sink kapacitord influxdb; do
     done
 done
 echo
-echo "W1 over HTTP, loopback; batch $BATCH lines, $WRITERS writers; sink and kapacitord $POINTS points, influxdb $INFLUX_POINTS points; $REPEAT runs each after a warm-up, median shown"
+echo "W1 over HTTP, loopback, kapacitord with no tasks; batch $BATCH lines, $WRITERS writers; sink and kapacitord $POINTS points, influxdb $INFLUX_POINTS points; $REPEAT runs each after a warm-up, median shown"
 echo "machine: $machine (client and server share these cores)"
+echo "built from: $revision"
+[[ -n ${GZIP:-} ]] && echo "bodies gzip-compressed (Content-Encoding: gzip)"
 echo
 "$kapacitor" bench compare --subject kapacitord "${runs[@]}"
 echo "reports: $OUT"
