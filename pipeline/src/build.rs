@@ -9,12 +9,18 @@ use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::Node;
 use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
+use crate::nodes::default_node::DefaultNode;
+use crate::nodes::delete::DeleteNode;
+use crate::nodes::derivative::DerivativeNode;
 use crate::nodes::filter::FilterNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
 use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::query::QueryNode;
+use crate::nodes::log::LogNode;
 use crate::nodes::root::RootNode;
+use crate::nodes::sample::SampleNode;
+use crate::nodes::shift::ShiftNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
 use crate::point::PointBatch;
@@ -135,6 +141,12 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "from" => Box::new(FromNode::from_spec(spec)?),
         "where" => Box::new(WhereNode::from_spec(spec)?),
         "filter" => Box::new(FilterNode::from_spec(spec)?),
+        "default" => Box::new(DefaultNode::from_spec(spec)?),
+        "delete" => Box::new(DeleteNode::from_spec(spec)?),
+        "shift" => Box::new(ShiftNode::from_spec(spec)?),
+        "sample" => Box::new(SampleNode::from_spec(spec)?),
+        "derivative" => Box::new(DerivativeNode::from_spec(spec)?),
+        "log" => Box::new(LogNode::from_spec(spec)?),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;
