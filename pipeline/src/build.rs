@@ -9,11 +9,14 @@ use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::Node;
 use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
+use crate::nodes::change_detect::ChangeDetectNode;
 use crate::nodes::default_node::DefaultNode;
 use crate::nodes::delete::DeleteNode;
 use crate::nodes::derivative::DerivativeNode;
+use crate::nodes::eval::EvalNode;
 use crate::nodes::filter::FilterNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
+use crate::nodes::group_by::GroupByNode;
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
 use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::query::QueryNode;
@@ -21,6 +24,7 @@ use crate::nodes::log::LogNode;
 use crate::nodes::root::RootNode;
 use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
+use crate::nodes::state_tracking::StateTrackingNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
 use crate::point::PointBatch;
@@ -147,6 +151,10 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "sample" => Box::new(SampleNode::from_spec(spec)?),
         "derivative" => Box::new(DerivativeNode::from_spec(spec)?),
         "log" => Box::new(LogNode::from_spec(spec)?),
+        "stateDuration" | "stateCount" => Box::new(StateTrackingNode::from_spec(spec)?),
+        "changeDetect" => Box::new(ChangeDetectNode::from_spec(spec)?),
+        "eval" => Box::new(EvalNode::from_spec(spec)?),
+        "groupBy" => Box::new(GroupByNode::from_spec(spec)?),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;

@@ -15,3 +15,7 @@ pub mod shift;
 pub mod sample;
 pub mod derivative;
 pub mod log;
+pub mod state_tracking;
+pub mod change_detect;
+pub mod eval;
+pub mod group_by;
