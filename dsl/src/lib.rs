@@ -33,7 +33,7 @@ mod grammar {
 
 pub use compile::{compile, detect_task_type};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use lambda::{EvalError, EvalValue, Lambda, LambdaExpr, PointScope};
+pub use lambda::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
 pub use parse::parse;
 pub use plan::{
     DbRp, Edge, EdgeType, HandlerSpec, NodeSpec, Plan, Property, TaskType, Value, VarSpec,

@@ -2,8 +2,11 @@
 //! lambda reads fields and tags from, and conversions between lambda values
 //! and field values.
 
-use dsl::{EvalValue, Lambda, PointScope};
+use std::collections::HashMap;
 
+use dsl::{EvalError, EvalState, EvalValue, Lambda, PointScope};
+
+use crate::group::GroupKey;
 use crate::node::NodeError;
 use crate::point::{FieldValue, Fields, Tags};
 
@@ -53,13 +56,83 @@ pub fn to_field(v: EvalValue) -> FieldValue {
     }
 }
 
-/// Evaluates a lambda that must give a boolean.
+/// Evaluates a stateless lambda that must give a boolean (stateful
+/// functions fail here; nodes whose lambdas may use them keep a
+/// [`LambdaRunner`]).
 pub fn eval_bool(lambda: &Lambda, scope: &Scope<'_>) -> Result<bool, NodeError> {
     match lambda.eval(scope) {
         Ok(EvalValue::Bool(b)) => Ok(b),
-        Ok(other) => Err(NodeError::new(format!(
-            "expression returned {other:?}, not a boolean"
-        ))),
+        Ok(other) => Err(not_bool(&other)),
         Err(e) => Err(NodeError::new(e.to_string())),
     }
+}
+
+/// A lambda of a node with the state it keeps between points: one
+/// [`EvalState`] per group, as Kapacitor gives each group its own copy of
+/// the expression (so `sigma()` and `count()` run per group). Lambdas with
+/// no stateful function share one state, which only holds their compiled
+/// regexes.
+#[derive(Debug)]
+pub struct LambdaRunner {
+    lambda: Lambda,
+    stateful: bool,
+    /// Compiled regexes; every group's state starts as a fork of it.
+    template: EvalState,
+    states: HashMap<GroupKey, EvalState>,
+}
+
+impl LambdaRunner {
+    /// Compiles the lambda's regexes; a bad pattern is an error here, when
+    /// the task starts, rather than on every point.
+    pub fn new(lambda: Lambda) -> Result<Self, EvalError> {
+        let template = EvalState::for_lambda(&lambda)?;
+        Ok(LambdaRunner {
+            stateful: lambda.is_stateful(),
+            lambda,
+            template,
+            states: HashMap::new(),
+        })
+    }
+
+    pub fn lambda(&self) -> &Lambda {
+        &self.lambda
+    }
+
+    /// Evaluates the lambda on one point of `group`.
+    pub fn eval(&mut self, group: &GroupKey, scope: &Scope<'_>) -> Result<EvalValue, NodeError> {
+        let state = if self.stateful {
+            match self.states.get_mut(group) {
+                Some(s) => s,
+                None => self
+                    .states
+                    .entry(group.clone())
+                    .or_insert_with(|| self.template.fork()),
+            }
+        } else {
+            &mut self.template
+        };
+        self.lambda
+            .eval_with(scope, state)
+            .map_err(|e| NodeError::new(e.to_string()))
+    }
+
+    /// Evaluates a lambda that must give a boolean.
+    pub fn eval_bool(&mut self, group: &GroupKey, scope: &Scope<'_>) -> Result<bool, NodeError> {
+        match self.eval(group, scope)? {
+            EvalValue::Bool(b) => Ok(b),
+            other => Err(not_bool(&other)),
+        }
+    }
+
+    /// Drops a group's state (on `DeleteGroup`).
+    pub fn forget(&mut self, group: &GroupKey) {
+        self.states.remove(group);
+    }
+}
+
+fn not_bool(v: &EvalValue) -> NodeError {
+    NodeError::new(format!(
+        "expression returned unexpected type {}, not a boolean",
+        v.type_name()
+    ))
 }

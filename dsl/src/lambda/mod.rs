@@ -1,6 +1,19 @@
 //! Compiled lambda expressions: operator precedence resolved, script
 //! variables substituted, functions checked. The runtime evaluates these
-//! against each point (see [`Lambda::eval`]).
+//! against each point with [`Lambda::eval_with`], keeping an [`EvalState`]
+//! per lambda and group for the stateful functions (`sigma`, `count`,
+//! `spread`, `rand`) and the compiled regexes. [`Lambda::eval`] is the
+//! stateless form, for constants and one-off checks.
+//!
+//! The semantics follow Kapacitor's `tick/stateful`: which operand types an
+//! operator accepts, what each function returns, and the error texts a user
+//! would compare.
+
+mod eval;
+mod functions;
+mod math;
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +32,8 @@ pub struct Lambda {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LambdaExpr {
-    /// `"name"`: a field, else a tag, of the current point.
+    /// `"name"`: a field, else a tag, of the current point; `"time"` is the
+    /// point's time.
     Field(String),
     Bool(bool),
     Int(i64),
@@ -49,7 +63,8 @@ pub enum LambdaExpr {
     },
 }
 
-/// A value produced while evaluating a lambda.
+/// A value produced while evaluating a lambda. A time (`now()`, `"time"`)
+/// comes out as [`EvalValue::Int`] nanoseconds since the epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EvalValue {
     Bool(bool),
@@ -69,12 +84,16 @@ pub trait PointScope {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalError {
-    #[error("no field or tag named \"{0}\"")]
+    #[error("reference \"{0}\" is missing value")]
     Missing(String),
+    #[error("{0} reference value \"{1}\" is missing value")]
+    MissingOperand(&'static str, String),
     #[error(
         "mismatched type to binary operator. got {0} {1} {2}. see bool(), int(), float(), string(), duration()"
     )]
     Mismatch(&'static str, &'static str, &'static str),
+    #[error("invalid {0} operator {1} for type {2}")]
+    InvalidOperator(&'static str, &'static str, &'static str),
     #[error("invalid operand for {0}: {1}")]
     BadOperand(&'static str, &'static str),
     #[error("division by zero")]
@@ -83,10 +102,140 @@ pub enum EvalError {
     Unsupported(String),
     #[error("template variable {0} was never given a value")]
     Unfilled(String),
+    #[error("undefined function: \"{0}\"")]
+    UnknownFunction(String),
+    /// A function rejected its arguments, as Kapacitor words it.
+    #[error("error calling \"{0}\": {1}")]
+    Call(String, String),
+    /// The argument types match none of the function's signatures.
+    #[error("Cannot call function \"{0}\" with args ({1}), available signatures are [{2}].")]
+    Signature(String, String, &'static str),
+    #[error("invalid regex /{0}/: {1}")]
+    Regex(String, String),
+    #[error("expression returned unexpected type {0}")]
+    Unexpected(&'static str),
+}
+
+/// What a lambda keeps between points: the accumulators of its stateful
+/// functions, one per call site (so `sigma("a") > sigma("b")` keeps two),
+/// and its compiled regexes. Keep one per lambda and group.
+#[derive(Debug, Clone)]
+pub struct EvalState {
+    sites: HashMap<usize, functions::Accumulator>,
+    regexes: HashMap<String, regex::Regex>,
+    /// Whether stateful functions may run; false for [`Lambda::eval`].
+    stateful: bool,
+}
+
+impl Default for EvalState {
+    fn default() -> Self {
+        EvalState {
+            sites: HashMap::new(),
+            regexes: HashMap::new(),
+            stateful: true,
+        }
+    }
+}
+
+impl EvalState {
+    /// A state for `lambda` with its regex literals compiled up front, so a
+    /// bad pattern is reported when the task starts, not per point.
+    pub fn for_lambda(lambda: &Lambda) -> Result<Self, EvalError> {
+        let mut state = EvalState::default();
+        let mut err = None;
+        visit(&lambda.expr, &mut |e| {
+            if let LambdaExpr::Regex(p) = e
+                && err.is_none()
+                && let Err(e) = state.regex(p)
+            {
+                err = Some(e);
+            }
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(state),
+        }
+    }
+
+    /// A fresh state sharing this one's compiled regexes (for a new group).
+    pub fn fork(&self) -> Self {
+        EvalState {
+            sites: HashMap::new(),
+            regexes: self.regexes.clone(),
+            stateful: true,
+        }
+    }
+
+    /// Forgets what the stateful functions have seen.
+    pub fn reset(&mut self) {
+        self.sites.clear();
+    }
+
+    fn regex(&mut self, pattern: &str) -> Result<regex::Regex, EvalError> {
+        if let Some(re) = self.regexes.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| EvalError::Regex(pattern.to_owned(), e.to_string()))?;
+        self.regexes.insert(pattern.to_owned(), re.clone());
+        Ok(re)
+    }
+}
+
+/// Calls `f` on every node of `expr`, parents first.
+fn visit(expr: &LambdaExpr, f: &mut dyn FnMut(&LambdaExpr)) {
+    f(expr);
+    match expr {
+        LambdaExpr::Unary { expr, .. } => visit(expr, f),
+        LambdaExpr::Binary { lhs, rhs, .. } => {
+            visit(lhs, f);
+            visit(rhs, f);
+        }
+        LambdaExpr::Call { args, .. } => args.iter().for_each(|a| visit(a, f)),
+        _ => {}
+    }
+}
+
+impl Lambda {
+    /// Evaluates the lambda without state: everything but the stateful
+    /// functions, which fail with [`EvalError::Unsupported`]. Regexes are
+    /// compiled on each call; the runtime uses [`Lambda::eval_with`].
+    pub fn eval(&self, scope: &dyn PointScope) -> Result<EvalValue, EvalError> {
+        eval::run(
+            &self.expr,
+            scope,
+            &mut EvalState {
+                stateful: false,
+                ..EvalState::default()
+            },
+        )
+    }
+
+    /// Evaluates the lambda against one point, updating `state` (create it
+    /// with [`EvalState::for_lambda`], one per group).
+    pub fn eval_with(
+        &self,
+        scope: &dyn PointScope,
+        state: &mut EvalState,
+    ) -> Result<EvalValue, EvalError> {
+        eval::run(&self.expr, scope, state)
+    }
+
+    /// Whether the lambda calls a function that keeps state between points,
+    /// so it needs an [`EvalState`] per group.
+    pub fn is_stateful(&self) -> bool {
+        let mut found = false;
+        visit(&self.expr, &mut |e| {
+            if let LambdaExpr::Call { func, .. } = e {
+                found |= functions::is_stateful(func);
+            }
+        });
+        found
+    }
 }
 
 impl EvalValue {
-    fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &'static str {
         match self {
             EvalValue::Bool(_) => "bool",
             EvalValue::Int(_) => "int",
@@ -95,152 +244,4 @@ impl EvalValue {
             EvalValue::Duration(_) => "duration",
         }
     }
-}
-
-impl Lambda {
-    /// Evaluates the stateless part of the language: literals, fields,
-    /// operators and the conversion functions. Stateful functions
-    /// (`sigma`, `count`, …) and regexes belong to the runtime.
-    pub fn eval(&self, scope: &dyn PointScope) -> Result<EvalValue, EvalError> {
-        eval(&self.expr, scope)
-    }
-}
-
-fn eval(expr: &LambdaExpr, scope: &dyn PointScope) -> Result<EvalValue, EvalError> {
-    use EvalValue as V;
-    Ok(match expr {
-        LambdaExpr::Field(name) => scope
-            .lookup(name)
-            .ok_or_else(|| EvalError::Missing(name.clone()))?,
-        LambdaExpr::Bool(b) => V::Bool(*b),
-        LambdaExpr::Int(i) => V::Int(*i),
-        LambdaExpr::Float(f) => V::Float(*f),
-        LambdaExpr::String(s) => V::String(s.clone()),
-        LambdaExpr::Duration(d) => V::Duration(*d),
-        LambdaExpr::Regex(_) | LambdaExpr::Star => {
-            return Err(EvalError::Unsupported("regex".into()));
-        }
-        LambdaExpr::Var { name, .. } => return Err(EvalError::Unfilled(name.clone())),
-        LambdaExpr::Unary { op, expr } => match (op, eval(expr, scope)?) {
-            (UnaryOp::Neg, V::Int(i)) => V::Int(i.wrapping_neg()),
-            (UnaryOp::Neg, V::Float(f)) => V::Float(-f),
-            (UnaryOp::Neg, V::Duration(d)) => V::Duration(d.wrapping_neg()),
-            (UnaryOp::Not, V::Bool(b)) => V::Bool(!b),
-            (UnaryOp::Neg, v) => return Err(EvalError::BadOperand("-", v.type_name())),
-            (UnaryOp::Not, v) => return Err(EvalError::BadOperand("!", v.type_name())),
-        },
-        LambdaExpr::Binary { op, lhs, rhs } => {
-            // AND/OR short-circuit, as Kapacitor does.
-            if matches!(op, BinaryOp::And | BinaryOp::Or) {
-                let l = match eval(lhs, scope)? {
-                    V::Bool(b) => b,
-                    v => return Err(EvalError::BadOperand(op.symbol(), v.type_name())),
-                };
-                if (*op == BinaryOp::And && !l) || (*op == BinaryOp::Or && l) {
-                    return Ok(V::Bool(l));
-                }
-                return match eval(rhs, scope)? {
-                    V::Bool(b) => Ok(V::Bool(b)),
-                    v => Err(EvalError::BadOperand(op.symbol(), v.type_name())),
-                };
-            }
-            binary(*op, eval(lhs, scope)?, eval(rhs, scope)?)?
-        }
-        LambdaExpr::Call { func, args } => {
-            let mut vals = Vec::with_capacity(args.len());
-            for a in args {
-                vals.push(eval(a, scope)?);
-            }
-            call(func, &vals, scope)?
-        }
-    })
-}
-
-fn binary(op: BinaryOp, l: EvalValue, r: EvalValue) -> Result<EvalValue, EvalError> {
-    use EvalValue as V;
-    use std::cmp::Ordering;
-    let mismatch = |l: &V, r: &V| EvalError::Mismatch(l.type_name(), op.symbol(), r.type_name());
-    if op.is_comparison() {
-        let ord: Option<Ordering> = match (&l, &r) {
-            (V::Int(a), V::Int(b)) => Some(a.cmp(b)),
-            (V::Float(a), V::Float(b)) => a.partial_cmp(b),
-            (V::Int(a), V::Float(b)) => (*a as f64).partial_cmp(b),
-            (V::Float(a), V::Int(b)) => a.partial_cmp(&(*b as f64)),
-            (V::Duration(a), V::Duration(b)) => Some(a.cmp(b)),
-            (V::String(a), V::String(b)) => Some(a.cmp(b)),
-            (V::Bool(a), V::Bool(b)) if matches!(op, BinaryOp::Eq | BinaryOp::NotEq) => {
-                Some(a.cmp(b))
-            }
-            _ => return Err(mismatch(&l, &r)),
-        };
-        let Some(ord) = ord else {
-            // NaN compares unequal to everything.
-            return Ok(V::Bool(op == BinaryOp::NotEq));
-        };
-        return Ok(V::Bool(match op {
-            BinaryOp::Eq => ord == Ordering::Equal,
-            BinaryOp::NotEq => ord != Ordering::Equal,
-            BinaryOp::Lt => ord == Ordering::Less,
-            BinaryOp::LtEq => ord != Ordering::Greater,
-            BinaryOp::Gt => ord == Ordering::Greater,
-            _ => ord != Ordering::Less,
-        }));
-    }
-    Ok(match (op, &l, &r) {
-        (BinaryOp::Add, V::Int(a), V::Int(b)) => V::Int(a.wrapping_add(*b)),
-        (BinaryOp::Sub, V::Int(a), V::Int(b)) => V::Int(a.wrapping_sub(*b)),
-        (BinaryOp::Mul, V::Int(a), V::Int(b)) => V::Int(a.wrapping_mul(*b)),
-        (BinaryOp::Div | BinaryOp::Mod, V::Int(_), V::Int(0)) => {
-            return Err(EvalError::DivisionByZero);
-        }
-        (BinaryOp::Div, V::Int(a), V::Int(b)) => V::Int(a.wrapping_div(*b)),
-        (BinaryOp::Mod, V::Int(a), V::Int(b)) => V::Int(a.wrapping_rem(*b)),
-        (BinaryOp::Add, V::Float(a), V::Float(b)) => V::Float(a + b),
-        (BinaryOp::Sub, V::Float(a), V::Float(b)) => V::Float(a - b),
-        (BinaryOp::Mul, V::Float(a), V::Float(b)) => V::Float(a * b),
-        (BinaryOp::Div, V::Float(a), V::Float(b)) => V::Float(a / b),
-        (BinaryOp::Add, V::Duration(a), V::Duration(b)) => V::Duration(a.wrapping_add(*b)),
-        (BinaryOp::Sub, V::Duration(a), V::Duration(b)) => V::Duration(a.wrapping_sub(*b)),
-        (BinaryOp::Mul, V::Duration(a), V::Int(b)) | (BinaryOp::Mul, V::Int(b), V::Duration(a)) => {
-            V::Duration(a.wrapping_mul(*b))
-        }
-        (BinaryOp::Add, V::String(a), V::String(b)) => V::String(format!("{a}{b}")),
-        _ => return Err(mismatch(&l, &r)),
-    })
-}
-
-fn call(func: &str, args: &[EvalValue], scope: &dyn PointScope) -> Result<EvalValue, EvalError> {
-    use EvalValue as V;
-    let one = args.first();
-    Ok(match (func, one) {
-        ("float", Some(V::Int(i))) => V::Float(*i as f64),
-        ("float", Some(V::Float(f))) => V::Float(*f),
-        ("int", Some(V::Float(f))) => V::Int(*f as i64),
-        ("int", Some(V::Int(i))) => V::Int(*i),
-        ("int", Some(V::Bool(b))) => V::Int(i64::from(*b)),
-        ("bool", Some(V::Bool(b))) => V::Bool(*b),
-        ("string", Some(v)) => V::String(match v {
-            V::Bool(b) => {
-                if *b {
-                    "true".into()
-                } else {
-                    "false".into()
-                }
-            }
-            V::Int(i) => i.to_string(),
-            V::Float(f) => f.to_string(),
-            V::String(s) => s.clone(),
-            V::Duration(d) => format!("{d}ns"),
-        }),
-        ("abs", Some(V::Float(f))) => V::Float(f.abs()),
-        ("sqrt", Some(V::Float(f))) => V::Float(f.sqrt()),
-        ("floor", Some(V::Float(f))) => V::Float(f.floor()),
-        ("ceil", Some(V::Float(f))) => V::Float(f.ceil()),
-        ("strLength", Some(V::String(s))) => V::Int(s.chars().count() as i64),
-        ("strToLower", Some(V::String(s))) => V::String(s.to_lowercase()),
-        ("strToUpper", Some(V::String(s))) => V::String(s.to_uppercase()),
-        ("unixNano", _) => V::Int(scope.time()),
-        ("if", Some(V::Bool(c))) if args.len() == 3 => args[if *c { 1 } else { 2 }].clone(),
-        _ => return Err(EvalError::Unsupported(func.to_owned())),
-    })
 }

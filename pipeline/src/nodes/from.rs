@@ -2,11 +2,11 @@
 //! measurement and `where` lambdas, puts each in its group (`groupBy`), and
 //! truncates or rounds its time.
 
-use dsl::{Lambda, NodeSpec, Value};
+use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::group::{Dimensions, GroupKey};
-use crate::lambda::{Scope, eval_bool};
+use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
 use crate::point::{DbRp, Name, Point};
 use crate::spec::{BuildError, SpecExt};
@@ -96,7 +96,10 @@ impl DbRpFilter {
 
 pub struct FromNode {
     measurement: Option<Name>,
-    wheres: Vec<Lambda>,
+    /// Run before grouping, so (as in Kapacitor's stream node) one state
+    /// serves every series: they all count as the nil group.
+    wheres: Vec<LambdaRunner>,
+    nil: GroupKey,
     group_by: GroupBy,
     truncate: i64,
     round: i64,
@@ -107,7 +110,10 @@ impl FromNode {
         let mut wheres = Vec::new();
         for p in spec.properties.iter().filter(|p| p.name == "where") {
             match p.args.first() {
-                Some(Value::Lambda(l)) => wheres.push(l.clone()),
+                Some(Value::Lambda(l)) => wheres.push(
+                    LambdaRunner::new(l.clone())
+                        .map_err(|e| BuildError::invalid(spec, e.to_string()))?,
+                ),
                 _ => {
                     return Err(BuildError::invalid(
                         spec,
@@ -119,6 +125,7 @@ impl FromNode {
         Ok(FromNode {
             measurement: spec.prop_string("measurement")?.map(Name::from),
             wheres,
+            nil: GroupKey::nil(),
             group_by: GroupBy::from_spec(spec)?,
             truncate: spec.prop_duration("truncate")?.unwrap_or(0),
             round: spec.prop_duration("round")?.unwrap_or(0),
@@ -146,13 +153,13 @@ impl Node for FromNode {
         {
             return Ok(());
         }
-        for lambda in &self.wheres {
+        for lambda in &mut self.wheres {
             let scope = Scope {
                 fields: &point.fields,
                 tags: point.tags(),
                 time: point.time,
             };
-            if !eval_bool(lambda, &scope)? {
+            if !lambda.eval_bool(&self.nil, &scope)? {
                 return Ok(());
             }
         }

@@ -1,21 +1,26 @@
 //! `where`: keeps the points for which a lambda is true. On a batch edge it
-//! filters the points inside each batch and keeps the batch.
+//! filters the points inside each batch and keeps the batch. Each group has
+//! its own copy of the lambda's state (`sigma`, `count`, …), as in
+//! Kapacitor; a point whose lambda fails is dropped and the error counted.
 
-use dsl::{Lambda, NodeSpec, Value};
+use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
-use crate::lambda::{Scope, eval_bool};
+use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
 use crate::spec::BuildError;
 
 pub struct WhereNode {
-    lambda: Lambda,
+    lambda: LambdaRunner,
 }
 
 impl WhereNode {
     pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
         match spec.args.first() {
-            Some(Value::Lambda(l)) => Ok(WhereNode { lambda: l.clone() }),
+            Some(Value::Lambda(l)) => Ok(WhereNode {
+                lambda: LambdaRunner::new(l.clone())
+                    .map_err(|e| BuildError::invalid(spec, e.to_string()))?,
+            }),
             _ => Err(BuildError::invalid(
                 spec,
                 "where() takes a lambda expression",
@@ -33,19 +38,21 @@ impl Node for WhereNode {
                     tags: point.tags(),
                     time: point.time,
                 };
-                if eval_bool(&self.lambda, &scope)? {
+                if self.lambda.eval_bool(&group, &scope)? {
                     out.push(Message::Point(point, group));
                 }
             }
             Message::Batch(mut batch) => {
                 let mut first_error = None;
+                let lambda = &mut self.lambda;
+                let group = &batch.group;
                 batch.points.retain(|p| {
                     let scope = Scope {
                         fields: &p.fields,
                         tags: &p.tags,
                         time: p.time,
                     };
-                    match eval_bool(&self.lambda, &scope) {
+                    match lambda.eval_bool(group, &scope) {
                         Ok(keep) => keep,
                         Err(e) => {
                             first_error.get_or_insert(e);
@@ -57,6 +64,10 @@ impl Node for WhereNode {
                 if let Some(e) = first_error {
                     return Err(e);
                 }
+            }
+            Message::DeleteGroup(group) => {
+                self.lambda.forget(&group);
+                out.push(Message::DeleteGroup(group));
             }
             other => out.push(other),
         }
