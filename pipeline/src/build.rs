@@ -20,6 +20,7 @@ use crate::nodes::group_by::GroupByNode;
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
 use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::query::QueryNode;
+use crate::nodes::join::JoinNode;
 use crate::nodes::log::LogNode;
 use crate::nodes::root::RootNode;
 use crate::nodes::sample::SampleNode;
@@ -155,6 +156,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "changeDetect" => Box::new(ChangeDetectNode::from_spec(spec)?),
         "eval" => Box::new(EvalNode::from_spec(spec)?),
         "groupBy" => Box::new(GroupByNode::from_spec(spec)?),
+        "join" => Box::new(JoinNode::from_spec(spec)?),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;

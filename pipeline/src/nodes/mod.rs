@@ -19,3 +19,4 @@ pub mod state_tracking;
 pub mod change_detect;
 pub mod eval;
 pub mod group_by;
+pub mod join;
