@@ -1275,8 +1275,9 @@ impl Compiler {
                         (T::Duration, BinaryOp::Add | BinaryOp::Sub, T::Duration) => {
                             Some(T::Duration)
                         }
-                        (T::Duration, BinaryOp::Mul | BinaryOp::Div, T::Int)
-                        | (T::Int, BinaryOp::Mul, T::Duration) => Some(T::Duration),
+                        (T::Duration, BinaryOp::Mul | BinaryOp::Div, T::Int | T::Float)
+                        | (T::Int | T::Float, BinaryOp::Mul, T::Duration) => Some(T::Duration),
+                        (T::Duration, BinaryOp::Div, T::Duration) => Some(T::Int),
                         (T::String, BinaryOp::Add, T::String) => Some(T::String),
                         _ => None,
                     }
