@@ -7,9 +7,12 @@
 //! `.tags()` names results that become tags (they must be strings). A point
 //! whose lambdas fail is dropped; `.quiet()` drops it without an error.
 
-use dsl::{EvalValue, Lambda, NodeSpec, PointScope, Value};
+use std::collections::HashMap;
+
+use dsl::{EvalState, EvalValue, Lambda, NodeSpec, PointScope, Value};
 
 use crate::batch::Message;
+use crate::group::GroupKey;
 use crate::lambda::{Scope, to_field};
 use crate::node::{Node, NodeError};
 use crate::point::{FieldValue, Fields, Name, Tags};
@@ -24,6 +27,12 @@ enum Keep {
 
 pub struct EvalNode {
     lambdas: Vec<Lambda>,
+    /// Compiled regexes of each lambda; a group's states start as forks.
+    templates: Vec<EvalState>,
+    /// Per group, one state per lambda, for stateful functions (`sigma()`,
+    /// `count()`, ...), as Kapacitor copies the expressions per group.
+    states: HashMap<GroupKey, Vec<EvalState>>,
+    stateful: bool,
     names: Vec<Name>,
     tags: Vec<Name>,
     keep: Keep,
@@ -116,7 +125,16 @@ impl EvalNode {
                 format!(".tags() names {t:?}, which no expression is named with .as()"),
             ));
         }
+        let mut templates = Vec::with_capacity(lambdas.len());
+        for l in &lambdas {
+            templates.push(
+                EvalState::for_lambda(l).map_err(|e| BuildError::invalid(spec, e.to_string()))?,
+            );
+        }
         Ok(EvalNode {
+            stateful: lambdas.iter().any(Lambda::is_stateful),
+            templates,
+            states: HashMap::new(),
             lambdas,
             names: as_names,
             tags,
@@ -127,19 +145,28 @@ impl EvalNode {
 
     /// The new fields and tags of one point.
     fn eval(
-        &self,
+        &mut self,
+        group: &GroupKey,
         fields: &Fields,
         tags: &Tags,
         time: i64,
     ) -> Result<(Fields, Option<Tags>), NodeError> {
         let mut results: Vec<(Name, EvalValue)> = Vec::with_capacity(self.lambdas.len());
-        for (lambda, name) in self.lambdas.iter().zip(&self.names) {
+        let states = if self.stateful {
+            let templates = &self.templates;
+            self.states
+                .entry(group.clone())
+                .or_insert_with(|| templates.iter().map(EvalState::fork).collect())
+        } else {
+            &mut self.templates
+        };
+        for ((lambda, name), state) in self.lambdas.iter().zip(&self.names).zip(states.iter_mut()) {
             let scope = EvalScope {
                 point: Scope { fields, tags, time },
                 results: &results,
             };
             let value = lambda
-                .eval(&scope)
+                .eval_with(&scope, state)
                 .map_err(|e| NodeError::new(e.to_string()))?;
             results.retain(|(k, _)| k != name);
             results.push((name.clone(), value));
@@ -210,7 +237,7 @@ impl Node for EvalNode {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(mut point, group) => {
-                match self.eval(&point.fields, point.tags(), point.time) {
+                match self.eval(&group, &point.fields, point.tags(), point.time) {
                     Ok((fields, tags)) => {
                         point.fields = fields;
                         if let Some(tags) = tags {
@@ -230,7 +257,7 @@ impl Node for EvalNode {
                 let mut error = None;
                 let points = std::mem::take(&mut batch.points);
                 for mut p in points {
-                    match self.eval(&p.fields, &p.tags, p.time) {
+                    match self.eval(&batch.group, &p.fields, &p.tags, p.time) {
                         Ok((fields, tags)) => {
                             p.fields = fields;
                             if let Some(tags) = tags {
@@ -247,6 +274,10 @@ impl Node for EvalNode {
                 if let Some(e) = error {
                     return self.failed(e);
                 }
+            }
+            Message::DeleteGroup(group) => {
+                self.states.remove(&group);
+                out.push(Message::DeleteGroup(group));
             }
             other => out.push(other),
         }

@@ -1,15 +1,16 @@
 //! `stateDuration` and `stateCount`: how long, or for how many consecutive
 //! points, a lambda has been true in each group; -1 when it is false.
 //! Inside a batch the state starts again at each batch. A point whose lambda
-//! cannot be evaluated is dropped.
+//! cannot be evaluated is dropped. Stateful lambda functions keep their
+//! state per group.
 
 use std::collections::HashMap;
 
-use dsl::{Lambda, NodeSpec, Value};
+use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::group::GroupKey;
-use crate::lambda::{Scope, eval_bool};
+use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
 use crate::point::{FieldValue, Fields, Name};
 use crate::spec::{BuildError, SpecExt};
@@ -53,7 +54,7 @@ impl Tracker {
 }
 
 pub struct StateTrackingNode {
-    lambda: Lambda,
+    lambda: LambdaRunner,
     as_name: Name,
     measure: Measure,
     groups: HashMap<GroupKey, Tracker>,
@@ -81,7 +82,8 @@ impl StateTrackingNode {
             .prop_string("as")?
             .unwrap_or_else(|| default_as.to_string());
         Ok(StateTrackingNode {
-            lambda: lambda.clone(),
+            lambda: LambdaRunner::new(lambda.clone())
+                .map_err(|e| BuildError::invalid(spec, e.to_string()))?,
             as_name: Name::from(as_name),
             measure,
             groups: HashMap::new(),
@@ -107,7 +109,7 @@ impl Node for StateTrackingNode {
                     tags: point.tags(),
                     time: point.time,
                 };
-                let in_state = eval_bool(&self.lambda, &scope)?;
+                let in_state = self.lambda.eval_bool(&group, &scope)?;
                 let tracker = self.groups.entry(group.clone()).or_default();
                 let value = tracker.track(self.measure, point.time, in_state);
                 point.fields = self.with_state(&point.fields, value);
@@ -123,7 +125,7 @@ impl Node for StateTrackingNode {
                         tags: &p.tags,
                         time: p.time,
                     };
-                    match eval_bool(&self.lambda, &scope) {
+                    match self.lambda.eval_bool(&batch.group, &scope) {
                         Ok(in_state) => {
                             let value = tracker.track(self.measure, p.time, in_state);
                             p.fields = self.with_state(&p.fields, value);
@@ -142,6 +144,7 @@ impl Node for StateTrackingNode {
             }
             Message::DeleteGroup(group) => {
                 self.groups.remove(&group);
+                self.lambda.forget(&group);
                 out.push(Message::DeleteGroup(group));
             }
             other => out.push(other),
