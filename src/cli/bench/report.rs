@@ -346,6 +346,24 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(subject) = &args.subject {
+        let cpu_per_point = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, runs)| median(runs))
+                .and_then(|v| v["server"]["cpu_us_per_point"].as_f64())
+        };
+        for (name, _) in rows.iter().filter(|(n, _)| n != subject) {
+            if let (Some(a), Some(b)) = (cpu_per_point(name), cpu_per_point(subject))
+                && b > 0.0
+            {
+                println!(
+                    "{name} / {subject}: {:.2}× server CPU per point (less sensitive to noisy neighbours than points/s)",
+                    a / b
+                );
+            }
+        }
+    }
     let cpu: Vec<String> = rows
         .iter()
         .filter_map(|(name, runs)| {
