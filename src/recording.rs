@@ -83,18 +83,22 @@ struct JsonPoint {
     time: String,
 }
 
-/// Reads a `.brpl` batch recording. Batches with no points are skipped, as
-/// Kapacitor's replay does; a batch's time is its `tmax`, raised to its last
-/// point's time if that is later.
+/// Reads a `.brpl` batch recording: a stream of JSON batches, usually one
+/// per line but free to span lines, as Kapacitor's decoder allows. Batches
+/// with no points are skipped, as Kapacitor's replay does; a batch's time is
+/// its `tmax`, raised to its last point's time if that is later.
 pub fn read_brpl(text: &str) -> Result<Vec<Batch>, RecordingError> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line_no = n + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let jb: JsonBatch =
-            serde_json::from_str(line).map_err(|e| error(line_no, e.to_string()))?;
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<JsonBatch>();
+    loop {
+        let start = stream.byte_offset();
+        let skipped = text[start..].len() - text[start..].trim_start().len();
+        let line_no = text[..start + skipped].matches('\n').count() + 1;
+        let jb = match stream.next() {
+            None => break,
+            Some(Ok(jb)) => jb,
+            Some(Err(e)) => return Err(error(e.line(), e.to_string())),
+        };
         if jb.points.is_empty() {
             continue;
         }
@@ -195,6 +199,9 @@ mod tests {
 "#;
         let batches = read_brpl(text).unwrap();
         assert_eq!(batches.len(), 1);
+        let spanning = "{\"name\":\"m\",\"points\":[\n  {\"fields\":{\"v\":1},\"time\":\"2015-10-30T17:14:12Z\"}\n]}\n{\"name\":\"m\",\"points\":[{\"fields\":{\"v\":2},\"time\":\"2015-10-30T17:14:13Z\"}]}";
+        assert_eq!(read_brpl(spanning).unwrap().len(), 2);
+        assert_eq!(read_brpl("{\"name\":\n  oops}").unwrap_err().line, 2);
         let b = &batches[0];
         assert_eq!(b.group.id(), "host=a");
         assert_eq!(b.tmax, parse_rfc3339("2015-10-30T17:14:14Z").unwrap());

@@ -61,6 +61,10 @@ pub struct RunNode {
     /// Children as (node index, this node's position among the child's parents).
     pub children: Vec<(usize, usize)>,
     pub stats: Arc<NodeStats>,
+    /// Shard parallel instances by these group tags only, not the whole
+    /// group: a join `.on('host')` pairs groups that differ in other tags,
+    /// so both sides must reach the same instance.
+    pub shard_on: Option<Vec<crate::point::Name>>,
 }
 
 /// A task's running DAG.
@@ -137,7 +141,11 @@ impl TaskDag {
                 self.run(id, i, parent, msg.clone(), &mut out);
             }
         } else {
-            let instance = if n == 1 { 0 } else { shard(&msg, n) };
+            let instance = if n == 1 {
+                0
+            } else {
+                shard(&msg, n, self.nodes[id].shard_on.as_deref())
+            };
             self.run(id, instance, parent, msg, &mut out);
         }
         self.forward(id, &mut out);
@@ -191,12 +199,24 @@ impl TaskDag {
 
 /// Which of `n` instances owns the message's group. (A barrier for every
 /// group is broadcast before this is asked.)
-fn shard(msg: &Message, n: usize) -> usize {
-    let hash = match msg {
-        Message::Point(_, g) | Message::DeleteGroup(g) => g.shard_hash(),
-        Message::Batch(b) => b.group.shard_hash(),
-        Message::Barrier { group: Some(g), .. } => g.shard_hash(),
-        Message::Barrier { group: None, .. } => 0,
+fn shard(msg: &Message, n: usize, on: Option<&[crate::point::Name]>) -> usize {
+    let group = match msg {
+        Message::Point(_, g) | Message::DeleteGroup(g) => g,
+        Message::Batch(b) => &b.group,
+        Message::Barrier { group: Some(g), .. } => g,
+        Message::Barrier { group: None, .. } => return 0,
+    };
+    let hash = match on {
+        None => group.shard_hash(),
+        Some(names) => {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            for (k, v) in group.tags().iter().filter(|(k, _)| names.contains(k)) {
+                k.hash(&mut hasher);
+                v.hash(&mut hasher);
+            }
+            hasher.finish()
+        }
     };
     (hash % n as u64) as usize
 }
@@ -252,6 +272,7 @@ mod tests {
             instances: vec![Box::new(Tap(log.clone(), tag))],
             children,
             stats: Arc::default(),
+            shard_on: None,
         }
     }
 
@@ -292,6 +313,7 @@ mod tests {
                 instances,
                 children: vec![],
                 stats: Arc::default(),
+                shard_on: None,
             },
         ]);
         for (i, host) in ["a", "b", "c", "d", "e", "f", "a", "b"].iter().enumerate() {
