@@ -15,6 +15,7 @@ use crate::nodes::delete::DeleteNode;
 use crate::nodes::derivative::DerivativeNode;
 use crate::nodes::eval::EvalNode;
 use crate::nodes::filter::FilterNode;
+use crate::nodes::flatten::FlattenNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::group_by::GroupByNode;
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
@@ -26,6 +27,7 @@ use crate::nodes::root::RootNode;
 use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
 use crate::nodes::state_tracking::StateTrackingNode;
+use crate::nodes::union::UnionNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
 use crate::point::PointBatch;
@@ -105,27 +107,12 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
                 (e.to, position.unwrap_or(0))
             })
             .collect();
-        // A join `.on(dims)` pairs groups across other tags: shard on dims.
-        let shard_on = (spec.kind == "join")
-            .then(|| spec.prop_args("on"))
-            .flatten()
-            .map(|args| {
-                args.iter()
-                    .filter_map(|a| match a {
-                        dsl::Value::String(s) | dsl::Value::Reference(s) => {
-                            Some(crate::point::Name::from(s.as_str()))
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            });
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
             instances,
             children,
             stats: Arc::default(),
-            shard_on,
         });
     }
     if let Some(first) = errors.into_iter().next() {
@@ -172,6 +159,8 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "eval" => Box::new(EvalNode::from_spec(spec)?),
         "groupBy" => Box::new(GroupByNode::from_spec(spec)?),
         "join" => Box::new(JoinNode::from_spec(spec)?),
+        "union" => Box::new(UnionNode::from_spec(spec)?),
+        "flatten" => Box::new(FlattenNode::from_spec(spec)?),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;

@@ -453,7 +453,7 @@ impl JoinNode {
                 spec,
                 format!(
                     "must provide unique names to .as(): {:?} is given twice",
-                    &*dup.1
+                    dup.1
                 ),
             ));
         }
@@ -780,7 +780,10 @@ mod tests {
         )
     }
 
-    fn joined(out: &[Message]) -> Vec<(String, i64, Vec<(String, FieldValue)>)> {
+    /// A joined point as (group id, seconds, fields).
+    type Joined = (String, i64, Vec<(String, FieldValue)>);
+
+    fn joined(out: &[Message]) -> Vec<Joined> {
         out.iter()
             .filter_map(|m| match m {
                 Message::Point(p, g) => Some((

@@ -20,3 +20,5 @@ pub mod change_detect;
 pub mod eval;
 pub mod group_by;
 pub mod join;
+pub mod union;
+pub mod flatten;
