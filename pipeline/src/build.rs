@@ -107,12 +107,27 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
                 (e.to, position.unwrap_or(0))
             })
             .collect();
+        // A join `.on(dims)` pairs groups across other tags: shard on dims.
+        let shard_on = (spec.kind == "join")
+            .then(|| spec.prop_args("on"))
+            .flatten()
+            .map(|args| {
+                args.iter()
+                    .filter_map(|a| match a {
+                        dsl::Value::String(s) | dsl::Value::Reference(s) => {
+                            Some(crate::point::Name::from(s.as_str()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            });
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
             instances,
             children,
             stats: Arc::default(),
+            shard_on,
         });
     }
     if let Some(first) = errors.into_iter().next() {
