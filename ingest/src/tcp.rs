@@ -69,7 +69,11 @@ impl TcpIngest {
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, shutdown: CancellationToken) -> io::Result<()> {
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
         let listener = &self.stats.tcp;
         listener.accept();
         let _active = listener.open();
@@ -159,7 +163,11 @@ impl Connection<'_> {
         let framed = self.framer.push(bytes);
         if framed.dropped > 0 {
             self.counters.drop_points(framed.dropped);
-            tracing::debug!(listener = "tcp", "dropped {} over-long lines", framed.dropped);
+            tracing::debug!(
+                listener = "tcp",
+                "dropped {} over-long lines",
+                framed.dropped
+            );
         }
         let complete = std::mem::take(&mut self.framer.ready);
         self.decode(&complete);
@@ -206,39 +214,43 @@ struct LineFramer {
 
 impl LineFramer {
     fn new(max_line_length: usize) -> Self {
-        LineFramer { max_line_length, partial: Vec::new(), discarding: false, ready: Vec::new() }
+        LineFramer {
+            max_line_length,
+            partial: Vec::new(),
+            discarding: false,
+            ready: Vec::new(),
+        }
     }
 
-    fn push(&mut self, chunk: &[u8]) -> Framed {
+    fn push(&mut self, mut chunk: &[u8]) -> Framed {
         self.ready.clear();
         let mut dropped = 0;
-        let mut start = 0;
-        for newline in memchr::memchr_iter(b'\n', chunk) {
-            let segment = &chunk[start..newline];
-            start = newline + 1;
-            if self.discarding {
-                // The over-long line ends here; it was counted when it overflowed.
-                self.discarding = false;
-                continue;
+        if self.discarding {
+            // The rest of an over-long line: skip to its end.
+            match memchr::memchr(b'\n', chunk) {
+                None => return Framed { dropped },
+                Some(i) => {
+                    self.discarding = false;
+                    chunk = &chunk[i + 1..];
+                }
             }
-            if self.partial.len() + segment.len() > self.max_line_length {
-                dropped += 1;
-                self.partial.clear();
-                continue;
-            }
-            self.ready.append(&mut self.partial);
-            self.ready.extend_from_slice(segment);
-            self.ready.push(b'\n');
         }
-        let tail = &chunk[start..];
-        if !self.discarding {
-            if self.partial.len() + tail.len() > self.max_line_length {
+        self.partial.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(end) = crate::lp::next_line_end(&self.partial, start) {
+            if end - start > self.max_line_length {
                 dropped += 1;
-                self.partial.clear();
-                self.discarding = true;
             } else {
-                self.partial.extend_from_slice(tail);
+                self.ready.extend_from_slice(&self.partial[start..=end]);
             }
+            start = end + 1;
+        }
+        self.partial.drain(..start);
+        if self.partial.len() > self.max_line_length {
+            // Never hold more than the limit for a line that has not ended.
+            dropped += 1;
+            self.partial.clear();
+            self.discarding = true;
         }
         Framed { dropped }
     }
@@ -278,10 +290,37 @@ mod tests {
     }
 
     #[test]
+    fn a_newline_inside_a_quoted_string_does_not_end_the_line() {
+        let input = b"log msg=\"two\nlines\" 1\nnext v=1 2\n";
+        for cut in 0..=input.len() {
+            let mut framer = LineFramer::new(1024);
+            let mut seen = Vec::new();
+            framer.push(&input[..cut]);
+            seen.push(framer.ready.clone());
+            framer.push(&input[cut..]);
+            seen.push(framer.ready.clone());
+            // Whole lines only: every delivery ends at a line end.
+            for s in seen.iter().filter(|s| !s.is_empty()) {
+                assert!(
+                    s == &input[..] || s == b"log msg=\"two\nlines\" 1\n" || s == b"next v=1 2\n",
+                    "cut {cut}: {:?}",
+                    String::from_utf8_lossy(s)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn over_long_lines_are_dropped_and_counted_and_neighbours_kept() {
         let mut framer = LineFramer::new(8);
-        let (out, dropped) =
-            push_all(&mut framer, &[b"a v=1\nthis-line-is-too-long", b"-still\nb v=2\n", b"cccccccccccc\nd v=3"]);
+        let (out, dropped) = push_all(
+            &mut framer,
+            &[
+                b"a v=1\nthis-line-is-too-long",
+                b"-still\nb v=2\n",
+                b"cccccccccccc\nd v=3",
+            ],
+        );
         assert_eq!(out, b"a v=1\nb v=2\nd v=3");
         assert_eq!(dropped, 2);
     }

@@ -147,6 +147,18 @@ impl fmt::Display for LineError {
 
 impl std::error::Error for LineError {}
 
+/// Where the line starting at `start` ends: the index of the newline that
+/// ends it, or `None` if `input` holds no such newline yet. A newline inside
+/// a quoted string or after a backslash does not end a line, so a stream
+/// reader that cuts only here never splits a line in two.
+pub fn next_line_end(input: &[u8], start: usize) -> Option<usize> {
+    if start >= input.len() {
+        return None;
+    }
+    let (end, _) = scan::line_end(input, start);
+    (end < input.len()).then_some(end)
+}
+
 /// A line-protocol decoder with bounded caches of recently seen series and
 /// field-key lists, so a steady stream of known series skips tag parsing and
 /// most allocation. Keep one per connection or worker thread.
