@@ -1,0 +1,140 @@
+//! DAG throughput: the issue's reference task, `from → where → window(10s)
+//! → mean → alert`, over 10,000 groups, on one core (the task's own thread
+//! is single-threaded by design). Reports points per second.
+//!
+//! `cargo bench -p pipeline --bench dag`
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use pipeline::build::{TaskEnv, build_stream_task};
+use pipeline::nodes::alert::{AlertEvent, AlertSink};
+use pipeline::nodes::http_out::HttpOutEndpoint;
+use pipeline::spec::BuildError;
+use pipeline::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series};
+
+const HOSTS: usize = 1_000;
+const CPUS: usize = 10;
+const GROUPS: usize = HOSTS * CPUS;
+/// Seconds of data per iteration: 10k points a second, so windows close.
+const SECONDS: usize = 12;
+
+struct Env;
+
+struct CountingSink(std::sync::atomic::AtomicU64);
+
+impl AlertSink for CountingSink {
+    fn publish(&self, _event: &AlertEvent) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl TaskEnv for Env {
+    fn task_name(&self) -> &str {
+        "bench"
+    }
+    fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
+        HttpOutEndpoint::new()
+    }
+    fn alert_sink(&self, _spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
+        Ok(Arc::new(CountingSink(Default::default())))
+    }
+}
+
+const SCRIPT: &str = r#"
+stream
+    |from()
+        .measurement('cpu')
+        .groupBy('host', 'cpu')
+    |where(lambda: "usage_idle" >= 0.0)
+    |window()
+        .period(10s)
+        .every(10s)
+    |mean('usage_idle')
+    |alert()
+        .crit(lambda: "mean" < 10.0)
+        .stateChangesOnly()
+"#;
+
+/// W1-shaped points: 10k series sharing their `Series` across seconds, as
+/// the decoder's cache makes them.
+fn points() -> Vec<PointBatch> {
+    let keys: Arc<[Name]> = [
+        "usage_user",
+        "usage_system",
+        "usage_idle",
+        "usage_iowait",
+        "usage_irq",
+    ]
+    .iter()
+    .map(|k| Name::from(*k))
+    .collect();
+    let series: Vec<Arc<Series>> = (0..GROUPS)
+        .map(|i| {
+            let tags = vec![
+                (Name::from("cpu"), Name::from(format!("cpu{}", i % CPUS))),
+                (
+                    Name::from("host"),
+                    Name::from(format!("host-{:04}", i / CPUS)),
+                ),
+            ];
+            Arc::new(Series::new(Name::from("cpu"), tags).unwrap())
+        })
+        .collect();
+    let dbrp = DbRp::new("telegraf", "autogen");
+    (0..SECONDS)
+        .map(|s| {
+            let points = series
+                .iter()
+                .enumerate()
+                .map(|(i, series)| {
+                    let idle = ((i * 7 + s * 13) % 100) as f64;
+                    let values: Arc<[FieldValue]> = [1.0, 2.0, idle, 0.5, 0.0]
+                        .iter()
+                        .map(|v| FieldValue::Float(*v))
+                        .collect();
+                    Point {
+                        series: series.clone(),
+                        fields: Fields::new(keys.clone(), values),
+                        time: s as i64 * 1_000_000_000,
+                    }
+                })
+                .collect();
+            PointBatch {
+                dbrp: dbrp.clone(),
+                points,
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).expect("the bench script compiles");
+    let input = points();
+    let total: usize = input.iter().map(|b| b.points.len()).sum();
+    let mut group = c.benchmark_group("dag");
+    group.throughput(Throughput::Elements(total as u64));
+    group.sample_size(10);
+    group.bench_function("where_window_mean_alert_10k_groups", |b| {
+        b.iter_batched(
+            || {
+                (
+                    build_stream_task(&plan, &Env).expect("builds"),
+                    input.clone(),
+                )
+            },
+            |(mut task, batches)| {
+                for batch in batches {
+                    task.push_points(batch);
+                }
+                black_box(task.dag.stats());
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
