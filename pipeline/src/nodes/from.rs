@@ -2,13 +2,16 @@
 //! measurement and `where` lambdas, puts each in its group (`groupBy`), and
 //! truncates or rounds its time.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::group::{Dimensions, GroupKey};
 use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
-use crate::point::{DbRp, Name, Point};
+use crate::point::{DbRp, Name, Point, Series};
 use crate::spec::{BuildError, SpecExt};
 
 /// How points are grouped: by named tags, or by every tag (`groupBy(*)`).
@@ -103,7 +106,16 @@ pub struct FromNode {
     group_by: GroupBy,
     truncate: i64,
     round: i64,
+    /// The group of each series seen lately. The decoder shares one
+    /// `Series` among all points of a series, so this turns grouping into a
+    /// pointer lookup, and points of a group share one `GroupKey` (which
+    /// makes every later per-group lookup a pointer comparison).
+    groups: HashMap<usize, (Arc<Series>, GroupKey), foldhash::fast::RandomState>,
 }
+
+/// Series whose group is remembered before the cache starts over, so
+/// memory stays bounded under tag churn.
+const GROUP_CACHE: usize = 100_000;
 
 impl FromNode {
     pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
@@ -129,6 +141,7 @@ impl FromNode {
             group_by: GroupBy::from_spec(spec)?,
             truncate: spec.prop_duration("truncate")?.unwrap_or(0),
             round: spec.prop_duration("round")?.unwrap_or(0),
+            groups: HashMap::default(),
         })
     }
 }
@@ -168,7 +181,21 @@ impl Node for FromNode {
         } else if self.round > 0 {
             point.time = round_to(point.time, self.round);
         }
-        let group = self.group_by.group(&point);
+        // Keyed by address, kept alive by the stored Arc so no other series
+        // can take the address while the entry exists.
+        let key = Arc::as_ptr(&point.series) as usize;
+        let group = match self.groups.get(&key) {
+            Some((_, group)) => group.clone(),
+            None => {
+                let group = self.group_by.group(&point);
+                if self.groups.len() >= GROUP_CACHE {
+                    self.groups.clear();
+                }
+                self.groups
+                    .insert(key, (point.series.clone(), group.clone()));
+                group
+            }
+        };
         out.push(Message::Point(point, group));
         Ok(())
     }
