@@ -12,7 +12,7 @@
 # the median run of each. Client and servers share this machine's cores.
 #
 # Knobs (environment): POINTS (sink and kapacitord, default 4000000),
-# INFLUX_POINTS (default 300000), BATCH (5000), WRITERS (2), REPEAT (3),
+# INFLUX_POINTS (default 300000), BATCH (5000), WRITERS (2), REPEAT (5),
 # MAX_SECONDS per run (60), GZIP=1 to gzip every body (as Telegraf >= 1.16
 # does by default), SKIP_BUILD=1 to reuse the binaries in BIN_DIR
 # (default ./target/release),
@@ -25,7 +25,7 @@ POINTS=${POINTS:-4000000}
 INFLUX_POINTS=${INFLUX_POINTS:-300000}
 BATCH=${BATCH:-5000}
 WRITERS=${WRITERS:-2}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 MAX_SECONDS=${MAX_SECONDS:-60}
 bin=${BIN_DIR:-$root/target/release}
 

@@ -336,11 +336,21 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
                 .and_then(|(_, runs)| median(runs))
                 .map(|v| rate(&v))
         };
+        let best_rate = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, runs)| runs.iter().map(rate).fold(0.0, f64::max))
+                .filter(|r| *r > 0.0)
+        };
         println!();
         for (name, _) in rows.iter().filter(|(n, _)| n != subject) {
             match (median_rate(subject), median_rate(name)) {
                 (Some(a), Some(b)) if b > 0.0 => {
-                    println!("{subject} / {name}: {:.3}× points/s (medians)", a / b)
+                    let best = match (best_rate(subject), best_rate(name)) {
+                        (Some(a), Some(b)) => format!(", best runs {:.3}×", a / b),
+                        _ => String::new(),
+                    };
+                    println!("{subject} / {name}: {:.3}× points/s (medians){best}", a / b)
                 }
                 _ => println!("{subject} / {name}: pending"),
             }
