@@ -2,7 +2,7 @@
 //! edge belongs to one group, and stateful nodes keep their state per group.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use crate::point::{Name, Series, Tags};
@@ -21,7 +21,10 @@ impl Dimensions {
     pub fn new(by_measurement: bool, mut tag_names: Vec<Name>) -> Self {
         tag_names.sort();
         tag_names.dedup();
-        Dimensions { by_measurement, tag_names }
+        Dimensions {
+            by_measurement,
+            tag_names,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -45,9 +48,11 @@ struct GroupInner {
 }
 
 impl GroupKey {
-    /// The group of everything when nothing is grouped.
+    /// The group of everything when nothing is grouped (one shared key).
     pub fn nil() -> Self {
-        Self::from_parts(None, Tags::from([]))
+        static NIL: std::sync::LazyLock<GroupKey> =
+            std::sync::LazyLock::new(|| GroupKey::from_parts(None, Tags::from([])));
+        NIL.clone()
     }
 
     /// The group `series` falls in under `dims`. A dimension tag the series
@@ -59,7 +64,12 @@ impl GroupKey {
         let tags: Vec<(Name, Name)> = dims
             .tag_names
             .iter()
-            .map(|k| (k.clone(), series.tag(k).cloned().unwrap_or_else(|| Name::from(""))))
+            .map(|k| {
+                (
+                    k.clone(),
+                    series.tag(k).cloned().unwrap_or_else(|| Name::from("")),
+                )
+            })
             .collect();
         let measurement = dims.by_measurement.then(|| series.measurement().clone());
         Self::from_parts(measurement, tags.into())
@@ -85,7 +95,12 @@ impl GroupKey {
         let mut hasher = std::hash::DefaultHasher::new();
         id.hash(&mut hasher);
         let hash = hasher.finish();
-        GroupKey(Arc::new(GroupInner { id: id.into(), measurement, tags, hash }))
+        GroupKey(Arc::new(GroupInner {
+            id: id.into(),
+            measurement,
+            tags,
+            hash,
+        }))
     }
 
     /// Kapacitor's group ID; empty for the nil group.
@@ -126,16 +141,49 @@ impl Hash for GroupKey {
     }
 }
 
+/// A map keyed by group. A `GroupKey` carries its hash, so the map uses it
+/// as is instead of hashing it again on every lookup.
+pub type GroupMap<V> = std::collections::HashMap<GroupKey, V, BuildHasherDefault<GroupHasher>>;
+
+/// Passes a group's precomputed hash through (see [`GroupMap`]).
+#[derive(Default)]
+pub struct GroupHasher(u64);
+
+impl Hasher for GroupHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by GroupKey; fold anything else in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 impl fmt::Debug for GroupKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_nil() { f.write_str("GroupKey(nil)") } else { write!(f, "GroupKey({:?})", self.id()) }
+        if self.is_nil() {
+            f.write_str("GroupKey(nil)")
+        } else {
+            write!(f, "GroupKey({:?})", self.id())
+        }
     }
 }
 
 impl fmt::Display for GroupKey {
     /// As alert templates render `.Group`: `nil` for the nil group.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_nil() { f.write_str("nil") } else { f.write_str(self.id()) }
+        if self.is_nil() {
+            f.write_str("nil")
+        } else {
+            f.write_str(self.id())
+        }
     }
 }
 
@@ -144,8 +192,13 @@ mod tests {
     use super::*;
 
     fn series(m: &str, tags: &[(&str, &str)]) -> Series {
-        Series::new(m.into(), tags.iter().map(|(k, v)| (Name::from(*k), Name::from(*v))).collect())
-            .unwrap()
+        Series::new(
+            m.into(),
+            tags.iter()
+                .map(|(k, v)| (Name::from(*k), Name::from(*v)))
+                .collect(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -155,7 +208,10 @@ mod tests {
         assert_eq!(GroupKey::for_series(&dims, &s).id(), "cpu=cpu0,host=a");
         let by_name = Dimensions::new(true, vec!["host".into()]);
         assert_eq!(GroupKey::for_series(&by_name, &s).id(), "cpu\nhost=a");
-        assert_eq!(GroupKey::for_series(&Dimensions::new(true, vec![]), &s).id(), "cpu");
+        assert_eq!(
+            GroupKey::for_series(&Dimensions::new(true, vec![]), &s).id(),
+            "cpu"
+        );
         let nil = GroupKey::for_series(&Dimensions::default(), &s);
         assert!(nil.is_nil());
         assert_eq!(nil.to_string(), "nil");

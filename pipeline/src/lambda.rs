@@ -2,8 +2,6 @@
 //! lambda reads fields and tags from, and conversions between lambda values
 //! and field values.
 
-use std::collections::HashMap;
-
 use dsl::{EvalError, EvalState, EvalValue, Lambda, PointScope};
 
 use crate::group::GroupKey;
@@ -78,7 +76,7 @@ pub struct LambdaRunner {
     stateful: bool,
     /// Compiled regexes; every group's state starts as a fork of it.
     template: EvalState,
-    states: HashMap<GroupKey, EvalState>,
+    states: crate::group::GroupMap<EvalState>,
 }
 
 impl LambdaRunner {
@@ -90,7 +88,7 @@ impl LambdaRunner {
             stateful: lambda.is_stateful(),
             lambda,
             template,
-            states: HashMap::new(),
+            states: Default::default(),
         })
     }
 

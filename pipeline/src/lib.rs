@@ -21,7 +21,7 @@ pub mod runtime;
 pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};
-pub use group::{Dimensions, GroupKey};
+pub use group::{Dimensions, GroupKey, GroupMap};
 pub use node::{Node, NodeError};
 pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
 pub use router::{PointFilter, PointSink, Route, Router, TaskInbox};

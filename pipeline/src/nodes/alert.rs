@@ -233,7 +233,7 @@ pub struct AlertNode {
     id_tag: Option<Name>,
     id_field: Option<Name>,
     sink: Arc<dyn AlertSink>,
-    groups: HashMap<GroupKey, AlertState>,
+    groups: crate::group::GroupMap<AlertState>,
     /// The level of the last event sent per ID: `previousLevel`. Kapacitor
     /// keeps this in the alert topic.
     last_sent: HashMap<String, Level>,
@@ -300,7 +300,7 @@ impl AlertNode {
             id_tag: name(spec.id_tag),
             id_field: name(spec.id_field),
             sink,
-            groups: HashMap::new(),
+            groups: Default::default(),
             last_sent: HashMap::new(),
             sent_by_level: [0; 4],
         })

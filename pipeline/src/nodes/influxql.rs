@@ -19,7 +19,7 @@
 //! `holtWinters` is not implemented.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use dsl::{NodeSpec, Value};
@@ -303,7 +303,7 @@ struct Out {
 #[derive(Debug)]
 pub struct InfluxQlNode {
     spec: InfluxQlSpec,
-    groups: HashMap<GroupKey, StreamGroup>,
+    groups: crate::group::GroupMap<StreamGroup>,
 }
 
 /// Per-group state on a stream edge.
@@ -349,7 +349,7 @@ impl InfluxQlNode {
         }
         Ok(InfluxQlNode {
             spec,
-            groups: HashMap::new(),
+            groups: Default::default(),
         })
     }
 

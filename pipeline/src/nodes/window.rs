@@ -17,7 +17,7 @@
 //! * A count window emits the last `periodCount` points each `everyCount`
 //!   points, at the time of its newest point.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::batch::{Batch, BatchPoint, Message};
 use crate::group::GroupKey;
@@ -59,7 +59,7 @@ pub struct WindowNode {
     /// Group states in order of first appearance, so that a barrier for all
     /// groups emits in a stable order.
     groups: Vec<GroupWindow>,
-    index: HashMap<GroupKey, usize>,
+    index: crate::group::GroupMap<usize>,
 }
 
 #[derive(Debug)]
@@ -122,7 +122,7 @@ impl WindowNode {
         Ok(WindowNode {
             mode,
             groups: Vec::new(),
-            index: HashMap::new(),
+            index: Default::default(),
         })
     }
 
