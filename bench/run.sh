@@ -76,8 +76,8 @@ wait_ping() {
 }
 
 # ---- tools ---------------------------------------------------------------
-if ! command -v influxd >/dev/null; then
-    log "installing InfluxDB 1.6.7 (Debian package influxdb)"
+if ! command -v influxd >/dev/null || ! command -v curl >/dev/null || ! command -v ss >/dev/null; then
+    log "installing InfluxDB 1.6.7 (Debian package influxdb), curl and ss"
     sudo_cmd=()
     [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq

@@ -51,21 +51,7 @@ pub fn run(args: SinkArgs) -> anyhow::Result<()> {
         writeln!(stdout, "{}", listener.local_addr()?)?;
         stdout.flush()?;
         let counters = Arc::new(Counters::default());
-        let serve = async {
-            loop {
-                let (stream, _) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                let counters = counters.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, counters.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            #[allow(unreachable_code)]
-            Ok::<_, anyhow::Error>(())
-        };
+        let serve = serve(listener, counters.clone());
         tokio::select! {
             result = serve => result?,
             _ = shutdown() => {}
@@ -77,6 +63,21 @@ pub fn run(args: SinkArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// Answers every connection on `listener` until an accept fails.
+async fn serve(listener: tokio::net::TcpListener, counters: Arc<Counters>) -> anyhow::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, counters.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 async fn shutdown() {
@@ -118,4 +119,61 @@ async fn handle(
             .body(Full::new(Bytes::new()))
     };
     Ok(response.expect("static response is valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cli::bench::load::{self, HttpTarget, Limits};
+    use crate::cli::bench::workload::{self, Workload};
+
+    /// The client against the sink over a real socket: every body is
+    /// acknowledged and every byte arrives.
+    #[test]
+    fn client_and_sink_agree_on_what_was_sent() {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let sink_counters = counters.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let _ = serve(listener, sink_counters).await;
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        let w1 = Workload {
+            hosts: 1000,
+            cpus: 10,
+            start_ns: 0,
+            step_ns: 10_000_000_000,
+        };
+        let bodies = Arc::new(workload::bodies(&w1, 25_000, 5000, false, 2));
+        let bytes: u64 = bodies.iter().map(|b| b.data.len() as u64).sum();
+        let target = HttpTarget {
+            addr,
+            host: addr.to_string(),
+            path: "/write?db=bench".to_string(),
+            authorization: None,
+            gzip: false,
+        };
+        let limits = Limits {
+            deadline: Duration::from_secs(60),
+            rate: None,
+        };
+        let out = load::http(target, bodies, 3, 1, limits, || {}).unwrap();
+        assert_eq!(
+            (out.points_sent, out.points_ok, out.requests, out.non_2xx),
+            (25_000, 25_000, 5, 0)
+        );
+        assert_eq!(out.ack_ns.len(), 5);
+        assert_eq!(counters.requests.load(Ordering::Relaxed), 5);
+        assert_eq!(counters.bytes.load(Ordering::Relaxed), bytes);
+    }
 }
