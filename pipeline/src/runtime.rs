@@ -170,7 +170,7 @@ impl TaskDag {
         let node = &mut self.nodes[id];
         let stats = &node.stats;
         let seen = stats.messages_in.fetch_add(1, Ordering::Relaxed);
-        let result = if seen % TIMING_SAMPLE == 0 {
+        let result = if seen.is_multiple_of(TIMING_SAMPLE) {
             let started = Instant::now();
             let result = node.instances[instance].process_from(parent, msg, out);
             stats
