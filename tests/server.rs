@@ -46,11 +46,17 @@ impl Reply {
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn error(&self) -> String {
-        self.json()["error"].as_str().expect("error is a string").to_string()
+        self.json()["error"]
+            .as_str()
+            .expect("error is a string")
+            .to_string()
     }
 }
 
@@ -64,7 +70,14 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -72,8 +85,16 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    Reply { status, headers, body }
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -89,7 +110,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-async fn request(addr: SocketAddr, method: &str, target: &str, headers: &[&str], body: &[u8]) -> Reply {
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> Reply {
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for h in headers {
         req.push_str(h);
@@ -122,7 +149,10 @@ async fn wait_for_points(addr: SocketAddr, listener: &str, dbrp: &str, points: u
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{listener} {dbrp} never reached {points} points: {}", status(addr).await);
+    panic!(
+        "{listener} {dbrp} never reached {points} points: {}",
+        status(addr).await
+    );
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -135,7 +165,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 async fn write_answers_204_and_counts_points_per_dbrp() {
     let (server, _dir) = start().await;
     let addr = server.addrs().http.unwrap();
-    let reply = post(addr, "/write?db=telegraf&rp=autogen", "cpu,host=a v=1 1\nmem,host=a used=3i 1\n").await;
+    let reply = post(
+        addr,
+        "/write?db=telegraf&rp=autogen",
+        "cpu,host=a v=1 1\nmem,host=a used=3i 1\n",
+    )
+    .await;
     assert_eq!((reply.status, reply.body.as_str()), (204, ""));
     assert!(reply.header("x-kapacitor-version").is_some());
     // No rp: the configured default retention policy.
@@ -183,7 +218,14 @@ async fn telegraf_chunked_gzip_write_is_accepted() {
 async fn gzip_header_with_plain_body_is_a_json_400() {
     let (server, _dir) = start().await;
     let addr = server.addrs().http.unwrap();
-    let reply = request(addr, "POST", "/write?db=x", &["Content-Encoding: gzip"], b"cpu v=1").await;
+    let reply = request(
+        addr,
+        "POST",
+        "/write?db=x",
+        &["Content-Encoding: gzip"],
+        b"cpu v=1",
+    )
+    .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.error(), "gzip: invalid header");
     server.shutdown().await;
@@ -203,9 +245,19 @@ async fn query_handshake_of_telegraf_and_influx_cli() {
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json(), serde_json::json!({"results": [{"statement_id": 0}]}));
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"results": [{"statement_id": 0}]})
+    );
     // influx -import: query string, empty body.
-    let reply = request(addr, "POST", "/query?db=&epoch=ns&q=CREATE+DATABASE+imp%0A", &[], b"").await;
+    let reply = request(
+        addr,
+        "POST",
+        "/query?db=&epoch=ns&q=CREATE+DATABASE+imp%0A",
+        &[],
+        b"",
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     // Anything else is a JSON 400, never a non-JSON body.
     let reply = request(addr, "GET", "/query?q=SELECT+*+FROM+cpu", &[], b"").await;
@@ -236,12 +288,21 @@ async fn partial_write_keeps_good_lines_and_names_bad_ones() {
     assert_eq!(reply.status, 400);
     let error = reply.error();
     assert!(error.starts_with("partial write: "), "{error}");
-    assert!(error.contains("line 2: unable to parse 'garbage': missing fields"), "{error}");
-    assert!(error.contains("line 4: unable to parse 'cpu v=oops 3': invalid boolean"), "{error}");
+    assert!(
+        error.contains("line 2: unable to parse 'garbage': missing fields"),
+        "{error}"
+    );
+    assert!(
+        error.contains("line 4: unable to parse 'cpu v=oops 3': invalid boolean"),
+        "{error}"
+    );
     assert!(error.ends_with("dropped=2"), "{error}");
     assert!(reply.header("x-influxdb-error").is_some());
     let c = wait_for_points(addr, "http", "db.rp", 3).await;
-    assert_eq!((c["points"].as_u64(), c["parse_errors"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(3), Some(2))
+    );
     server.shutdown().await;
 }
 
@@ -252,10 +313,16 @@ async fn all_bad_write_is_400_without_partial_prefix() {
     let reply = post(addr, "/write?db=db", "garbage\nmore garbage\n").await;
     assert_eq!(reply.status, 400);
     let error = reply.error();
-    assert!(error.starts_with("line 1: unable to parse 'garbage'"), "{error}");
+    assert!(
+        error.starts_with("line 1: unable to parse 'garbage'"),
+        "{error}"
+    );
     assert!(!error.contains("partial write"), "{error}");
     let s = status(addr).await;
-    assert_eq!(s["listeners"]["http"]["dbrps"]["db.autogen"]["parse_errors"], 2);
+    assert_eq!(
+        s["listeners"]["http"]["dbrps"]["db.autogen"]["parse_errors"],
+        2
+    );
     server.shutdown().await;
 }
 
@@ -264,7 +331,10 @@ async fn missing_db_and_bad_precision_are_json_400s() {
     let (server, _dir) = start().await;
     let addr = server.addrs().http.unwrap();
     let reply = post(addr, "/write", "cpu v=1").await;
-    assert_eq!((reply.status, reply.error().as_str()), (400, "database is required"));
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (400, "database is required")
+    );
     let reply = post(addr, "/write?db=x&precision=fortnight", "cpu v=1").await;
     assert_eq!(reply.status, 400);
     assert!(reply.error().contains("invalid precision"));
@@ -290,7 +360,10 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     let addr = server.addrs().http.unwrap();
     let big = "cpu v=1 1\n".repeat(200);
     let reply = post(addr, "/write?db=x", &big).await;
-    assert_eq!((reply.status, reply.error().as_str()), (413, "Request Entity Too Large"));
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (413, "Request Entity Too Large")
+    );
     // Chunked, so the size is only known while reading.
     let mut req = format!(
         "POST /write?db=x HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -304,7 +377,14 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     req.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(raw(addr, &req).await.status, 413);
     // A gzip body that inflates past the limit.
-    let reply = request(addr, "POST", "/write?db=x", &["Content-Encoding: gzip"], &gzip(big.as_bytes())).await;
+    let reply = request(
+        addr,
+        "POST",
+        "/write?db=x",
+        &["Content-Encoding: gzip"],
+        &gzip(big.as_bytes()),
+    )
+    .await;
     assert_eq!(reply.status, 413);
     // Just under the limit is fine.
     let reply = post(addr, "/write?db=x", &"cpu v=1 1\n".repeat(100)).await;
@@ -341,7 +421,11 @@ async fn influxdb_subscription_push_is_a_write() {
         addr,
         "POST",
         "/write?consistency=&db=telegraf&precision=ns&rp=autogen",
-        &["User-Agent: InfluxDBClient", "Content-Type:", "Accept-Encoding: gzip"],
+        &[
+            "User-Agent: InfluxDBClient",
+            "Content-Type:",
+            "Accept-Encoding: gzip",
+        ],
         b"cpu,cpu=cpu0,host=a usage_idle=99.5,usage_user=0.5 1700000000000000000\n\
           mem,host=a used=123i,avail=4.5 1700000000000000000",
     )
@@ -391,7 +475,10 @@ async fn udp_single_and_multi_line_datagrams() {
     client.send_to(b"cpu,host=a v=1 1\n", udp).await.unwrap();
     client.send_to(b"cpu,host=a v=2 2", udp).await.unwrap();
     // python influxdb: many lines in one datagram, one of them bad: the good ones stay.
-    client.send_to(b"cpu,host=b v=1.0\nbad\nmem used=5i\n", udp).await.unwrap();
+    client
+        .send_to(b"cpu,host=b v=1.0\nbad\nmem used=5i\n", udp)
+        .await
+        .unwrap();
     let c = wait_for_points(http, "udp", "telegraf.autogen", 4).await;
     assert_eq!(c["points"], 4);
     assert_eq!(c["parse_errors"], 1);
@@ -415,7 +502,10 @@ async fn tcp_lines_split_across_writes_and_final_line_without_newline() {
     }
     drop(stream);
     let c = wait_for_points(http, "tcp", "telegraf.autogen", 3).await;
-    assert_eq!((c["points"].as_u64(), c["parse_errors"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(3), Some(0))
+    );
     server.shutdown().await;
 }
 
@@ -429,7 +519,9 @@ async fn tcp_many_connections_at_once() {
         clients.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(tcp).await.unwrap();
             for i in 0..50 {
-                s.write_all(format!("cpu,conn={c} v={i} {i}\n").as_bytes()).await.unwrap();
+                s.write_all(format!("cpu,conn={c} v={i} {i}\n").as_bytes())
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -471,10 +563,16 @@ async fn tcp_over_long_line_is_dropped_and_counted() {
     let tcp = server.addrs().tcp.unwrap();
     let mut stream = TcpStream::connect(tcp).await.unwrap();
     let long = format!("cpu,host={} v=1 1\n", "x".repeat(500));
-    stream.write_all(format!("cpu v=1 1\n{long}cpu v=2 2\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("cpu v=1 1\n{long}cpu v=2 2\n").as_bytes())
+        .await
+        .unwrap();
     drop(stream);
     let c = wait_for_points(http, "tcp", "telegraf.autogen", 2).await;
-    assert_eq!((c["points"].as_u64(), c["dropped"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (c["points"].as_u64(), c["dropped"].as_u64()),
+        (Some(2), Some(1))
+    );
     server.shutdown().await;
 }
 
@@ -482,7 +580,10 @@ async fn tcp_over_long_line_is_dropped_and_counted() {
 async fn auth_covers_write_and_api_but_not_ping() {
     let (mut config, _dir) = test_config();
     config.auth.enabled = true;
-    config.auth.users = vec![UserConfig { username: "ann".into(), password: "secret".into() }];
+    config.auth.users = vec![UserConfig {
+        username: "ann".into(),
+        password: "secret".into(),
+    }];
     config.auth.tokens = vec!["tok-123".into()];
     let server = Server::start(config).await.unwrap();
     let addr = server.addrs().http.unwrap();
@@ -491,20 +592,61 @@ async fn auth_covers_write_and_api_but_not_ping() {
     assert_eq!(denied.status, 401);
     assert_eq!(denied.error(), "unable to parse authentication credentials");
     assert!(denied.header("www-authenticate").is_some());
-    let wrong = request(addr, "POST", "/write?db=a", &["Authorization: Basic YW5uOm5vcGU="], body).await;
+    let wrong = request(
+        addr,
+        "POST",
+        "/write?db=a",
+        &["Authorization: Basic YW5uOm5vcGU="],
+        body,
+    )
+    .await;
     assert_eq!(wrong.status, 401);
     // ann:secret
-    let basic = request(addr, "POST", "/write?db=a", &["Authorization: Basic YW5uOnNlY3JldA=="], body).await;
+    let basic = request(
+        addr,
+        "POST",
+        "/write?db=a",
+        &["Authorization: Basic YW5uOnNlY3JldA=="],
+        body,
+    )
+    .await;
     assert_eq!(basic.status, 204);
     let query = request(addr, "POST", "/write?db=a&u=ann&p=secret", &[], body).await;
     assert_eq!(query.status, 204);
-    let token = request(addr, "POST", "/api/v2/write?bucket=a", &["Authorization: Token tok-123"], body).await;
+    let token = request(
+        addr,
+        "POST",
+        "/api/v2/write?bucket=a",
+        &["Authorization: Token tok-123"],
+        body,
+    )
+    .await;
     assert_eq!(token.status, 204);
-    let v2_user = request(addr, "POST", "/api/v2/write?bucket=a", &["Authorization: Token ann:secret"], body).await;
+    let v2_user = request(
+        addr,
+        "POST",
+        "/api/v2/write?bucket=a",
+        &["Authorization: Token ann:secret"],
+        body,
+    )
+    .await;
     assert_eq!(v2_user.status, 204);
-    assert_eq!(request(addr, "GET", "/kapacitor/v1/status", &[], b"").await.status, 401);
     assert_eq!(
-        request(addr, "GET", "/kapacitor/v1/status", &["Authorization: Bearer tok-123"], b"").await.status,
+        request(addr, "GET", "/kapacitor/v1/status", &[], b"")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        request(
+            addr,
+            "GET",
+            "/kapacitor/v1/status",
+            &["Authorization: Bearer tok-123"],
+            b""
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(request(addr, "GET", "/ping", &[], b"").await.status, 204);
@@ -516,7 +658,12 @@ async fn auth_off_by_default() {
     let (server, _dir) = start().await;
     let addr = server.addrs().http.unwrap();
     assert_eq!(post(addr, "/write?db=a", "cpu v=1").await.status, 204);
-    assert_eq!(request(addr, "GET", "/kapacitor/v1/status", &[], b"").await.status, 200);
+    assert_eq!(
+        request(addr, "GET", "/kapacitor/v1/status", &[], b"")
+            .await
+            .status,
+        200
+    );
     server.shutdown().await;
 }
 
@@ -539,7 +686,10 @@ async fn a_port_in_use_is_a_clear_start_error() {
     config.http.bind = taken.local_addr().unwrap();
     let err = Server::start(config).await.err().expect("bind fails");
     let msg = err.to_string();
-    assert!(msg.contains("http") && msg.contains(&taken.local_addr().unwrap().to_string()), "{msg}");
+    assert!(
+        msg.contains("http") && msg.contains(&taken.local_addr().unwrap().to_string()),
+        "{msg}"
+    );
 }
 
 // ---- The real binaries, as a user runs them. ----
@@ -559,7 +709,11 @@ mod binaries {
     }
 
     fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 
     #[test]
@@ -571,11 +725,24 @@ mod binaries {
             "http:\n  bnd: 127.0.0.1:1\n  max_body_size: big\nudp:\n  bind: nowhere\nfrobnicate: 1\n",
         )
         .unwrap();
-        let out = kapacitord().arg("--config").arg(&file).arg("config").output().unwrap();
+        let out = kapacitord()
+            .arg("--config")
+            .arg(&file)
+            .arg("config")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        for (line, key) in [(2, "http.bnd"), (3, "http.max_body_size"), (5, "udp.bind"), (6, "frobnicate")] {
-            assert!(err.contains(&format!("kapacitor.yaml:{line}:")) && err.contains(key), "{key}: {err}");
+        for (line, key) in [
+            (2, "http.bnd"),
+            (3, "http.max_body_size"),
+            (5, "udp.bind"),
+            (6, "frobnicate"),
+        ] {
+            assert!(
+                err.contains(&format!("kapacitor.yaml:{line}:")) && err.contains(key),
+                "{key}: {err}"
+            );
         }
     }
 
@@ -624,7 +791,11 @@ mod binaries {
             assert!(Instant::now() < deadline, "kapacitord never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Daemon { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+        Daemon {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
     }
 
     fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
@@ -651,7 +822,18 @@ mod binaries {
         )
         .unwrap();
         let script = script.to_str().unwrap();
-        let define = ["define", "streamer", "--name", "alert_cpu_idle_any_host", "--from", "cpu_idle", "--script", script, "--dbrp", "telegraf.autogen"];
+        let define = [
+            "define",
+            "streamer",
+            "--name",
+            "alert_cpu_idle_any_host",
+            "--from",
+            "cpu_idle",
+            "--script",
+            script,
+            "--dbrp",
+            "telegraf.autogen",
+        ];
         let (ok, _, err) = cli(&local.url, &define);
         assert!(ok, "{err}");
         // Redefining updates the task.
@@ -661,21 +843,50 @@ mod binaries {
         assert!(ok, "{err}");
         let (ok, out, _) = cli(&local.url, &["list", "tasks"]);
         assert!(ok);
-        let line = out.lines().find(|l| l.starts_with("alert_cpu_idle_any_host")).expect("listed");
-        assert!(line.contains("stream") && line.contains("enabled") && line.contains("\"telegraf\".\"autogen\""), "{out}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("alert_cpu_idle_any_host"))
+            .expect("listed");
+        assert!(
+            line.contains("stream")
+                && line.contains("enabled")
+                && line.contains("\"telegraf\".\"autogen\""),
+            "{out}"
+        );
         let (ok, out, _) = cli(&local.url, &["show", "alert_cpu_idle_any_host"]);
         assert!(ok);
-        assert!(out.contains("From: cpu_idle") && out.contains("mean2 -> filter3;") && out.contains("window.map(mean"), "{out}");
-        let (ok, _, err) = cli(&local.url, &["push", "--remote", &remote.url, "alert_cpu_idle_any_host"]);
+        assert!(
+            out.contains("From: cpu_idle")
+                && out.contains("mean2 -> filter3;")
+                && out.contains("window.map(mean"),
+            "{out}"
+        );
+        let (ok, _, err) = cli(
+            &local.url,
+            &["push", "--remote", &remote.url, "alert_cpu_idle_any_host"],
+        );
         assert!(ok, "{err}");
         // The task runs on the remote: points there raise an alert there.
         let mut body = String::new();
         for s in 0..=20 {
-            body.push_str(&format!("cpu_idle,cpu=cpu-total value={} {s}\n", if s < 10 { 50 } else { 10 }));
+            body.push_str(&format!(
+                "cpu_idle,cpu=cpu-total value={} {s}\n",
+                if s < 10 { 50 } else { 10 }
+            ));
         }
         let file = dir.path().join("points.lp");
         std::fs::write(&file, body).unwrap();
-        let (ok, _, err) = cli(&remote.url, &["write", "--db", "telegraf", "--precision", "s", file.to_str().unwrap()]);
+        let (ok, _, err) = cli(
+            &remote.url,
+            &[
+                "write",
+                "--db",
+                "telegraf",
+                "--precision",
+                "s",
+                file.to_str().unwrap(),
+            ],
+        );
         assert!(ok, "{err}");
         let (ok, out, _) = cli(&remote.url, &["show", "alert_cpu_idle_any_host"]);
         assert!(ok && out.contains("Status: enabled"), "{out}");
@@ -683,11 +894,19 @@ mod binaries {
         loop {
             let (_, out, _) = cli(&remote.url, &["status", "--json"]);
             let status: serde_json::Value = serde_json::from_str(&out).unwrap();
-            let alert = status["tasks"][0]["nodes"].as_array().unwrap().iter().find(|n| n["kind"] == "alert").cloned();
+            let alert = status["tasks"][0]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["kind"] == "alert")
+                .cloned();
             if alert.is_some_and(|n| n["messages_in"].as_u64() > Some(0)) {
                 break;
             }
-            assert!(Instant::now() < deadline, "no alert on the remote: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "no alert on the remote: {status}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let (ok, _, err) = cli(&local.url, &["delete", "alert_cpu_idle_any_host"]);
@@ -713,13 +932,25 @@ mod binaries {
             assert!(Instant::now() < deadline, "kapacitord never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        let killed = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         assert!(killed.success());
         let status = child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
         let mut log = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-        assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(
+            log.contains("shutting down") && log.contains("stopped"),
+            "{log}"
+        );
     }
 }
 
@@ -741,10 +972,23 @@ async fn a_stream_task_windows_points_written_over_http() {
     // Seconds 0..=10 for two hosts, plus one for another db (ignored).
     let mut body = String::new();
     for s in 0..=10 {
-        body.push_str(&format!("cpu,host=a v={s} {s}\ncpu,host=b v={} {s}\nmem v=1 {s}\n", s * 10));
+        body.push_str(&format!(
+            "cpu,host=a v={s} {s}\ncpu,host=b v={} {s}\nmem v=1 {s}\n",
+            s * 10
+        ));
     }
-    assert_eq!(post(addr, "/write?db=telegraf&precision=s", &body).await.status, 204);
-    assert_eq!(post(addr, "/write?db=other&precision=s", "cpu,host=c v=1 11").await.status, 204);
+    assert_eq!(
+        post(addr, "/write?db=telegraf&precision=s", &body)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        post(addr, "/write?db=other&precision=s", "cpu,host=c v=1 11")
+            .await
+            .status,
+        204
+    );
     let mut result = Value::Null;
     for _ in 0..200 {
         let reply = request(addr, "GET", "/kapacitor/v1/tasks/win/out", &[], b"").await;
@@ -762,10 +1006,18 @@ async fn a_stream_task_windows_points_written_over_http() {
     assert_eq!(series[1]["values"][9][1], 90.0);
     let s = status(addr).await;
     let task = &s["tasks"][0];
-    assert_eq!((task["id"].as_str(), task["status"].as_str()), (Some("win"), Some("enabled")));
+    assert_eq!(
+        (task["id"].as_str(), task["status"].as_str()),
+        (Some("win"), Some("enabled"))
+    );
     // cpu and mem of telegraf.autogen reach the task; from() keeps cpu.
     assert_eq!(task["points_received"], 33);
-    assert_eq!(request(addr, "GET", "/kapacitor/v1/tasks/win/nope", &[], b"").await.status, 404);
+    assert_eq!(
+        request(addr, "GET", "/kapacitor/v1/tasks/win/nope", &[], b"")
+            .await
+            .status,
+        404
+    );
     server.shutdown().await;
 }
 
@@ -792,12 +1044,27 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
     let mut body = String::new();
     for s in 0..=20 {
         let v = if s < 10 { 50 } else { 10 };
-        body.push_str(&format!("cpu_idle,cpu=cpu-total,host=a value={v} {s}\nmem v=1 {s}\n"));
+        body.push_str(&format!(
+            "cpu_idle,cpu=cpu-total,host=a value={v} {s}\nmem v=1 {s}\n"
+        ));
     }
-    assert_eq!(post(addr, "/write?db=telegraf&precision=s", &body).await.status, 204);
+    assert_eq!(
+        post(addr, "/write?db=telegraf&precision=s", &body)
+            .await
+            .status,
+        204
+    );
     let mut alerts = Value::Null;
     for _ in 0..200 {
-        alerts = request(addr, "GET", "/kapacitor/v1/alerts?task=alert_cpu_idle_any_host", &[], b"").await.json();
+        alerts = request(
+            addr,
+            "GET",
+            "/kapacitor/v1/alerts?task=alert_cpu_idle_any_host",
+            &[],
+            b"",
+        )
+        .await
+        .json();
         if alerts["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
@@ -806,8 +1073,16 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
     let first = &alerts["alerts"][0];
     assert_eq!(first["level"], "CRITICAL", "{alerts}");
     assert_eq!(first["id"], "cpu_idle:nil");
-    assert_eq!(first["event"]["data"]["series"][0]["columns"], serde_json::json!(["time", "mean"]));
-    assert!(first["event"]["data"]["series"][0]["values"][0][1].as_f64().unwrap() < 30.0);
+    assert_eq!(
+        first["event"]["data"]["series"][0]["columns"],
+        serde_json::json!(["time", "mean"])
+    );
+    assert!(
+        first["event"]["data"]["series"][0]["values"][0][1]
+            .as_f64()
+            .unwrap()
+            < 30.0
+    );
     // The .log() handler wrote the same event as a JSON line.
     let mut logged = String::new();
     for _ in 0..200 {
@@ -819,7 +1094,9 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
     }
     let line: Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
     assert_eq!(line["level"], "CRITICAL");
-    let none = request(addr, "GET", "/kapacitor/v1/alerts?level=warning", &[], b"").await.json();
+    let none = request(addr, "GET", "/kapacitor/v1/alerts?level=warning", &[], b"")
+        .await
+        .json();
     assert_eq!(none["alerts"], serde_json::json!([]));
     server.shutdown().await;
 }

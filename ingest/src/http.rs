@@ -135,7 +135,11 @@ async fn write(
             return response;
         }
     };
-    let rp = if rp.is_empty() { state.default_retention_policy.as_str() } else { rp };
+    let rp = if rp.is_empty() {
+        state.default_retention_policy.as_str()
+    } else {
+        rp
+    };
     let dbrp = DbRp::new(db, rp);
     let outcome = decode_and_route(
         &state.sink,
@@ -167,7 +171,10 @@ async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Result<Bytes,
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
         Err(err) => {
-            return Err(json_error(StatusCode::BAD_REQUEST, format!("error reading body: {err}")));
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                format!("error reading body: {err}"),
+            ));
         }
     };
     let gzip = headers
@@ -205,7 +212,11 @@ async fn query(Query(params): Query<HashMap<String, String>>, body: Bytes) -> Re
             q = form.get("q").cloned().unwrap_or_default();
         }
     }
-    let statements: Vec<&str> = q.split(';').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let statements: Vec<&str> = q
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if statements.is_empty() {
         return json_error(StatusCode::BAD_REQUEST, "missing required parameter \"q\"");
     }
@@ -213,7 +224,11 @@ async fn query(Query(params): Query<HashMap<String, String>>, body: Bytes) -> Re
         let results: Vec<_> = (0..statements.len())
             .map(|i| serde_json::json!({ "statement_id": i }))
             .collect();
-        return (StatusCode::OK, Json(serde_json::json!({ "results": results }))).into_response();
+        return (
+            StatusCode::OK,
+            Json(serde_json::json!({ "results": results })),
+        )
+            .into_response();
     }
     json_error(
         StatusCode::BAD_REQUEST,

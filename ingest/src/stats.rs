@@ -44,7 +44,8 @@ impl DbRpCounters {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.points.fetch_add(points as u64, Ordering::Relaxed);
         if parse_errors > 0 {
-            self.parse_errors.fetch_add(parse_errors as u64, Ordering::Relaxed);
+            self.parse_errors
+                .fetch_add(parse_errors as u64, Ordering::Relaxed);
         }
     }
 
@@ -96,7 +97,12 @@ impl ListenerCounters {
     /// The counters for `dbrp`, created on first use. Callers that write to
     /// one db/rp repeatedly (a UDP or TCP listener) keep the `Arc`.
     pub fn dbrp(&self, dbrp: &DbRp) -> Arc<DbRpCounters> {
-        if let Some(c) = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner()).get(dbrp) {
+        if let Some(c) = self
+            .by_dbrp
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(dbrp)
+        {
             return c.clone();
         }
         self.by_dbrp
@@ -109,8 +115,10 @@ impl ListenerCounters {
 
     fn snapshot(&self, kind: Listener) -> ListenerSnapshot {
         let by_dbrp = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner());
-        let dbrps: BTreeMap<String, DbRpSnapshot> =
-            by_dbrp.iter().map(|(k, v)| (k.to_string(), v.snapshot())).collect();
+        let dbrps: BTreeMap<String, DbRpSnapshot> = by_dbrp
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.snapshot()))
+            .collect();
         let sum = |f: fn(&DbRpSnapshot) -> u64| dbrps.values().map(f).sum();
         let units = Some(self.units.load(Ordering::Relaxed));
         ListenerSnapshot {

@@ -72,7 +72,10 @@ impl UdpIngest {
                 received = self.socket.try_recv(&mut buf).ok();
             }
             if !points.is_empty() {
-                let batch = PointBatch { dbrp: self.dbrp.clone(), points: std::mem::take(&mut points) };
+                let batch = PointBatch {
+                    dbrp: self.dbrp.clone(),
+                    points: std::mem::take(&mut points),
+                };
                 self.sink.write(batch);
             }
         }

@@ -82,12 +82,26 @@ pub fn decode_and_route(
     settings: LineSettings,
 ) -> WriteOutcome {
     DECODER.with(|d| match d.try_borrow_mut() {
-        Ok(mut decoder) => {
-            decode_with(&mut decoder, sink, counters, dbrp, body, precision, settings)
-        }
+        Ok(mut decoder) => decode_with(
+            &mut decoder,
+            sink,
+            counters,
+            dbrp,
+            body,
+            precision,
+            settings,
+        ),
         // Only reachable if a sink re-entered ingest on this thread; a fresh
         // decoder is slower but correct.
-        Err(_) => decode_with(&mut Decoder::new(), sink, counters, dbrp, body, precision, settings),
+        Err(_) => decode_with(
+            &mut Decoder::new(),
+            sink,
+            counters,
+            dbrp,
+            body,
+            precision,
+            settings,
+        ),
     })
 }
 
@@ -102,14 +116,24 @@ pub fn decode_with(
     precision: Precision,
     settings: LineSettings,
 ) -> WriteOutcome {
-    let opts = DecodeOptions { precision, now_ns: now_ns(), accept_unsigned: settings.accept_unsigned };
+    let opts = DecodeOptions {
+        precision,
+        now_ns: now_ns(),
+        accept_unsigned: settings.accept_unsigned,
+    };
     let mut points: Vec<Point> = Vec::new();
     let mut errors = Vec::new();
     decoder.decode(body, &opts, &mut points, &mut errors);
     counters.record(body.len(), points.len(), errors.len());
-    let outcome = WriteOutcome { points: points.len(), errors };
+    let outcome = WriteOutcome {
+        points: points.len(),
+        errors,
+    };
     if !points.is_empty() {
-        sink.write(PointBatch { dbrp: dbrp.clone(), points });
+        sink.write(PointBatch {
+            dbrp: dbrp.clone(),
+            points,
+        });
     }
     outcome
 }

@@ -14,7 +14,11 @@ pub struct BatchPoint {
 
 impl BatchPoint {
     pub fn from_point(p: &Point) -> Self {
-        BatchPoint { time: p.time, fields: p.fields.clone(), tags: p.tags().clone() }
+        BatchPoint {
+            time: p.time,
+            fields: p.fields.clone(),
+            tags: p.tags().clone(),
+        }
     }
 }
 

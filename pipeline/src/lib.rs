@@ -16,8 +16,8 @@ pub mod nodes;
 mod point;
 pub mod result;
 mod router;
-pub mod spec;
 pub mod runtime;
+pub mod spec;
 pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};

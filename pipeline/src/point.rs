@@ -69,7 +69,10 @@ pub struct DbRp {
 
 impl DbRp {
     pub fn new(db: impl Into<Name>, rp: impl Into<Name>) -> Self {
-        DbRp { db: db.into(), rp: rp.into() }
+        DbRp {
+            db: db.into(),
+            rp: rp.into(),
+        }
     }
 }
 
@@ -109,7 +112,10 @@ impl Series {
                 return Err(SeriesError::DuplicateTags);
             }
         }
-        Ok(Series { measurement, tags: tags.into() })
+        Ok(Series {
+            measurement,
+            tags: tags.into(),
+        })
     }
 
     pub fn measurement(&self) -> &Name {
@@ -146,7 +152,11 @@ impl Fields {
     /// # Panics
     /// If the lists differ in length; callers build them together.
     pub fn new(keys: Arc<[Name]>, values: Arc<[FieldValue]>) -> Self {
-        assert_eq!(keys.len(), values.len(), "field keys and values differ in length");
+        assert_eq!(
+            keys.len(),
+            values.len(),
+            "field keys and values differ in length"
+        );
         Fields { keys, values }
     }
 
@@ -163,7 +173,10 @@ impl Fields {
                 }
             }
         }
-        Fields { keys: keys.into(), values: values.into() }
+        Fields {
+            keys: keys.into(),
+            values: values.into(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -183,7 +196,10 @@ impl Fields {
     }
 
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.keys.iter().position(|k| &**k == key).map(|i| &self.values[i])
+        self.keys
+            .iter()
+            .position(|k| &**k == key)
+            .map(|i| &self.values[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &FieldValue)> {
@@ -257,14 +273,23 @@ mod tests {
 
     #[test]
     fn series_sorts_tags_and_rejects_duplicates() {
-        let s = Series::new(name("cpu"), vec![(name("host"), name("a")), (name("cpu"), name("cpu0"))])
-            .unwrap();
+        let s = Series::new(
+            name("cpu"),
+            vec![(name("host"), name("a")), (name("cpu"), name("cpu0"))],
+        )
+        .unwrap();
         assert_eq!(&*s.tags()[0].0, "cpu");
         assert_eq!(s.tag("host").map(|v| &**v), Some("a"));
         assert_eq!(s.tag("nope"), None);
-        let dup = Series::new(name("cpu"), vec![(name("t"), name("1")), (name("t"), name("2"))]);
+        let dup = Series::new(
+            name("cpu"),
+            vec![(name("t"), name("1")), (name("t"), name("2"))],
+        );
         assert_eq!(dup, Err(SeriesError::DuplicateTags));
-        assert_eq!(Series::new(name(""), vec![]), Err(SeriesError::MissingMeasurement));
+        assert_eq!(
+            Series::new(name(""), vec![]),
+            Err(SeriesError::MissingMeasurement)
+        );
     }
 
     #[test]
