@@ -1100,3 +1100,43 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
     assert_eq!(none["alerts"], serde_json::json!([]));
     server.shutdown().await;
 }
+
+/// Every case of Kapacitor's own integration tests, run as `kapacitor test`
+/// runs them, at parallelism 1 and 4 and with points delivered one by one
+/// and in batches: all must pass, every way.
+#[test]
+fn kapacitor_conformance_cases_pass_every_way() {
+    use kapacitor::testcase::{RunOptions, find_cases, run_case};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/kapacitor");
+    let cases = find_cases(&[dir.clone()]);
+    assert_eq!(cases.len(), 43, "conformance cases under {}", dir.display());
+    let modes = [
+        RunOptions {
+            parallelism: 1,
+            delivery_batch: 1,
+        },
+        RunOptions {
+            parallelism: 4,
+            delivery_batch: 1,
+        },
+        RunOptions {
+            parallelism: 1,
+            delivery_batch: 50,
+        },
+        RunOptions {
+            parallelism: 4,
+            delivery_batch: 7,
+        },
+    ];
+    let mut failures = Vec::new();
+    for opts in modes {
+        for case in &cases {
+            let result = run_case(case, opts);
+            if let Some(why) = result.failure {
+                failures.push(format!("{} {opts:?}:\n{}", result.name, why.0));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
