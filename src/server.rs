@@ -23,6 +23,10 @@ use crate::tasks::TaskManager;
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    #[error("{0}")]
+    Store(#[from] storage::StoreError),
+    #[error("cannot restore the stored tasks: {0}")]
+    Restore(#[from] crate::tasks::TaskError),
     #[error("cannot bind the {listener} listener to {addr}: {source}")]
     Bind {
         listener: &'static str,
@@ -63,6 +67,24 @@ impl Server {
     pub async fn start(config: DaemonConfig) -> Result<Server, ServerError> {
         let stats = IngestStats::new();
         let router = Arc::new(Router::new());
+        // Tasks first, so no point arrives before the tasks that want it.
+        let data_dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || storage::Store::open(&data_dir))
+            .await
+            .map_err(|e| {
+                ServerError::Store(storage::StoreError::Io {
+                    path: config.data_dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })??;
+        let tasks = Arc::new(TaskManager::with_store(router.clone(), Arc::new(store)));
+        let restoring = tasks.clone();
+        let restored = tokio::task::spawn_blocking(move || restoring.restore())
+            .await
+            .unwrap_or(Ok(0))?;
+        if restored > 0 {
+            tracing::info!(tasks = restored, "restored enabled tasks");
+        }
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
@@ -140,7 +162,6 @@ impl Server {
             settings,
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });
-        let tasks = Arc::new(TaskManager::new(router.clone()));
         let state = Arc::new(ServerState {
             config,
             stats,

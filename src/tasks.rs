@@ -55,6 +55,8 @@ pub enum TaskError {
     Build(#[from] pipeline::spec::BuildError),
     #[error("cannot start task thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Store(#[from] storage::StoreError),
 }
 
 /// A task's state as the API shows it.
@@ -198,6 +200,24 @@ pub struct TaskManager {
     http_out: Arc<HttpOutRegistry>,
     history: Arc<AlertHistory>,
     tasks: Mutex<BTreeMap<String, Entry>>,
+    store: Option<Arc<storage::Store>>,
+}
+
+/// A stored task's times, kept across restarts.
+#[derive(Clone, Copy)]
+struct Times {
+    created: SystemTime,
+    modified: SystemTime,
+    last_enabled: Option<SystemTime>,
+}
+
+fn to_ns(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn from_ns(ns: i64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)
 }
 
 impl TaskManager {
@@ -207,7 +227,101 @@ impl TaskManager {
             http_out: Arc::default(),
             history: Arc::default(),
             tasks: Mutex::default(),
+            store: None,
         }
+    }
+
+    /// A manager that keeps task definitions and their enabled state in
+    /// `store`, so they survive restarts.
+    pub fn with_store(router: Arc<Router>, store: Arc<storage::Store>) -> Self {
+        TaskManager {
+            store: Some(store),
+            ..TaskManager::new(router)
+        }
+    }
+
+    /// Defines (and enables, as they were) the tasks kept in the store.
+    /// A task that no longer compiles is kept, disabled, with its error
+    /// logged, rather than stopping the server. Returns how many started.
+    pub fn restore(&self) -> Result<usize, TaskError> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let mut started = 0;
+        for record in store.list_tasks()? {
+            let id = record.id.clone();
+            let Some(task_type) = (match record.task_type.as_str() {
+                "stream" => Some(dsl::TaskType::Stream),
+                "batch" => Some(dsl::TaskType::Batch),
+                _ => None,
+            }) else {
+                tracing::error!(task = %id, "stored task has unknown type {:?}", record.task_type);
+                continue;
+            };
+            let mut meta = record.meta.clone();
+            let measurement = meta.remove("from");
+            let def = TaskDefinition {
+                id: id.clone(),
+                task_type,
+                dbrps: record
+                    .dbrps
+                    .iter()
+                    .map(|(db, rp)| DbRp::new(db.as_str(), rp.as_str()))
+                    .collect(),
+                script: record.script.clone(),
+                measurement,
+                meta,
+            };
+            let times = Times {
+                created: from_ns(record.created),
+                modified: from_ns(record.modified),
+                last_enabled: record.last_enabled.map(from_ns),
+            };
+            if let Err(e) = self.define_inner(def, Some(times)) {
+                tracing::error!(task = %id, "stored task no longer compiles: {e}");
+                continue;
+            }
+            if record.enabled {
+                match self.enable_inner(&id, false) {
+                    Ok(()) => started += 1,
+                    Err(e) => tracing::error!(task = %id, "stored task cannot start: {e}"),
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Writes a task's current definition and state to the store.
+    fn persist(&self, entry: &Entry) -> Result<(), TaskError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut meta = entry.def.meta.clone();
+        if let Some(from) = &entry.def.measurement {
+            meta.insert("from".into(), from.clone());
+        }
+        let record = storage::TaskRecord {
+            id: entry.def.id.clone(),
+            task_type: match entry.def.task_type {
+                dsl::TaskType::Stream => "stream".into(),
+                dsl::TaskType::Batch => "batch".into(),
+            },
+            dbrps: entry
+                .def
+                .dbrps
+                .iter()
+                .map(|d| (d.db.to_string(), d.rp.to_string()))
+                .collect(),
+            script: entry.def.script.clone(),
+            meta,
+            enabled: entry.enabled,
+            created: to_ns(entry.created),
+            modified: to_ns(entry.modified),
+            last_enabled: entry.last_enabled.map(to_ns),
+            error: String::new(),
+        };
+        store.put_task(&record)?;
+        Ok(())
     }
 
     /// Recent alert events of every task.
@@ -227,6 +341,10 @@ impl TaskManager {
     /// task whose definition changed is restarted with the new one; one whose
     /// definition is unchanged keeps running with its state.
     pub fn define(&self, def: TaskDefinition) -> Result<(), TaskError> {
+        self.define_inner(def, None)
+    }
+
+    fn define_inner(&self, def: TaskDefinition, restored: Option<Times>) -> Result<(), TaskError> {
         let plan = dsl::compile(&def.script, def.task_type)
             .map_err(|d| TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script)))?;
         let mut tasks = self.lock();
@@ -237,9 +355,16 @@ impl TaskManager {
         }
         let was_enabled = tasks.get(&def.id).is_some_and(|e| e.enabled);
         let now = SystemTime::now();
-        let (created, last_enabled) = tasks
+        let (created, mut modified, last_enabled) = tasks
             .get(&def.id)
-            .map_or((now, None), |e| (e.created, e.last_enabled));
+            .map_or((now, now, None), |e| (e.created, now, e.last_enabled));
+        let (created, last_enabled) = match restored {
+            Some(t) => {
+                modified = t.modified;
+                (t.created, t.last_enabled)
+            }
+            None => (created, last_enabled),
+        };
         if let Some(old) = tasks.remove(&def.id) {
             self.stop(&def.id, old);
         }
@@ -252,10 +377,18 @@ impl TaskManager {
                 enabled: false,
                 running: None,
                 created,
-                modified: now,
+                modified,
                 last_enabled,
             },
         );
+        if restored.is_none()
+            && let Some(entry) = tasks.get_mut(&id)
+        {
+            // Stored as it will be: still enabled if it was.
+            entry.enabled = was_enabled;
+            self.persist(entry)?;
+            entry.enabled = false;
+        }
         drop(tasks);
         if was_enabled {
             self.enable(&id)?;
@@ -265,11 +398,21 @@ impl TaskManager {
 
     /// Starts a task.
     pub fn enable(&self, id: &str) -> Result<(), TaskError> {
+        self.enable_inner(id, true)
+    }
+
+    fn enable_inner(&self, id: &str, save: bool) -> Result<(), TaskError> {
         let mut tasks = self.lock();
         let entry = tasks
             .get_mut(id)
             .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        if !entry.enabled && save {
+            entry.last_enabled = Some(SystemTime::now());
+        }
         entry.enabled = true;
+        if save {
+            self.persist(entry)?;
+        }
         if entry.running.is_some() || entry.def.task_type != dsl::TaskType::Stream {
             // Batch tasks are stored and enabled; their scheduler comes later.
             return Ok(());
@@ -327,6 +470,7 @@ impl TaskManager {
             .get_mut(id)
             .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
         entry.enabled = false;
+        self.persist(entry)?;
         if let Some(running) = entry.running.take() {
             self.router.remove(id);
             join(running);
@@ -342,6 +486,10 @@ impl TaskManager {
             .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
         self.stop(id, entry);
         self.http_out.remove_task(id);
+        if let Some(store) = &self.store {
+            store.delete_task(id)?;
+            store.delete_alert_states(id)?;
+        }
         Ok(())
     }
 

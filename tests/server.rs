@@ -916,6 +916,67 @@ mod binaries {
     }
 
     #[test]
+    fn cli_defined_tasks_and_their_state_survive_kill_9() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |dir: &std::path::Path| {
+            let port = free_port();
+            let child = kapacitord()
+                .current_dir(dir)
+                .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
+                .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+                .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "kapacitord never listened");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (child, format!("http://127.0.0.1:{port}"))
+        };
+        let script = dir.path().join("t.tick");
+        std::fs::write(&script, "stream|from().measurement('cpu')|httpOut('out')\n").unwrap();
+        let (mut child, url) = start(dir.path());
+        for name in ["kept_on", "kept_off"] {
+            let (ok, _, err) = cli(
+                &url,
+                &[
+                    "define",
+                    "streamer",
+                    "--name",
+                    name,
+                    "--script",
+                    script.to_str().unwrap(),
+                    "--dbrp",
+                    "telegraf.autogen",
+                ],
+            );
+            assert!(ok, "{err}");
+        }
+        let (ok, _, err) = cli(&url, &["enable", "kept_on"]);
+        assert!(ok, "{err}");
+        child.kill().unwrap(); // SIGKILL: no shutdown, no flush.
+        child.wait().unwrap();
+        let (mut child, url) = start(dir.path());
+        let (ok, out, _) = cli(&url, &["list", "tasks"]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(ok, "{out}");
+        let line = |id: &str| {
+            out.lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            line("kept_on ").contains("enabled") && line("kept_on ").contains("true"),
+            "{out}"
+        );
+        assert!(line("kept_off").contains("disabled"), "{out}");
+    }
+
+    #[test]
     fn sigterm_shuts_down_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -1139,4 +1200,61 @@ fn kapacitor_conformance_cases_pass_every_way() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn tasks_defined_through_the_api_survive_a_restart() {
+    let (config, _dir) = test_config();
+    let server = Server::start(config.clone()).await.unwrap();
+    let def = |id: &str| kapacitor::tasks::TaskDefinition {
+        id: id.into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
+        script: "stream|from().measurement('cpu')|httpOut('out')".into(),
+        measurement: Some("cpu".into()),
+        meta: Default::default(),
+    };
+    server.tasks().define(def("on")).unwrap();
+    server.tasks().enable("on").unwrap();
+    server.tasks().define(def("off")).unwrap();
+    server.tasks().define(def("gone")).unwrap();
+    server.tasks().delete("gone").unwrap();
+    server.shutdown().await;
+
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let tasks = request(addr, "GET", "/kapacitor/v1/tasks", &[], b"")
+        .await
+        .json();
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["off", "on"]);
+    let on = &tasks["tasks"][1];
+    assert_eq!(
+        (on["status"].as_str(), on["executing"].as_bool()),
+        (Some("enabled"), Some(true))
+    );
+    assert_eq!(on["from"], "cpu");
+    assert_eq!(tasks["tasks"][0]["status"], "disabled");
+    // The restored task runs.
+    assert_eq!(
+        post(addr, "/write?db=telegraf", "cpu v=1 1").await.status,
+        204
+    );
+    let mut result = Value::Null;
+    for _ in 0..200 {
+        result = request(addr, "GET", "/kapacitor/v1/tasks/on/out", &[], b"")
+            .await
+            .json();
+        if result["series"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(result["series"][0]["values"][0][1], 1.0);
+    server.shutdown().await;
 }
