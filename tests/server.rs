@@ -1170,7 +1170,7 @@ fn kapacitor_conformance_cases_pass_every_way() {
     use kapacitor::testcase::{RunOptions, find_cases, run_case};
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/kapacitor");
-    let cases = find_cases(&[dir.clone()]);
+    let cases = find_cases(std::slice::from_ref(&dir));
     assert_eq!(cases.len(), 43, "conformance cases under {}", dir.display());
     let modes = [
         RunOptions {
