@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::batch::{Batch, BatchPoint};
+use crate::batch::Batch;
 use crate::point::{FieldValue, Fields, Name, Point, Tags};
 use crate::time::format_rfc3339;
 
@@ -88,14 +88,14 @@ impl Series {
     }
 
     /// A batch as one series with the group's tags and one row per point.
-    /// Point tags outside the group become columns, sorted in with the
-    /// fields, as Kapacitor renders batches.
+    /// As Kapacitor's `BatchToRow`: the columns are the first point's fields
+    /// plus its tags outside the group, sorted after `time`.
     pub fn from_batch(b: &Batch) -> Series {
-        let mut cols = columns(b.points.iter().map(|p: &BatchPoint| &p.fields));
-        let is_group_tag = |k: &Name| b.tags.iter().any(|(g, _)| g == k);
-        for p in &b.points {
-            for (k, _) in p.tags.iter() {
-                if !is_group_tag(k) && !cols.contains(k) {
+        let mut cols: Vec<Name> = Vec::new();
+        if let Some(first) = b.points.first() {
+            cols.extend(first.fields.keys().iter().cloned());
+            for (k, _) in first.tags.iter() {
+                if !b.tags.iter().any(|(g, _)| g == k) && !cols.contains(k) {
                     cols.push(k.clone());
                 }
             }
@@ -129,6 +129,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::batch::BatchPoint;
     use crate::group::GroupKey;
     use crate::point::Series as PointSeries;
 
@@ -188,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn batch_without_tags_omits_them_and_fills_missing_fields_with_null() {
+    fn batch_columns_come_from_the_first_point_as_in_kapacitor() {
         let b = Batch {
             name: "m".into(),
             tmax: 2,
@@ -209,10 +210,11 @@ mod tests {
         };
         let json = serde_json::to_value(Series::from_batch(&b)).unwrap();
         assert!(json.get("tags").is_none());
-        assert_eq!(json["columns"], serde_json::json!(["time", "a", "b"]));
+        // Kapacitor takes the columns from the first point only.
+        assert_eq!(json["columns"], serde_json::json!(["time", "a"]));
         assert_eq!(
             json["values"][1],
-            serde_json::json!(["1970-01-01T00:00:00.000000002Z", null, true])
+            serde_json::json!(["1970-01-01T00:00:00.000000002Z", null])
         );
     }
 }

@@ -5,11 +5,10 @@
 use std::fmt;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
-use serde_json::Value;
 
 use crate::batch::Batch;
 use crate::point::{Fields, Name, Point, Tags};
-use crate::result::{Result as SeriesResult, Series, field_json};
+use crate::result::{Result as SeriesResult, Series};
 use crate::time::format_rfc3339;
 
 /// An alert's level, in increasing severity.
@@ -73,58 +72,11 @@ impl EventData {
     pub fn result(&self) -> SeriesResult {
         let series = match self {
             EventData::Point(p) => Series::from_point(p),
-            EventData::Batch(b) => batch_series(b),
+            EventData::Batch(b) => Series::from_batch(b),
         };
         SeriesResult {
             series: vec![series],
         }
-    }
-}
-
-/// A batch as Kapacitor's alert node puts it in an event: columns are the
-/// first point's fields plus its tags the batch lacks, sorted after `time`.
-fn batch_series(b: &Batch) -> Series {
-    let mut cols: Vec<Name> = Vec::new();
-    if let Some(first) = b.points.first() {
-        cols.extend(first.fields.keys().iter().cloned());
-        for (k, _) in first.tags.iter() {
-            if !b.tags.iter().any(|(bk, _)| bk == k) && !cols.contains(k) {
-                cols.push(k.clone());
-            }
-        }
-    }
-    cols.sort();
-    let values = b
-        .points
-        .iter()
-        .map(|p| {
-            let mut row = Vec::with_capacity(cols.len() + 1);
-            row.push(Value::from(format_rfc3339(p.time)));
-            row.extend(cols.iter().map(|c| {
-                match p.fields.get(c) {
-                    Some(v) => field_json(v),
-                    None => p
-                        .tags
-                        .iter()
-                        .find(|(k, _)| k == c)
-                        .map_or(Value::Null, |(_, v)| Value::from(&**v)),
-                }
-            }));
-            row
-        })
-        .collect();
-    let mut columns = Vec::with_capacity(cols.len() + 1);
-    columns.push("time".to_string());
-    columns.extend(cols.iter().map(|c| c.to_string()));
-    Series {
-        name: b.name.to_string(),
-        tags: b
-            .tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(&**v)))
-            .collect(),
-        columns,
-        values,
     }
 }
 
