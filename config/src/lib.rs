@@ -9,8 +9,10 @@
 //! did-you-mean), wrong type and bad value at once as [`ConfigErrors`], each
 //! naming file, dotted key, line and column.
 //!
-//! Comes later: the task metadata YAML that sits beside a script, and the
-//! tasks-directory watcher. Does not own: starting listeners or anything else
+//! Also owns the tasks directory: [`TaskMeta`], the YAML beside a script
+//! (validated the same way, every error located), its compiled `where`
+//! predicate ([`WherePredicate`]), and the directory scanner and watcher.
+//! Does not own: starting listeners or anything else
 //! done with the values, nor logging setup (the binaries do that).
 //!
 //! YAML is read with `saphyr-parser` (pure Rust, YAML 1.2) into a small tree
@@ -19,7 +21,9 @@
 
 mod daemon;
 mod error;
+mod predicate;
 mod render;
+mod task;
 mod values;
 mod walk;
 mod yaml;
@@ -29,4 +33,8 @@ pub use daemon::{
     LoggingConfig, TcpConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
+pub use task::{
+    DbRp, TaskMeta, TaskType, TaskVar, VarType, VarValue, check_cron, parse_dbrp, parse_duration,
+};
 pub use values::LOG_LEVELS;

@@ -76,11 +76,7 @@ pub(crate) struct Walked {
 }
 
 pub(crate) fn walk(root: &Node, file: &str) -> Walked {
-    let mut w = Walker {
-        file,
-        errors: Vec::new(),
-        positions: Positions::default(),
-    };
+    let mut w = Walker::new(file);
     let mut config = DaemonConfig::default();
     if !root.is_null() && !matches!(root.kind, Kind::Map(_)) {
         w.error(
@@ -119,7 +115,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-fn dotted(path: &str, key: &str) -> String {
+pub(crate) fn dotted(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -127,14 +123,24 @@ fn dotted(path: &str, key: &str) -> String {
     }
 }
 
-struct Walker<'f> {
-    file: &'f str,
-    errors: Vec<ConfigError>,
-    positions: Positions,
+/// Reads typed values out of a positioned tree, collecting errors; shared
+/// by the daemon config and the task metadata.
+pub(crate) struct Walker<'f> {
+    pub(crate) file: &'f str,
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) positions: Positions,
 }
 
-impl Walker<'_> {
-    fn error(&mut self, key: &str, node: &Node, message: impl Into<String>) {
+impl<'f> Walker<'f> {
+    pub(crate) fn new(file: &'f str) -> Self {
+        Walker {
+            file,
+            errors: Vec::new(),
+            positions: Positions::default(),
+        }
+    }
+
+    pub(crate) fn error(&mut self, key: &str, node: &Node, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: self.file.to_owned(),
             key: key.to_owned(),
@@ -147,7 +153,7 @@ impl Walker<'_> {
     /// The known entries of a mapping at `path`, reporting unknown and
     /// duplicate keys. A null (`http:` with nothing under it) is an empty
     /// mapping, so every key keeps its default.
-    fn mapping<'n>(
+    pub(crate) fn mapping<'n>(
         &mut self,
         path: &str,
         node: &'n Node,
@@ -208,7 +214,12 @@ impl Walker<'_> {
         out
     }
 
-    fn scalar<'n>(&mut self, key: &str, node: &'n Node, expected: &str) -> Option<Typed<'n>> {
+    pub(crate) fn scalar<'n>(
+        &mut self,
+        key: &str,
+        node: &'n Node,
+        expected: &str,
+    ) -> Option<Typed<'n>> {
         match &node.kind {
             Kind::Scalar(s) if s.typed() != Typed::Null => Some(s.typed()),
             _ => {
@@ -219,7 +230,7 @@ impl Walker<'_> {
         }
     }
 
-    fn bool(&mut self, key: &str, node: &Node) -> Option<bool> {
+    pub(crate) fn bool(&mut self, key: &str, node: &Node) -> Option<bool> {
         match self.scalar(key, node, "true or false")? {
             Typed::Bool(b) => Some(b),
             _ => {
@@ -231,7 +242,7 @@ impl Walker<'_> {
     }
 
     /// Any scalar's text: `password: 12345` means the string "12345".
-    fn string(&mut self, key: &str, node: &Node) -> Option<String> {
+    pub(crate) fn string(&mut self, key: &str, node: &Node) -> Option<String> {
         self.scalar(key, node, "a string")?;
         match &node.kind {
             Kind::Scalar(s) => Some(s.text.clone()),
@@ -306,7 +317,7 @@ impl Walker<'_> {
     }
 
     /// A list; null means empty.
-    fn list<'n>(&mut self, key: &str, node: &'n Node) -> Option<&'n [Node]> {
+    pub(crate) fn list<'n>(&mut self, key: &str, node: &'n Node) -> Option<&'n [Node]> {
         match &node.kind {
             Kind::Seq(items) => Some(items),
             _ if node.is_null() => Some(&[]),
