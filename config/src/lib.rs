@@ -24,6 +24,7 @@ mod error;
 mod predicate;
 mod render;
 mod task;
+mod taskdir;
 mod values;
 mod walk;
 mod yaml;
@@ -36,5 +37,9 @@ pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
 pub use task::{
     DbRp, TaskMeta, TaskType, TaskVar, VarType, VarValue, check_cron, parse_dbrp, parse_duration,
+};
+pub use taskdir::{
+    InvalidTask, ScanResult, TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchError,
+    WatchMode, WatchOptions, Watching, is_valid_task_id,
 };
 pub use values::LOG_LEVELS;

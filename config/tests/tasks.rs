@@ -329,3 +329,368 @@ fn predicate_parse_errors_have_columns() {
         assert!(e.message.contains(message), "{expr}: {e}");
     }
 }
+
+// ---- the tasks directory ----
+
+use std::fs;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use config::{TaskDir, TaskDirEvent, WatchMode, WatchOptions, Watching};
+
+const SCRIPT: &str = "var window = stream.window().period(10s).every(5s)\n\
+                      var avg = window.map(mean, \"value\")\n\
+                      avg.filter(<, 30).alert()\n";
+const META: &str = "type: stream\nfrom: cpu_idle\nwhere: cpu = 'cpu-total'\n";
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn scan_pairs_good_bad_partial_and_junk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "a.tick", SCRIPT);
+    write(d, "a.yaml", META);
+    write(d, "b.tick", "batch.filter(<, 30).alert()\n");
+    write(d, "b.yml", "type: batch\nquery: select 1\nperiod: 1m\n");
+    write(d, "c.tick", SCRIPT);
+    write(d, "c.yaml", "type: stream\nfrom: cpu\nwhere: cpu = \n");
+    write(d, "d.tick", SCRIPT);
+    write(d, "e.yaml", META);
+    write(d, "f.tick", SCRIPT);
+    write(d, "f.yaml", META);
+    write(d, "f.yml", META);
+    write(d, "my task.tick", SCRIPT);
+    write(d, "my task.yaml", META);
+    write(d, "g.yaml", "type: stream\nscript: shared.tick\n");
+    write(d, "shared.tick", SCRIPT);
+    write(d, "h.tick", "  \n");
+    write(d, "h.yaml", META);
+    // Editors' and other junk.
+    for junk in [
+        ".a.tick.swp",
+        ".a.yaml.swx",
+        "a.tick~",
+        ".#a.tick",
+        "#a.tick#",
+        "4913",
+        ".hidden.tick",
+        ".hidden.yaml",
+        "README.md",
+    ] {
+        write(d, junk, "garbage: [");
+    }
+    fs::create_dir(d.join("sub.tick")).unwrap();
+
+    let scan = TaskDir::scan(d);
+    assert!(scan.dir_error.is_none());
+    let ids: Vec<&str> = scan.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "g"]);
+    let a = &scan.tasks[0];
+    assert_eq!(a.script, SCRIPT);
+    assert_eq!(a.meta.from.as_deref(), Some("cpu_idle"));
+    assert_eq!(a.script_path, d.join("a.tick"));
+    assert_eq!(a.meta_path, d.join("a.yaml"));
+    assert_eq!(scan.tasks[1].meta.task_type, TaskType::Batch);
+    assert_eq!(scan.tasks[2].script_path, d.join("shared.tick"));
+
+    let invalid: Vec<(&str, bool)> = scan
+        .invalid
+        .iter()
+        .map(|t| (t.id.as_str(), t.incomplete))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            ("c", false),
+            ("d", true),
+            ("e", true),
+            ("f", false),
+            ("h", false),
+            ("my task", true)
+        ]
+    );
+    let c = &scan.invalid[0].errors;
+    let c_path = d.join("c.yaml").display().to_string();
+    assert_eq!(
+        c.to_string(),
+        format!("{c_path}:3:12: where: column 5 of the predicate: expected a value after `==`")
+    );
+    assert!(
+        scan.invalid[1]
+            .errors
+            .to_string()
+            .contains("no d.yaml beside it")
+    );
+    assert!(
+        scan.invalid[2]
+            .errors
+            .to_string()
+            .contains("no script e.tick")
+    );
+    assert!(scan.invalid[3].errors.to_string().contains("keep one"));
+    assert!(
+        scan.invalid[4]
+            .errors
+            .to_string()
+            .contains("script is empty")
+    );
+    assert!(
+        scan.invalid[5]
+            .errors
+            .to_string()
+            .contains("not a valid task id")
+    );
+    assert_eq!(scan.errors().count(), 6);
+
+    // Same content, same hash; any change, a new one.
+    let again = TaskDir::scan(d);
+    assert_eq!(again.tasks[0].content_hash, a.content_hash);
+    write(d, "a.yaml", "type: stream\nfrom: cpu_idle\n");
+    assert_ne!(TaskDir::scan(d).tasks[0].content_hash, a.content_hash);
+
+    let missing = TaskDir::scan(&d.join("nope"));
+    assert!(missing.dir_error.is_some());
+}
+
+/// Events until none has arrived for `quiet` (waiting up to 5 s for the first).
+fn settle(rx: &Receiver<TaskDirEvent>, quiet: Duration) -> Vec<TaskDirEvent> {
+    let mut out = Vec::new();
+    if let Ok(e) = rx.recv_timeout(Duration::from_secs(5)) {
+        out.push(e);
+        while let Ok(e) = rx.recv_timeout(quiet) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn nothing(rx: &Receiver<TaskDirEvent>) {
+    if let Ok(e) = rx.recv_timeout(Duration::from_millis(700)) {
+        panic!("expected no event, got {e:?}");
+    }
+}
+
+fn summary(events: &[TaskDirEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            TaskDirEvent::Upsert(t) => format!("upsert {}", t.id),
+            TaskDirEvent::Remove { id } => format!("remove {id}"),
+            TaskDirEvent::Invalid { id, .. } => format!("invalid {id}"),
+        })
+        .collect()
+}
+
+fn upsert_of(events: &[TaskDirEvent], id: &str) -> config::TaskFiles {
+    let ups: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            TaskDirEvent::Upsert(t) if t.id == id => Some((**t).clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ups.len(), 1, "one upsert of {id}: {:?}", summary(events));
+    ups.into_iter().next().unwrap()
+}
+
+/// Writes a file the way vim does: probe file `4913`, swap file, rename the
+/// original to a backup, write the new file, delete backup and swap.
+fn save_like_vim(dir: &Path, name: &str, text: &str) {
+    write(dir, "4913", "");
+    fs::remove_file(dir.join("4913")).unwrap();
+    write(dir, &format!(".{name}.swp"), "swap");
+    fs::rename(dir.join(name), dir.join(format!("{name}~"))).unwrap();
+    write(dir, name, text);
+    fs::remove_file(dir.join(format!("{name}~"))).unwrap();
+    fs::remove_file(dir.join(format!(".{name}.swp"))).unwrap();
+}
+
+/// Writes a file the way VS Code and most editors do: to a temp file, then
+/// renamed over the target.
+fn save_via_rename(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp-1234"));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+fn watch(dir: &Path, mode: WatchMode) -> Watching {
+    TaskDir::watch(
+        dir,
+        WatchOptions {
+            mode,
+            ..WatchOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn lifecycle(mode: WatchMode) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // A sibling present from the start: it must never be disturbed.
+    write(d, "sibling.tick", SCRIPT);
+    write(d, "sibling.yaml", META);
+    let w = watch(d, mode);
+    assert_eq!(w.initial.tasks.len(), 1);
+    let rx = &w.events;
+
+    // New pair → one upsert, within a second.
+    write(d, "cpu.tick", SCRIPT);
+    write(d, "cpu.yaml", META);
+    let events = settle(rx, Duration::from_millis(400));
+    let first = upsert_of(&events, "cpu");
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, TaskDirEvent::Upsert(t) if t.id == "cpu")
+                || matches!(e, TaskDirEvent::Invalid { id, .. } if id == "cpu")),
+        "{:?}",
+        summary(&events)
+    );
+    assert!(matches!(events.last(), Some(TaskDirEvent::Upsert(_))));
+
+    // Edit → upsert with a new hash.
+    write(d, "cpu.tick", &SCRIPT.replace("30", "40"));
+    let events = settle(rx, Duration::from_millis(400));
+    assert_eq!(summary(&events), ["upsert cpu"]);
+    let edited = upsert_of(&events, "cpu");
+    assert_ne!(edited.content_hash, first.content_hash);
+    assert!(edited.script.contains("40"));
+
+    // Temp file + rename → exactly one upsert.
+    save_via_rename(d, "cpu.tick", &SCRIPT.replace("30", "50"));
+    let events = settle(rx, Duration::from_millis(400));
+    assert_eq!(summary(&events), ["upsert cpu"]);
+
+    // Invalid edit → invalid, with the located error.
+    write(
+        d,
+        "cpu.yaml",
+        "type: stream\nfrom: cpu_idle\nwhere: cpu = \n",
+    );
+    let events = settle(rx, Duration::from_millis(400));
+    assert_eq!(summary(&events), ["invalid cpu"]);
+    let TaskDirEvent::Invalid { errors, .. } = &events[0] else {
+        unreachable!()
+    };
+    assert_eq!(errors.iter().next().unwrap().line, Some(3));
+
+    // Fixed again → upsert.
+    write(d, "cpu.yaml", META);
+    assert_eq!(
+        summary(&settle(rx, Duration::from_millis(400))),
+        ["upsert cpu"]
+    );
+
+    // Same content written again → nothing.
+    write(d, "cpu.yaml", META);
+    write(d, "cpu.tick", &SCRIPT.replace("30", "50"));
+    nothing(rx);
+
+    // Delete → remove.
+    fs::remove_file(d.join("cpu.tick")).unwrap();
+    fs::remove_file(d.join("cpu.yaml")).unwrap();
+    let events = settle(rx, Duration::from_millis(400));
+    assert_eq!(
+        summary(&events).last().map(String::as_str),
+        Some("remove cpu"),
+        "{:?}",
+        summary(&events)
+    );
+    assert!(!summary(&events).iter().any(|s| s.contains("sibling")));
+    drop(w);
+}
+
+#[test]
+fn watcher_follows_edits_renames_and_deletes() {
+    lifecycle(WatchMode::Events);
+}
+
+#[test]
+fn poll_watcher_follows_edits_renames_and_deletes() {
+    lifecycle(WatchMode::Poll {
+        interval: Duration::from_millis(100),
+    });
+}
+
+#[test]
+fn watcher_new_pair_within_a_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let w = watch(d, WatchMode::Events);
+    // Written elsewhere and moved in, so both files land at once.
+    let staging = tempfile::tempdir().unwrap();
+    write(staging.path(), "cpu.tick", SCRIPT);
+    write(staging.path(), "cpu.yaml", META);
+    let start = Instant::now();
+    fs::rename(staging.path().join("cpu.tick"), d.join("cpu.tick")).unwrap();
+    fs::rename(staging.path().join("cpu.yaml"), d.join("cpu.yaml")).unwrap();
+    loop {
+        let e = w
+            .events
+            .recv_timeout(Duration::from_secs(1).saturating_sub(start.elapsed()))
+            .expect("an upsert within 1 s");
+        if let TaskDirEvent::Upsert(t) = e {
+            assert_eq!(t.id, "cpu");
+            break;
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn vim_saves_and_junk_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "cpu.tick", SCRIPT);
+    write(d, "cpu.yaml", META);
+    let w = watch(d, WatchMode::Events);
+    let rx = &w.events;
+
+    save_like_vim(d, "cpu.tick", &SCRIPT.replace("30", "35"));
+    let events = settle(rx, Duration::from_millis(400));
+    assert_eq!(summary(&events), ["upsert cpu"]);
+    assert!(upsert_of(&events, "cpu").script.contains("35"));
+
+    // Swap files and backups coming and going are not tasks.
+    write(d, ".cpu.tick.swp", "x");
+    write(d, "cpu.yaml~", "x");
+    write(d, ".#cpu.yaml", "x");
+    nothing(rx);
+}
+
+#[test]
+fn a_broken_task_never_stalls_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for id in ["a", "b"] {
+        write(d, &format!("{id}.tick"), SCRIPT);
+        write(d, &format!("{id}.yaml"), META);
+    }
+    let w = watch(d, WatchMode::Events);
+    write(d, "a.yaml", "type: [\n");
+    write(d, "b.tick", &SCRIPT.replace("30", "20"));
+    let mut got = summary(&settle(&w.events, Duration::from_millis(400)));
+    got.sort();
+    assert_eq!(got, ["invalid a", "upsert b"]);
+
+    // Removing half of a pair removes the task and says why.
+    fs::remove_file(d.join("b.yaml")).unwrap();
+    let got = summary(&settle(&w.events, Duration::from_millis(400)));
+    assert_eq!(got, ["remove b", "invalid b"]);
+
+    // An explicit rescan with nothing changed says nothing.
+    w.watcher.rescan();
+    nothing(&w.events);
+    w.watcher.stop();
+}
+
+#[test]
+fn watching_a_missing_directory_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = TaskDir::watch(&tmp.path().join("nope"), WatchOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
