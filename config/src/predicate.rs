@@ -40,7 +40,8 @@ pub enum CompareOp {
 }
 
 impl CompareOp {
-    fn symbol(self) -> &'static str {
+    /// The canonical spelling (`==`, `!=`, …).
+    pub fn symbol(self) -> &'static str {
         match self {
             CompareOp::Eq => "==",
             CompareOp::NotEq => "!=",
@@ -237,8 +238,11 @@ enum TokenKind {
     Float(f64),
     Bool(bool),
     Regex(String),
-    Compare(CompareOp),
-    Match { negated: bool },
+    /// The operator and how it was written (`=` or `==`, `!=` or `<>`).
+    Compare(CompareOp, &'static str),
+    Match {
+        negated: bool,
+    },
     And,
     Or,
     Not,
@@ -256,7 +260,7 @@ impl TokenKind {
             TokenKind::Float(f) => format!("number `{f}`"),
             TokenKind::Bool(b) => format!("`{b}`"),
             TokenKind::Regex(r) => format!("regex /{r}/"),
-            TokenKind::Compare(op) => format!("`{}`", op.symbol()),
+            TokenKind::Compare(_, text) => format!("`{text}`"),
             TokenKind::Match { negated: false } => "`=~`".to_owned(),
             TokenKind::Match { negated: true } => "`!~`".to_owned(),
             TokenKind::And => "`and`".to_owned(),
@@ -313,17 +317,21 @@ fn lex(source: &str) -> Result<Vec<Token>, WhereError> {
             c if c.is_whitespace() => i += 1,
             '(' => push(TokenKind::LParen, 1, &mut i),
             ')' => push(TokenKind::RParen, 1, &mut i),
-            '=' if next == Some('=') => push(TokenKind::Compare(CompareOp::Eq), 2, &mut i),
+            '=' if next == Some('=') => push(TokenKind::Compare(CompareOp::Eq, "=="), 2, &mut i),
             '=' if next == Some('~') => push(TokenKind::Match { negated: false }, 2, &mut i),
-            '=' => push(TokenKind::Compare(CompareOp::Eq), 1, &mut i),
-            '!' if next == Some('=') => push(TokenKind::Compare(CompareOp::NotEq), 2, &mut i),
+            '=' => push(TokenKind::Compare(CompareOp::Eq, "="), 1, &mut i),
+            '!' if next == Some('=') => push(TokenKind::Compare(CompareOp::NotEq, "!="), 2, &mut i),
             '!' if next == Some('~') => push(TokenKind::Match { negated: true }, 2, &mut i),
             '!' => push(TokenKind::Not, 1, &mut i),
-            '<' if next == Some('>') => push(TokenKind::Compare(CompareOp::NotEq), 2, &mut i),
-            '<' if next == Some('=') => push(TokenKind::Compare(CompareOp::LessEq), 2, &mut i),
-            '<' => push(TokenKind::Compare(CompareOp::Less), 1, &mut i),
-            '>' if next == Some('=') => push(TokenKind::Compare(CompareOp::GreaterEq), 2, &mut i),
-            '>' => push(TokenKind::Compare(CompareOp::Greater), 1, &mut i),
+            '<' if next == Some('>') => push(TokenKind::Compare(CompareOp::NotEq, "<>"), 2, &mut i),
+            '<' if next == Some('=') => {
+                push(TokenKind::Compare(CompareOp::LessEq, "<="), 2, &mut i)
+            }
+            '<' => push(TokenKind::Compare(CompareOp::Less, "<"), 1, &mut i),
+            '>' if next == Some('=') => {
+                push(TokenKind::Compare(CompareOp::GreaterEq, ">="), 2, &mut i)
+            }
+            '>' => push(TokenKind::Compare(CompareOp::Greater, ">"), 1, &mut i),
             '&' if next == Some('&') => push(TokenKind::And, 2, &mut i),
             '|' if next == Some('|') => push(TokenKind::Or, 2, &mut i),
             '\'' | '"' => {
@@ -528,9 +536,9 @@ impl Parser<'_> {
         let (left, left_column) = self.operand("a name or a value")?;
         let op = match self.peek() {
             Some(Token {
-                kind: TokenKind::Compare(op),
+                kind: TokenKind::Compare(op, text),
                 ..
-            }) => *op,
+            }) => (*op, *text),
             Some(Token {
                 kind: TokenKind::Match { negated },
                 column,
@@ -564,13 +572,11 @@ impl Parser<'_> {
             }
             _ => return Ok(WhereExpr::Truthy(left)),
         };
+        let (op, op_text) = op;
         let op_column = self.tokens[self.pos].column;
         self.pos += 1;
         if self.peek().is_none() {
-            return err(
-                op_column,
-                format!("expected a value after `{}`", op.symbol()),
-            );
+            return err(op_column, format!("expected a value after `{op_text}`"));
         }
         let (right, _) = self.operand("a value")?;
         Ok(WhereExpr::Compare { left, op, right })

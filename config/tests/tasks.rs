@@ -301,7 +301,7 @@ fn predicate_table() {
 #[test]
 fn predicate_parse_errors_have_columns() {
     let table: &[(&str, usize, &str)] = &[
-        ("cpu = ", 5, "expected a value after `==`"),
+        ("cpu = ", 5, "expected a value after `=`"),
         ("cpu = 'x", 7, "unterminated string"),
         ("\"cpu = 'x'", 1, "unterminated name"),
         ("(cpu = 'x'", 1, "never closed"),
@@ -416,7 +416,7 @@ fn scan_pairs_good_bad_partial_and_junk() {
     let c_path = d.join("c.yaml").display().to_string();
     assert_eq!(
         c.to_string(),
-        format!("{c_path}:3:12: where: column 5 of the predicate: expected a value after `==`")
+        format!("{c_path}:3:12: where: column 5 of the predicate: expected a value after `=`")
     );
     assert!(
         scan.invalid[1]
