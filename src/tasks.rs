@@ -57,6 +57,8 @@ pub enum TaskError {
     Thread(std::io::Error),
     #[error("{0}")]
     Store(#[from] storage::StoreError),
+    #[error("where {0}")]
+    Where(#[from] config::WhereError),
 }
 
 /// A task's state as the API shows it.
@@ -345,6 +347,9 @@ impl TaskManager {
     }
 
     fn define_inner(&self, def: TaskDefinition, restored: Option<Times>) -> Result<(), TaskError> {
+        if let Some(w) = def.meta.get("where") {
+            config::WherePredicate::parse(w)?;
+        }
         let plan = dsl::compile(&def.script, def.task_type)
             .map_err(|d| TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script)))?;
         let mut tasks = self.lock();
@@ -450,7 +455,7 @@ impl TaskManager {
             task: Name::from(id),
             dbrps: entry.def.dbrps.clone(),
             measurement: entry.def.measurement.as_deref().map(Name::from),
-            filter: None,
+            filter: where_filter(&entry.def)?,
             inbox: inbox.clone(),
         });
         entry.running = Some(Running {
@@ -584,6 +589,29 @@ fn info(entry: &Entry) -> TaskInfo {
         nodes,
         dot: entry.plan.to_dot(&entry.def.id),
     }
+}
+
+/// The router's filter for a task's `where` (checked when it was defined).
+fn where_filter(def: &TaskDefinition) -> Result<Option<pipeline::PointFilter>, TaskError> {
+    let Some(source) = def.meta.get("where") else {
+        return Ok(None);
+    };
+    let predicate = config::WherePredicate::parse(source)?;
+    Ok(Some(Arc::new(move |point: &pipeline::Point| {
+        // A tag first, then a field, as InfluxQL's WHERE resolves names.
+        predicate.eval(&|name: &str| {
+            if let Some(v) = point.series.tag(name) {
+                return Some(config::Value::String(v.to_string()));
+            }
+            point.fields.get(name).and_then(|v| match v {
+                pipeline::FieldValue::Float(f) => Some(config::Value::Float(*f)),
+                pipeline::FieldValue::Integer(i) => Some(config::Value::Int(*i)),
+                pipeline::FieldValue::Unsigned(u) => i64::try_from(*u).ok().map(config::Value::Int),
+                pipeline::FieldValue::String(s) => Some(config::Value::String(s.to_string())),
+                pipeline::FieldValue::Boolean(b) => Some(config::Value::Bool(*b)),
+            })
+        })
+    })))
 }
 
 fn rfc3339(t: SystemTime) -> String {

@@ -1258,3 +1258,57 @@ async fn tasks_defined_through_the_api_survive_a_restart() {
     assert_eq!(result["series"][0]["values"][0][1], 1.0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_task_where_predicate_filters_in_the_router() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let body = serde_json::json!({
+        "id": "total", "type": "stream", "status": "enabled", "from": "cpu_idle",
+        "where": "cpu = 'cpu-total'",
+        "script": "stream|window().period(1h).every(1h)|httpOut('out')",
+    });
+    let reply = request(
+        addr,
+        "POST",
+        "/kapacitor/v1/tasks",
+        &["Content-Type: application/json"],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let lines = "cpu_idle,cpu=cpu0 value=1 1\ncpu_idle,cpu=cpu-total value=2 2\ncpu_idle,cpu=cpu1 value=3 3\n";
+    assert_eq!(
+        post(addr, "/write?db=telegraf&precision=s", lines)
+            .await
+            .status,
+        204
+    );
+    let mut task = Value::Null;
+    for _ in 0..200 {
+        task = request(addr, "GET", "/kapacitor/v1/tasks/total", &[], b"")
+            .await
+            .json();
+        if task["points_received"].as_u64() == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(task["points_received"], 1, "{task}");
+    let bad = serde_json::json!({"id": "bad", "type": "stream", "where": "cpu = = 'x'", "script": "stream|httpOut('o')"});
+    let reply = request(
+        addr,
+        "POST",
+        "/kapacitor/v1/tasks",
+        &["Content-Type: application/json"],
+        bad.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().starts_with("where column"),
+        "{}",
+        reply.error()
+    );
+    server.shutdown().await;
+}

@@ -28,6 +28,10 @@ pub struct TaskBody {
     pub status: Option<String>,
     /// Only points of this measurement reach the task.
     pub from: Option<String>,
+    /// Only points matching this predicate reach the task, e.g.
+    /// `cpu = 'cpu-total'`.
+    #[serde(rename = "where")]
+    pub where_: Option<String>,
     /// Batch tasks: the query and its schedule.
     pub query: Option<String>,
     pub period: Option<String>,
@@ -108,6 +112,7 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
     }
     let mut meta = base.as_ref().map(|b| b.meta.clone()).unwrap_or_default();
     let given = [
+        ("where", &body.where_),
         ("query", &body.query),
         ("period", &body.period),
         ("cron", &body.cron),

@@ -83,11 +83,6 @@ fn read_script(path: &PathBuf) -> anyhow::Result<String> {
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     let (name, body) = match args.kind {
         Kind::Streamer(s) => {
-            if s.where_.is_some() {
-                bail!(
-                    "--where is not supported yet; filter in the script with |from().where(lambda: ...)"
-                );
-            }
             let dbrps = s
                 .dbrp
                 .iter()
@@ -96,6 +91,9 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             let mut body = json!({ "id": s.name, "type": "stream", "script": read_script(&s.script)?, "dbrps": dbrps });
             if let Some(from) = s.from {
                 body["from"] = json!(from);
+            }
+            if let Some(w) = s.where_ {
+                body["where"] = json!(w);
             }
             (s.name, body)
         }
