@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::taskdir::TaskDirSync;
 use crate::tasks::TaskManager;
 
 /// Why a server could not start.
@@ -25,6 +26,8 @@ use crate::tasks::TaskManager;
 pub enum ServerError {
     #[error("{0}")]
     Store(#[from] storage::StoreError),
+    #[error("{0}")]
+    TaskDir(String),
     #[error("cannot restore the stored tasks: {0}")]
     Restore(#[from] crate::tasks::TaskError),
     #[error("cannot bind the {listener} listener to {addr}: {source}")]
@@ -57,6 +60,7 @@ pub struct BoundAddrs {
 /// A running kapacitord.
 pub struct Server {
     state: Arc<ServerState>,
+    task_dir: TaskDirSync,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -85,6 +89,12 @@ impl Server {
         if restored > 0 {
             tracing::info!(tasks = restored, "restored enabled tasks");
         }
+        let dir = config.tasks_dir.clone();
+        let syncing = tasks.clone();
+        let task_dir = tokio::task::spawn_blocking(move || TaskDirSync::start(&dir, syncing))
+            .await
+            .map_err(|e| ServerError::TaskDir(e.to_string()))?
+            .map_err(ServerError::TaskDir)?;
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
@@ -189,6 +199,7 @@ impl Server {
         }
         Ok(Server {
             state,
+            task_dir,
             shutdown,
             tracker,
         })
@@ -209,7 +220,9 @@ impl Server {
 
     /// Stops accepting, lets in-flight requests and connections finish, and
     /// waits for every listener to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
+        let mut task_dir = std::mem::replace(&mut self.task_dir, TaskDirSync::stopped());
+        let _ = tokio::task::spawn_blocking(move || task_dir.stop()).await;
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;

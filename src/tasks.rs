@@ -203,6 +203,10 @@ pub struct TaskManager {
     history: Arc<AlertHistory>,
     tasks: Mutex<BTreeMap<String, Entry>>,
     store: Option<Arc<storage::Store>>,
+    /// Tasks that come from the tasks directory: rebuilt from it, not stored.
+    dir_tasks: Mutex<std::collections::BTreeSet<String>>,
+    /// The last problem with a task's files, shown until a good version lands.
+    file_errors: Mutex<BTreeMap<String, String>>,
 }
 
 /// A stored task's times, kept across restarts.
@@ -230,7 +234,63 @@ impl TaskManager {
             history: Arc::default(),
             tasks: Mutex::default(),
             store: None,
+            dir_tasks: Mutex::default(),
+            file_errors: Mutex::default(),
         }
+    }
+
+    /// Defines a task from the tasks directory and enables or disables it as
+    /// its YAML says. An unchanged task keeps running with its state.
+    pub fn define_from_dir(&self, def: TaskDefinition, enabled: bool) -> Result<(), TaskError> {
+        let id = def.id.clone();
+        self.dir_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
+        self.define(def)?;
+        if enabled {
+            self.enable(&id)?;
+        } else {
+            self.disable(&id)?;
+        }
+        self.set_file_error(&id, None);
+        Ok(())
+    }
+
+    /// Deletes a task whose files were removed from the tasks directory.
+    pub fn remove_dir_task(&self, id: &str) {
+        if let Err(e) = self.delete(id) {
+            tracing::debug!(task = id, "{e}");
+        }
+        self.dir_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.set_file_error(id, None);
+    }
+
+    /// Records (or clears) a problem with a task's files.
+    pub fn set_file_error(&self, id: &str, error: Option<String>) {
+        let mut errors = self.file_errors.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(e) => errors.insert(id.to_string(), e),
+            None => errors.remove(id),
+        };
+    }
+
+    /// Problems with files in the tasks directory, by task id.
+    pub fn file_errors(&self) -> BTreeMap<String, String> {
+        self.file_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn is_dir_task(&self, id: &str) -> bool {
+        self.dir_tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
     }
 
     /// A manager that keeps task definitions and their enabled state in
@@ -298,6 +358,9 @@ impl TaskManager {
         let Some(store) = &self.store else {
             return Ok(());
         };
+        if self.is_dir_task(&entry.def.id) {
+            return Ok(());
+        }
         let mut meta = entry.def.meta.clone();
         if let Some(from) = &entry.def.measurement {
             meta.insert("from".into(), from.clone());
@@ -519,7 +582,11 @@ impl TaskManager {
 
     /// Every task, by id.
     pub fn list(&self) -> Vec<TaskInfo> {
-        self.lock().values().map(info).collect()
+        let errors = self.file_errors();
+        self.lock()
+            .values()
+            .map(|e| with_file_error(info(e), &errors))
+            .collect()
     }
 
     /// The definition of a task, to build an update on.
@@ -533,8 +600,21 @@ impl TaskManager {
     }
 
     pub fn get(&self, id: &str) -> Option<TaskInfo> {
-        self.lock().get(id).map(info)
+        let errors = self.file_errors();
+        self.lock()
+            .get(id)
+            .map(|e| with_file_error(info(e), &errors))
     }
+}
+
+/// A running task's own failure wins; otherwise a problem with its files.
+fn with_file_error(mut info: TaskInfo, errors: &BTreeMap<String, String>) -> TaskInfo {
+    if info.error.is_empty()
+        && let Some(e) = errors.get(&info.id)
+    {
+        info.error = e.clone();
+    }
+    info
 }
 
 fn info(entry: &Entry) -> TaskInfo {

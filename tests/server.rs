@@ -1312,3 +1312,152 @@ async fn a_task_where_predicate_filters_in_the_router() {
     );
     server.shutdown().await;
 }
+
+/// Polls `f` until it is true or two seconds pass.
+async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_seed_task_dropped_into_the_tasks_dir_runs_reloads_and_goes() {
+    let (config, dir) = test_config();
+    let tasks_dir = config.tasks_dir.clone();
+    std::fs::create_dir_all(&tasks_dir).unwrap();
+    let log = dir.path().join("alerts.log");
+    let script = |threshold: u32| {
+        format!(
+            "var window = stream.window().period(10s).every(5s)\nvar avg = window.map(mean, \"value\")\navg.filter(< , {threshold}).alert().log('{}')\n",
+            log.display()
+        )
+    };
+    std::fs::write(tasks_dir.join("cpu_idle.tick"), script(30)).unwrap();
+    std::fs::write(
+        tasks_dir.join("cpu_idle.yaml"),
+        "from: cpu_idle\nwhere: cpu = 'cpu-total'\n",
+    )
+    .unwrap();
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let udp = server.addrs().udp.unwrap();
+    let task = async || {
+        request(addr, "GET", "/kapacitor/v1/tasks/cpu_idle", &[], b"")
+            .await
+            .json()
+    };
+    assert_eq!(task().await["status"], "enabled");
+
+    // Idle 20 (below 30) over UDP and HTTP; cpu0 points are filtered out by `where`.
+    let client = UdpSocket::bind(loopback()).await.unwrap();
+    for s in 0..5 {
+        client
+            .send_to(
+                format!("cpu_idle,cpu=cpu-total value=20 {s}000000000\n").as_bytes(),
+                udp,
+            )
+            .await
+            .unwrap();
+    }
+    let mut body = String::new();
+    for s in 5..=12 {
+        body.push_str(&format!(
+            "cpu_idle,cpu=cpu-total value=20 {s}\ncpu_idle,cpu=cpu0 value=99 {s}\n"
+        ));
+    }
+    assert!(
+        eventually(async || task().await["points_received"] == 5).await,
+        "UDP points reach the task"
+    );
+    assert_eq!(
+        post(addr, "/write?db=telegraf&precision=s", &body)
+            .await
+            .status,
+        204
+    );
+    let alerts = async || {
+        request(addr, "GET", "/kapacitor/v1/alerts?task=cpu_idle", &[], b"")
+            .await
+            .json()
+    };
+    assert!(
+        eventually(async || alerts().await["alerts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()))
+        .await
+    );
+    assert!(
+        eventually(async || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("CRITICAL")))
+            .await
+    );
+
+    // Edit the threshold: the new version acts (nothing is below 10).
+    std::fs::write(tasks_dir.join("cpu_idle.tick"), script(10)).unwrap();
+    assert!(
+        eventually(async || task().await["script"]
+            .as_str()
+            .is_some_and(|s| s.contains("< , 10")))
+        .await
+    );
+
+    // A syntax error: the old version keeps running, the status says where.
+    std::fs::write(
+        tasks_dir.join("cpu_idle.tick"),
+        "var window = stream.window(.period(10s)\n",
+    )
+    .unwrap();
+    assert!(
+        eventually(async || task().await["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cpu_idle.tick:1:")))
+        .await,
+        "{}",
+        task().await
+    );
+    let t = task().await;
+    assert_eq!(t["status"], "enabled");
+    assert!(t["script"].as_str().unwrap().contains("< , 10"));
+    let status = request(addr, "GET", "/kapacitor/v1/status", &[], b"")
+        .await
+        .json();
+    assert!(
+        status["task_dir"]["errors"]["cpu_idle"]
+            .as_str()
+            .is_some_and(|e| e.contains(":1:")),
+        "{status}"
+    );
+
+    // Save as editors do: write a temp file, rename it over the script.
+    let tmp = tasks_dir.join(".cpu_idle.tick.swp");
+    std::fs::write(&tmp, script(25)).unwrap();
+    std::fs::rename(&tmp, tasks_dir.join("cpu_idle.tick")).unwrap();
+    assert!(
+        eventually(async || task().await["script"]
+            .as_str()
+            .is_some_and(|s| s.contains("< , 25")))
+        .await
+    );
+    assert!(
+        eventually(async || task().await["error"] == "").await,
+        "{}",
+        task().await
+    );
+
+    // Delete: the task goes.
+    std::fs::remove_file(tasks_dir.join("cpu_idle.tick")).unwrap();
+    std::fs::remove_file(tasks_dir.join("cpu_idle.yaml")).unwrap();
+    assert!(
+        eventually(
+            async || request(addr, "GET", "/kapacitor/v1/tasks/cpu_idle", &[], b"")
+                .await
+                .status
+                == 404
+        )
+        .await
+    );
+    server.shutdown().await;
+}

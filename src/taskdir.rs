@@ -1,0 +1,139 @@
+//! The watched tasks directory: keeps the task manager in step with the
+//! `NAME.tick` + `NAME.yaml` pairs in it.
+//!
+//! A new or changed valid pair is (re)defined and enabled or disabled as its
+//! YAML says; an unchanged one is left alone, so it keeps its window and
+//! alert state. An invalid edit leaves the running version in place and
+//! shows the file's error in the status. Removing the files deletes the
+//! task. Tasks from the directory are rebuilt from it at every start and are
+//! never written to the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use config::{TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchOptions};
+use pipeline::DbRp;
+
+use crate::tasks::{TaskDefinition, TaskManager};
+
+/// A running watch of the tasks directory.
+pub struct TaskDirSync {
+    watcher: Option<TaskDirWatcher>,
+    thread: Option<JoinHandle<()>>,
+    pub dir: PathBuf,
+}
+
+impl TaskDirSync {
+    /// Loads every task in `dir` (created if missing), then follows changes.
+    pub fn start(dir: &Path, tasks: Arc<TaskManager>) -> Result<TaskDirSync, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("tasks dir {}: {e}", dir.display()))?;
+        let watching = TaskDir::watch(dir, WatchOptions::default())
+            .map_err(|e| format!("cannot watch tasks dir {}: {e}", dir.display()))?;
+        for files in watching.initial.tasks {
+            upsert(&tasks, files);
+        }
+        for invalid in watching.initial.invalid {
+            tasks.set_file_error(&invalid.id, Some(invalid.errors.to_string()));
+        }
+        let events = watching.events;
+        let thread = std::thread::Builder::new()
+            .name("tasks dir".into())
+            .spawn(move || {
+                while let Ok(event) = events.recv() {
+                    match event {
+                        TaskDirEvent::Upsert(files) => upsert(&tasks, *files),
+                        TaskDirEvent::Remove { id } => tasks.remove_dir_task(&id),
+                        TaskDirEvent::Invalid { id, errors } => {
+                            tracing::warn!(task = %id, "invalid task files, keeping the running version:\n{errors}");
+                            tasks.set_file_error(&id, Some(errors.to_string()));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the tasks dir thread: {e}"))?;
+        Ok(TaskDirSync {
+            watcher: Some(watching.watcher),
+            thread: Some(thread),
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// A sync that watches nothing (what is left after [`TaskDirSync::stop`]).
+    pub fn stopped() -> TaskDirSync {
+        TaskDirSync {
+            watcher: None,
+            thread: None,
+            dir: PathBuf::new(),
+        }
+    }
+
+    /// Stops watching and waits for the last change to be applied.
+    pub fn stop(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TaskDirSync {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn upsert(tasks: &TaskManager, files: TaskFiles) {
+    let meta = &files.meta;
+    let mut extra = std::collections::BTreeMap::new();
+    if let Some(w) = &meta.where_clause {
+        extra.insert("where".to_string(), w.source().to_string());
+    }
+    if let Some(q) = &meta.query {
+        extra.insert("query".to_string(), q.clone());
+    }
+    if let Some(p) = meta.period {
+        extra.insert(
+            "period".to_string(),
+            humantime::format_duration(p).to_string(),
+        );
+    }
+    if let Some(c) = &meta.cron {
+        extra.insert("cron".to_string(), c.clone());
+    }
+    if let Some(g) = meta.group_by {
+        extra.insert(
+            "group_by".to_string(),
+            humantime::format_duration(g).to_string(),
+        );
+    }
+    let def = TaskDefinition {
+        id: files.id.clone(),
+        task_type: match meta.task_type {
+            config::TaskType::Stream => dsl::TaskType::Stream,
+            config::TaskType::Batch => dsl::TaskType::Batch,
+        },
+        dbrps: meta
+            .dbrps
+            .iter()
+            .map(|d| DbRp::new(d.db.as_str(), d.rp.as_str()))
+            .collect(),
+        script: files.script.clone(),
+        measurement: meta.from.clone(),
+        meta: extra,
+    };
+    let script_path = files.script_path.display().to_string();
+    match tasks.define_from_dir(def, meta.enabled) {
+        Ok(()) => tracing::info!(task = %files.id, "task loaded from {script_path}"),
+        Err(e) => {
+            // The old version (if any) keeps running; the error says why not the new one.
+            let message = e
+                .to_string()
+                .replace(&format!("{}.tick", files.id), &script_path);
+            tracing::warn!(task = %files.id, "task files not applied, keeping the running version:\n{message}");
+            tasks.set_file_error(&files.id, Some(message));
+        }
+    }
+}
