@@ -1342,6 +1342,13 @@ async fn the_seed_task_dropped_into_the_tasks_dir_runs_reloads_and_goes() {
         "from: cpu_idle\nwhere: cpu = 'cpu-total'\n",
     )
     .unwrap();
+    // A sibling whose window must survive the other task's reloads.
+    std::fs::write(
+        tasks_dir.join("sibling.tick"),
+        "stream|window().period(1h).every(1h)|httpOut('w')\n",
+    )
+    .unwrap();
+    std::fs::write(tasks_dir.join("sibling.yaml"), "from: cpu_idle\n").unwrap();
     let server = Server::start(config).await.unwrap();
     let addr = server.addrs().http.unwrap();
     let udp = server.addrs().udp.unwrap();
@@ -1395,6 +1402,17 @@ async fn the_seed_task_dropped_into_the_tasks_dir_runs_reloads_and_goes() {
             .await
     );
 
+    let sibling_window_in = async || {
+        let s = request(addr, "GET", "/kapacitor/v1/tasks/sibling", &[], b"")
+            .await
+            .json();
+        s["nodes"][1]["messages_in"].as_u64().unwrap_or(0)
+    };
+    assert!(
+        eventually(async || sibling_window_in().await == 21).await,
+        "sibling saw every point"
+    );
+
     // Edit the threshold: the new version acts (nothing is below 10).
     std::fs::write(tasks_dir.join("cpu_idle.tick"), script(10)).unwrap();
     assert!(
@@ -1402,6 +1420,22 @@ async fn the_seed_task_dropped_into_the_tasks_dir_runs_reloads_and_goes() {
             .as_str()
             .is_some_and(|s| s.contains("< , 10")))
         .await
+    );
+    // The unchanged sibling kept running with its window: one more point
+    // adds to its counters instead of starting them again.
+    assert_eq!(
+        post(
+            addr,
+            "/write?db=telegraf&precision=s",
+            "cpu_idle,cpu=cpu-total value=20 13"
+        )
+        .await
+        .status,
+        204
+    );
+    assert!(
+        eventually(async || sibling_window_in().await == 22).await,
+        "sibling restarted"
     );
 
     // A syntax error: the old version keeps running, the status says where.
