@@ -1495,3 +1495,35 @@ async fn the_seed_task_dropped_into_the_tasks_dir_runs_reloads_and_goes() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_in_prometheus_text_format() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    assert_eq!(
+        post(addr, "/write?db=telegraf", "cpu v=1 1\nbad\n")
+            .await
+            .status,
+        400
+    );
+    let reply = request(addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    for line in [
+        "# TYPE kapacitor_ingest_points_total counter",
+        "kapacitor_ingest_points_total{listener=\"http\",dbrp=\"telegraf.autogen\"} 1",
+        "kapacitor_ingest_parse_errors_total{listener=\"http\",dbrp=\"telegraf.autogen\"} 1",
+        "kapacitor_router_unrouted_points_total 1",
+    ] {
+        assert!(
+            reply.body.lines().any(|l| l == line),
+            "missing {line:?} in\n{}",
+            reply.body
+        );
+    }
+    server.shutdown().await;
+}

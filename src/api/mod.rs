@@ -13,6 +13,7 @@ use ingest::http::{HttpIngest, json_error};
 use crate::server::ServerState;
 
 mod auth;
+mod metrics;
 mod tasks;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -28,6 +29,7 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         )
         .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
         .route("/kapacitor/v1/alerts", get(alerts))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
     let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
     Router::new()

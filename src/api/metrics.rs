@@ -1,0 +1,142 @@
+//! `GET /metrics`: the status counters in Prometheus text format, for
+//! scraping. Rendered from the same counters as `/kapacitor/v1/status`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::server::ServerState;
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+    let mut out = String::new();
+    let listeners = state.stats.snapshot();
+    let per_dbrp: [(&str, &str, fn(&ingest::stats::DbRpSnapshot) -> u64); 4] = [
+        ("kapacitor_ingest_points_total", "Points accepted.", |d| {
+            d.points
+        }),
+        (
+            "kapacitor_ingest_bytes_total",
+            "Bytes of line protocol received.",
+            |d| d.bytes,
+        ),
+        (
+            "kapacitor_ingest_parse_errors_total",
+            "Lines that failed to parse.",
+            |d| d.parse_errors,
+        ),
+        (
+            "kapacitor_ingest_dropped_total",
+            "Points lost for reasons other than parsing.",
+            |d| d.dropped,
+        ),
+    ];
+    for (name, help, get) in per_dbrp {
+        family(&mut out, name, "counter", help);
+        for (listener, snapshot) in &listeners {
+            for (dbrp, counters) in &snapshot.dbrps {
+                let _ = writeln!(
+                    out,
+                    "{name}{{listener=\"{listener}\",dbrp=\"{}\"}} {}",
+                    label(dbrp),
+                    get(counters)
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "kapacitor_ingest_rejected_total",
+        "Requests, datagrams or connections refused.",
+        "counter",
+    );
+    for (listener, snapshot) in &listeners {
+        let _ = writeln!(
+            out,
+            "kapacitor_ingest_rejected_total{{listener=\"{listener}\"}} {}",
+            snapshot.rejected
+        );
+    }
+    let router = [
+        (
+            "kapacitor_router_unrouted_points_total",
+            "Points no task wanted.",
+            state.router.unrouted_points(),
+        ),
+        (
+            "kapacitor_router_routed_points_total",
+            "Points handed to tasks.",
+            state.router.routed_points(),
+        ),
+        (
+            "kapacitor_router_dropped_points_total",
+            "Points a full task queue refused.",
+            state.router.dropped_points(),
+        ),
+    ];
+    for (name, help, value) in router {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let tasks = state.tasks.list();
+    family(
+        &mut out,
+        "kapacitor_task_enabled",
+        "1 when the task is enabled.",
+        "gauge",
+    );
+    for t in &tasks {
+        let enabled = u8::from(matches!(t.status, crate::tasks::TaskStatus::Enabled));
+        let _ = writeln!(
+            out,
+            "kapacitor_task_enabled{{task=\"{}\"}} {enabled}",
+            label(&t.id)
+        );
+    }
+    let per_node: [(&str, &str, fn(&pipeline::runtime::NodeStatsSnapshot) -> u64); 3] = [
+        (
+            "kapacitor_node_messages_in_total",
+            "Points or batches a node received.",
+            |n| n.messages_in,
+        ),
+        (
+            "kapacitor_node_messages_out_total",
+            "Points or batches a node emitted.",
+            |n| n.messages_out,
+        ),
+        (
+            "kapacitor_node_errors_total",
+            "Messages a node failed on.",
+            |n| n.errors,
+        ),
+    ];
+    for (name, help, get) in per_node {
+        family(&mut out, name, "counter", help);
+        for t in &tasks {
+            for n in &t.nodes {
+                let _ = writeln!(
+                    out,
+                    "{name}{{task=\"{}\",node=\"{}\"}} {}",
+                    label(&t.id),
+                    label(&n.name),
+                    get(n)
+                );
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
