@@ -17,6 +17,9 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One counter family: its name, help text, and how to read it.
+type Metric<T> = (&'static str, &'static str, fn(&T) -> u64);
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -25,7 +28,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     let mut out = String::new();
     let listeners = state.stats.snapshot();
-    let per_dbrp: [(&str, &str, fn(&ingest::stats::DbRpSnapshot) -> u64); 4] = [
+    let per_dbrp: [Metric<ingest::stats::DbRpSnapshot>; 4] = [
         ("kapacitor_ingest_points_total", "Points accepted.", |d| {
             d.points
         }),
@@ -107,7 +110,7 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             label(&t.id)
         );
     }
-    let per_node: [(&str, &str, fn(&pipeline::runtime::NodeStatsSnapshot) -> u64); 3] = [
+    let per_node: [Metric<pipeline::runtime::NodeStatsSnapshot>; 3] = [
         (
             "kapacitor_node_messages_in_total",
             "Points or batches a node received.",
