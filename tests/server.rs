@@ -909,6 +909,25 @@ mod binaries {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (ok, out, _) = cli(
+                &remote.url,
+                &["alerts", "--task", "alert_cpu_idle_any_host"],
+            );
+            if ok
+                && out
+                    .lines()
+                    .any(|l| l.contains("CRITICAL") && l.contains("cpu_idle:nil"))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no CRITICAL in kapacitor alerts: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let (ok, _, err) = cli(&local.url, &["delete", "alert_cpu_idle_any_host"]);
         assert!(ok, "{err}");
         let (ok, _, err) = cli(&local.url, &["show", "alert_cpu_idle_any_host"]);

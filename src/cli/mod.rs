@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alerts;
 mod bench;
 mod check;
 mod define;
@@ -60,6 +61,8 @@ enum Command {
     Show(show::Args),
     /// Copy a task to another kapacitord.
     Push(push::Args),
+    /// Recent alert events.
+    Alerts(alerts::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(args, &cli.url),
         Command::Show(args) => show::run(args, &cli.url),
         Command::Push(args) => push::run(args, &cli.url),
+        Command::Alerts(args) => alerts::run(args, &cli.url),
     };
     match result {
         Ok(code) => code,
