@@ -108,19 +108,14 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
             })
             .collect();
         // A join `.on(dims)` pairs groups across other tags: shard on dims.
-        let shard_on = (spec.kind == "join")
-            .then(|| spec.prop_args("on"))
-            .flatten()
-            .map(|args| {
-                args.iter()
-                    .filter_map(|a| match a {
-                        dsl::Value::String(s) | dsl::Value::Reference(s) => {
-                            Some(crate::point::Name::from(s.as_str()))
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            });
+        let shard_on = match spec.prop_args("on") {
+            Some(args) if spec.kind == "join" => {
+                let mut on = Vec::new();
+                crate::spec::names(spec, "on", args, &mut on)?;
+                Some(on)
+            }
+            _ => None,
+        };
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),

@@ -104,3 +104,94 @@ impl SpecExt for NodeSpec {
         }
     }
 }
+
+/// Collects the names given to `.prop()` (or a node call): `'a'`, `"a"`, or
+/// a list, as a `var` holding names gives, into `out`.
+pub fn names(
+    spec: &NodeSpec,
+    prop: &str,
+    args: &[Value],
+    out: &mut Vec<crate::point::Name>,
+) -> Result<(), BuildError> {
+    collect(spec, prop, args, out, false).map(|_| ())
+}
+
+/// Like [`names`], where `*` (every tag) is allowed too: returns whether it
+/// was given.
+pub fn names_or_star(
+    spec: &NodeSpec,
+    prop: &str,
+    args: &[Value],
+    out: &mut Vec<crate::point::Name>,
+) -> Result<bool, BuildError> {
+    collect(spec, prop, args, out, true)
+}
+
+fn collect(
+    spec: &NodeSpec,
+    prop: &str,
+    args: &[Value],
+    out: &mut Vec<crate::point::Name>,
+    allow_star: bool,
+) -> Result<bool, BuildError> {
+    let mut star = false;
+    for v in args {
+        match v {
+            Value::String(s) | Value::Reference(s) => {
+                out.push(crate::point::Name::from(s.as_str()))
+            }
+            Value::List(items) => star |= collect(spec, prop, items, out, allow_star)?,
+            Value::Star if allow_star => star = true,
+            other => {
+                let expected = if allow_star { "names or *" } else { "names" };
+                return Err(BuildError::invalid(
+                    spec,
+                    format!(".{prop}() takes {expected}, not {}", other.type_name()),
+                ));
+            }
+        }
+    }
+    Ok(star)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(script: &str, kind: &str) -> NodeSpec {
+        let plan = dsl::compile(script, dsl::TaskType::Stream).expect("compiles");
+        plan.nodes
+            .into_iter()
+            .find(|n| n.kind == kind)
+            .expect("node")
+    }
+
+    #[test]
+    fn names_come_from_strings_references_and_list_vars() {
+        let spec = node(
+            "var tags = ['dc', 'rack']\nstream|groupBy(tags, \"host\")",
+            "groupBy",
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            names_or_star(&spec, "groupBy", &spec.args, &mut out),
+            Ok(false)
+        );
+        let got: Vec<&str> = out.iter().map(|n| &**n).collect();
+        assert_eq!(got, ["dc", "rack", "host"]);
+    }
+
+    #[test]
+    fn star_only_where_allowed() {
+        let spec = node("stream|groupBy(*)", "groupBy");
+        assert_eq!(
+            names_or_star(&spec, "groupBy", &spec.args, &mut Vec::new()),
+            Ok(true)
+        );
+        let err = names(&spec, "on", &spec.args, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().ends_with(".on() takes names, not *"),
+            "{err}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use crate::group::GroupKey;
 use crate::lambda::{Scope, to_field};
 use crate::node::{Node, NodeError};
 use crate::point::{FieldValue, Fields, Name, Tags};
-use crate::spec::{BuildError, SpecExt};
+use crate::spec::{BuildError, SpecExt, names};
 
 /// What `.keep()` asked for.
 enum Keep {
@@ -58,27 +58,6 @@ impl PointScope for EvalScope<'_> {
     fn time(&self) -> i64 {
         self.point.time
     }
-}
-
-fn names(
-    spec: &NodeSpec,
-    prop: &str,
-    args: &[Value],
-    out: &mut Vec<Name>,
-) -> Result<(), BuildError> {
-    for v in args {
-        match v {
-            Value::String(s) | Value::Reference(s) => out.push(Name::from(s.as_str())),
-            Value::List(items) => names(spec, prop, items, out)?,
-            other => {
-                return Err(BuildError::invalid(
-                    spec,
-                    format!(".{prop}() takes names, not {}", other.type_name()),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl EvalNode {

@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 
-use dsl::{NodeSpec, Value};
+use dsl::NodeSpec;
 
 use crate::batch::{BatchPoint, Message};
 use crate::group::GroupKey;
 use crate::node::{Node, NodeError};
 use crate::nodes::join::round;
 use crate::point::{FieldValue, Fields, Name, Point, Series, Tags};
-use crate::spec::{BuildError, SpecExt};
+use crate::spec::{BuildError, SpecExt, names};
 
 pub struct FlattenNode {
     on: Vec<Name>,
@@ -34,17 +34,7 @@ struct Pending {
 impl FlattenNode {
     pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
         let mut on = Vec::new();
-        for v in spec.prop_args("on").unwrap_or(&[]) {
-            match v {
-                Value::String(s) | Value::Reference(s) => on.push(Name::from(s.as_str())),
-                other => {
-                    return Err(BuildError::invalid(
-                        spec,
-                        format!(".on() takes tag names, not {}", other.type_name()),
-                    ));
-                }
-            }
-        }
+        names(spec, "on", spec.prop_args("on").unwrap_or(&[]), &mut on)?;
         Ok(FlattenNode {
             on,
             delimiter: spec.prop_string("delimiter")?.unwrap_or_else(|| ".".into()),

@@ -12,7 +12,7 @@ use crate::group::{Dimensions, GroupKey};
 use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
 use crate::point::{DbRp, Name, Point, Series};
-use crate::spec::{BuildError, SpecExt};
+use crate::spec::{BuildError, SpecExt, names_or_star};
 
 /// How points are grouped: by named tags, or by every tag (`groupBy(*)`).
 #[derive(Clone, Debug)]
@@ -26,36 +26,13 @@ impl GroupBy {
     pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
         let by_measurement = spec.has_prop("groupByMeasurement") || spec.has_prop("byMeasurement");
         let mut names = Vec::new();
-        for v in spec.prop_args("groupBy").unwrap_or(&[]) {
-            match v {
-                Value::Star => return Ok(GroupBy::AllTags { by_measurement }),
-                Value::String(s) | Value::Reference(s) => names.push(Name::from(s.as_str())),
-                Value::List(items) => {
-                    for item in items {
-                        match item {
-                            Value::Star => return Ok(GroupBy::AllTags { by_measurement }),
-                            Value::String(s) | Value::Reference(s) => {
-                                names.push(Name::from(s.as_str()))
-                            }
-                            other => {
-                                return Err(BuildError::invalid(
-                                    spec,
-                                    format!(
-                                        ".groupBy() takes tag names, not {}",
-                                        other.type_name()
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-                other => {
-                    return Err(BuildError::invalid(
-                        spec,
-                        format!(".groupBy() takes tag names, not {}", other.type_name()),
-                    ));
-                }
-            }
+        if names_or_star(
+            spec,
+            "groupBy",
+            spec.prop_args("groupBy").unwrap_or(&[]),
+            &mut names,
+        )? {
+            return Ok(GroupBy::AllTags { by_measurement });
         }
         Ok(GroupBy::Tags(Dimensions::new(by_measurement, names)))
     }

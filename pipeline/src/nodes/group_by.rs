@@ -8,13 +8,13 @@
 //! with their points sorted by time. What is held when the task stops is
 //! emitted then.
 
-use dsl::{NodeSpec, Value};
+use dsl::NodeSpec;
 
 use crate::batch::{Batch, Message};
 use crate::group::{Dimensions, GroupKey};
 use crate::node::{Node, NodeError};
 use crate::point::{Name, Series, Tags};
-use crate::spec::{BuildError, SpecExt};
+use crate::spec::{BuildError, SpecExt, names, names_or_star};
 
 pub struct GroupByNode {
     /// Sorted, excluded tags removed; unused when `all_tags`.
@@ -28,36 +28,13 @@ pub struct GroupByNode {
     pending: Vec<Batch>,
 }
 
-fn collect_names(
-    spec: &NodeSpec,
-    args: &[Value],
-    names: &mut Vec<Name>,
-    star: &mut bool,
-) -> Result<(), BuildError> {
-    for v in args {
-        match v {
-            Value::Star => *star = true,
-            Value::String(s) | Value::Reference(s) => names.push(Name::from(s.as_str())),
-            Value::List(items) => collect_names(spec, items, names, star)?,
-            other => {
-                return Err(BuildError::invalid(
-                    spec,
-                    format!("groupBy() takes tag names or *, not {}", other.type_name()),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 impl GroupByNode {
     pub fn from_spec(spec: &NodeSpec) -> Result<Self, BuildError> {
         let mut tag_names = Vec::new();
-        let mut all_tags = false;
-        collect_names(spec, &spec.args, &mut tag_names, &mut all_tags)?;
+        let all_tags = names_or_star(spec, "groupBy", &spec.args, &mut tag_names)?;
         let mut excluded = Vec::new();
         for p in spec.properties.iter().filter(|p| p.name == "exclude") {
-            collect_names(spec, &p.args, &mut excluded, &mut false)?;
+            names(spec, "exclude", &p.args, &mut excluded)?;
         }
         tag_names.sort();
         tag_names.dedup();

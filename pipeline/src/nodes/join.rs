@@ -22,7 +22,7 @@ use crate::group::GroupKey;
 use crate::node::{Node, NodeError};
 use crate::nodes::sample::GO_ZERO_TO_UNIX_NS;
 use crate::point::{FieldValue, Fields, Name, Point, Series, Tags};
-use crate::spec::{BuildError, SpecExt};
+use crate::spec::{BuildError, SpecExt, names};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Fill {
@@ -397,27 +397,6 @@ pub struct JoinNode {
     specific_buffers: HashMap<GroupKey, VecDeque<Pending>>,
     reported: HashSet<usize>,
     delete_all: bool,
-}
-
-fn names(
-    spec: &NodeSpec,
-    prop: &str,
-    args: &[Value],
-    out: &mut Vec<Name>,
-) -> Result<(), BuildError> {
-    for v in args {
-        match v {
-            Value::String(s) | Value::Reference(s) => out.push(Name::from(s.as_str())),
-            Value::List(items) => names(spec, prop, items, out)?,
-            other => {
-                return Err(BuildError::invalid(
-                    spec,
-                    format!(".{prop}() takes names, not {}", other.type_name()),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl JoinNode {
