@@ -18,6 +18,8 @@ pub mod result;
 mod router;
 pub mod runtime;
 pub mod spec;
+#[cfg(test)]
+mod testing;
 pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};

@@ -121,12 +121,7 @@ mod tests {
     #[test]
     fn passes_first_point_and_changes_only() {
         let script = "stream|from()|changeDetect('v')";
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).unwrap();
-        let spec = plan
-            .nodes
-            .iter()
-            .find(|n| n.kind == "changeDetect")
-            .unwrap();
+        let spec = &crate::testing::node_spec(script, "changeDetect");
         let mut node = ChangeDetectNode::from_spec(spec).unwrap();
         let series = Arc::new(Series::new("m".into(), vec![]).unwrap());
         let values = [

@@ -150,11 +150,7 @@ mod tests {
     use crate::group::GroupKey;
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "default")
-            .expect("a default node")
+        crate::testing::node_spec(script, "default")
     }
 
     fn point(tags: &[(&str, &str)], fields: &[(&str, f64)]) -> Point {

@@ -121,11 +121,7 @@ mod tests {
     use crate::point::FieldValue;
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "delete")
-            .expect("a delete node")
+        crate::testing::node_spec(script, "delete")
     }
 
     #[test]

@@ -165,11 +165,7 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "derivative")
-            .expect("a derivative node")
+        crate::testing::node_spec(script, "derivative")
     }
 
     fn values(node: &mut DerivativeNode, input: &[(i64, f64)]) -> Vec<(i64, FieldValue)> {

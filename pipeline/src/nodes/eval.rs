@@ -273,12 +273,7 @@ mod tests {
     use crate::point::{Point, Series};
 
     fn node(script: &str) -> EvalNode {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        let spec = plan
-            .nodes
-            .iter()
-            .find(|n| n.kind == "eval")
-            .expect("an eval node");
+        let spec = &crate::testing::node_spec(script, "eval");
         EvalNode::from_spec(spec).unwrap()
     }
 

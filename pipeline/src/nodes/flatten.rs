@@ -203,8 +203,7 @@ mod tests {
     #[test]
     fn points_of_one_time_become_one_point() {
         let script = "stream|from()|flatten().on('host').delimiter('_')";
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).unwrap();
-        let spec = plan.nodes.iter().find(|n| n.kind == "flatten").unwrap();
+        let spec = &crate::testing::node_spec(script, "flatten");
         let mut n = FlattenNode::from_spec(spec).unwrap();
         let mut out = Vec::new();
         n.process(point("a", 1.0, 10), &mut out).unwrap();

@@ -134,12 +134,7 @@ mod tests {
     use crate::point::{Fields, Point};
 
     fn node(script: &str) -> GroupByNode {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        let spec = plan
-            .nodes
-            .iter()
-            .find(|n| n.kind == "groupBy")
-            .expect("a groupBy node");
+        let spec = &crate::testing::node_spec(script, "groupBy");
         GroupByNode::from_spec(spec).unwrap()
     }
 

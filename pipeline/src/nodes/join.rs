@@ -731,12 +731,7 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     fn node(script: &str) -> JoinNode {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        let spec = plan
-            .nodes
-            .iter()
-            .find(|n| n.kind == "join")
-            .expect("a join node");
+        let spec = &crate::testing::node_spec(script, "join");
         JoinNode::from_spec(spec).unwrap()
     }
 

@@ -74,11 +74,7 @@ mod tests {
     use super::*;
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "log")
-            .expect("a log node")
+        crate::testing::node_spec(script, "log")
     }
 
     #[test]

@@ -93,11 +93,7 @@ mod tests {
     use crate::point::{Fields, Name, Point, Series};
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "sample")
-            .expect("a sample node")
+        crate::testing::node_spec(script, "sample")
     }
 
     fn point(host: &str, time: i64) -> Message {

@@ -56,11 +56,7 @@ mod tests {
     use crate::point::Fields;
 
     fn spec(script: &str) -> NodeSpec {
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).expect("script compiles");
-        plan.nodes
-            .into_iter()
-            .find(|n| n.kind == "shift")
-            .expect("a shift node")
+        crate::testing::node_spec(script, "shift")
     }
 
     #[test]

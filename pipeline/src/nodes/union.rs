@@ -164,8 +164,7 @@ mod tests {
         let script = "var a = stream|from().measurement('a')
             var b = stream|from().measurement('b')
             a|union(b).rename('u')";
-        let plan = dsl::compile(script, dsl::detect_task_type(script)).unwrap();
-        let spec = plan.nodes.iter().find(|n| n.kind == "union").unwrap();
+        let spec = &crate::testing::node_spec(script, "union");
         let mut n = UnionNode::from_spec(spec).unwrap();
         let mut out = Vec::new();
         n.process_from(0, point("a", 1), &mut out).unwrap();
