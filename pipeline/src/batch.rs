@@ -35,6 +35,28 @@ pub struct Batch {
     pub points: Vec<BatchPoint>,
 }
 
+impl Batch {
+    /// Rewrites the batch's tags and each point's fields and tags, where the
+    /// functions return a replacement (`None`: keep as is).
+    pub fn rewrite(
+        &mut self,
+        fields: impl Fn(&Fields) -> Option<Fields>,
+        tags: impl Fn(&Tags) -> Option<Vec<(Name, Name)>>,
+    ) {
+        if let Some(t) = tags(&self.tags) {
+            self.tags = t.into();
+        }
+        for p in &mut self.points {
+            if let Some(f) = fields(&p.fields) {
+                p.fields = f;
+            }
+            if let Some(t) = tags(&p.tags) {
+                p.tags = t.into();
+            }
+        }
+    }
+}
+
 /// What travels along an edge between two nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {

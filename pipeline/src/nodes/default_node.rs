@@ -123,17 +123,7 @@ impl Node for DefaultNode {
                 out.push(Message::Point(self.fill_point(point)?, group));
             }
             Message::Batch(mut batch) => {
-                if let Some(tags) = self.fill_tags(&batch.tags) {
-                    batch.tags = tags.into();
-                }
-                for p in &mut batch.points {
-                    if let Some(fields) = self.fill_fields(&p.fields) {
-                        p.fields = fields;
-                    }
-                    if let Some(tags) = self.fill_tags(&p.tags) {
-                        p.tags = tags.into();
-                    }
-                }
+                batch.rewrite(|f| self.fill_fields(f), |t| self.fill_tags(t));
                 out.push(Message::Batch(batch));
             }
             other => out.push(other),

@@ -93,17 +93,7 @@ impl Node for DeleteNode {
         match msg {
             Message::Point(point, group) => out.push(self.delete_point(point, group)?),
             Message::Batch(mut batch) => {
-                if let Some(tags) = self.delete_tags(&batch.tags) {
-                    batch.tags = tags.into();
-                }
-                for p in &mut batch.points {
-                    if let Some(fields) = self.delete_fields(&p.fields) {
-                        p.fields = fields;
-                    }
-                    if let Some(tags) = self.delete_tags(&p.tags) {
-                        p.tags = tags.into();
-                    }
-                }
+                batch.rewrite(|f| self.delete_fields(f), |t| self.delete_tags(t));
                 out.push(Message::Batch(batch));
             }
             other => out.push(other),
