@@ -33,8 +33,16 @@ pub struct HistoryEntry {
     pub level: String,
     pub message: String,
     pub time: String,
-    /// The event as handlers received it.
-    pub event: serde_json::Value,
+    /// The event as handlers received it, kept as rendered and parsed only
+    /// when the history is read: publishing is on the data path.
+    #[serde(serialize_with = "as_json")]
+    pub event: Arc<str>,
+}
+
+fn as_json<S: serde::Serializer>(json: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .unwrap_or_default()
+        .serialize(s)
 }
 
 /// The last events of every task, oldest first.
@@ -44,14 +52,14 @@ pub struct AlertHistory {
 }
 
 impl AlertHistory {
-    fn push(&self, event: &AlertEvent, json: &str) {
+    fn push(&self, event: &AlertEvent, json: &Arc<str>) {
         let entry = HistoryEntry {
             task: event.task_name.clone(),
             id: event.id.clone(),
             level: event.level.as_str().to_string(),
             message: event.message.clone(),
             time: pipeline::time::format_rfc3339(event.time),
-            event: serde_json::from_str(json).unwrap_or_default(),
+            event: json.clone(),
         };
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         if events.len() == HISTORY_EVENTS {
