@@ -53,7 +53,19 @@ pub struct CaseResult {
 struct PostSink {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
-    _thread: std::thread::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for PostSink {
+    /// Stops serving when the case is done, so running many cases does not
+    /// leave a thread and a listening socket behind for each.
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl PostSink {
@@ -66,6 +78,8 @@ impl PostSink {
             .map_err(|e| Failure(e.to_string()))?;
         let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
         let store = bodies.clone();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -86,13 +100,16 @@ impl PostSink {
                         axum::http::StatusCode::OK
                     }
                 });
-                let _ = axum::serve(listener, app).await;
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped.cancelled_owned())
+                    .await;
             });
         });
         Ok(PostSink {
             url: format!("http://{addr}/"),
             bodies,
-            _thread: thread,
+            stop,
+            thread: Some(thread),
         })
     }
 
