@@ -196,10 +196,21 @@ impl Fields {
     }
 
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.keys
-            .iter()
-            .position(|k| &**k == key)
-            .map(|i| &self.values[i])
+        self.position(key).map(|i| &self.values[i])
+    }
+
+    /// Where `key` sits among the keys. Keys of one measurement often share
+    /// a prefix and a length (`usage_user`, `usage_idle`), so the last byte
+    /// is compared before the whole key.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        let want = key.as_bytes();
+        let Some(&last) = want.last() else {
+            return self.keys.iter().position(|k| k.is_empty());
+        };
+        self.keys.iter().position(|k| {
+            let k = k.as_bytes();
+            k.len() == want.len() && k[k.len() - 1] == last && k == want
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &FieldValue)> {

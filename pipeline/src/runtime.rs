@@ -169,20 +169,18 @@ impl TaskDag {
     ) {
         let node = &mut self.nodes[id];
         let stats = &node.stats;
-        let seen = stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        let seen = add(&stats.messages_in, 1);
         let result = if seen.is_multiple_of(TIMING_SAMPLE) {
             let started = Instant::now();
             let result = node.instances[instance].process_from(parent, msg, out);
-            stats
-                .busy_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            stats.timed.fetch_add(1, Ordering::Relaxed);
+            add(&stats.busy_ns, started.elapsed().as_nanos() as u64);
+            add(&stats.timed, 1);
             result
         } else {
             node.instances[instance].process_from(parent, msg, out)
         };
         if let Err(e) = result {
-            stats.errors.fetch_add(1, Ordering::Relaxed);
+            add(&stats.errors, 1);
             tracing::debug!(node = %node.name, "{e}");
             self.last_error = Some((node.name.clone(), e));
         }
@@ -193,10 +191,7 @@ impl TaskDag {
         if out.is_empty() {
             return;
         }
-        self.nodes[id]
-            .stats
-            .messages_out
-            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        add(&self.nodes[id].stats.messages_out, out.len() as u64);
         let children = std::mem::take(&mut self.nodes[id].children);
         for msg in out.drain(..) {
             if let Some(((last, last_parent), rest)) = children.split_last() {
@@ -208,6 +203,15 @@ impl TaskDag {
         }
         self.nodes[id].children = children;
     }
+}
+
+/// Adds `n` to a counter and returns its old value. Only the task's own
+/// thread writes its counters (readers only load them), so a plain load and
+/// store do: no locked read-modify-write on every message.
+fn add(counter: &AtomicU64, n: u64) -> u64 {
+    let old = counter.load(Ordering::Relaxed);
+    counter.store(old.wrapping_add(n), Ordering::Relaxed);
+    old
 }
 
 /// Which of `n` instances owns the message's group. (A barrier for every

@@ -86,8 +86,9 @@ pub struct FromNode {
     /// The group of each series seen lately. The decoder shares one
     /// `Series` among all points of a series, so this turns grouping into a
     /// pointer lookup, and points of a group share one `GroupKey` (which
-    /// makes every later per-group lookup a pointer comparison).
-    groups: HashMap<usize, (Arc<Series>, GroupKey), foldhash::fast::RandomState>,
+    /// makes every later per-group lookup a pointer comparison). `None`:
+    /// the series is of another measurement.
+    groups: HashMap<usize, (Arc<Series>, Option<GroupKey>), foldhash::fast::RandomState>,
 }
 
 /// Series whose group is remembered before the cache starts over, so
@@ -136,13 +137,30 @@ impl Node for FromNode {
             out.push(msg);
             return Ok(());
         };
-        if self
-            .measurement
-            .as_ref()
-            .is_some_and(|m| m != point.measurement())
-        {
+        // Keyed by address, kept alive by the stored Arc so no other series
+        // can take the address while the entry exists. The entry also says
+        // whether the series has the wanted measurement, so that check is
+        // made once per series, not once per point.
+        let key = Arc::as_ptr(&point.series) as usize;
+        let group = match self.groups.get(&key) {
+            Some((_, group)) => group.clone(),
+            None => {
+                let wanted = self
+                    .measurement
+                    .as_ref()
+                    .is_none_or(|m| m == point.measurement());
+                let group = wanted.then(|| self.group_by.group(&point));
+                if self.groups.len() >= GROUP_CACHE {
+                    self.groups.clear();
+                }
+                self.groups
+                    .insert(key, (point.series.clone(), group.clone()));
+                group
+            }
+        };
+        let Some(group) = group else {
             return Ok(());
-        }
+        };
         for lambda in &mut self.wheres {
             let scope = Scope {
                 fields: &point.fields,
@@ -158,21 +176,6 @@ impl Node for FromNode {
         } else if self.round > 0 {
             point.time = round_to(point.time, self.round);
         }
-        // Keyed by address, kept alive by the stored Arc so no other series
-        // can take the address while the entry exists.
-        let key = Arc::as_ptr(&point.series) as usize;
-        let group = match self.groups.get(&key) {
-            Some((_, group)) => group.clone(),
-            None => {
-                let group = self.group_by.group(&point);
-                if self.groups.len() >= GROUP_CACHE {
-                    self.groups.clear();
-                }
-                self.groups
-                    .insert(key, (point.series.clone(), group.clone()));
-                group
-            }
-        };
         out.push(Message::Point(point, group));
         Ok(())
     }
