@@ -7,7 +7,7 @@ use dsl::{NodeSpec, Plan};
 
 use crate::batch::Message;
 use crate::group::GroupKey;
-use crate::node::Node;
+use crate::node::{Node, PassThrough};
 use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
 use crate::nodes::change_detect::ChangeDetectNode;
 use crate::nodes::default_node::DefaultNode;
@@ -23,7 +23,6 @@ use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::join::JoinNode;
 use crate::nodes::log::LogNode;
 use crate::nodes::query::QueryNode;
-use crate::nodes::root::RootNode;
 use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
 use crate::nodes::state_tracking::StateTrackingNode;
@@ -80,13 +79,21 @@ impl StreamTask {
 
 /// Builds the DAG of `plan`.
 pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> {
+    let fused = fused_windows(plan)?;
     let mut nodes = Vec::with_capacity(plan.nodes.len());
     let mut errors = Vec::new();
     for spec in &plan.nodes {
         let n = spec.parallelism().max(1) as usize;
         let mut instances: Vec<Box<dyn Node>> = Vec::with_capacity(n);
+        let fused_with = fused.iter().find(|(w, _)| *w == spec.id).map(|(_, a)| *a);
+        let fused_into = fused.iter().any(|(_, a)| *a == spec.id);
         for _ in 0..n {
-            match build_node(spec, env) {
+            let built = match (fused_with.and_then(|a| plan.node(a)), fused_into) {
+                (Some(agg), _) => fused_window(spec, agg).map(|w| Box::new(w) as Box<dyn Node>),
+                (None, true) => Ok(Box::new(PassThrough) as Box<dyn Node>),
+                (None, false) => build_node(spec, env),
+            };
+            match built {
                 Ok(node) => instances.push(node),
                 Err(e) => {
                     errors.push(e);
@@ -151,9 +158,67 @@ pub fn build_stream_task(plan: &Plan, env: &dyn TaskEnv) -> Result<StreamTask, B
     Ok(StreamTask { dag, root_children })
 }
 
+/// The tumbling windows whose only child is an incremental aggregate that
+/// has no other parent, as (window id, aggregate id): the window does the
+/// aggregate's work ([`WindowNode::fuse`]) and the aggregate passes its
+/// results on.
+fn fused_windows(plan: &Plan) -> Result<Vec<(usize, usize)>, BuildError> {
+    let mut fused = Vec::new();
+    for spec in plan.nodes.iter().filter(|n| n.kind == "window") {
+        let mut children = plan.edges.iter().filter(|e| e.from == spec.id);
+        let (Some(edge), None) = (children.next(), children.next()) else {
+            continue;
+        };
+        let Some(child) = plan.node(edge.to) else {
+            continue;
+        };
+        let only_parent = plan.edges.iter().filter(|e| e.to == child.id).count() == 1;
+        if only_parent
+            && WindowNode::fusable(&window_spec(spec)?)
+            && fused_window(spec, child).is_ok()
+        {
+            fused.push((spec.id, child.id));
+        }
+    }
+    Ok(fused)
+}
+
+/// A window fused with the aggregate `agg`; an error when they cannot be.
+fn fused_window(spec: &NodeSpec, agg: &NodeSpec) -> Result<WindowNode, BuildError> {
+    let mut window = window_node(spec)?;
+    let influxql = InfluxQlSpec::from_spec(agg)?
+        .ok_or_else(|| BuildError::invalid(agg, "not an aggregate"))?;
+    let influxql =
+        InfluxQlNode::new(influxql).map_err(|e| BuildError::invalid(agg, e.to_string()))?;
+    window
+        .fuse(influxql)
+        .map_err(|_| BuildError::invalid(agg, "cannot be fused with its window"))?;
+    Ok(window)
+}
+
+fn window_spec(spec: &NodeSpec) -> Result<WindowSpec, BuildError> {
+    let count = |name| -> Result<Option<usize>, BuildError> {
+        Ok(spec.prop_int(name)?.map(|n| n.max(0) as usize))
+    };
+    Ok(WindowSpec {
+        period: spec.prop_duration("period")?,
+        every: spec.prop_duration("every")?,
+        period_count: count("periodCount")?,
+        every_count: count("everyCount")?,
+        align: spec.has_prop("align"),
+        fill_period: spec.has_prop("fillPeriod"),
+    })
+}
+
+fn window_node(spec: &NodeSpec) -> Result<WindowNode, BuildError> {
+    WindowNode::new(window_spec(spec)?).map_err(|e| BuildError::invalid(spec, e.to_string()))
+}
+
 fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, BuildError> {
     let node: Box<dyn Node> = match spec.kind.as_str() {
-        "stream" | "batch" => Box::new(RootNode),
+        // The root: what arrives was already routed to the task (points,
+        // in the nil group for `from` to regroup) or queried for it.
+        "stream" | "batch" => Box::new(PassThrough),
         "query" => Box::new(QueryNode),
         "from" => Box::new(FromNode::from_spec(spec)?),
         "where" => Box::new(WhereNode::from_spec(spec)?),
@@ -180,20 +245,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             )
         }
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
-        "window" => {
-            let count = |name| -> Result<Option<usize>, BuildError> {
-                Ok(spec.prop_int(name)?.map(|n| n.max(0) as usize))
-            };
-            let window = WindowSpec {
-                period: spec.prop_duration("period")?,
-                every: spec.prop_duration("every")?,
-                period_count: count("periodCount")?,
-                every_count: count("everyCount")?,
-                align: spec.has_prop("align"),
-                fill_period: spec.has_prop("fillPeriod"),
-            };
-            Box::new(WindowNode::new(window).map_err(|e| BuildError::invalid(spec, e.to_string()))?)
-        }
+        "window" => Box::new(window_node(spec)?),
         _ if let Some(influxql) = InfluxQlSpec::from_spec(spec)? => Box::new(
             InfluxQlNode::new(influxql).map_err(|e| BuildError::invalid(spec, e.to_string()))?,
         ),

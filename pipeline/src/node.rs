@@ -42,3 +42,16 @@ pub trait Node: Send {
     /// emit what it still holds. Most nodes hold nothing.
     fn finish(&mut self, _out: &mut Vec<Message>) {}
 }
+
+/// A node that passes every message on unchanged: a task's root, and the
+/// stand-in for an aggregate whose work its window does (see
+/// [`crate::nodes::window::WindowNode::fuse`]), which keeps the plan's node
+/// ids and counters as they were.
+pub struct PassThrough;
+
+impl Node for PassThrough {
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+        out.push(msg);
+        Ok(())
+    }
+}

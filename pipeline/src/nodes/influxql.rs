@@ -250,6 +250,36 @@ impl InfluxQlSpec {
     }
 }
 
+/// A window's running count, sum or mean: what a window keeps per group
+/// instead of its points when it feeds an incremental aggregate.
+#[derive(Debug)]
+pub struct Accumulator {
+    /// Points in the window, valid or not (an empty window emits nothing
+    /// for a mean, as an empty batch does).
+    points: u64,
+    /// Points whose value was taken.
+    samples: u64,
+    kind: Option<Kind>,
+    /// Starts at -0.0 as `Iterator::sum` (which the mean uses) does, so the
+    /// results are the same to the bit.
+    float_sum: f64,
+    int_sum: i64,
+    err: Option<NodeError>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Accumulator {
+            points: 0,
+            samples: 0,
+            kind: None,
+            float_sum: -0.0,
+            int_sum: 0,
+            err: None,
+        }
+    }
+}
+
 /// A value type as the reducers see it. Unsigned is not one of them (as in
 /// Kapacitor, whose points carry no unsigned values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,59 +397,137 @@ impl InfluxQlNode {
         mut kind: Option<Kind>,
         err: &mut Option<NodeError>,
     ) -> (Vec<Sample>, Option<Kind>) {
-        let field = &*self.spec.field;
         let mut out = Vec::new();
         for (src, (time, fields)) in points.enumerate() {
-            let Some(value) = fields.get(field) else {
-                note(
-                    err,
-                    format!("field {field} missing from point cannot aggregate"),
-                );
-                continue;
-            };
-            let Some(k) = Kind::of(value) else {
+            if let Some(value) = self.sample_value(fields, &mut kind, err) {
+                out.push(Sample {
+                    time,
+                    value: value.clone(),
+                    src,
+                });
+            }
+        }
+        (out, kind)
+    }
+
+    /// The value of the node's field in `fields`, if the function can take
+    /// it: the field must be there, of a type the function accepts, and of
+    /// the type the first such value fixed in `kind`. Otherwise notes why
+    /// in `err` (the first reason only) and gives `None`.
+    fn sample_value<'a>(
+        &self,
+        fields: &'a Fields,
+        kind: &mut Option<Kind>,
+        err: &mut Option<NodeError>,
+    ) -> Option<&'a FieldValue> {
+        let field = &*self.spec.field;
+        let Some(value) = fields.get(field) else {
+            note(
+                err,
+                format!("field {field} missing from point cannot aggregate"),
+            );
+            return None;
+        };
+        let Some(k) = Kind::of(value) else {
+            note(
+                err,
+                format!(
+                    "invalid field kind: {} for field {field}",
+                    value.type_name()
+                ),
+            );
+            return None;
+        };
+        match *kind {
+            None if !self.spec.function.accepts(k) => {
                 note(
                     err,
                     format!(
-                        "invalid field kind: {} for field {field}",
-                        value.type_name()
+                        "cannot apply {} to {} field",
+                        self.spec.function.name(),
+                        k.name()
                     ),
                 );
-                continue;
-            };
-            match kind {
-                None if !self.spec.function.accepts(k) => {
-                    note(
-                        err,
-                        format!(
-                            "cannot apply {} to {} field",
-                            self.spec.function.name(),
-                            k.name()
-                        ),
-                    );
-                    continue;
-                }
-                None => kind = Some(k),
-                Some(have) if have != k => {
-                    note(
-                        err,
-                        format!(
-                            "field {field} has wrong type: got {} exp {}",
-                            k.name(),
-                            have.name()
-                        ),
-                    );
-                    continue;
-                }
-                Some(_) => {}
+                return None;
             }
-            out.push(Sample {
-                time,
-                value: value.clone(),
-                src,
-            });
+            None => *kind = Some(k),
+            Some(have) if have != k => {
+                note(
+                    err,
+                    format!(
+                        "field {field} has wrong type: got {} exp {}",
+                        k.name(),
+                        have.name()
+                    ),
+                );
+                return None;
+            }
+            Some(_) => {}
         }
-        (out, kind)
+        Some(value)
+    }
+
+    /// Whether the function reduces a window without needing its points
+    /// (count, sum, mean): a window feeding only this node can then keep an
+    /// [`Accumulator`] per group instead of buffering points.
+    pub fn is_incremental(&self) -> bool {
+        matches!(
+            self.spec.function,
+            Function::Count | Function::Sum | Function::Mean
+        )
+    }
+
+    /// Adds one point of a window to `acc`, as the reducer would see it.
+    pub fn accumulate(&self, acc: &mut Accumulator, fields: &Fields) {
+        acc.points += 1;
+        let Some(value) = self.sample_value(fields, &mut acc.kind, &mut acc.err) else {
+            return;
+        };
+        acc.samples += 1;
+        match value {
+            FieldValue::Integer(i) => acc.int_sum = acc.int_sum.wrapping_add(*i),
+            v => acc.float_sum += as_f64(v),
+        }
+    }
+
+    /// What this node would emit for a window batch whose points went into
+    /// `acc` (see [`InfluxQlNode::is_incremental`]), and the first error its
+    /// points raised. Resets `acc` for the next window.
+    pub fn emit_accumulated(
+        &self,
+        name: &Name,
+        tmax: i64,
+        group: &GroupKey,
+        acc: &mut Accumulator,
+    ) -> (Option<Message>, Option<NodeError>) {
+        let acc = std::mem::take(acc);
+        if acc.points == 0 && !self.spec.function.empty_ok() {
+            return (None, acc.err);
+        }
+        let ints = acc.kind == Some(Kind::Integer);
+        let (time, value) = match self.spec.function {
+            Function::Count => (
+                (acc.samples == 0).then_some(0),
+                FieldValue::Integer(acc.samples as i64),
+            ),
+            Function::Sum if ints => (Some(0), FieldValue::Integer(acc.int_sum)),
+            // The sum reducer folds from +0.0, the mean's `sum()` from -0.0;
+            // they differ only in the sign of a zero total.
+            Function::Sum => (Some(0), FieldValue::Float(0.0 + acc.float_sum)),
+            Function::Mean if ints => (
+                None,
+                FieldValue::Float(acc.int_sum as f64 / acc.samples as f64),
+            ),
+            Function::Mean => (None, FieldValue::Float(acc.float_sum / acc.samples as f64)),
+            _ => return (None, acc.err),
+        };
+        let results = vec![Out {
+            time,
+            value,
+            src: None,
+        }];
+        let msg = self.emit_results(name, tmax, group, group.tags(), results, &[]);
+        (msg, acc.err)
     }
 
     fn batch(&mut self, b: Batch, out: &mut Vec<Message>) -> Result<(), NodeError> {
@@ -468,8 +576,21 @@ impl InfluxQlNode {
         samples: &[Sample],
         src: &[(&Tags, &Fields)],
     ) -> Option<Message> {
+        let results = reduce(&self.spec.function, samples);
+        self.emit_results(name, tmax, group, group_tags, results, src)
+    }
+
+    /// Builds the output message from a reducer's results.
+    fn emit_results(
+        &self,
+        name: &Name,
+        tmax: i64,
+        group: &GroupKey,
+        group_tags: &Tags,
+        results: Vec<Out>,
+        src: &[(&Tags, &Fields)],
+    ) -> Option<Message> {
         let f = &self.spec.function;
-        let results = reduce(f, samples);
         let time_of = |o: &Out| match (self.spec.use_point_times, o.time) {
             (true, Some(t)) => t,
             _ => tmax,

@@ -15,7 +15,6 @@ pub mod influxql;
 pub mod join;
 pub mod log;
 pub mod query;
-pub mod root;
 pub mod sample;
 pub mod shift;
 pub mod state_tracking;

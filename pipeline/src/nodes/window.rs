@@ -16,12 +16,19 @@
 //! * Empty windows are emitted too (a boundary crossed after a gap).
 //! * A count window emits the last `periodCount` points each `everyCount`
 //!   points, at the time of its newest point.
+//!
+//! When a tumbling time window (`every == period`) feeds nothing but a
+//! count, sum or mean, the task fuses the two ([`WindowNode::fuse`]): the
+//! window keeps that aggregate's running value per group instead of the
+//! points, and emits what the aggregate would have emitted for the batch.
+//! Memory per group is then constant, whatever the rate.
 
 use std::collections::VecDeque;
 
 use crate::batch::{Batch, BatchPoint, Message};
 use crate::group::GroupKey;
 use crate::node::{Node, NodeError};
+use crate::nodes::influxql::{Accumulator, InfluxQlNode};
 use crate::point::{Name, Point};
 
 /// The options of a `window` node, durations in nanoseconds. `Some(0)` means
@@ -60,6 +67,8 @@ pub struct WindowNode {
     /// groups emits in a stable order.
     groups: Vec<GroupWindow>,
     index: crate::group::GroupMap<usize>,
+    /// The aggregate this window was fused with, if any.
+    aggregate: Option<InfluxQlNode>,
 }
 
 #[derive(Debug)]
@@ -75,6 +84,8 @@ struct GroupWindow {
     /// Oldest first. A buffered point costs one `Point` (48 bytes): the
     /// series, field keys and values stay shared with every other holder.
     buf: VecDeque<Point>,
+    /// Fused: the current window's aggregate, in place of `buf`.
+    acc: Accumulator,
 }
 
 impl WindowNode {
@@ -123,7 +134,28 @@ impl WindowNode {
             mode,
             groups: Vec::new(),
             index: Default::default(),
+            aggregate: None,
         })
+    }
+
+    /// Whether a window of `spec` can be fused with an incremental
+    /// aggregate: a tumbling time window, whose points each fall in exactly
+    /// one window.
+    pub fn fusable(spec: &WindowSpec) -> bool {
+        let period = spec.period.unwrap_or(0);
+        period > 0 && spec.every == Some(period) && spec.period_count.unwrap_or(0) == 0
+    }
+
+    /// Fuses the window with `aggregate`, its only child, which must be
+    /// incremental ([`InfluxQlNode::is_incremental`]) while the window is
+    /// [`WindowNode::fusable`]; otherwise gives the aggregate back.
+    pub fn fuse(&mut self, aggregate: InfluxQlNode) -> Result<(), InfluxQlNode> {
+        let tumbling = matches!(self.mode, Mode::Time { period, every, .. } if period == every);
+        if !tumbling || !aggregate.is_incremental() {
+            return Err(aggregate);
+        }
+        self.aggregate = Some(aggregate);
+        Ok(())
     }
 
     /// How many groups hold state.
@@ -136,7 +168,12 @@ impl WindowNode {
         self.groups.iter().map(|g| g.buf.len()).sum()
     }
 
-    fn point(&mut self, p: Point, group: GroupKey, out: &mut Vec<Message>) {
+    fn point(
+        &mut self,
+        p: Point,
+        group: GroupKey,
+        out: &mut Vec<Message>,
+    ) -> Result<(), NodeError> {
         let mode = self.mode;
         let slot = match self.index.get(&group) {
             Some(&i) => i,
@@ -166,11 +203,21 @@ impl WindowNode {
                 align,
                 ..
             } => {
+                let mut result = Ok(());
                 if p.time >= w.next_emit {
-                    out.push(Message::Batch(w.emit_left_closed(period)));
+                    result = w.close(period, self.aggregate.as_ref(), out);
                     w.next_emit = next_boundary(p.time, every, align);
                 }
-                w.buf.push_back(p);
+                match &self.aggregate {
+                    // A point older than the window's start would be
+                    // filtered out of its batch, and of every later one.
+                    Some(agg) if p.time >= w.next_emit.saturating_sub(period) => {
+                        agg.accumulate(&mut w.acc, &p.fields)
+                    }
+                    Some(_) => {}
+                    None => w.buf.push_back(p),
+                }
+                return result;
             }
             Mode::Count { period, every, .. } => {
                 if w.buf.len() == period {
@@ -184,11 +231,18 @@ impl WindowNode {
                 }
             }
         }
+        Ok(())
     }
 
     /// Time reached `time` for one group: closes its window if due. Count
     /// windows ignore time, as in Kapacitor.
-    fn advance(w: &mut GroupWindow, mode: Mode, time: i64, out: &mut Vec<Message>) {
+    fn advance(
+        w: &mut GroupWindow,
+        mode: Mode,
+        aggregate: Option<&InfluxQlNode>,
+        time: i64,
+        out: &mut Vec<Message>,
+    ) -> Result<(), NodeError> {
         match mode {
             Mode::Time {
                 period, every: 0, ..
@@ -205,12 +259,14 @@ impl WindowNode {
                 ..
             } => {
                 if time >= w.next_emit {
-                    out.push(Message::Batch(w.emit_left_closed(period)));
+                    let result = w.close(period, aggregate, out);
                     w.next_emit = next_boundary(time, every, align);
+                    return result;
                 }
             }
             Mode::Count { .. } => {}
         }
+        Ok(())
     }
 
     fn delete(&mut self, group: &GroupKey) {
@@ -255,7 +311,26 @@ impl GroupWindow {
             next_emit,
             count: 0,
             buf: VecDeque::with_capacity(cap),
+            acc: Accumulator::default(),
         }
+    }
+
+    /// Closes the window `[next_emit − period, next_emit)`: emits its batch,
+    /// or, fused, what the aggregate makes of it.
+    fn close(
+        &mut self,
+        period: i64,
+        aggregate: Option<&InfluxQlNode>,
+        out: &mut Vec<Message>,
+    ) -> Result<(), NodeError> {
+        let Some(agg) = aggregate else {
+            out.push(Message::Batch(self.emit_left_closed(period)));
+            return Ok(());
+        };
+        let (msg, err) =
+            agg.emit_accumulated(&self.name, self.next_emit, &self.group, &mut self.acc);
+        out.extend(msg);
+        err.map_or(Ok(()), Err)
     }
 
     /// The window `[next_emit − period, next_emit)`, emitted at `next_emit`.
@@ -344,30 +419,30 @@ fn truncate(t: i64, d: i64) -> i64 {
 impl Node for WindowNode {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
-            Message::Point(p, group) => {
-                self.point(p, group, out);
-                Ok(())
-            }
+            Message::Point(p, group) => self.point(p, group, out),
             Message::Batch(_) => Err(NodeError::new("window does not support batch data")),
             Message::Barrier { group, time } => {
                 let mode = self.mode;
+                let agg = self.aggregate.as_ref();
+                let mut result = Ok(());
                 match &group {
                     Some(g) => {
                         // A barrier for a group never seen has nothing to
                         // flush; unlike Kapacitor it does not start a window.
                         if let Some(&i) = self.index.get(g) {
-                            Self::advance(&mut self.groups[i], mode, time, out);
+                            result = Self::advance(&mut self.groups[i], mode, agg, time, out);
                         }
                     }
                     None => {
                         for w in &mut self.groups {
-                            Self::advance(w, mode, time, out);
+                            let r = Self::advance(w, mode, agg, time, out);
+                            result = result.and(r);
                         }
                     }
                 }
                 // Passed on so that nodes below see time move too.
                 out.push(Message::Barrier { group, time });
-                Ok(())
+                result
             }
             Message::DeleteGroup(group) => {
                 self.delete(&group);
