@@ -57,20 +57,10 @@ stream
         .stateChangesOnly()
 "#;
 
-/// W1-shaped points: 10k series sharing their `Series` across seconds, as
-/// the decoder's cache makes them.
-fn points() -> Vec<PointBatch> {
-    let keys: Arc<[Name]> = [
-        "usage_user",
-        "usage_system",
-        "usage_idle",
-        "usage_iowait",
-        "usage_irq",
-    ]
-    .iter()
-    .map(|k| Name::from(*k))
-    .collect();
-    let series: Vec<Arc<Series>> = (0..GROUPS)
+/// The 10k series, made once: the decoder's cache hands every point of a
+/// series the same `Series`, across writes.
+fn series() -> Vec<Arc<Series>> {
+    (0..GROUPS)
         .map(|i| {
             let tags = vec![
                 (Name::from("cpu"), Name::from(format!("cpu{}", i % CPUS))),
@@ -81,9 +71,23 @@ fn points() -> Vec<PointBatch> {
             ];
             Arc::new(Series::new(Name::from("cpu"), tags).unwrap())
         })
-        .collect();
+        .collect()
+}
+
+/// W1-shaped points of `series`: `SECONDS` seconds from second `start`.
+fn points(series: &[Arc<Series>], start: usize) -> Vec<PointBatch> {
+    let keys: Arc<[Name]> = [
+        "usage_user",
+        "usage_system",
+        "usage_idle",
+        "usage_iowait",
+        "usage_irq",
+    ]
+    .iter()
+    .map(|k| Name::from(*k))
+    .collect();
     let dbrp = DbRp::new("telegraf", "autogen");
-    (0..SECONDS)
+    (start..start + SECONDS)
         .map(|s| {
             let points = series
                 .iter()
@@ -111,12 +115,35 @@ fn points() -> Vec<PointBatch> {
 
 fn bench(c: &mut Criterion) {
     let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).expect("the bench script compiles");
-    let input = points();
-    let total: usize = input.iter().map(|b| b.points.len()).sum();
+    let total = (GROUPS * SECONDS) as u64;
+    let series = series();
     let mut group = c.benchmark_group("dag");
-    group.throughput(Throughput::Elements(total as u64));
+    group.throughput(Throughput::Elements(total));
     group.sample_size(10);
+    // Steady state: one long-running task whose groups all exist, fed the
+    // next 12 seconds of data each iteration (built before the clock starts).
     group.bench_function("where_window_mean_alert_10k_groups", |b| {
+        let mut task = build_stream_task(&plan, &Env).expect("builds");
+        let mut second = 0;
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let input = points(&series, second);
+                second += SECONDS;
+                let started = std::time::Instant::now();
+                for batch in input {
+                    task.push_points(batch);
+                }
+                elapsed += started.elapsed();
+            }
+            black_box(task.dag.stats());
+            elapsed
+        })
+    });
+    // A task's first 12 seconds: every group is new, so this adds building
+    // 10k groups' state to the work.
+    let input = points(&series, 0);
+    group.bench_function("where_window_mean_alert_10k_new_groups", |b| {
         b.iter_batched(
             || {
                 (
