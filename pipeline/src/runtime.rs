@@ -3,7 +3,10 @@
 //!
 //! A message handed to the task goes to a node, whose output goes to each of
 //! its children in turn (depth first), so a point crosses the whole pipeline
-//! before the next one enters. `.parallelism(n)` gives a node n instances,
+//! before the next one enters. Along a chain (a node with one child, which
+//! has no other parent) a node's whole output goes on at once: the order
+//! every node sees is the same, and the per-message overhead is paid once
+//! per write rather than once per point and node. `.parallelism(n)` gives a node n instances,
 //! each owning the groups whose hash falls to it, so results do not depend on
 //! n.
 
@@ -79,6 +82,8 @@ pub struct TaskDag {
     nodes: Vec<RunNode>,
     /// Reused output buffers, one per node, so steady state allocates nothing.
     buffers: Vec<Vec<Message>>,
+    /// Per node: its only child, when that child has no other parent.
+    chain: Vec<Option<(usize, usize)>>,
     last_error: Option<(String, NodeError)>,
 }
 
@@ -86,10 +91,46 @@ impl TaskDag {
     /// A DAG from nodes indexed as in the plan (node 0 is the root).
     pub fn new(nodes: Vec<RunNode>) -> Self {
         let buffers = nodes.iter().map(|_| Vec::new()).collect();
+        let mut parents = vec![0usize; nodes.len()];
+        for n in &nodes {
+            for &(child, _) in &n.children {
+                if let Some(p) = parents.get_mut(child) {
+                    *p += 1;
+                }
+            }
+        }
+        let chain = nodes
+            .iter()
+            .map(|n| match n.children[..] {
+                [(child, parent)] if parents.get(child) == Some(&1) => Some((child, parent)),
+                _ => None,
+            })
+            .collect();
         TaskDag {
             nodes,
             buffers,
+            chain,
             last_error: None,
+        }
+    }
+
+    /// Feeds messages to the root, in order (drains `msgs`), a few dozen at
+    /// a time: enough to pay the per-message overhead once per run of
+    /// points, few enough that they stay in cache from node to node.
+    pub fn push_all(&mut self, msgs: &mut Vec<Message>) {
+        const RUN: usize = 32;
+        if msgs.len() <= RUN {
+            self.deliver_all(0, 0, msgs);
+            return;
+        }
+        let mut run = Vec::with_capacity(RUN);
+        let mut rest = msgs.drain(..);
+        loop {
+            run.extend(rest.by_ref().take(RUN));
+            if run.is_empty() {
+                break;
+            }
+            self.deliver_all(0, 0, &mut run);
         }
     }
 
@@ -140,12 +181,30 @@ impl TaskDag {
     }
 
     fn deliver(&mut self, id: usize, parent: usize, msg: Message) {
-        let n = self.nodes[id].instances.len();
         let mut out = std::mem::take(&mut self.buffers[id]);
+        self.dispatch(id, parent, msg, &mut out);
+        self.forward(id, &mut out);
+        self.buffers[id] = out;
+    }
+
+    /// Like [`TaskDag::deliver`] for several messages: all go through the
+    /// node before its output moves on.
+    fn deliver_all(&mut self, id: usize, parent: usize, msgs: &mut Vec<Message>) {
+        let mut out = std::mem::take(&mut self.buffers[id]);
+        for msg in msgs.drain(..) {
+            self.dispatch(id, parent, msg, &mut out);
+        }
+        self.forward(id, &mut out);
+        self.buffers[id] = out;
+    }
+
+    /// Runs `msg` on the instance that owns its group.
+    fn dispatch(&mut self, id: usize, parent: usize, msg: Message, out: &mut Vec<Message>) {
+        let n = self.nodes[id].instances.len();
         if n > 1 && matches!(msg, Message::Barrier { group: None, .. }) {
             // A barrier for every group concerns every instance.
             for i in 0..n {
-                self.run(id, i, parent, msg.clone(), &mut out);
+                self.run(id, i, parent, msg.clone(), out);
             }
         } else {
             let instance = if n == 1 {
@@ -153,10 +212,8 @@ impl TaskDag {
             } else {
                 shard(&msg, n, self.nodes[id].shard_on.as_deref())
             };
-            self.run(id, instance, parent, msg, &mut out);
+            self.run(id, instance, parent, msg, out);
         }
-        self.forward(id, &mut out);
-        self.buffers[id] = out;
     }
 
     fn run(
@@ -192,6 +249,10 @@ impl TaskDag {
             return;
         }
         add(&self.nodes[id].stats.messages_out, out.len() as u64);
+        if let Some((child, parent)) = self.chain[id] {
+            self.deliver_all(child, parent, out);
+            return;
+        }
         let children = std::mem::take(&mut self.nodes[id].children);
         for msg in out.drain(..) {
             if let Some(((last, last_parent), rest)) = children.split_last() {
