@@ -1,8 +1,10 @@
 //! The router: decides, once per point, which tasks receive it.
 //!
 //! Tasks are indexed by measurement, so a point is checked only against the
-//! tasks that could want it: a hundred tasks that each want 1% of the points
-//! cost about as much as one. Each task's points from one write are handed
+//! tasks that could want it, and the answer for a series is remembered: a
+//! task's YAML `where` that reads only tags gives the same answer for every
+//! point of a series, so it runs once per series, not once per point. A
+//! hundred tasks that each want 1% of the points cost about as much as one. Each task's points from one write are handed
 //! over together, without blocking: a task that cannot keep up loses points
 //! (counted) instead of slowing ingest.
 
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::point::{DbRp, Name, Point, PointBatch};
+use crate::point::{DbRp, Name, Point, PointBatch, Series};
 
 /// Where listeners hand decoded points. Implemented by the [`Router`]; tests
 /// and benchmarks may use their own.
@@ -27,8 +29,37 @@ pub trait TaskInbox: Send + Sync {
     fn offer(&self, batch: PointBatch) -> usize;
 }
 
-/// A predicate on points: the YAML `where` of a task.
-pub type PointFilter = Arc<dyn Fn(&Point) -> bool + Send + Sync>;
+/// A predicate on points: the YAML `where` of a task, with the names it
+/// reads.
+#[derive(Clone)]
+pub struct PointFilter {
+    test: Arc<dyn Fn(&Point) -> bool + Send + Sync>,
+    names: Arc<[Name]>,
+}
+
+impl PointFilter {
+    /// A filter that reads the tags or fields `names` (a tag shadows a field
+    /// of the same name, as in InfluxQL's WHERE).
+    pub fn new(
+        names: impl IntoIterator<Item = Name>,
+        test: impl Fn(&Point) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        PointFilter {
+            test: Arc::new(test),
+            names: names.into_iter().collect(),
+        }
+    }
+
+    pub fn test(&self, point: &Point) -> bool {
+        (self.test)(point)
+    }
+
+    /// Whether every point of `series` gets the same answer: every name the
+    /// filter reads is one of the series' tags.
+    fn constant_for(&self, series: &Series) -> bool {
+        self.names.iter().all(|n| series.tag(n).is_some())
+    }
+}
 
 /// What one task wants from the stream.
 #[derive(Clone)]
@@ -43,9 +74,8 @@ pub struct Route {
 }
 
 impl Route {
-    fn wants(&self, dbrp: &DbRp, point: &Point) -> bool {
-        (self.dbrps.is_empty() || self.dbrps.contains(dbrp))
-            && self.filter.as_ref().is_none_or(|f| f(point))
+    fn wants_dbrp(&self, dbrp: &DbRp) -> bool {
+        self.dbrps.is_empty() || self.dbrps.contains(dbrp)
     }
 }
 
@@ -56,7 +86,23 @@ struct Table {
     routes: Vec<Route>,
     by_measurement: HashMap<Name, Vec<usize>>,
     any_measurement: Vec<usize>,
+    /// Which routes want each series seen lately, keyed by the series'
+    /// address (the entry holds the `Arc`, so the address stays its own).
+    series: RwLock<HashMap<usize, (Arc<Series>, SeriesRoutes), foldhash::fast::RandomState>>,
 }
+
+/// The routes that may want the points of one series.
+#[derive(Clone, Default)]
+struct SeriesRoutes {
+    /// Want every point of the series (database permitting).
+    all: Vec<usize>,
+    /// Have a `where` that reads fields: asked point by point.
+    some: Vec<usize>,
+}
+
+/// Series whose routes are remembered before the memory starts over, so
+/// it stays bounded under tag churn.
+const SERIES_CACHE: usize = 100_000;
 
 impl Table {
     fn new(routes: Vec<Route>) -> Self {
@@ -72,7 +118,36 @@ impl Table {
             routes,
             by_measurement,
             any_measurement,
+            series: RwLock::default(),
         }
+    }
+
+    /// Works out which routes may want `series`' points.
+    fn routes_for(&self, series: &Series) -> SeriesRoutes {
+        let mut out = SeriesRoutes::default();
+        let named = self
+            .by_measurement
+            .get(series.measurement())
+            .map_or(&[][..], Vec::as_slice);
+        for &i in named.iter().chain(&self.any_measurement) {
+            match &self.routes[i].filter {
+                None => out.all.push(i),
+                Some(f) if f.constant_for(series) => {
+                    // Any point of the series will do to ask.
+                    let probe = Point {
+                        series: Arc::new(series.clone()),
+                        fields: crate::point::Fields::from_pairs([]),
+                        time: 0,
+                    };
+                    if f.test(&probe) {
+                        out.all.push(i);
+                    }
+                }
+                Some(_) => out.some.push(i),
+            }
+        }
+        out.all.sort_unstable();
+        out
     }
 }
 
@@ -160,31 +235,49 @@ impl PointSink for Router {
         }
         let mut per_route: Vec<Vec<Point>> = vec![Vec::new(); table.routes.len()];
         let mut unrouted = 0u64;
-        // Consecutive points usually share a measurement: look it up once.
-        let mut last: Option<(Name, &[usize])> = None;
-        for point in &batch.points {
-            let measurement = point.measurement();
-            let candidates = match &last {
-                Some((m, c)) if Arc::ptr_eq(m, measurement) || m == measurement => *c,
-                _ => {
-                    let c = table
-                        .by_measurement
-                        .get(measurement)
-                        .map_or(&[][..], Vec::as_slice);
-                    last = Some((measurement.clone(), c));
-                    c
+        let mut learned: HashMap<usize, (Arc<Series>, SeriesRoutes)> = HashMap::new();
+        {
+            let known = table.series.read().unwrap_or_else(|e| e.into_inner());
+            for point in &batch.points {
+                let key = Arc::as_ptr(&point.series) as usize;
+                let routes = match known.get(&key) {
+                    Some((_, r)) => r,
+                    None => {
+                        &learned
+                            .entry(key)
+                            .or_insert_with(|| {
+                                (point.series.clone(), table.routes_for(&point.series))
+                            })
+                            .1
+                    }
+                };
+                let mut wanted = false;
+                for &i in &routes.all {
+                    if table.routes[i].wants_dbrp(&batch.dbrp) {
+                        per_route[i].push(point.clone());
+                        wanted = true;
+                    }
                 }
-            };
-            let mut wanted = false;
-            for &i in candidates.iter().chain(&table.any_measurement) {
-                if table.routes[i].wants(&batch.dbrp, point) {
-                    per_route[i].push(point.clone());
-                    wanted = true;
+                for &i in &routes.some {
+                    let route = &table.routes[i];
+                    if route.wants_dbrp(&batch.dbrp)
+                        && route.filter.as_ref().is_none_or(|f| f.test(point))
+                    {
+                        per_route[i].push(point.clone());
+                        wanted = true;
+                    }
+                }
+                if !wanted {
+                    unrouted += 1;
                 }
             }
-            if !wanted {
-                unrouted += 1;
+        }
+        if !learned.is_empty() {
+            let mut known = table.series.write().unwrap_or_else(|e| e.into_inner());
+            if known.len() + learned.len() > SERIES_CACHE {
+                known.clear();
             }
+            known.extend(learned);
         }
         self.counters
             .unrouted
@@ -279,7 +372,7 @@ mod tests {
             other_db.clone(),
         ));
         let mut host_b = route("host_b", Some("cpu"), vec![], Arc::new(Collect::default()));
-        host_b.filter = Some(Arc::new(|p: &Point| {
+        host_b.filter = Some(PointFilter::new([Name::from("host")], |p: &Point| {
             p.series.tag("host").is_some_and(|h| &**h == "b")
         }));
         let host_b_inbox = Arc::new(Collect::default());
@@ -301,6 +394,50 @@ mod tests {
             points: vec![point("mem", "a")],
         });
         assert_eq!(router.unrouted_points(), 1);
+    }
+
+    #[test]
+    fn a_tag_filter_runs_once_per_series_a_field_filter_once_per_point() {
+        use std::sync::atomic::AtomicUsize;
+        let router = Router::new();
+        let tag_calls = Arc::new(AtomicUsize::new(0));
+        let field_calls = Arc::new(AtomicUsize::new(0));
+        let by_tag = Arc::new(Collect::default());
+        let by_field = Arc::new(Collect::default());
+        let mut tag = route("tag", Some("cpu"), vec![], by_tag.clone());
+        let calls = tag_calls.clone();
+        tag.filter = Some(PointFilter::new([Name::from("host")], move |p: &Point| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            p.series.tag("host").is_some_and(|h| &**h == "a")
+        }));
+        router.upsert(tag);
+        // `v` is a field of these points: asked point by point.
+        let mut field = route("field", None, vec![], by_field.clone());
+        let calls = field_calls.clone();
+        field.filter = Some(PointFilter::new([Name::from("v")], move |p: &Point| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            p.time % 2 == 0
+        }));
+        router.upsert(field);
+        let a = point("cpu", "a");
+        let b = point("cpu", "b");
+        for _ in 0..3 {
+            let points = (0..4)
+                .map(|t| {
+                    let mut p = if t % 2 == 0 { a.clone() } else { b.clone() };
+                    p.time = t;
+                    p
+                })
+                .collect();
+            router.write(PointBatch {
+                dbrp: DbRp::new("d", "r"),
+                points,
+            });
+        }
+        assert_eq!(by_tag.points.lock().unwrap().len(), 6);
+        assert_eq!(tag_calls.load(Ordering::Relaxed), 2, "once per series");
+        assert_eq!(by_field.points.lock().unwrap().len(), 6);
+        assert_eq!(field_calls.load(Ordering::Relaxed), 12, "once per point");
     }
 
     #[test]
