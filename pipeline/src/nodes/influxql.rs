@@ -264,7 +264,8 @@ pub struct Accumulator {
     /// results are the same to the bit.
     float_sum: f64,
     int_sum: i64,
-    err: Option<NodeError>,
+    /// Boxed: a window holds one accumulator per group, and errors are rare.
+    err: Option<Box<NodeError>>,
 }
 
 impl Default for Accumulator {
@@ -480,7 +481,12 @@ impl InfluxQlNode {
     /// Adds one point of a window to `acc`, as the reducer would see it.
     pub fn accumulate(&self, acc: &mut Accumulator, fields: &Fields) {
         acc.points += 1;
-        let Some(value) = self.sample_value(fields, &mut acc.kind, &mut acc.err) else {
+        let mut err = None;
+        let value = self.sample_value(fields, &mut acc.kind, &mut err);
+        if let (None, Some(e)) = (&acc.err, err) {
+            acc.err = Some(Box::new(e));
+        }
+        let Some(value) = value else {
             return;
         };
         acc.samples += 1;
@@ -502,7 +508,7 @@ impl InfluxQlNode {
     ) -> (Option<Message>, Option<NodeError>) {
         let acc = std::mem::take(acc);
         if acc.points == 0 && !self.spec.function.empty_ok() {
-            return (None, acc.err);
+            return (None, acc.err.map(|e| *e));
         }
         let ints = acc.kind == Some(Kind::Integer);
         let (time, value) = match self.spec.function {
@@ -519,7 +525,7 @@ impl InfluxQlNode {
                 FieldValue::Float(acc.int_sum as f64 / acc.samples as f64),
             ),
             Function::Mean => (None, FieldValue::Float(acc.float_sum / acc.samples as f64)),
-            _ => return (None, acc.err),
+            _ => return (None, acc.err.map(|e| *e)),
         };
         let results = vec![Out {
             time,
@@ -527,7 +533,7 @@ impl InfluxQlNode {
             src: None,
         }];
         let msg = self.emit_results(name, tmax, group, group.tags(), results, &[]);
-        (msg, acc.err)
+        (msg, acc.err.map(|e| *e))
     }
 
     fn batch(&mut self, b: Batch, out: &mut Vec<Message>) -> Result<(), NodeError> {

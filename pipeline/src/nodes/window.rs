@@ -29,7 +29,9 @@ use crate::batch::{Batch, BatchPoint, Message};
 use crate::group::GroupKey;
 use crate::node::{Node, NodeError};
 use crate::nodes::influxql::{Accumulator, InfluxQlNode};
-use crate::point::{Name, Point};
+use std::sync::Arc;
+
+use crate::point::{FieldValue, Fields, Name, Point, Series};
 
 /// The options of a `window` node, durations in nanoseconds. `Some(0)` means
 /// the same as `None`, as an unset property is zero in Kapacitor.
@@ -81,9 +83,8 @@ struct GroupWindow {
     next_emit: i64,
     /// Count mode: points seen so far.
     count: u64,
-    /// Oldest first. A buffered point costs one `Point` (48 bytes): the
-    /// series, field keys and values stay shared with every other holder.
-    buf: VecDeque<Point>,
+    /// The buffered points, oldest first.
+    buf: Buffer,
     /// Fused: the current window's aggregate, in place of `buf`.
     acc: Accumulator,
 }
@@ -165,7 +166,7 @@ impl WindowNode {
 
     /// How many points are buffered over all groups.
     pub fn buffered_points(&self) -> usize {
-        self.groups.iter().map(|g| g.buf.len()).sum()
+        self.groups.iter().map(|g| g.buf.slots.len()).sum()
     }
 
     fn point(
@@ -191,7 +192,7 @@ impl WindowNode {
             } => {
                 // Emitting on every point: the point belongs to its own window.
                 let t = p.time;
-                w.buf.push_back(p);
+                w.buf.push(p);
                 if t >= w.next_emit {
                     out.push(Message::Batch(w.emit_right_closed(t, period)));
                     w.next_emit = t;
@@ -215,15 +216,15 @@ impl WindowNode {
                         agg.accumulate(&mut w.acc, &p.fields)
                     }
                     Some(_) => {}
-                    None => w.buf.push_back(p),
+                    None => w.buf.push(p),
                 }
                 return result;
             }
             Mode::Count { period, every, .. } => {
-                if w.buf.len() == period {
-                    w.buf.pop_front();
+                if w.buf.slots.len() == period {
+                    w.buf.slots.pop_front();
                 }
-                w.buf.push_back(p);
+                w.buf.push(p);
                 w.count += 1;
                 if w.count == w.next_emit as u64 {
                     w.next_emit = w.next_emit.saturating_add(every as i64);
@@ -310,7 +311,7 @@ impl GroupWindow {
             name,
             next_emit,
             count: 0,
-            buf: VecDeque::with_capacity(cap),
+            buf: Buffer::with_capacity(cap),
             acc: Accumulator::default(),
         }
     }
@@ -337,8 +338,8 @@ impl GroupWindow {
     fn emit_left_closed(&mut self, period: i64) -> Batch {
         let tmax = self.next_emit;
         let oldest = tmax.saturating_sub(period);
-        while self.buf.front().is_some_and(|p| p.time < oldest) {
-            self.buf.pop_front();
+        while self.buf.slots.front().is_some_and(|p| p.time < oldest) {
+            self.buf.slots.pop_front();
         }
         // Kapacitor only trims the front; a point that arrived out of order
         // could sit behind a newer one, so filter rather than trust the order.
@@ -348,14 +349,14 @@ impl GroupWindow {
     /// The window `(now − period, now]`, emitted at `now`.
     fn emit_right_closed(&mut self, now: i64, period: i64) -> Batch {
         let oldest = now.saturating_sub(period);
-        while self.buf.front().is_some_and(|p| p.time <= oldest) {
-            self.buf.pop_front();
+        while self.buf.slots.front().is_some_and(|p| p.time <= oldest) {
+            self.buf.slots.pop_front();
         }
         self.batch(now, |t| t > oldest && t <= now)
     }
 
     fn emit_count(&self) -> Batch {
-        let tmax = self.buf.back().map_or(0, |p| p.time);
+        let tmax = self.buf.slots.back().map_or(0, |p| p.time);
         self.batch(tmax, |_| true)
     }
 
@@ -365,13 +366,112 @@ impl GroupWindow {
             tmax,
             group: self.group.clone(),
             tags: self.group.tags().clone(),
-            points: self
-                .buf
-                .iter()
-                .filter(|p| keep(p.time))
-                .map(BatchPoint::from_point)
-                .collect(),
+            points: self.buf.points(keep),
         }
+    }
+}
+
+/// A group's buffered points, stored compactly: a point's series and field
+/// keys are nearly always those of the point before, so each distinct pair
+/// is kept once per group and a point refers to it by number; a point with
+/// one field keeps its value inline rather than the shared value list. A
+/// buffered point so costs one [`Slot`] (40 bytes) and, with several
+/// fields, keeps its value list alive.
+#[derive(Debug)]
+struct Buffer {
+    slots: VecDeque<Slot>,
+    /// The distinct (series, field keys) of the buffered points.
+    shapes: Vec<(Arc<Series>, Arc<[Name]>)>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    time: i64,
+    values: Values,
+    shape: u32,
+}
+
+#[derive(Debug)]
+enum Values {
+    One(FieldValue),
+    Many(Arc<[FieldValue]>),
+}
+
+/// Shapes a buffer keeps before it drops the ones no point uses any more.
+const SHAPES_BEFORE_SWEEP: usize = 8;
+
+impl Buffer {
+    fn with_capacity(cap: usize) -> Self {
+        Buffer {
+            slots: VecDeque::with_capacity(cap),
+            shapes: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, p: Point) {
+        let keys = p.fields.keys();
+        let known = self
+            .shapes
+            .iter()
+            .rposition(|(s, k)| Arc::ptr_eq(s, &p.series) && Arc::ptr_eq(k, keys));
+        let shape = match known {
+            Some(i) => i,
+            None => {
+                if self.shapes.len() >= SHAPES_BEFORE_SWEEP {
+                    self.sweep();
+                }
+                self.shapes.push((p.series.clone(), keys.clone()));
+                self.shapes.len() - 1
+            }
+        };
+        let values = match &**p.fields.values() {
+            [one] => Values::One(one.clone()),
+            _ => Values::Many(p.fields.values().clone()),
+        };
+        self.slots.push_back(Slot {
+            time: p.time,
+            values,
+            shape: shape as u32,
+        });
+    }
+
+    /// Drops the shapes no buffered point refers to.
+    fn sweep(&mut self) {
+        let mut renumber: Vec<Option<u32>> = vec![None; self.shapes.len()];
+        for s in &self.slots {
+            renumber[s.shape as usize] = Some(0);
+        }
+        for (next, n) in renumber.iter_mut().flatten().enumerate() {
+            *n = next as u32;
+        }
+        let mut i = 0;
+        self.shapes.retain(|_| {
+            i += 1;
+            renumber[i - 1].is_some()
+        });
+        for s in &mut self.slots {
+            s.shape = renumber[s.shape as usize].unwrap_or(0);
+        }
+    }
+
+    /// The buffered points whose time `keep` accepts, as batch points.
+    fn points(&self, keep: impl Fn(i64) -> bool) -> Vec<BatchPoint> {
+        self.slots
+            .iter()
+            .filter(|s| keep(s.time))
+            .map(|s| {
+                let (series, keys) = &self.shapes[s.shape as usize];
+                let values = match &s.values {
+                    Values::One(v) => Arc::from([v.clone()]),
+                    Values::Many(v) => v.clone(),
+                };
+                BatchPoint {
+                    time: s.time,
+                    fields: Fields::new(keys.clone(), values),
+                    tags: series.tags().clone(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -456,6 +556,11 @@ impl Node for WindowNode {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    #[test]
+    fn a_buffered_point_is_small() {
+        assert!(std::mem::size_of::<super::Slot>() <= 40);
+    }
 
     use super::*;
     use crate::point::{FieldValue, Fields, Series};
