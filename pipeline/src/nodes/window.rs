@@ -562,6 +562,53 @@ mod tests {
         assert!(std::mem::size_of::<super::Slot>() <= 40);
     }
 
+    #[test]
+    fn points_of_many_series_in_one_group_keep_their_own_tags_and_fields() {
+        // 30 series in the nil group, a sliding window so old shapes go
+        // out while new ones come in: the sweep must renumber correctly.
+        let spec = WindowSpec {
+            period: Some(4 * S),
+            every: Some(S),
+            ..Default::default()
+        };
+        let mut node = WindowNode::new(spec).expect("window");
+        let mut out = Vec::new();
+        for t in 0..30i64 {
+            let series = Series::new("cpu".into(), vec![("n".into(), t.to_string().into())])
+                .expect("series");
+            let fields = if t % 2 == 0 {
+                Fields::from_pairs([("v".into(), FieldValue::Integer(t))])
+            } else {
+                Fields::from_pairs([
+                    ("v".into(), FieldValue::Integer(t)),
+                    ("w".into(), FieldValue::Integer(-t)),
+                ])
+            };
+            let p = Point {
+                series: Arc::new(series),
+                fields,
+                time: t * S,
+            };
+            node.process(Message::Point(p, GroupKey::nil()), &mut out)
+                .expect("point");
+        }
+        let mut checked = 0;
+        for m in out {
+            let Message::Batch(b) = m else { continue };
+            for p in &b.points {
+                let Some(FieldValue::Integer(v)) = p.fields.get("v") else {
+                    panic!("no v in {p:?}");
+                };
+                assert_eq!(p.time, v * S);
+                assert_eq!(&*p.tags[0].1, v.to_string());
+                let w = p.fields.get("w");
+                assert_eq!(w, (v % 2 == 1).then_some(&FieldValue::Integer(-v)));
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "{checked}");
+    }
+
     use super::*;
     use crate::point::{FieldValue, Fields, Series};
 
