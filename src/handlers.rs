@@ -49,6 +49,8 @@ fn as_json<S: serde::Serializer>(json: &Arc<str>, s: S) -> Result<S::Ok, S::Erro
 #[derive(Debug, Default)]
 pub struct AlertHistory {
     events: Mutex<VecDeque<HistoryEntry>>,
+    /// Events published since start, including those the bound pushed out.
+    published: AtomicU64,
 }
 
 impl AlertHistory {
@@ -66,6 +68,12 @@ impl AlertHistory {
             events.pop_front();
         }
         events.push_back(entry);
+        self.published.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many events were published since the server started.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     /// Recent events, newest last, optionally of one task and one level.
