@@ -59,8 +59,8 @@ stream
 
 /// The 10k series, made once: the decoder's cache hands every point of a
 /// series the same `Series`, across writes.
-fn series() -> Vec<Arc<Series>> {
-    (0..GROUPS)
+fn series(groups: usize) -> Vec<Arc<Series>> {
+    (0..groups)
         .map(|i| {
             let tags = vec![
                 (Name::from("cpu"), Name::from(format!("cpu{}", i % CPUS))),
@@ -116,7 +116,7 @@ fn points(series: &[Arc<Series>], start: usize) -> Vec<PointBatch> {
 fn bench(c: &mut Criterion) {
     let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).expect("the bench script compiles");
     let total = (GROUPS * SECONDS) as u64;
-    let series = series();
+    let all = series(GROUPS);
     let mut group = c.benchmark_group("dag");
     group.throughput(Throughput::Elements(total));
     group.sample_size(10);
@@ -128,7 +128,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut elapsed = std::time::Duration::ZERO;
             for _ in 0..iters {
-                let input = points(&series, second);
+                let input = points(&all, second);
                 second += SECONDS;
                 let started = std::time::Instant::now();
                 for batch in input {
@@ -140,9 +140,32 @@ fn bench(c: &mut Criterion) {
             elapsed
         })
     });
+    // The same over 100 groups, whose state stays in the core's caches:
+    // the difference is what memory latency costs at 10k groups.
+    let small = series(100);
+    group.throughput(Throughput::Elements((small.len() * SECONDS) as u64));
+    group.bench_function("where_window_mean_alert_100_groups", |b| {
+        let mut task = build_stream_task(&plan, &Env).expect("builds");
+        let mut second = 0;
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let input = points(&small, second);
+                second += SECONDS;
+                let started = std::time::Instant::now();
+                for batch in input {
+                    task.push_points(batch);
+                }
+                elapsed += started.elapsed();
+            }
+            black_box(task.dag.stats());
+            elapsed
+        })
+    });
+    group.throughput(Throughput::Elements(total));
     // A task's first 12 seconds: every group is new, so this adds building
     // 10k groups' state to the work.
-    let input = points(&series, 0);
+    let input = points(&all, 0);
     group.bench_function("where_window_mean_alert_10k_new_groups", |b| {
         b.iter_batched(
             || {

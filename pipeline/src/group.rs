@@ -33,9 +33,10 @@ impl Dimensions {
 }
 
 /// One group's identity: the values of the dimensions. Cheap to clone,
-/// compare and hash (the hash is computed once).
+/// compare and hash (the hash is computed once). The nil group, which every
+/// ungrouped point is in, holds nothing: cloning it touches no memory.
 #[derive(Clone)]
-pub struct GroupKey(Arc<GroupInner>);
+pub struct GroupKey(Option<Arc<GroupInner>>);
 
 struct GroupInner {
     /// Kapacitor's group ID text: `name\n` when grouped by measurement, then
@@ -50,9 +51,7 @@ struct GroupInner {
 impl GroupKey {
     /// The group of everything when nothing is grouped (one shared key).
     pub fn nil() -> Self {
-        static NIL: std::sync::LazyLock<GroupKey> =
-            std::sync::LazyLock::new(|| GroupKey::from_parts(None, Tags::from([])));
-        NIL.clone()
+        GroupKey(None)
     }
 
     /// The group `series` falls in under `dims`. A dimension tag the series
@@ -77,6 +76,9 @@ impl GroupKey {
 
     /// A group from its parts; `tags` must be sorted by key.
     pub fn from_parts(measurement: Option<Name>, tags: Tags) -> Self {
+        if measurement.is_none() && tags.is_empty() {
+            return Self::nil();
+        }
         let mut id = String::new();
         if let Some(m) = &measurement {
             id.push_str(m);
@@ -95,41 +97,46 @@ impl GroupKey {
         let mut hasher = std::hash::DefaultHasher::new();
         id.hash(&mut hasher);
         let hash = hasher.finish();
-        GroupKey(Arc::new(GroupInner {
+        GroupKey(Some(Arc::new(GroupInner {
             id: id.into(),
             measurement,
             tags,
             hash,
-        }))
+        })))
     }
 
     /// Kapacitor's group ID; empty for the nil group.
     pub fn id(&self) -> &str {
-        &self.0.id
+        self.0.as_ref().map_or("", |g| &g.id)
     }
 
     pub fn is_nil(&self) -> bool {
-        self.0.id.is_empty()
+        self.0.is_none()
     }
 
     /// The dimension tags and their values.
     pub fn tags(&self) -> &Tags {
-        &self.0.tags
+        static NONE: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(|| Tags::from([]));
+        self.0.as_ref().map_or(&NONE, |g| &g.tags)
     }
 
     pub fn measurement(&self) -> Option<&Name> {
-        self.0.measurement.as_ref()
+        self.0.as_ref().and_then(|g| g.measurement.as_ref())
     }
 
     /// The 64-bit hash, for sharding groups across parallel instances.
     pub fn shard_hash(&self) -> u64 {
-        self.0.hash
+        self.0.as_ref().map_or(0, |g| g.hash)
     }
 }
 
 impl PartialEq for GroupKey {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || (self.0.hash == other.0.hash && self.0.id == other.0.id)
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || (a.hash == b.hash && a.id == b.id),
+            _ => false,
+        }
     }
 }
 
@@ -137,7 +144,7 @@ impl Eq for GroupKey {}
 
 impl Hash for GroupKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0.hash);
+        state.write_u64(self.shard_hash());
     }
 }
 
