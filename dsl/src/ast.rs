@@ -156,6 +156,21 @@ impl BinaryOp {
         )
     }
 
+    /// Whether a comparison holds for operands ordered `ord` (false for an
+    /// operator that is not a comparison).
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            BinaryOp::Eq => ord == Equal,
+            BinaryOp::NotEq => ord != Equal,
+            BinaryOp::Lt => ord == Less,
+            BinaryOp::LtEq => ord != Greater,
+            BinaryOp::Gt => ord == Greater,
+            BinaryOp::GtEq => ord != Less,
+            _ => false,
+        }
+    }
+
     pub fn is_arithmetic(self) -> bool {
         matches!(
             self,

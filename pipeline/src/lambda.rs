@@ -2,8 +2,6 @@
 //! lambda reads fields and tags from, and conversions between lambda values
 //! and field values.
 
-use std::cmp::Ordering;
-
 use dsl::ast::BinaryOp;
 use dsl::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
 
@@ -224,14 +222,7 @@ impl FieldCompare {
         let Some(ord) = ord else {
             return Some(self.op == BinaryOp::NotEq);
         };
-        Some(match self.op {
-            BinaryOp::Eq => ord == Ordering::Equal,
-            BinaryOp::NotEq => ord != Ordering::Equal,
-            BinaryOp::Lt => ord == Ordering::Less,
-            BinaryOp::LtEq => ord != Ordering::Greater,
-            BinaryOp::Gt => ord == Ordering::Greater,
-            _ => ord != Ordering::Less,
-        })
+        Some(self.op.holds(ord))
     }
 }
 

@@ -209,14 +209,7 @@ pub(super) fn binary(op: BinaryOp, l: Val, r: Val) -> Result<Val, EvalError> {
                 // NaN compares unequal to everything, itself included.
                 return Ok(Val::Bool(op == BinaryOp::NotEq));
             };
-            return Ok(Val::Bool(match op {
-                BinaryOp::Eq => ord == Ordering::Equal,
-                BinaryOp::NotEq => ord != Ordering::Equal,
-                BinaryOp::Lt => ord == Ordering::Less,
-                BinaryOp::LtEq => ord != Ordering::Greater,
-                BinaryOp::Gt => ord == Ordering::Greater,
-                _ => ord != Ordering::Less,
-            }));
+            return Ok(Val::Bool(op.holds(ord)));
         }
         _ => {}
     }

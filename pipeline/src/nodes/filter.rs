@@ -3,8 +3,6 @@
 //! value field is the point's only field, else the field named `value`;
 //! anything else is an error naming the fields, so a user sees why.
 
-use std::cmp::Ordering;
-
 use dsl::ast::BinaryOp;
 use dsl::{NodeSpec, Value};
 
@@ -68,14 +66,7 @@ impl FilterNode {
         let Some(ord) = v.partial_cmp(&self.threshold) else {
             return Ok(false);
         };
-        Ok(match self.op {
-            BinaryOp::Lt => ord == Ordering::Less,
-            BinaryOp::LtEq => ord != Ordering::Greater,
-            BinaryOp::Gt => ord == Ordering::Greater,
-            BinaryOp::GtEq => ord != Ordering::Less,
-            BinaryOp::Eq => ord == Ordering::Equal,
-            _ => ord != Ordering::Equal,
-        })
+        Ok(self.op.holds(ord))
     }
 }
 
