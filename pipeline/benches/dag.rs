@@ -113,6 +113,34 @@ fn points(series: &[Arc<Series>], start: usize) -> Vec<PointBatch> {
         .collect()
 }
 
+/// A long-running task over `series`, fed the next `SECONDS` of data each
+/// iteration; only the feeding is timed.
+fn steady(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    plan: &dsl::Plan,
+    series: &[Arc<Series>],
+) {
+    group.bench_function(name, |b| {
+        let mut task = build_stream_task(plan, &Env).expect("builds");
+        let mut second = 0;
+        b.iter_custom(|iters| {
+            let mut elapsed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let input = points(series, second);
+                second += SECONDS;
+                let started = std::time::Instant::now();
+                for batch in input {
+                    task.push_points(batch);
+                }
+                elapsed += started.elapsed();
+            }
+            black_box(task.dag.stats());
+            elapsed
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).expect("the bench script compiles");
     let total = (GROUPS * SECONDS) as u64;
@@ -122,46 +150,22 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     // Steady state: one long-running task whose groups all exist, fed the
     // next 12 seconds of data each iteration (built before the clock starts).
-    group.bench_function("where_window_mean_alert_10k_groups", |b| {
-        let mut task = build_stream_task(&plan, &Env).expect("builds");
-        let mut second = 0;
-        b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let input = points(&all, second);
-                second += SECONDS;
-                let started = std::time::Instant::now();
-                for batch in input {
-                    task.push_points(batch);
-                }
-                elapsed += started.elapsed();
-            }
-            black_box(task.dag.stats());
-            elapsed
-        })
-    });
+    steady(
+        &mut group,
+        "where_window_mean_alert_10k_groups",
+        &plan,
+        &all,
+    );
     // The same over 100 groups, whose state stays in the core's caches:
     // the difference is what memory latency costs at 10k groups.
     let small = series(100);
     group.throughput(Throughput::Elements((small.len() * SECONDS) as u64));
-    group.bench_function("where_window_mean_alert_100_groups", |b| {
-        let mut task = build_stream_task(&plan, &Env).expect("builds");
-        let mut second = 0;
-        b.iter_custom(|iters| {
-            let mut elapsed = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let input = points(&small, second);
-                second += SECONDS;
-                let started = std::time::Instant::now();
-                for batch in input {
-                    task.push_points(batch);
-                }
-                elapsed += started.elapsed();
-            }
-            black_box(task.dag.stats());
-            elapsed
-        })
-    });
+    steady(
+        &mut group,
+        "where_window_mean_alert_100_groups",
+        &plan,
+        &small,
+    );
     group.throughput(Throughput::Elements(total));
     // A task's first 12 seconds: every group is new, so this adds building
     // 10k groups' state to the work.
