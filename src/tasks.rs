@@ -11,10 +11,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pipeline::build::{TaskEnv, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
@@ -747,6 +747,10 @@ fn join(mut running: Running) {
     handlers.close_all();
 }
 
+fn wall_clock_ns() -> i64 {
+    to_ns(SystemTime::now())
+}
+
 fn run_stream_task(
     id: &str,
     mut task: pipeline::build::StreamTask,
@@ -754,7 +758,31 @@ fn run_stream_task(
     failure: Arc<Mutex<Option<String>>>,
 ) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        while let Ok(batch) = receiver.recv() {
+        // Nodes that act on time (stats, deadman, barrier) are ticked on
+        // the wall clock, also while no data comes; a task without them
+        // never reads the clock.
+        task.dag.start(wall_clock_ns());
+        loop {
+            let batch = match task.dag.next_tick() {
+                None => match receiver.recv() {
+                    Ok(batch) => batch,
+                    Err(_) => break,
+                },
+                Some(due) => {
+                    let wait = u64::try_from(due.saturating_sub(wall_clock_ns())).unwrap_or(0);
+                    match receiver.recv_timeout(Duration::from_nanos(wait)) {
+                        Ok(batch) => {
+                            task.dag.tick(wall_clock_ns());
+                            batch
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            task.dag.tick(wall_clock_ns());
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
             task.push_points(batch);
         }
         task.dag.finish();

@@ -2,6 +2,14 @@
 //! directory with `script.tick`, `input.srpl` or `input.N.brpl`, and
 //! `expected.json`. This is what `kapacitor test` runs, and how users test
 //! their own tasks before enabling them.
+//!
+//! Time: a stream case runs on the replay's clock, which starts at
+//! `1971-01-01T00:00:00Z` (where the first point is shifted to) and reaches
+//! each point's time before the point is delivered, then ends at
+//! `zero + clock.advance_to`. Nodes that act on time rather than data
+//! (`stats`, `deadman`, `barrier`) are ticked on that clock, each at the
+//! very time it asked for, so a case gives the same result every run, one
+//! by one or batched, whatever the parallelism.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -173,16 +181,25 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             for (_, p) in &mut points {
                 p.time += shift;
             }
+            // The replay's clock: it starts at zero and reaches each point's
+            // time before the point is delivered.
+            task.dag.start(REPLAY_ZERO_NS);
+            let timed = task.dag.next_tick().is_some();
             // Deliver in file order, `delivery_batch` points at a time,
-            // never mixing databases in one delivery.
+            // never mixing databases in one delivery, nor (when nodes read
+            // the clock) times.
             let mut pending: Option<PointBatch> = None;
             for (dbrp, point) in points {
                 if let Some(batch) = &mut pending {
-                    if batch.dbrp == dbrp && batch.points.len() < opts.delivery_batch {
+                    let same_time = !timed || batch.points[0].time == point.time;
+                    if batch.dbrp == dbrp && same_time && batch.points.len() < opts.delivery_batch {
                         batch.points.push(point);
                         continue;
                     }
                     task.push_points(pending.take().unwrap_or_else(|| unreachable!()));
+                }
+                if timed {
+                    advance_clock(&mut task.dag, point.time);
                 }
                 pending = Some(PointBatch {
                     dbrp,
@@ -191,6 +208,9 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             }
             if let Some(batch) = pending {
                 task.push_points(batch);
+            }
+            if timed {
+                advance_clock(&mut task.dag, REPLAY_ZERO_NS + advance_to(&expected)?);
             }
             task.dag.finish();
         }
@@ -246,6 +266,25 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     // The task has stopped: let the handlers deliver what they hold.
     handlers.close_all();
     compare_outputs(&expected["outputs"], &task, &http_out, &sink.bodies())
+}
+
+/// Moves a task's clock to `to`, ticking every node whose time comes on
+/// the way, each at its own time, as a clock running through would.
+fn advance_clock(dag: &mut pipeline::runtime::TaskDag, to: i64) {
+    while let Some(due) = dag.next_tick().filter(|&due| due <= to) {
+        dag.tick(due);
+    }
+    dag.tick(to);
+}
+
+/// `clock.advance_to` of a case, in ns (0 when absent).
+fn advance_to(expected: &Value) -> Result<i64, Failure> {
+    match expected["clock"]["advance_to"].as_str() {
+        None => Ok(0),
+        Some(text) => config::parse_duration(text)
+            .map(|d| d.as_nanos() as i64)
+            .map_err(|e| Failure(format!("expected.json: clock.advance_to: {e}"))),
+    }
 }
 
 fn force_parallelism(plan: &mut dsl::Plan, n: usize) {

@@ -9,7 +9,9 @@ use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::{Node, PassThrough};
 use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
+use crate::nodes::barrier::BarrierNode;
 use crate::nodes::change_detect::ChangeDetectNode;
+use crate::nodes::deadman::DeadmanNode;
 use crate::nodes::default_node::DefaultNode;
 use crate::nodes::delete::DeleteNode;
 use crate::nodes::derivative::DerivativeNode;
@@ -26,11 +28,12 @@ use crate::nodes::query::QueryNode;
 use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
 use crate::nodes::state_tracking::StateTrackingNode;
+use crate::nodes::stats::StatsNode;
 use crate::nodes::union::UnionNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
 use crate::point::PointBatch;
-use crate::runtime::{RunNode, TaskDag};
+use crate::runtime::{Clock, RunNode, TaskDag};
 use crate::spec::{BuildError, SpecExt};
 
 /// What a task's nodes need from the world around them.
@@ -89,10 +92,18 @@ impl StreamTask {
 /// Builds the DAG of `plan`.
 pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> {
     let fused = fused_windows(plan)?;
+    let clock = Clock::default();
     let mut nodes = Vec::with_capacity(plan.nodes.len());
     let mut errors = Vec::new();
     for spec in &plan.nodes {
-        let n = spec.parallelism().max(1) as usize;
+        // Nodes that act on the clock see every group at once, so their
+        // output does not depend on how groups fall to instances.
+        let timed = matches!(spec.kind.as_str(), "stats" | "deadman" | "barrier");
+        let n = if timed {
+            1
+        } else {
+            spec.parallelism().max(1) as usize
+        };
         let mut instances: Vec<Box<dyn Node>> = Vec::with_capacity(n);
         let fused_with = fused.iter().find(|(w, _)| *w == spec.id).map(|(_, a)| *a);
         let fused_into = fused.iter().any(|(_, a)| *a == spec.id);
@@ -100,6 +111,11 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
             let built = match (fused_with.and_then(|a| plan.node(a)), fused_into) {
                 (Some(agg), _) => fused_window(spec, agg).map(|w| Box::new(w) as Box<dyn Node>),
                 (None, true) => Ok(Box::new(PassThrough) as Box<dyn Node>),
+                (None, false) if spec.kind == "deadman" => deadman(plan, spec, env),
+                (None, false) if spec.kind == "barrier" => {
+                    BarrierNode::from_spec(spec, clock.clone())
+                        .map(|b| Box::new(b) as Box<dyn Node>)
+                }
                 (None, false) => build_node(spec, env),
             };
             match built {
@@ -144,7 +160,7 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
     if let Some(first) = errors.into_iter().next() {
         return Err(first);
     }
-    Ok(TaskDag::new(nodes))
+    Ok(TaskDag::new(nodes).with_clock(clock))
 }
 
 /// Builds a stream task (see [`StreamTask`]).
@@ -227,6 +243,23 @@ fn window_node(spec: &NodeSpec) -> Result<WindowNode, BuildError> {
     WindowNode::new(window_spec(spec)?).map_err(|e| BuildError::invalid(spec, e.to_string()))
 }
 
+/// A deadman switch on the node it hangs from, which names its alerts.
+fn deadman(plan: &Plan, spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, BuildError> {
+    let source = plan
+        .edges
+        .iter()
+        .find(|e| e.to == spec.id)
+        .and_then(|e| plan.node(e.from))
+        .map_or(spec.name.as_str(), |n| n.name.as_str());
+    let sink = env.alert_sink(spec)?;
+    Ok(Box::new(DeadmanNode::from_spec(
+        spec,
+        source,
+        env.task_name(),
+        sink,
+    )?))
+}
+
 fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, BuildError> {
     let node: Box<dyn Node> = match spec.kind.as_str() {
         // The root: what arrives was already routed to the task (points,
@@ -243,6 +276,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "derivative" => Box::new(DerivativeNode::from_spec(spec)?),
         "log" => Box::new(LogNode::from_spec(spec)?),
         "stateDuration" | "stateCount" => Box::new(StateTrackingNode::from_spec(spec)?),
+        "stats" => Box::new(StatsNode::from_spec(spec)?),
         "changeDetect" => Box::new(ChangeDetectNode::from_spec(spec)?),
         "eval" => Box::new(EvalNode::from_spec(spec)?),
         "groupBy" => Box::new(GroupByNode::from_spec(spec)?),

@@ -41,6 +41,16 @@ pub trait Node: Send {
     /// Called once when the task stops, after the last message: a node may
     /// emit what it still holds. Most nodes hold nothing.
     fn finish(&mut self, _out: &mut Vec<Message>) {}
+
+    /// Lets a node act on the passage of time rather than on data (stats
+    /// every interval, a barrier for an idle group, expiring idle groups).
+    /// `now` is the task's clock in ns: the wall clock in the daemon, the
+    /// replay's clock in `kapacitor test`. The runtime calls it once when
+    /// the task starts and then whenever the time the node last returned
+    /// has come; `None` means "never again", which is all most nodes say.
+    fn tick(&mut self, _now: i64, _out: &mut Vec<Message>) -> Option<i64> {
+        None
+    }
 }
 
 /// A node that passes every message on unchanged: a task's root, and the

@@ -11,7 +11,7 @@
 //! n.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -62,6 +62,23 @@ impl NodeStats {
     }
 }
 
+/// The task's clock as its nodes read it (ns): the wall clock in the
+/// daemon, the replay's clock in `kapacitor test`. Whoever drives the task
+/// moves it ([`TaskDag::start`], [`TaskDag::tick`]); nodes that time groups
+/// out (a barrier's idle timer) read it when data arrives.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, now: i64) {
+        self.0.store(now, Ordering::Relaxed);
+    }
+}
+
 /// One node of the running DAG with everything the executor needs.
 pub struct RunNode {
     pub name: String,
@@ -85,6 +102,9 @@ pub struct TaskDag {
     /// Per node: its only child, when that child has no other parent.
     chain: Vec<Option<(usize, usize)>>,
     last_error: Option<(String, NodeError)>,
+    /// Node instances that asked to be ticked: (node, instance, when).
+    timers: Vec<(usize, usize, i64)>,
+    clock: Clock,
 }
 
 impl TaskDag {
@@ -111,7 +131,68 @@ impl TaskDag {
             buffers,
             chain,
             last_error: None,
+            timers: Vec::new(),
+            clock: Clock::default(),
         }
+    }
+
+    /// The DAG, its nodes reading `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Starts the task's clock at `now` (ns): every node is ticked once and
+    /// says when it next wants to be (see [`Node::tick`]).
+    pub fn start(&mut self, now: i64) {
+        self.clock.set(now);
+        self.timers.clear();
+        for id in 0..self.nodes.len() {
+            for instance in 0..self.nodes[id].instances.len() {
+                if let Some(due) = self.tick_one(id, instance, now) {
+                    self.timers.push((id, instance, due));
+                }
+            }
+        }
+    }
+
+    /// When the next node wants its tick; `None` when no node does, which
+    /// is when a task needs no clock at all.
+    pub fn next_tick(&self) -> Option<i64> {
+        self.timers.iter().map(|&(_, _, due)| due).min()
+    }
+
+    /// Ticks every node whose time has come, parents before children, and
+    /// passes on what they emit.
+    pub fn tick(&mut self, now: i64) {
+        self.clock.set(now);
+        let mut done = false;
+        for i in 0..self.timers.len() {
+            let (id, instance, due) = self.timers[i];
+            if due > now {
+                continue;
+            }
+            match self.tick_one(id, instance, now) {
+                Some(next) => self.timers[i].2 = next,
+                None => {
+                    self.timers[i].2 = i64::MIN;
+                    done = true;
+                }
+            }
+        }
+        if done {
+            self.timers.retain(|&(_, _, due)| due != i64::MIN);
+        }
+    }
+
+    /// Ticks one node instance and forwards its output; when it next wants
+    /// a tick, always after `now` so a clock driven in steps moves on.
+    fn tick_one(&mut self, id: usize, instance: usize, now: i64) -> Option<i64> {
+        let mut out = std::mem::take(&mut self.buffers[id]);
+        let due = self.nodes[id].instances[instance].tick(now, &mut out);
+        self.forward(id, &mut out);
+        self.buffers[id] = out;
+        due.map(|due| due.max(now.saturating_add(1)))
     }
 
     /// Feeds messages to the root, in order (drains `msgs`), a few dozen at
@@ -372,6 +453,53 @@ mod tests {
         );
         assert_eq!(stats[1].messages_in, 1);
         assert_eq!(dag.last_error().map(|(n, _)| n.as_str()), Some("stream0"));
+    }
+
+    /// Emits a point every 5 ns of the task's clock, three times.
+    struct Ticker(u32);
+
+    impl Node for Ticker {
+        fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+            out.push(msg);
+            Ok(())
+        }
+
+        fn tick(&mut self, now: i64, out: &mut Vec<Message>) -> Option<i64> {
+            if self.0 > 0 {
+                out.push(point("t", now));
+            }
+            self.0 += 1;
+            (self.0 <= 3).then_some(now + 5)
+        }
+    }
+
+    #[test]
+    fn ticks_come_when_due_and_their_output_flows_on() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            RunNode {
+                name: "ticker1".into(),
+                kind: "ticker".into(),
+                instances: vec![Box::new(Ticker(0))],
+                children: vec![(2, 0)],
+                stats: Arc::default(),
+                shard_on: None,
+            },
+            node("tap2", &log, "tap", vec![]),
+        ]);
+        assert_eq!(dag.next_tick(), None, "no clock before the task starts");
+        dag.start(100);
+        assert_eq!(dag.next_tick(), Some(105));
+        dag.tick(104);
+        assert!(log.lock().unwrap().is_empty(), "not due yet");
+        dag.tick(105);
+        dag.tick(112);
+        assert_eq!(dag.next_tick(), Some(117));
+        dag.tick(117);
+        assert_eq!(dag.next_tick(), None, "the node asked for no more");
+        assert_eq!(*log.lock().unwrap(), ["tap:105", "tap:112", "tap:117"]);
+        assert_eq!(dag.stats()[1].messages_out, 3);
     }
 
     #[test]

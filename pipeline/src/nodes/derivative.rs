@@ -50,13 +50,23 @@ impl DerivativeNode {
         let as_name = spec
             .prop_string("as")?
             .map_or_else(|| field.clone(), Name::from);
-        Ok(DerivativeNode {
+        Ok(Self::new(
             field,
             as_name,
             unit,
-            non_negative: spec.has_prop("nonNegative"),
+            spec.has_prop("nonNegative"),
+        ))
+    }
+
+    /// The rate of `field` per `unit` ns (positive), written to `as_name`.
+    pub fn new(field: Name, as_name: Name, unit: i64, non_negative: bool) -> Self {
+        DerivativeNode {
+            field,
+            as_name,
+            unit,
+            non_negative,
             previous: HashMap::new(),
-        })
+        }
     }
 
     fn step(

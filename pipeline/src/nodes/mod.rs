@@ -1,7 +1,9 @@
 //! Every node kind, one per file.
 
 pub mod alert;
+pub mod barrier;
 pub mod change_detect;
+pub mod deadman;
 pub mod default_node;
 pub mod delete;
 pub mod derivative;
@@ -18,6 +20,7 @@ pub mod query;
 pub mod sample;
 pub mod shift;
 pub mod state_tracking;
+pub mod stats;
 pub mod union;
 pub mod where_node;
 pub mod window;

@@ -3,10 +3,13 @@
 //!
 //! Supported: literal text, `{{ .Field }}` and `{{ .Tags.host }}` paths,
 //! `{{ index .Tags "host" }}`, `{{ index .Fields "value" }}`, `{{ json . }}`
-//! and `{{ jsonCompact . }}` (details only, as in Kapacitor), comments, and
-//! the `{{-` / `-}}` whitespace trims. Everything else (pipes, `if`,
-//! `range`, variables, method calls) is refused when the template is parsed,
-//! with the position, rather than failing on every event later.
+//! and `{{ jsonCompact . }}` (details only, as in Kapacitor), `printf` (also
+//! at the end of a pipeline: `{{ index .Fields "v" | printf "%0.2f" }}`),
+//! `{{ if COND }}…{{ else }}…{{ end }}` where COND is a value or
+//! `eq`/`ne`/`lt`/`le`/`gt`/`ge` of two, comments, and the `{{-` / `-}}`
+//! whitespace trims. Everything else (`range`, `with`, variables, method
+//! calls) is refused when the template is parsed, with the position, rather
+//! than failing on every event later.
 //!
 //! Values print as Go's `fmt` prints them (`%v`), because users compare
 //! messages with what Kapacitor sent: floats in `%g` style (`1e+06`), times
@@ -98,13 +101,62 @@ enum Arg {
 enum Action {
     Print(Arg),
     Index(Arg, Arg),
-    Json { arg: Arg, compact: bool },
+    Json {
+        arg: Arg,
+        compact: bool,
+    },
+    /// `printf FORMAT VALUE`, or `VALUE | printf FORMAT`.
+    Printf {
+        format: String,
+        arg: Box<Action>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Cond {
+    /// Go's truth: not false, 0, nil or empty.
+    Truthy(Action),
+    Compare(CmpOp, Action, Action),
 }
 
 #[derive(Clone, Debug, PartialEq)]
 enum Piece {
     Text(String),
     Action(Action),
+    If {
+        cond: Cond,
+        then: Vec<Piece>,
+        otherwise: Vec<Piece>,
+    },
+}
+
+/// An `if` being parsed: the pieces before it, its condition, its `then`
+/// branch once `else` was seen, and where it began.
+struct OpenIf {
+    outer: Vec<Piece>,
+    cond: Cond,
+    then: Option<Vec<Piece>>,
+    at: usize,
+}
+
+/// One action as parsed: what it prints, or where it opens or closes a
+/// branch.
+enum Parsed {
+    Comment,
+    Action(Action),
+    If(Cond),
+    Else,
+    End,
 }
 
 /// A parsed template, rendered once per event.
@@ -132,20 +184,67 @@ impl Template {
     /// Renders the template; literal text is copied as written.
     pub fn render(&self, data: &TemplateData<'_>) -> Result<String, RenderError> {
         let mut out = String::new();
-        for piece in &self.pieces {
+        self.render_into(&self.pieces, data, &mut out)?;
+        Ok(out)
+    }
+
+    fn render_into(
+        &self,
+        pieces: &[Piece],
+        data: &TemplateData<'_>,
+        out: &mut String,
+    ) -> Result<(), RenderError> {
+        for piece in pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Action(a) => {
                     let text = self.eval(a, data)?;
                     if self.kind == TemplateKind::Details {
-                        html_escape_into(&mut out, &text);
+                        html_escape_into(out, &text);
                     } else {
                         out.push_str(&text);
                     }
                 }
+                Piece::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let branch = if self.holds(cond, data)? {
+                        then
+                    } else {
+                        otherwise
+                    };
+                    self.render_into(branch, data, out)?;
+                }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    fn holds(&self, cond: &Cond, data: &TemplateData<'_>) -> Result<bool, RenderError> {
+        match cond {
+            Cond::Truthy(a) => Ok(truthy(&self.value(a, data)?)),
+            Cond::Compare(op, a, b) => {
+                let (a, b) = (self.value(a, data)?, self.value(b, data)?);
+                let ordering = compare(&a, &b).ok_or_else(|| RenderError {
+                    kind: self.kind.name(),
+                    message: format!(
+                        "incompatible types for comparison: {} and {}",
+                        go_print(&a, self.kind, data),
+                        go_print(&b, self.kind, data)
+                    ),
+                })?;
+                Ok(match op {
+                    CmpOp::Eq => ordering.is_eq(),
+                    CmpOp::Ne => ordering.is_ne(),
+                    CmpOp::Lt => ordering.is_lt(),
+                    CmpOp::Le => ordering.is_le(),
+                    CmpOp::Gt => ordering.is_gt(),
+                    CmpOp::Ge => ordering.is_ge(),
+                })
+            }
+        }
     }
 
     /// Whether the template is plain text (rendering it costs nothing).
@@ -156,47 +255,93 @@ impl Template {
     /// Whether rendering may read the top-level field `field` (`.` reads
     /// them all), so callers can cache results that cannot change.
     pub fn references(&self, field: &str) -> bool {
-        let arg_reads = |a: &Arg| match a {
-            Arg::Path(p) => p.first().is_none_or(|f| f == field),
-            Arg::Str(_) | Arg::Int(_) => false,
-        };
-        self.pieces.iter().any(|p| match p {
-            Piece::Text(_) => false,
-            Piece::Action(Action::Print(a) | Action::Json { arg: a, .. }) => arg_reads(a),
-            Piece::Action(Action::Index(a, b)) => arg_reads(a) || arg_reads(b),
-        })
+        fn arg_reads(a: &Arg, field: &str) -> bool {
+            match a {
+                Arg::Path(p) => p.first().is_none_or(|f| f == field),
+                Arg::Str(_) | Arg::Int(_) => false,
+            }
+        }
+        fn action_reads(a: &Action, field: &str) -> bool {
+            match a {
+                Action::Print(a) | Action::Json { arg: a, .. } => arg_reads(a, field),
+                Action::Index(a, b) => arg_reads(a, field) || arg_reads(b, field),
+                Action::Printf { arg, .. } => action_reads(arg, field),
+            }
+        }
+        fn pieces_read(pieces: &[Piece], field: &str) -> bool {
+            pieces.iter().any(|p| match p {
+                Piece::Text(_) => false,
+                Piece::Action(a) => action_reads(a, field),
+                Piece::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let cond = match cond {
+                        Cond::Truthy(a) => action_reads(a, field),
+                        Cond::Compare(_, a, b) => action_reads(a, field) || action_reads(b, field),
+                    };
+                    cond || pieces_read(then, field) || pieces_read(otherwise, field)
+                }
+            })
+        }
+        pieces_read(&self.pieces, field)
     }
 
-    fn eval(&self, action: &Action, data: &TemplateData<'_>) -> Result<String, RenderError> {
+    /// The value an action yields, for a condition or `printf`.
+    fn value<'a>(
+        &self,
+        action: &'a Action,
+        data: &TemplateData<'a>,
+    ) -> Result<Val<'a>, RenderError> {
+        match action {
+            Action::Print(arg) => Ok(resolve(arg, data)),
+            Action::Index(coll, key) => self.index(coll, key, data),
+            Action::Json { .. } | Action::Printf { .. } => {
+                Ok(Val::Str(Cow::Owned(self.eval(action, data)?)))
+            }
+        }
+    }
+
+    fn index<'a>(
+        &self,
+        coll: &'a Arg,
+        key: &'a Arg,
+        data: &TemplateData<'a>,
+    ) -> Result<Val<'a>, RenderError> {
         let err = |message: String| RenderError {
             kind: self.kind.name(),
             message,
         };
+        let key = match resolve(key, data) {
+            Val::Str(s) => s,
+            other => {
+                return Err(err(format!(
+                    "index: key must be a string, not {}",
+                    go_print(&other, self.kind, data)
+                )));
+            }
+        };
+        match resolve(coll, data) {
+            // A missing tag indexes to the string zero value, a missing
+            // field to a nil interface, as Go's maps do.
+            Val::Tags(t) => Ok(Val::Str(Cow::Borrowed(tag(t, &key).unwrap_or("")))),
+            Val::Fields(f) => Ok(f.get(&key).map_or(Val::NoValue, Val::Field)),
+            other => Err(err(format!(
+                "index of untyped value {}",
+                go_print(&other, self.kind, data)
+            ))),
+        }
+    }
+
+    fn eval(&self, action: &Action, data: &TemplateData<'_>) -> Result<String, RenderError> {
         match action {
             Action::Print(arg) => Ok(go_print(&resolve(arg, data), self.kind, data)),
             Action::Index(coll, key) => {
-                let key = match resolve(key, data) {
-                    Val::Str(s) => s,
-                    other => {
-                        return Err(err(format!(
-                            "index: key must be a string, not {}",
-                            go_print(&other, self.kind, data)
-                        )));
-                    }
-                };
-                let v = match resolve(coll, data) {
-                    // A missing tag indexes to the string zero value, a missing
-                    // field to a nil interface, as Go's maps do.
-                    Val::Tags(t) => Val::Str(Cow::Borrowed(tag(t, &key).unwrap_or(""))),
-                    Val::Fields(f) => f.get(&key).map_or(Val::NoValue, Val::Field),
-                    other => {
-                        return Err(err(format!(
-                            "index of untyped value {}",
-                            go_print(&other, self.kind, data)
-                        )));
-                    }
-                };
-                Ok(go_print(&v, self.kind, data))
+                Ok(go_print(&self.index(coll, key, data)?, self.kind, data))
+            }
+            Action::Printf { format, arg } => {
+                Ok(go_printf(format, &self.value(arg, data)?, self.kind, data))
             }
             Action::Json { arg, compact } => {
                 let mut out = String::new();
@@ -229,6 +374,7 @@ struct Parser<'s> {
 }
 
 enum Token {
+    Pipe,
     Path(Vec<String>),
     Word(String),
     Str(String),
@@ -254,6 +400,7 @@ impl Parser<'_> {
 
     fn parse(mut self) -> Result<Template, TemplateError> {
         let mut pieces: Vec<Piece> = Vec::new();
+        let mut open_ifs: Vec<OpenIf> = Vec::new();
         let mut trim_next_text = false;
         while self.pos < self.src.len() {
             let start = self.pos;
@@ -277,9 +424,46 @@ impl Parser<'_> {
             push_text(&mut pieces, text);
             let (action, trim_after) = self.action(open)?;
             trim_next_text = trim_after;
-            if let Some(a) = action {
-                pieces.push(Piece::Action(a));
+            match action {
+                Parsed::Comment => {}
+                Parsed::Action(a) => pieces.push(Piece::Action(a)),
+                Parsed::If(cond) => open_ifs.push(OpenIf {
+                    outer: std::mem::take(&mut pieces),
+                    cond,
+                    then: None,
+                    at: open,
+                }),
+                Parsed::Else => match open_ifs.last_mut() {
+                    Some(OpenIf {
+                        then: then @ None, ..
+                    }) => {
+                        *then = Some(std::mem::take(&mut pieces));
+                    }
+                    Some(_) => return Err(self.error(open, "second {{ else }} in one if")),
+                    None => return Err(self.error(open, "unexpected {{ else }}")),
+                },
+                Parsed::End => {
+                    let Some(OpenIf {
+                        outer, cond, then, ..
+                    }) = open_ifs.pop()
+                    else {
+                        return Err(self.error(open, "unexpected {{ end }}"));
+                    };
+                    let inner = std::mem::replace(&mut pieces, outer);
+                    let (then, otherwise) = match then {
+                        Some(then) => (then, inner),
+                        None => (inner, Vec::new()),
+                    };
+                    pieces.push(Piece::If {
+                        cond,
+                        then,
+                        otherwise,
+                    });
+                }
             }
+        }
+        if let Some(OpenIf { at, .. }) = open_ifs.last() {
+            return Err(self.error(*at, "unexpected EOF: {{ if }} without {{ end }}"));
         }
         Ok(Template {
             kind: self.kind,
@@ -287,8 +471,8 @@ impl Parser<'_> {
         })
     }
 
-    /// Parses one action after `{{`, through `}}`. `None` for a comment.
-    fn action(&mut self, open: usize) -> Result<(Option<Action>, bool), TemplateError> {
+    /// Parses one action after `{{`, through `}}`.
+    fn action(&mut self, open: usize) -> Result<(Parsed, bool), TemplateError> {
         self.skip_space();
         if self.rest().starts_with("/*") {
             let Some(end) = self.rest().find("*/") else {
@@ -297,7 +481,7 @@ impl Parser<'_> {
             self.pos += end + 2;
             self.skip_space();
             let trim = self.close(open)?;
-            return Ok((None, trim));
+            return Ok((Parsed::Comment, trim));
         }
         let mut tokens: Vec<(usize, Token)> = Vec::new();
         let trim = loop {
@@ -312,10 +496,105 @@ impl Parser<'_> {
             let tok = self.token()?;
             tokens.push((at, tok));
         };
+        let parsed = match tokens.split_first() {
+            None => return Err(self.error(open, "missing value for command")),
+            Some(((_, Token::Word(w)), rest)) if w == "if" => {
+                if rest.is_empty() {
+                    return Err(self.error(open, "missing value for if"));
+                }
+                Parsed::If(self.condition(open, rest)?)
+            }
+            Some(((at, Token::Word(w)), rest)) if w == "else" || w == "end" => {
+                if let Some((aat, _)) = rest.first() {
+                    let what = if w == "else" {
+                        "{{ else if }} is not supported: nest an {{ if }} in the {{ else }}"
+                    } else {
+                        "{{ end }} takes no arguments"
+                    };
+                    return Err(self.error(if w == "else" { *at } else { *aat }, what));
+                }
+                if w == "else" {
+                    Parsed::Else
+                } else {
+                    Parsed::End
+                }
+            }
+            Some(_) => Parsed::Action(self.pipeline(open, &tokens)?),
+        };
+        Ok((parsed, trim))
+    }
+
+    /// The condition of an `if`: a comparison of two values, or one value.
+    fn condition(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Cond, TemplateError> {
+        let op = match tokens.first() {
+            Some((_, Token::Word(w))) => match w.as_str() {
+                "eq" => Some(CmpOp::Eq),
+                "ne" => Some(CmpOp::Ne),
+                "lt" => Some(CmpOp::Lt),
+                "le" => Some(CmpOp::Le),
+                "gt" => Some(CmpOp::Gt),
+                "ge" => Some(CmpOp::Ge),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(op) = op else {
+            return Ok(Cond::Truthy(self.pipeline(open, tokens)?));
+        };
+        let (at, _) = tokens[0];
+        let [_, (aat, a), (bat, b)] = tokens else {
+            return Err(self.error(
+                at,
+                "a comparison takes two values, as in {{ if eq .Level \"OK\" }}",
+            ));
+        };
+        Ok(Cond::Compare(
+            op,
+            Action::Print(self.arg(*aat, a)?),
+            Action::Print(self.arg(*bat, b)?),
+        ))
+    }
+
+    /// Commands separated by `|`; each after the first gets the value of
+    /// the one before as its last argument (only `printf` is accepted there).
+    fn pipeline(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Action, TemplateError> {
+        let mut commands = tokens.split(|(_, t)| matches!(t, Token::Pipe));
+        let first = commands.next().unwrap_or(&[]);
+        let mut action = self.command(open, first)?;
+        for command in commands {
+            action = match command {
+                [(_, Token::Word(w)), (_, Token::Str(format))] if w == "printf" => Action::Printf {
+                    format: format.clone(),
+                    arg: Box::new(action),
+                },
+                [(at, _), ..] => {
+                    return Err(
+                        self.error(*at, "only printf \"FORMAT\" may follow | in a pipeline")
+                    );
+                }
+                [] => return Err(self.error(open, "missing command after |")),
+            };
+        }
+        Ok(action)
+    }
+
+    fn command(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Action, TemplateError> {
         let Some(((at, first), args)) = tokens.split_first() else {
             return Err(self.error(open, "missing value for command"));
         };
         let action = match first {
+            Token::Word(w) if w == "printf" => {
+                let [(_, Token::Str(format)), (aat, a)] = args else {
+                    return Err(self.error(
+                        *at,
+                        "printf takes a format and one value, as in {{ printf \"%0.2f\" .Fields.v }}",
+                    ));
+                };
+                Action::Printf {
+                    format: format.clone(),
+                    arg: Box::new(Action::Print(self.arg(*aat, a)?)),
+                }
+            }
             Token::Word(w) if w == "index" => {
                 let [(_, coll), (kat, key)] = args else {
                     return Err(self.error(
@@ -350,6 +629,8 @@ impl Parser<'_> {
                     w.as_str(),
                     "if" | "else"
                         | "end"
+                        | "eq"
+                        | "ne"
                         | "range"
                         | "with"
                         | "define"
@@ -371,7 +652,7 @@ impl Parser<'_> {
                 Action::Print(self.arg(*at, other)?)
             }
         };
-        Ok((Some(action), trim))
+        Ok(action)
     }
 
     fn arg(&self, at: usize, tok: &Token) -> Result<Arg, TemplateError> {
@@ -383,6 +664,7 @@ impl Parser<'_> {
             Token::Str(s) => Ok(Arg::Str(s.clone())),
             Token::Int(i) => Ok(Arg::Int(*i)),
             Token::Word(w) => Err(self.error(at, format!("function {w:?} not defined"))),
+            Token::Pipe => Err(self.error(at, "unexpected |")),
         }
     }
 
@@ -529,7 +811,10 @@ impl Parser<'_> {
                 self.after_token(at)?;
                 Ok(Token::Word(w))
             }
-            '|' => Err(self.error(at, "pipelines (|) are not supported")),
+            '|' => {
+                self.pos += 1;
+                Ok(Token::Pipe)
+            }
             '$' => Err(self.error(at, "variables ($) are not supported")),
             '(' | ')' => Err(self.error(at, "parenthesised commands are not supported")),
             c => Err(self.error(at, format!("unexpected {c:?} in action"))),
@@ -620,6 +905,187 @@ fn resolve<'a>(arg: &'a Arg, d: &TemplateData<'a>) -> Val<'a> {
         })),
         _ => Val::NoValue,
     }
+}
+
+/// Go's truth in `if`: false, 0, nil and empty are false.
+fn truthy(v: &Val<'_>) -> bool {
+    match v {
+        Val::Str(s) => !s.is_empty(),
+        Val::Int(i) | Val::Duration(i) => *i != 0,
+        Val::Tags(t) => !t.is_empty(),
+        Val::Fields(f) => !f.is_empty(),
+        Val::Field(f) => match f {
+            FieldValue::Float(x) => *x != 0.0,
+            FieldValue::Integer(i) => *i != 0,
+            FieldValue::Unsigned(u) => *u != 0,
+            FieldValue::String(s) => !s.is_empty(),
+            FieldValue::Boolean(b) => *b,
+        },
+        Val::Time(_) | Val::ServerInfo(_) | Val::Dot => true,
+        Val::NoValue => false,
+    }
+}
+
+/// A value as a number or a string, for comparisons.
+enum Basic<'a> {
+    Num(f64),
+    Str(&'a str),
+    Bool(bool),
+}
+
+fn basic<'a>(v: &'a Val<'_>) -> Option<Basic<'a>> {
+    Some(match v {
+        Val::Str(s) => Basic::Str(s),
+        Val::Int(i) | Val::Duration(i) => Basic::Num(*i as f64),
+        Val::Field(FieldValue::Float(x)) => Basic::Num(*x),
+        Val::Field(FieldValue::Integer(i)) => Basic::Num(*i as f64),
+        Val::Field(FieldValue::Unsigned(u)) => Basic::Num(*u as f64),
+        Val::Field(FieldValue::String(s)) => Basic::Str(s),
+        Val::Field(FieldValue::Boolean(b)) => Basic::Bool(*b),
+        _ => return None,
+    })
+}
+
+/// `eq`/`lt`/… as Go's templates order basic values; `None` when the two
+/// cannot be compared.
+fn compare(a: &Val<'_>, b: &Val<'_>) -> Option<std::cmp::Ordering> {
+    match (basic(a)?, basic(b)?) {
+        (Basic::Num(x), Basic::Num(y)) => x.partial_cmp(&y),
+        (Basic::Str(x), Basic::Str(y)) => Some(x.cmp(y)),
+        (Basic::Bool(x), Basic::Bool(y)) => Some(x.cmp(&y)),
+        _ => None,
+    }
+}
+
+/// Go's type name of a value, for `%!verb(type=value)`.
+fn go_type(v: &Val<'_>) -> &'static str {
+    match v {
+        Val::Str(_) => "string",
+        Val::Int(_) => "int",
+        Val::Duration(_) => "time.Duration",
+        Val::Time(_) => "time.Time",
+        Val::Field(FieldValue::Float(_)) => "float64",
+        Val::Field(FieldValue::Integer(_)) => "int64",
+        Val::Field(FieldValue::Unsigned(_)) => "uint64",
+        Val::Field(FieldValue::String(_)) => "string",
+        Val::Field(FieldValue::Boolean(_)) => "bool",
+        Val::Tags(_) => "map[string]string",
+        Val::Fields(_) => "map[string]interface {}",
+        _ => "struct",
+    }
+}
+
+/// `fmt.Sprintf(format, v)` for one value: flags `-`, `+`, `0`, width,
+/// precision, and the verbs `v s d f F e g q x`; a verb that does not fit
+/// the value prints as Go prints it, `%!f(string=abc)`.
+fn go_printf(format: &str, v: &Val<'_>, kind: TemplateKind, d: &TemplateData<'_>) -> String {
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    let mut used = false;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let (mut minus, mut plus, mut zero) = (false, false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => minus = true,
+                '+' => plus = true,
+                '0' => zero = true,
+                ' ' | '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let mut width = None::<usize>;
+        while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
+            width = Some(width.unwrap_or(0) * 10 + digit as usize);
+            chars.next();
+        }
+        let mut precision = None::<usize>;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = 0;
+            while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
+                p = p * 10 + digit as usize;
+                chars.next();
+            }
+            precision = Some(p);
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        if used {
+            let _ = write!(out, "%!{verb}(MISSING)");
+            continue;
+        }
+        used = true;
+        let number = match v {
+            Val::Field(FieldValue::Float(x)) => Some(*x),
+            _ => None,
+        };
+        let integer = match v {
+            Val::Int(i) | Val::Duration(i) | Val::Field(FieldValue::Integer(i)) => Some(*i),
+            _ => None,
+        };
+        let text = match (verb, number, integer) {
+            ('v' | 's', _, _) => go_print(v, kind, d),
+            ('d', _, Some(i)) => i.to_string(),
+            ('x', _, Some(i)) => format!("{i:x}"),
+            ('f' | 'F', Some(x), _) => format!("{x:.*}", precision.unwrap_or(6)),
+            ('e', Some(x), _) => {
+                let s = format!("{x:.*e}", precision.unwrap_or(6));
+                // Rust writes `1.5e2`, Go `1.5e+02`.
+                match s.split_once('e') {
+                    Some((m, e)) => {
+                        let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+                        format!("{m}e{sign}{digits:0>2}")
+                    }
+                    None => s,
+                }
+            }
+            ('g', Some(x), _) => go_float(x),
+            ('q', _, _) => {
+                let mut q = String::new();
+                go_json_string(&mut q, &go_print(v, kind, d));
+                q
+            }
+            (verb, _, _) if matches!(v, Val::NoValue) => format!("%!{verb}(<nil>)"),
+            (verb, _, _) => format!("%!{verb}({}={})", go_type(v), go_print(v, kind, d)),
+        };
+        let text = if plus && (number.is_some_and(|x| x >= 0.0) || integer.is_some_and(|i| i >= 0))
+        {
+            format!("+{text}")
+        } else {
+            text
+        };
+        let pad = width.unwrap_or(0).saturating_sub(text.chars().count());
+        if minus {
+            out.push_str(&text);
+            out.extend(std::iter::repeat_n(' ', pad));
+        } else if zero && (number.is_some() || integer.is_some()) {
+            let (sign, digits) = match text.strip_prefix(['-', '+']) {
+                Some(rest) => (&text[..1], rest),
+                None => ("", text.as_str()),
+            };
+            out.push_str(sign);
+            out.extend(std::iter::repeat_n('0', pad));
+            out.push_str(digits);
+        } else {
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(&text);
+        }
+    }
+    if !used && !matches!(v, Val::NoValue) {
+        let _ = write!(out, "%!(EXTRA {}={})", go_type(v), go_print(v, kind, d));
+    }
+    out
 }
 
 /// `fmt.Sprint(v)` for the values templates can reach.
@@ -1014,6 +1480,67 @@ mod tests {
     }
 
     #[test]
+    fn if_else_comparisons_and_printf() {
+        let m = |src| render(TemplateKind::Message, src);
+        assert_eq!(
+            m(r#"{{ .ID }} is {{ if eq .Level "OK" }}alive{{ else }}dead{{ end }}: {{ index .Fields "value" | printf "%0.3f" }} points/10s."#)
+                .unwrap(),
+            "cpu:nil is dead: 1000000.000 points/10s."
+        );
+        assert_eq!(
+            m(r#"{{ if ne .Level "OK" }}bad{{ end }}."#).unwrap(),
+            "bad."
+        );
+        assert_eq!(
+            m(r#"{{ if .Tags.nope }}x{{ else }}y{{ end }}"#).unwrap(),
+            "y"
+        );
+        assert_eq!(
+            m(r#"{{ if gt .Fields.count 5 }}{{ if lt .Fields.count 20 }}mid{{ end }}{{ end }}"#)
+                .unwrap(),
+            "mid"
+        );
+        assert_eq!(
+            m(r#"{{ printf "%5.1f|%-4d|%s" .Fields.value }}"#).unwrap(),
+            "1000000.0|%!d(MISSING)|%!s(MISSING)"
+        );
+        assert_eq!(
+            m(r#"[{{ printf "%04d" .Fields.count }}]"#).unwrap(),
+            "[0010]"
+        );
+        assert_eq!(
+            m(r#"{{ printf "%.2f" .Fields.count }}"#).unwrap(),
+            "%!f(int64=10)"
+        );
+        assert_eq!(
+            m(r#"{{ printf "%e" .Fields.value }}"#).unwrap(),
+            "1.000000e+06"
+        );
+        assert_eq!(
+            m(r#"{{ if eq .Level 1 }}{{ end }}"#).unwrap_err(),
+            "message template: incompatible types for comparison: CRITICAL and 1"
+        );
+        for (src, err) in [
+            (
+                "{{ if .Level }}x",
+                "message template 1:1: unexpected EOF: {{ if }} without {{ end }}",
+            ),
+            ("x{{ end }}", "message template 1:2: unexpected {{ end }}"),
+            ("{{ else }}", "message template 1:1: unexpected {{ else }}"),
+            (
+                "{{ .Level | index }}",
+                "message template 1:13: only printf \"FORMAT\" may follow | in a pipeline",
+            ),
+            (
+                "{{ if eq .Level }}{{ end }}",
+                "message template 1:7: a comparison takes two values, as in {{ if eq .Level \"OK\" }}",
+            ),
+        ] {
+            assert_eq!(m(src).unwrap_err(), err, "{src}");
+        }
+    }
+
+    #[test]
     fn renders_kapacitor_defaults_and_index() {
         assert_eq!(
             render(TemplateKind::Id, "{{ .Name }}:{{ .Group }}").unwrap(),
@@ -1139,8 +1666,8 @@ mod tests {
     fn refuses_unsupported_syntax_with_position() {
         let err = |kind, src| Template::parse(kind, src).unwrap_err().to_string();
         assert_eq!(
-            err(TemplateKind::Id, "x\n  {{ if .Name }}"),
-            "id template 2:6: unsupported action \"if\""
+            err(TemplateKind::Id, "x\n  {{ range .Name }}"),
+            "id template 2:6: unsupported action \"range\""
         );
         assert_eq!(
             err(TemplateKind::Id, "{{ .Level }}"),
@@ -1156,7 +1683,7 @@ mod tests {
         );
         assert_eq!(
             err(TemplateKind::Id, "{{ .Name | printf }}"),
-            "id template 1:10: pipelines (|) are not supported"
+            "id template 1:12: only printf \"FORMAT\" may follow | in a pipeline"
         );
         assert_eq!(
             err(TemplateKind::Id, "{{ .Name "),
