@@ -54,6 +54,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         task: name,
         http_out: &http_out,
         handlers: &handlers,
+        group_idle_timeout: None,
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

@@ -81,7 +81,10 @@ impl Server {
                     source: std::io::Error::other(e.to_string()),
                 })
             })??;
-        let tasks = Arc::new(TaskManager::with_store(router.clone(), Arc::new(store)));
+        let tasks = Arc::new(
+            TaskManager::with_store(router.clone(), Arc::new(store))
+                .with_group_idle_timeout(config.pipeline.group_idle_timeout),
+        );
         let restoring = tasks.clone();
         let restored = tokio::task::spawn_blocking(move || restoring.restore())
             .await

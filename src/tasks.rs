@@ -161,11 +161,17 @@ pub struct Env<'a> {
     pub task: &'a str,
     pub http_out: &'a HttpOutRegistry,
     pub handlers: &'a HandlerRegistry,
+    /// `pipeline.group_idle_timeout` in ns; `None`: groups never expire.
+    pub group_idle_timeout: Option<i64>,
 }
 
 impl TaskEnv for Env<'_> {
     fn task_name(&self) -> &str {
         self.task
+    }
+
+    fn group_idle_timeout(&self) -> Option<i64> {
+        self.group_idle_timeout
     }
 
     fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
@@ -207,6 +213,8 @@ pub struct TaskManager {
     dir_tasks: Mutex<std::collections::BTreeSet<String>>,
     /// The last problem with a task's files, shown until a good version lands.
     file_errors: Mutex<BTreeMap<String, String>>,
+    /// See [`Env::group_idle_timeout`].
+    group_idle_timeout: Option<i64>,
 }
 
 /// A stored task's times, kept across restarts.
@@ -236,7 +244,16 @@ impl TaskManager {
             store: None,
             dir_tasks: Mutex::default(),
             file_errors: Mutex::default(),
+            group_idle_timeout: None,
         }
+    }
+
+    /// Tasks started from now on delete a group that got no point for
+    /// `timeout` (zero: never).
+    pub fn with_group_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.group_idle_timeout =
+            Some(i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX)).filter(|&t| t > 0);
+        self
     }
 
     /// Defines a task from the tasks directory and enables or disables it as
@@ -490,6 +507,7 @@ impl TaskManager {
             task: id,
             http_out: &self.http_out,
             handlers: &handlers,
+            group_idle_timeout: self.group_idle_timeout,
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,
@@ -758,32 +776,36 @@ fn run_stream_task(
     failure: Arc<Mutex<Option<String>>>,
 ) {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        // Nodes that act on time (stats, deadman, barrier) are ticked on
-        // the wall clock, also while no data comes; a task without them
-        // never reads the clock.
-        task.dag.start(wall_clock_ns());
+        // Nodes that act on time (stats, deadman, barrier, idle-group
+        // expiry) are ticked on the wall clock, also while no data comes;
+        // the groups each node holds are counted about once a second.
+        const GAUGES_EVERY: i64 = 1_000_000_000;
+        let mut now = wall_clock_ns();
+        task.dag.start(now);
+        let mut gauges_due = now + GAUGES_EVERY;
         loop {
-            let batch = match task.dag.next_tick() {
-                None => match receiver.recv() {
-                    Ok(batch) => batch,
-                    Err(_) => break,
-                },
-                Some(due) => {
-                    let wait = u64::try_from(due.saturating_sub(wall_clock_ns())).unwrap_or(0);
-                    match receiver.recv_timeout(Duration::from_nanos(wait)) {
-                        Ok(batch) => {
-                            task.dag.tick(wall_clock_ns());
-                            batch
-                        }
-                        Err(RecvTimeoutError::Timeout) => {
-                            task.dag.tick(wall_clock_ns());
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
+            let due = task
+                .dag
+                .next_tick()
+                .map_or(gauges_due, |d| d.min(gauges_due));
+            let wait = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
+            let batch = match receiver.recv_timeout(Duration::from_nanos(wait)) {
+                Ok(batch) => Some(batch),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
             };
-            task.push_points(batch);
+            now = wall_clock_ns();
+            if task.dag.next_tick().is_some() {
+                // Also moves the clock that nodes read as data arrives.
+                task.dag.tick(now);
+            }
+            if let Some(batch) = batch {
+                task.push_points(batch);
+            }
+            if now >= gauges_due {
+                task.dag.refresh_groups();
+                gauges_due = now + GAUGES_EVERY;
+            }
         }
         task.dag.finish();
     }));

@@ -169,6 +169,8 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         task: &task,
         http_out: &http_out,
         handlers: &handlers,
+        // Cases last seconds of replay time; groups never expire in them.
+        group_idle_timeout: None,
     };
     match task_type {
         dsl::TaskType::Stream => {

@@ -1546,3 +1546,77 @@ async fn metrics_in_prometheus_text_format() {
     }
     server.shutdown().await;
 }
+
+/// A deadman on the wall clock: while points come, nothing; when writes
+/// stop, a CRITICAL alert within a couple of intervals; when they resume,
+/// the recovery.
+#[tokio::test]
+async fn deadman_alerts_when_writes_stop_and_recovers_when_they_resume() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let def = kapacitor::tasks::TaskDefinition {
+        id: "watch_cpu".into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![],
+        script: "stream\n    |from()\n        .measurement('cpu')\n    |deadman(0.0, 500ms)\n        .stateChangesOnly()\n".into(),
+        measurement: None,
+        meta: Default::default(),
+    };
+    server.tasks().define(def).unwrap();
+    server.tasks().enable("watch_cpu").unwrap();
+    let alerts = |level: &'static str| async move {
+        let reply = request(
+            addr,
+            "GET",
+            &format!("/kapacitor/v1/alerts?task=watch_cpu&level={level}"),
+            &[],
+            b"",
+        )
+        .await;
+        reply.json()["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let write = || async move {
+        assert_eq!(
+            post(addr, "/write?db=telegraf", "cpu value=1\n")
+                .await
+                .status,
+            204
+        );
+    };
+    // Points every 50 ms for two seconds: alive.
+    for _ in 0..40 {
+        write().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Writes stop: dead within a few intervals.
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = alerts("critical").await;
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead.len(), 1, "one CRITICAL after writes stopped: {dead:?}");
+    assert_eq!(dead[0]["id"], "nil:from1 for task 'watch_cpu'");
+    assert_eq!(
+        dead[0]["event"]["message"],
+        "nil:from1 for task 'watch_cpu' is dead: 0.000 points/500ms."
+    );
+    // Writes resume: the recovery.
+    let mut alive = Vec::new();
+    for _ in 0..100 {
+        write().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        alive = alerts("ok").await;
+        if !alive.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(alive.len(), 1, "{alive:?}");
+    assert_eq!(alive[0]["event"]["previousLevel"], "CRITICAL");
+    server.shutdown().await;
+}

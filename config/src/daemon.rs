@@ -34,6 +34,7 @@ pub struct DaemonConfig {
     /// Task scripts, watched for changes. Default `./tasks`.
     pub tasks_dir: PathBuf,
     pub logging: LoggingConfig,
+    pub pipeline: PipelineConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -101,6 +102,24 @@ pub struct IngestConfig {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// A group (one tag set of a task) that received no point for this
+    /// long, on the wall clock, is deleted from every node of the task, so
+    /// memory stays bounded under tag churn; zero keeps groups forever.
+    /// Alert state that is not OK survives, so a recovery is never lost.
+    /// Default 24h.
+    pub group_idle_timeout: std::time::Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            group_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// A level (`info`) or directives (`info,ingest=debug`); see [`crate::LOG_LEVELS`].
     pub level: String,
@@ -121,6 +140,7 @@ impl Default for DaemonConfig {
             data_dir: PathBuf::from("./data"),
             tasks_dir: PathBuf::from("./tasks"),
             logging: LoggingConfig::default(),
+            pipeline: PipelineConfig::default(),
         }
     }
 }

@@ -31,7 +31,7 @@ mod yaml;
 
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, ENV_OVERRIDES, HttpConfig, IngestConfig,
-    LoggingConfig, TcpConfig, UdpConfig, UserConfig,
+    LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};

@@ -185,7 +185,29 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "level",
         quote(&c.logging.level),
     );
+
+    out.section("How tasks run.", "pipeline");
+    out.key(
+        1,
+        "A group (tag set) that gets no point for this long is dropped from its task's nodes, so memory stays bounded under tag churn; non-OK alert state is kept. \"0s\" never drops.",
+        "group_idle_timeout",
+        quote(&go_like_duration(c.pipeline.group_idle_timeout)),
+    );
     out.0
+}
+
+/// A whole duration as the config accepts it back: `24h`, `90m`, `30s`, `0s`.
+fn go_like_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else if d.subsec_nanos() == 0 {
+        format!("{s}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 struct Out(String);

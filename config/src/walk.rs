@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::daemon::{
-    AuthConfig, DaemonConfig, HttpConfig, IngestConfig, LoggingConfig, TcpConfig, UdpConfig,
-    UserConfig,
+    AuthConfig, DaemonConfig, HttpConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig,
+    UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -26,7 +26,9 @@ const TOP_KEYS: &[&str] = &[
     "data_dir",
     "tasks_dir",
     "logging",
+    "pipeline",
 ];
+const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
 const UDP_KEYS: &[&str] = &[
     "enabled",
@@ -97,6 +99,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "auth" => w.auth(value, &mut config.auth),
             "ingest" => w.ingest(value, &mut config.ingest),
             "logging" => w.logging(value, &mut config.logging),
+            "pipeline" => w.pipeline(value, &mut config.pipeline),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -439,6 +442,20 @@ impl<'f> Walker<'f> {
                     set(&mut c.default_retention_policy, self.string(&full, value));
                 }
                 _ => {}
+            }
+        }
+    }
+
+    fn pipeline(&mut self, node: &Node, c: &mut PipelineConfig) {
+        for (key, value) in self.mapping("pipeline", node, PIPELINE_KEYS) {
+            let full = dotted("pipeline", key);
+            if key == "group_idle_timeout" {
+                let timeout = self.string(&full, value).and_then(|text| {
+                    crate::task::parse_duration(&text)
+                        .map_err(|message| self.error(&full, value, message))
+                        .ok()
+                });
+                set(&mut c.group_idle_timeout, timeout);
             }
         }
     }

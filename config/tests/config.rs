@@ -419,3 +419,17 @@ fn sample_file_is_the_rendered_defaults() {
         "kapacitor.yaml is out of date; regenerate it with `UPDATE_SAMPLE=1 cargo test -p config`"
     );
 }
+
+#[test]
+fn group_idle_timeout_is_a_duration_and_zero_turns_it_off() {
+    let c = parse("pipeline:\n  group_idle_timeout: 90m\n").expect("valid");
+    assert_eq!(
+        c.pipeline.group_idle_timeout,
+        std::time::Duration::from_secs(5400)
+    );
+    assert_eq!(parse(&c.to_yaml()), Ok(c));
+    let c = parse("pipeline:\n  group_idle_timeout: 0s\n").expect("valid");
+    assert!(c.pipeline.group_idle_timeout.is_zero());
+    let errs = errors("pipeline:\n  group_idle_timeout: soon\n");
+    assert_eq!(located(&errs), vec![("pipeline.group_idle_timeout", 2, 23)]);
+}

@@ -45,6 +45,11 @@ pub trait TaskEnv {
     /// Where the `alert` node `spec` sends its events: its handlers (and the
     /// server's alert history).
     fn alert_sink(&self, spec: &NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError>;
+    /// After how long (ns, on the task's clock) a group that got no point
+    /// is deleted; `None` keeps groups forever.
+    fn group_idle_timeout(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// A stream task's DAG with the database/retention-policy filters of the
@@ -266,7 +271,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         // in the nil group for `from` to regroup) or queried for it.
         "stream" | "batch" => Box::new(PassThrough),
         "query" => Box::new(QueryNode),
-        "from" => Box::new(FromNode::from_spec(spec)?),
+        "from" => Box::new(FromNode::from_spec(spec)?.with_idle_timeout(env.group_idle_timeout())),
         "where" => Box::new(WhereNode::from_spec(spec)?),
         "filter" => Box::new(FilterNode::from_spec(spec)?),
         "default" => Box::new(DefaultNode::from_spec(spec)?),
@@ -279,7 +284,9 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "stats" => Box::new(StatsNode::from_spec(spec)?),
         "changeDetect" => Box::new(ChangeDetectNode::from_spec(spec)?),
         "eval" => Box::new(EvalNode::from_spec(spec)?),
-        "groupBy" => Box::new(GroupByNode::from_spec(spec)?),
+        "groupBy" => {
+            Box::new(GroupByNode::from_spec(spec)?.with_idle_timeout(env.group_idle_timeout()))
+        }
         "join" => Box::new(JoinNode::from_spec(spec)?),
         "union" => Box::new(UnionNode::from_spec(spec)?),
         "flatten" => Box::new(FlattenNode::from_spec(spec)?),

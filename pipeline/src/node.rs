@@ -51,6 +51,11 @@ pub trait Node: Send {
     fn tick(&mut self, _now: i64, _out: &mut Vec<Message>) -> Option<i64> {
         None
     }
+
+    /// How many groups the node holds state for, for the status view.
+    fn groups(&self) -> usize {
+        0
+    }
 }
 
 /// A node that passes every message on unchanged: a task's root, and the

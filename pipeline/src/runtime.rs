@@ -30,6 +30,8 @@ pub struct NodeStats {
     /// for every message would cost more than most nodes' work.
     busy_ns: AtomicU64,
     timed: AtomicU64,
+    /// Groups held, as of the last [`TaskDag::refresh_groups`].
+    groups: AtomicU64,
 }
 
 /// One message in this many is timed for the average execution time.
@@ -44,6 +46,7 @@ pub struct NodeStatsSnapshot {
     pub messages_out: u64,
     pub errors: u64,
     pub avg_exec_ns: u64,
+    pub groups: u64,
 }
 
 impl NodeStats {
@@ -58,6 +61,7 @@ impl NodeStats {
             messages_out: self.messages_out.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             avg_exec_ns: busy.checked_div(timed).unwrap_or(0),
+            groups: self.groups.load(Ordering::Relaxed),
         }
     }
 }
@@ -230,6 +234,7 @@ impl TaskDag {
 
     /// Lets every node emit what it still holds, parents before children.
     pub fn finish(&mut self) {
+        self.refresh_groups();
         for id in 0..self.nodes.len() {
             let mut out = std::mem::take(&mut self.buffers[id]);
             for instance in &mut self.nodes[id].instances {
@@ -237,6 +242,15 @@ impl TaskDag {
             }
             self.forward(id, &mut out);
             self.buffers[id] = out;
+        }
+    }
+
+    /// Updates each node's count of groups held (a gauge in its counters),
+    /// asking every instance: for a status view, now and then, not per point.
+    pub fn refresh_groups(&self) {
+        for node in &self.nodes {
+            let groups: usize = node.instances.iter().map(|i| i.groups()).sum();
+            node.stats.groups.store(groups as u64, Ordering::Relaxed);
         }
     }
 

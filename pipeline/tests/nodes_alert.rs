@@ -606,7 +606,7 @@ fn duration_field_and_level_tag_annotate_points() {
 }
 
 #[test]
-fn groups_keep_separate_state_and_forget_on_delete() {
+fn groups_keep_separate_state_and_forget_ok_ones_on_delete() {
     let spec = AlertSpec {
         state_changes_only: Some(None),
         ..AlertSpec::default()
@@ -634,12 +634,26 @@ fn groups_keep_separate_state_and_forget_on_delete() {
     let ids: Vec<String> = sink.events().iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids, ["cpu:host=a", "cpu:host=b"]);
     assert_eq!(node.groups(), 2);
+    // A standing (CRITICAL) alert outlives its group's deletion: the same
+    // level again is no new event, and its recovery will be sent.
+    let gb = point("b", 9.0).1;
+    node.process(Message::DeleteGroup(gb), &mut out)
+        .expect("ok");
+    assert_eq!(node.groups(), 2);
+    node.process(point("b", 9.0).0, &mut out).expect("ok");
+    assert_eq!(sink.events().len(), 2);
+    // An OK group is forgotten.
+    node.process(point("a", 1.0).0, &mut out).expect("ok");
     node.process(Message::DeleteGroup(ga), &mut out)
         .expect("ok");
     assert_eq!(node.groups(), 1);
     node.process(point("a", 9.0).0, &mut out).expect("ok");
-    assert_eq!(sink.events().len(), 3, "a deleted group starts over");
-    assert_eq!(sink.events()[2].previous_level, Level::Ok);
+    let events = sink.events();
+    assert_eq!(events.len(), 4, "a deleted group starts over");
+    assert_eq!(
+        (events[2].level, events[3].previous_level),
+        (Level::Ok, Level::Ok)
+    );
 }
 
 #[test]

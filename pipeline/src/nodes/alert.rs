@@ -656,12 +656,25 @@ fn first_match(
 }
 
 impl Node for AlertNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(p, group) => self.point(p, group, out),
             Message::Batch(b) => self.batch(b, out),
             Message::DeleteGroup(group) => {
-                if let Some(state) = self.groups.remove(&group)
+                // A group that is not OK keeps its state, so that when it
+                // comes back its recovery is still sent: a deleted group
+                // (idle expiry, `barrier().delete(TRUE)`) must not turn a
+                // standing alert into silence. OK groups cost nothing more.
+                let standing = self
+                    .groups
+                    .get(&group)
+                    .is_some_and(|s| s.current_level() != Level::Ok);
+                if !standing
+                    && let Some(state) = self.groups.remove(&group)
                     && let Some(id) = state.last_id
                 {
                     self.last_sent.remove(&id);

@@ -115,6 +115,10 @@ impl BarrierNode {
 }
 
 impl Node for BarrierNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let pass = match &msg {
             Message::Point(p, group) => self.admit(group, p.time),

@@ -78,6 +78,10 @@ impl ChangeDetectNode {
 }
 
 impl Node for ChangeDetectNode {
+    fn groups(&self) -> usize {
+        self.previous.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let mut missing = None;
         match msg {

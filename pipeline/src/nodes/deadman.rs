@@ -137,6 +137,10 @@ fn dead(threshold: f64, extra: &[Lambda], input: &EvalInput<'_>) -> Result<bool,
 }
 
 impl Node for DeadmanNode {
+    fn groups(&self) -> usize {
+        self.alert.groups()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         self.stats.process(msg, &mut self.counts)?;
         self.drain(out)

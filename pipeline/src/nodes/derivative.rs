@@ -111,6 +111,10 @@ impl DerivativeNode {
 }
 
 impl Node for DerivativeNode {
+    fn groups(&self) -> usize {
+        self.previous.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(mut point, group) => {

@@ -213,6 +213,10 @@ impl EvalNode {
 }
 
 impl Node for EvalNode {
+    fn groups(&self) -> usize {
+        self.states.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(mut point, group) => {

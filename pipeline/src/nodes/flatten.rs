@@ -104,6 +104,10 @@ impl FlattenNode {
 }
 
 impl Node for FlattenNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let mut error = None;
         match msg {

@@ -2,13 +2,14 @@
 //! measurement and `where` lambdas, puts each in its group (`groupBy`), and
 //! truncates or rounds its time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::group::{Dimensions, GroupKey};
+use crate::idle::{Epoch, IdleGroups};
 use crate::lambda::{LambdaRunner, Scope};
 use crate::node::{Node, NodeError};
 use crate::point::{DbRp, Name, Point, Series};
@@ -87,8 +88,10 @@ pub struct FromNode {
     /// `Series` among all points of a series, so this turns grouping into a
     /// pointer lookup, and points of a group share one `GroupKey` (which
     /// makes every later per-group lookup a pointer comparison). `None`:
-    /// the series is of another measurement.
-    groups: HashMap<usize, (Arc<Series>, Option<GroupKey>), foldhash::fast::RandomState>,
+    /// the series is of another measurement. With idle expiry, each entry
+    /// also holds when the series was last seen.
+    groups: HashMap<usize, (Arc<Series>, Option<GroupKey>, Epoch), foldhash::fast::RandomState>,
+    idle: Option<IdleGroups>,
 }
 
 /// Series whose group is remembered before the cache starts over, so
@@ -120,7 +123,43 @@ impl FromNode {
             truncate: spec.prop_duration("truncate")?.unwrap_or(0),
             round: spec.prop_duration("round")?.unwrap_or(0),
             groups: HashMap::default(),
+            idle: None,
         })
+    }
+
+    /// Deletes groups that got no point for `timeout` ns of the task's
+    /// clock (see [`crate::idle`]).
+    pub fn with_idle_timeout(mut self, timeout: Option<i64>) -> Self {
+        self.idle = IdleGroups::new(timeout);
+        self
+    }
+
+    /// Forgets the series not seen lately and deletes the groups none of
+    /// the remaining series belongs to.
+    fn sweep(&mut self, out: &mut Vec<Message>) {
+        let Some(idle) = &self.idle else {
+            return;
+        };
+        let mut gone: Vec<GroupKey> = Vec::new();
+        self.groups.retain(|_, (_, group, seen)| {
+            let keep = !idle.expired(*seen);
+            if let (false, Some(g)) = (keep, group.as_ref()) {
+                gone.push(g.clone());
+            }
+            keep
+        });
+        if gone.is_empty() {
+            return;
+        }
+        let live: HashSet<&GroupKey> = self
+            .groups
+            .values()
+            .filter_map(|(_, g, _)| g.as_ref())
+            .collect();
+        gone.retain(|g| !live.contains(g));
+        gone.sort_by(|a, b| a.id().cmp(b.id()));
+        gone.dedup();
+        out.extend(gone.into_iter().map(Message::DeleteGroup));
     }
 }
 
@@ -142,19 +181,25 @@ impl Node for FromNode {
         // whether the series has the wanted measurement, so that check is
         // made once per series, not once per point.
         let key = Arc::as_ptr(&point.series) as usize;
-        let group = match self.groups.get(&key) {
-            Some((_, group)) => group.clone(),
+        let now = self.idle.as_ref().map_or(0, IdleGroups::epoch);
+        let group = match self.groups.get_mut(&key) {
+            Some((_, group, seen)) => {
+                *seen = now;
+                group.clone()
+            }
             None => {
                 let wanted = self
                     .measurement
                     .as_ref()
                     .is_none_or(|m| m == point.measurement());
                 let group = wanted.then(|| self.group_by.group(&point));
-                if self.groups.len() >= GROUP_CACHE {
+                // With idle expiry the sweep bounds the cache; without,
+                // it starts over now and then.
+                if self.groups.len() >= GROUP_CACHE && self.idle.is_none() {
                     self.groups.clear();
                 }
                 self.groups
-                    .insert(key, (point.series.clone(), group.clone()));
+                    .insert(key, (point.series.clone(), group.clone(), now));
                 group
             }
         };
@@ -178,6 +223,14 @@ impl Node for FromNode {
         }
         out.push(Message::Point(point, group));
         Ok(())
+    }
+
+    fn tick(&mut self, now: i64, out: &mut Vec<Message>) -> Option<i64> {
+        let (sweep, next) = self.idle.as_mut()?.tick(now);
+        if sweep {
+            self.sweep(out);
+        }
+        Some(next)
     }
 }
 

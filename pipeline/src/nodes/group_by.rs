@@ -8,10 +8,13 @@
 //! with their points sorted by time. What is held when the task stops is
 //! emitted then.
 
+use std::collections::HashMap;
+
 use dsl::NodeSpec;
 
 use crate::batch::{Batch, Message};
 use crate::group::{Dimensions, GroupKey};
+use crate::idle::{Epoch, IdleGroups};
 use crate::node::{Node, NodeError};
 use crate::point::{Name, Series, Tags};
 use crate::spec::{BuildError, SpecExt, names, names_or_star};
@@ -26,6 +29,8 @@ pub struct GroupByNode {
     last_time: Option<i64>,
     /// Regrouped batches not yet emitted, in order of first appearance.
     pending: Vec<Batch>,
+    /// With idle expiry: when each group was last seen.
+    idle: Option<(IdleGroups, HashMap<GroupKey, Epoch>)>,
 }
 
 impl GroupByNode {
@@ -46,7 +51,27 @@ impl GroupByNode {
             by_measurement: spec.has_prop("byMeasurement"),
             last_time: None,
             pending: Vec::new(),
+            idle: None,
         })
+    }
+
+    /// Deletes groups that got no point for `timeout` ns of the task's
+    /// clock (see [`crate::idle`]).
+    pub fn with_idle_timeout(mut self, timeout: Option<i64>) -> Self {
+        self.idle = IdleGroups::new(timeout).map(|idle| (idle, HashMap::new()));
+        self
+    }
+
+    fn seen(&mut self, group: &GroupKey) {
+        if let Some((idle, seen)) = &mut self.idle {
+            let now = idle.epoch();
+            match seen.get_mut(group) {
+                Some(at) => *at = now,
+                None => {
+                    seen.insert(group.clone(), now);
+                }
+            }
+        }
     }
 
     fn dimensions(&self, tags: &Tags, by_measurement: bool) -> Dimensions {
@@ -84,6 +109,7 @@ impl GroupByNode {
             let series = Series::new(batch.name.clone(), p.tags.to_vec())
                 .map_err(|e| NodeError::new(e.to_string()))?;
             let group = GroupKey::for_series(&dims, &series);
+            self.seen(&group);
             match self.pending.iter_mut().find(|b| b.group == group) {
                 Some(b) => b.points.push(p),
                 None => self.pending.push(Batch {
@@ -100,11 +126,16 @@ impl GroupByNode {
 }
 
 impl Node for GroupByNode {
+    fn groups(&self) -> usize {
+        self.idle.as_ref().map_or(0, |(_, seen)| seen.len())
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(point, group) => {
                 let dims = self.dimensions(point.tags(), group.measurement().is_some());
                 let group = GroupKey::for_series(&dims, &point.series);
+                self.seen(&group);
                 out.push(Message::Point(point, group));
             }
             Message::Batch(batch) => self.regroup_batch(batch, out)?,
@@ -122,6 +153,27 @@ impl Node for GroupByNode {
 
     fn finish(&mut self, out: &mut Vec<Message>) {
         self.flush(out);
+    }
+
+    fn tick(&mut self, now: i64, out: &mut Vec<Message>) -> Option<i64> {
+        let (idle, seen) = self.idle.as_mut()?;
+        let (sweep, next) = idle.tick(now);
+        if sweep {
+            let mut gone: Vec<GroupKey> = Vec::new();
+            seen.retain(|group, at| {
+                let keep = !idle.expired(*at);
+                if !keep {
+                    gone.push(group.clone());
+                }
+                keep
+            });
+            gone.sort_by(|a, b| a.id().cmp(b.id()));
+            for group in gone {
+                self.pending.retain(|b| b.group != group);
+                out.push(Message::DeleteGroup(group));
+            }
+        }
+        Some(next)
     }
 }
 

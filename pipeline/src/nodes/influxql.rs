@@ -1126,6 +1126,10 @@ impl Transform {
 }
 
 impl Node for InfluxQlNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(p, group) => self.point(p, group, out),

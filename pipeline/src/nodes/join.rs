@@ -656,6 +656,10 @@ impl JoinNode {
 }
 
 impl Node for JoinNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         self.process_from(0, msg, out)
     }

@@ -54,6 +54,10 @@ impl SampleNode {
 }
 
 impl Node for SampleNode {
+    fn groups(&self) -> usize {
+        self.counts.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(point, group) => {

@@ -101,6 +101,10 @@ impl StateTrackingNode {
 }
 
 impl Node for StateTrackingNode {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(mut point, group) => {

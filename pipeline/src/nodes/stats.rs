@@ -102,6 +102,10 @@ impl StatsNode {
 }
 
 impl Node for StatsNode {
+    fn groups(&self) -> usize {
+        self.counts.len()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(_, group) => self.count(&group, 1),

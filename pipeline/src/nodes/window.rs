@@ -517,6 +517,10 @@ fn truncate(t: i64, d: i64) -> i64 {
 }
 
 impl Node for WindowNode {
+    fn groups(&self) -> usize {
+        self.group_count()
+    }
+
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         match msg {
             Message::Point(p, group) => self.point(p, group, out),
