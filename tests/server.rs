@@ -1537,6 +1537,8 @@ async fn metrics_in_prometheus_text_format() {
         "kapacitor_ingest_points_total{listener=\"http\",dbrp=\"telegraf.autogen\"} 1",
         "kapacitor_ingest_parse_errors_total{listener=\"http\",dbrp=\"telegraf.autogen\"} 1",
         "kapacitor_router_unrouted_points_total 1",
+        "# TYPE kapacitor_task_enabled gauge",
+        "# TYPE kapacitor_node_groups gauge",
     ] {
         assert!(
             reply.body.lines().any(|l| l == line),

@@ -99,8 +99,8 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
     family(
         &mut out,
         "kapacitor_task_enabled",
-        "1 when the task is enabled.",
         "gauge",
+        "1 when the task is enabled.",
     );
     for t in &tasks {
         let enabled = u8::from(matches!(t.status, crate::tasks::TaskStatus::Enabled));
@@ -139,6 +139,24 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
                     get(n)
                 );
             }
+        }
+    }
+    let name = "kapacitor_node_groups";
+    family(
+        &mut out,
+        name,
+        "gauge",
+        "Groups a node holds state for (refreshed about once a second).",
+    );
+    for t in &tasks {
+        for n in &t.nodes {
+            let _ = writeln!(
+                out,
+                "{name}{{task=\"{}\",node=\"{}\"}} {}",
+                label(&t.id),
+                label(&n.name),
+                n.groups
+            );
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
