@@ -181,10 +181,12 @@ impl Node for FromNode {
         // whether the series has the wanted measurement, so that check is
         // made once per series, not once per point.
         let key = Arc::as_ptr(&point.series) as usize;
-        let now = self.idle.as_ref().map_or(0, IdleGroups::epoch);
+        let now = self.idle.as_ref().map(IdleGroups::epoch);
         let group = match self.groups.get_mut(&key) {
             Some((_, group, seen)) => {
-                *seen = now;
+                if let Some(now) = now {
+                    *seen = now;
+                }
                 group.clone()
             }
             None => {
@@ -199,7 +201,7 @@ impl Node for FromNode {
                     self.groups.clear();
                 }
                 self.groups
-                    .insert(key, (point.series.clone(), group.clone(), now));
+                    .insert(key, (point.series.clone(), group.clone(), now.unwrap_or(0)));
                 group
             }
         };
