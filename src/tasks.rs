@@ -803,7 +803,7 @@ fn run_stream_task(
                 task.push_points(batch);
             }
             if now >= gauges_due {
-                task.dag.refresh_groups();
+                task.dag.refresh_gauges();
                 gauges_due = now + GAUGES_EVERY;
             }
         }

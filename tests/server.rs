@@ -1620,5 +1620,23 @@ async fn deadman_alerts_when_writes_stop_and_recovers_when_they_resume() {
     }
     assert_eq!(alive.len(), 1, "{alive:?}");
     assert_eq!(alive[0]["event"]["previousLevel"], "CRITICAL");
+    // The node's counters (refreshed about once a second) show both, while
+    // writes go on (when they stop, the deadman fires again).
+    let wanted = [
+        "kapacitor_node_alerts_total{task=\"watch_cpu\",node=\"deadman2\",level=\"CRITICAL\"} 1",
+        "kapacitor_node_alerts_total{task=\"watch_cpu\",node=\"deadman2\",level=\"OK\"} 1",
+    ];
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        write().await;
+        metrics = request(addr, "GET", "/metrics", &[], b"").await.body;
+        if wanted.iter().all(|w| metrics.lines().any(|l| l == *w)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for w in wanted {
+        assert!(metrics.lines().any(|l| l == w), "missing {w} in\n{metrics}");
+    }
     server.shutdown().await;
 }

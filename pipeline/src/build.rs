@@ -33,7 +33,7 @@ use crate::nodes::union::UnionNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
 use crate::point::PointBatch;
-use crate::runtime::{Clock, RunNode, TaskDag};
+use crate::runtime::{Clock, NodeStats, RunNode, TaskDag};
 use crate::spec::{BuildError, SpecExt};
 
 /// What a task's nodes need from the world around them.
@@ -153,12 +153,15 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
             }
             _ => None,
         };
+        let alerting = instances
+            .first()
+            .is_some_and(|i| i.alerts_triggered().is_some());
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
             instances,
             children,
-            stats: Arc::default(),
+            stats: Arc::new(NodeStats::new(alerting)),
             shard_on,
         });
     }

@@ -56,6 +56,12 @@ pub trait Node: Send {
     fn groups(&self) -> usize {
         0
     }
+
+    /// An alerting node's events so far by level (OK, INFO, WARNING,
+    /// CRITICAL); `None` for the rest.
+    fn alerts_triggered(&self) -> Option<[u64; 4]> {
+        None
+    }
 }
 
 /// A node that passes every message on unchanged: a task's root, and the

@@ -30,8 +30,10 @@ pub struct NodeStats {
     /// for every message would cost more than most nodes' work.
     busy_ns: AtomicU64,
     timed: AtomicU64,
-    /// Groups held, as of the last [`TaskDag::refresh_groups`].
+    /// Groups held, as of the last [`TaskDag::refresh_gauges`].
     groups: AtomicU64,
+    /// Alert events by level as of then, when the node alerts.
+    alerts: Option<[AtomicU64; 4]>,
 }
 
 /// One message in this many is timed for the average execution time.
@@ -47,9 +49,31 @@ pub struct NodeStatsSnapshot {
     pub errors: u64,
     pub avg_exec_ns: u64,
     pub groups: u64,
+    /// Events an alerting node sent, by level, named as Kapacitor names
+    /// them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsTriggered>,
+}
+
+/// An alerting node's events by level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AlertsTriggered {
+    pub alerts_triggered: u64,
+    pub oks_triggered: u64,
+    pub infos_triggered: u64,
+    pub warns_triggered: u64,
+    pub crits_triggered: u64,
 }
 
 impl NodeStats {
+    /// Counters for a node; `alerting` when it sends alert events.
+    pub fn new(alerting: bool) -> Self {
+        NodeStats {
+            alerts: alerting.then(Default::default),
+            ..NodeStats::default()
+        }
+    }
+
     pub fn snapshot(&self, name: &str, kind: &str) -> NodeStatsSnapshot {
         let messages_in = self.messages_in.load(Ordering::Relaxed);
         let busy = self.busy_ns.load(Ordering::Relaxed);
@@ -62,6 +86,16 @@ impl NodeStats {
             errors: self.errors.load(Ordering::Relaxed),
             avg_exec_ns: busy.checked_div(timed).unwrap_or(0),
             groups: self.groups.load(Ordering::Relaxed),
+            alerts: self.alerts.as_ref().map(|a| {
+                let [ok, info, warn, crit] = a.each_ref().map(|n| n.load(Ordering::Relaxed));
+                AlertsTriggered {
+                    alerts_triggered: ok + info + warn + crit,
+                    oks_triggered: ok,
+                    infos_triggered: info,
+                    warns_triggered: warn,
+                    crits_triggered: crit,
+                }
+            }),
         }
     }
 }
@@ -234,7 +268,7 @@ impl TaskDag {
 
     /// Lets every node emit what it still holds, parents before children.
     pub fn finish(&mut self) {
-        self.refresh_groups();
+        self.refresh_gauges();
         for id in 0..self.nodes.len() {
             let mut out = std::mem::take(&mut self.buffers[id]);
             for instance in &mut self.nodes[id].instances {
@@ -245,12 +279,24 @@ impl TaskDag {
         }
     }
 
-    /// Updates each node's count of groups held (a gauge in its counters),
-    /// asking every instance: for a status view, now and then, not per point.
-    pub fn refresh_groups(&self) {
+    /// Updates what the nodes count themselves in their counters (groups
+    /// held, alerts sent), asking every instance: for a status view, now
+    /// and then, not per point.
+    pub fn refresh_gauges(&self) {
         for node in &self.nodes {
             let groups: usize = node.instances.iter().map(|i| i.groups()).sum();
             node.stats.groups.store(groups as u64, Ordering::Relaxed);
+            if let Some(alerts) = &node.stats.alerts {
+                let mut sum = [0; 4];
+                for counts in node.instances.iter().filter_map(|i| i.alerts_triggered()) {
+                    for (s, c) in sum.iter_mut().zip(counts) {
+                        *s += c;
+                    }
+                }
+                for (a, s) in alerts.iter().zip(sum) {
+                    a.store(s, Ordering::Relaxed);
+                }
+            }
         }
     }
 

@@ -97,12 +97,12 @@ fn churn(timeout: Option<i64>) -> (u64, u64) {
             points,
         });
         if second % 60 == 59 {
-            task.dag.refresh_groups();
+            task.dag.refresh_gauges();
             let held = task.dag.stats().iter().map(|n| n.groups).max().unwrap_or(0);
             most = most.max(held);
         }
     }
-    task.dag.refresh_groups();
+    task.dag.refresh_gauges();
     let window = task
         .dag
         .stats()
@@ -154,7 +154,7 @@ fn a_standing_alert_survives_its_group_expiring_and_recovers() {
     for t in (11..600).step_by(10) {
         send(&mut task, "other", 10.0, t * S);
     }
-    task.dag.refresh_groups();
+    task.dag.refresh_gauges();
     let alert_groups = task
         .dag
         .stats()
@@ -174,4 +174,25 @@ fn a_standing_alert_survives_its_group_expiring_and_recovers() {
         .map(|e| e.level)
         .collect();
     assert_eq!(hot, [Level::Critical, Level::Ok]);
+    task.dag.refresh_gauges();
+    let stats = task.dag.stats();
+    let alert = stats.iter().find(|n| n.kind == "alert").unwrap();
+    let counts = alert
+        .alerts
+        .as_ref()
+        .expect("an alert node counts its events");
+    assert_eq!(
+        (
+            counts.alerts_triggered,
+            counts.crits_triggered,
+            counts.oks_triggered
+        ),
+        (2, 1, 1)
+    );
+    assert!(
+        stats
+            .iter()
+            .filter(|n| n.kind != "alert")
+            .all(|n| n.alerts.is_none())
+    );
 }

@@ -159,5 +159,32 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             );
         }
     }
+    let name = "kapacitor_node_alerts_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Alert events an alert node sent, by level.",
+    );
+    for t in &tasks {
+        for n in &t.nodes {
+            let Some(a) = &n.alerts else {
+                continue;
+            };
+            for (level, count) in [
+                ("OK", a.oks_triggered),
+                ("INFO", a.infos_triggered),
+                ("WARNING", a.warns_triggered),
+                ("CRITICAL", a.crits_triggered),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{task=\"{}\",node=\"{}\",level=\"{level}\"}} {count}",
+                    label(&t.id),
+                    label(&n.name),
+                );
+            }
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -656,6 +656,10 @@ fn first_match(
 }
 
 impl Node for AlertNode {
+    fn alerts_triggered(&self) -> Option<[u64; 4]> {
+        Some(self.sent_by_level)
+    }
+
     fn groups(&self) -> usize {
         self.groups.len()
     }

@@ -137,6 +137,10 @@ fn dead(threshold: f64, extra: &[Lambda], input: &EvalInput<'_>) -> Result<bool,
 }
 
 impl Node for DeadmanNode {
+    fn alerts_triggered(&self) -> Option<[u64; 4]> {
+        Some(self.alert.sent_by_level())
+    }
+
     fn groups(&self) -> usize {
         self.alert.groups()
     }
