@@ -9,6 +9,7 @@ pub mod cli;
 pub mod handlers;
 pub mod recording;
 mod server;
+pub mod task_vars;
 pub mod taskdir;
 pub mod tasks;
 pub mod testcase;

@@ -103,6 +103,12 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     if let Some(c) = &meta.cron {
         extra.insert("cron".to_string(), c.clone());
     }
+    if !meta.vars.is_empty() {
+        extra.insert(
+            "vars".to_string(),
+            crate::task_vars::yaml_to_json(&meta.vars).to_string(),
+        );
+    }
     if let Some(g) = meta.group_by {
         extra.insert(
             "group_by".to_string(),
@@ -132,6 +138,26 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
             let message = e
                 .to_string()
                 .replace(&format!("{}.tick", files.id), &script_path);
+            // A var's error belongs to the YAML, where the var is written.
+            let message = message
+                .lines()
+                .map(|line| {
+                    let var = line
+                        .strip_prefix("vars.")
+                        .and_then(|rest| rest.split_once(':'))
+                        .and_then(|(name, _)| meta.vars.get(name));
+                    match var {
+                        Some(v) => format!(
+                            "{}:{}:{}: {line}",
+                            files.meta_path.display(),
+                            v.line,
+                            v.column
+                        ),
+                        None => line.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
             tracing::warn!(task = %files.id, "task files not applied, keeping the running version:\n{message}");
             tasks.set_file_error(&files.id, Some(message));
         }

@@ -83,6 +83,9 @@ pub struct TaskInfo {
     pub from: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
+    /// Values given for the script's vars, in Kapacitor's shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vars: Option<serde_json::Value>,
     pub status: TaskStatus,
     pub executing: bool,
     pub error: String,
@@ -430,8 +433,20 @@ impl TaskManager {
         if let Some(w) = def.meta.get("where") {
             config::WherePredicate::parse(w)?;
         }
-        let plan = dsl::compile(&def.script, def.task_type)
-            .map_err(|d| TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script)))?;
+        let vars = match def.meta.get("vars") {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| TaskError::Script(format!("vars: {e}")))?,
+            ),
+        };
+        let plan = crate::task_vars::compile(
+            &def.script,
+            def.task_type,
+            vars.as_ref(),
+            &format!("{}.tick", def.id),
+        )
+        .map_err(TaskError::Script)?;
         let mut tasks = self.lock();
         if let Some(existing) = tasks.get(&def.id)
             && existing.def == def
@@ -675,7 +690,18 @@ fn info(entry: &Entry) -> TaskInfo {
             .collect(),
         script: entry.def.script.clone(),
         from: entry.def.measurement.clone(),
-        meta: entry.def.meta.clone(),
+        meta: entry
+            .def
+            .meta
+            .iter()
+            .filter(|(k, _)| *k != "vars")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        vars: entry
+            .def
+            .meta
+            .get("vars")
+            .and_then(|v| serde_json::from_str(v).ok()),
         created: rfc3339(entry.created),
         modified: rfc3339(entry.modified),
         last_enabled: entry.last_enabled.map(rfc3339),

@@ -1640,3 +1640,70 @@ async fn deadman_alerts_when_writes_stop_and_recovers_when_they_resume() {
     }
     server.shutdown().await;
 }
+
+/// A task's YAML `vars` set its script's vars: changing one in the YAML
+/// changes what the task does; a wrong type is refused with the YAML's
+/// file, line and column, and the running version stays.
+#[tokio::test]
+async fn yaml_vars_set_the_threshold_and_a_wrong_type_names_the_yaml_line() {
+    let (config, _dir) = test_config();
+    let tasks_dir = config.tasks_dir.clone();
+    std::fs::create_dir_all(&tasks_dir).unwrap();
+    std::fs::write(
+        tasks_dir.join("hot.tick"),
+        "var crit = 90.0\nstream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: \"value\" > crit)\n",
+    )
+    .unwrap();
+    let yaml = |crit: &str| format!("vars:\n  crit:\n    type: float\n    value: {crit}\n");
+    std::fs::write(tasks_dir.join("hot.yaml"), yaml("50")).unwrap();
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let task = async || {
+        request(addr, "GET", "/kapacitor/v1/tasks/hot", &[], b"")
+            .await
+            .json()
+    };
+    assert_eq!(task().await["vars"]["crit"]["value"], 50.0);
+    let crits = async || {
+        request(
+            addr,
+            "GET",
+            "/kapacitor/v1/alerts?task=hot&level=critical",
+            &[],
+            b"",
+        )
+        .await
+        .json()["alerts"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    // 60 is over the YAML's 50 (the script says 90).
+    post(addr, "/write?db=telegraf", "cpu value=60\n").await;
+    assert!(eventually(async || crits().await == 1).await);
+    // Now the YAML says 70: 60 is fine, 80 is not.
+    std::fs::write(tasks_dir.join("hot.yaml"), yaml("70")).unwrap();
+    assert!(eventually(async || task().await["vars"]["crit"]["value"] == 70.0).await);
+    post(addr, "/write?db=telegraf", "cpu value=60\ncpu value=80\n").await;
+    assert!(eventually(async || crits().await == 2).await);
+    // An int where the script has a float: refused, at the YAML's line.
+    std::fs::write(
+        tasks_dir.join("hot.yaml"),
+        "vars:\n  crit:\n    type: int\n    value: 10\n",
+    )
+    .unwrap();
+    assert!(
+        eventually(async || task().await["error"]
+            .as_str()
+            .is_some_and(|e| e
+                .contains("hot.yaml:2:3: vars.crit: the script's var `crit` is a float, not int")))
+        .await,
+        "{}",
+        task().await
+    );
+    assert_eq!(
+        task().await["vars"]["crit"]["value"],
+        70.0,
+        "the old version runs on"
+    );
+    server.shutdown().await;
+}

@@ -198,6 +198,10 @@ pub struct TaskVar {
     pub var_type: VarType,
     pub value: VarValue,
     pub description: Option<String>,
+    /// Where the var's name is written (1-based line and column), for
+    /// errors found when the script is compiled with it.
+    pub line: usize,
+    pub column: usize,
 }
 
 /// The metadata of one task. `TaskMeta::default()` is an enabled stream
@@ -707,7 +711,8 @@ fn vars(w: &mut Walker<'_>, node: &Node) -> BTreeMap<String, TaskVar> {
             );
             continue;
         }
-        if let Some(var) = var(w, &path, &entry.value) {
+        if let Some(mut var) = var(w, &path, &entry.value) {
+            (var.line, var.column) = (entry.key.line, entry.key.column);
             out.insert(name, var);
         }
     }
@@ -773,6 +778,8 @@ fn var(w: &mut Walker<'_>, path: &str, node: &Node) -> Option<TaskVar> {
         var_type,
         value,
         description,
+        line: 0,
+        column: 0,
     })
 }
 

@@ -40,6 +40,20 @@ const BOOLEAN_LAMBDAS: &[&str] = &[
 /// Compiles a script for a task of `task_type`. On failure every problem
 /// found is returned, each with its span.
 pub fn compile(script: &str, task_type: TaskType) -> Result<Plan, Diagnostics> {
+    compile_with_vars(script, task_type, &HashMap::new())
+}
+
+/// Compiles a script with its vars set from outside, as Kapacitor does when
+/// a task is created from a template: a value in `vars` replaces the
+/// script's `var NAME = ...` default or fills its `var NAME TYPE`
+/// declaration. Check the values first with [`check_vars`], which names
+/// the var in its errors (these come from the task's metadata, not the
+/// script).
+pub fn compile_with_vars(
+    script: &str,
+    task_type: TaskType,
+    vars: &HashMap<String, Value>,
+) -> Result<Plan, Diagnostics> {
     let (stmts, syntax) = crate::parse::parse(script);
     if !syntax.is_empty() {
         // Meaning checks on a half-parsed script mostly echo the syntax
@@ -47,10 +61,65 @@ pub fn compile(script: &str, task_type: TaskType) -> Result<Plan, Diagnostics> {
         return Err(Diagnostics(syntax));
     }
     let mut c = Compiler::new(task_type);
+    c.overrides = vars.clone();
     for stmt in &stmts {
         c.statement(stmt);
     }
     c.finish()
+}
+
+/// What is wrong with setting `vars` on a script whose vars are
+/// `declared` (a compiled plan's `vars`): names the script lacks, and
+/// values of another type than the script's. Each error is (var, message).
+pub fn check_vars(declared: &[VarSpec], vars: &HashMap<String, Value>) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let given = var_type(&vars[name]);
+        match declared.iter().find(|v| &v.name == name) {
+            None => {
+                let known: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
+                let mut message = format!("the script has no var `{name}`");
+                if let Some(s) = did_you_mean(name, known.iter().copied()) {
+                    message.push_str(&format!("; did you mean `{s}`?"));
+                }
+                errors.push((name.clone(), message));
+            }
+            Some(v) if v.ty != given => errors.push((
+                name.clone(),
+                format!("the script's var `{name}` is {}, not {given}", a(&v.ty)),
+            )),
+            Some(_) => {}
+        }
+    }
+    errors
+}
+
+/// The value of a lambda var given as text (`"value" > 90`), as
+/// [`compile_with_vars`] takes it.
+pub fn lambda_var(source: &str) -> Result<Value, String> {
+    let text = format!("var v = lambda: {source}\n");
+    let (stmts, syntax) = crate::parse::parse(&text);
+    let first_error = |d: Vec<Diagnostic>| {
+        d.into_iter()
+            .next()
+            .map_or_else(|| "not a lambda expression".to_owned(), |d| d.message)
+    };
+    if !syntax.is_empty() {
+        return Err(first_error(syntax));
+    }
+    let mut c = Compiler::new(TaskType::Stream);
+    for stmt in &stmts {
+        c.statement(stmt);
+    }
+    if !c.diags.is_empty() {
+        return Err(first_error(c.diags));
+    }
+    match c.scope.remove("v").map(|b| b.val) {
+        Some(Val::Const(v @ Value::Lambda(_))) => Ok(v),
+        _ => Err("not a lambda expression".into()),
+    }
 }
 
 /// Guesses a script's task type from the first root it names, for tools
@@ -114,6 +183,8 @@ struct Compiler {
     wrong_root: bool,
     /// Nodes whose edge type could not be known because of an earlier error.
     unknown_edge: Vec<usize>,
+    /// Vars set from outside the script (see [`compile_with_vars`]).
+    overrides: HashMap<String, Value>,
 }
 
 impl Compiler {
@@ -146,6 +217,7 @@ impl Compiler {
             root_used: false,
             wrong_root: false,
             unknown_edge: Vec::new(),
+            overrides: HashMap::new(),
         }
     }
 
@@ -204,13 +276,31 @@ impl Compiler {
                     self.error(d);
                     return;
                 }
-                if self.define(name, Val::Template(ty.name.clone())) {
+                let given = self.overrides.get(&name.name).cloned();
+                let val = given
+                    .clone()
+                    .map_or_else(|| Val::Template(ty.name.clone()), Val::Const);
+                if self.define(name, val) {
                     self.vars.push(VarSpec {
                         name: name.name.clone(),
                         ty: ty.name.clone(),
-                        value: None,
+                        value: given,
                     });
                 }
+            }
+            Stmt::Var { name, value, .. } if self.overrides.contains_key(&name.name) => {
+                let given = self.overrides[&name.name].clone();
+                // The script's default is still checked, then replaced.
+                let ty = match self.value_or_node(value) {
+                    Some(Val::Const(v)) => var_type(&v).to_owned(),
+                    _ => var_type(&given).to_owned(),
+                };
+                self.vars.push(VarSpec {
+                    name: name.name.clone(),
+                    ty,
+                    value: Some(given.clone()),
+                });
+                self.define(name, Val::Const(given));
             }
             Stmt::Var { name, value, .. } => {
                 let Some(val) = self.value_or_node(value) else {

@@ -31,7 +31,7 @@ mod grammar {
     pub use grammar::*;
 }
 
-pub use compile::{compile, detect_task_type};
+pub use compile::{check_vars, compile, compile_with_vars, detect_task_type, lambda_var};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use lambda::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
 pub use parse::parse;

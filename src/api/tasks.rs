@@ -37,6 +37,9 @@ pub struct TaskBody {
     pub period: Option<String>,
     pub cron: Option<String>,
     pub group_by: Option<String>,
+    /// Values for the script's vars, as Kapacitor takes them:
+    /// `{"name": {"type": "int", "value": 5}}`; `{}` clears them.
+    pub vars: Option<serde_json::Value>,
 }
 
 /// Task ids as Kapacitor allows them: letters, digits, `-`, `.`, `_`.
@@ -131,6 +134,18 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
             StatusCode::BAD_REQUEST,
             "a batch task needs a query, in the script or as `query`",
         );
+    }
+    match &body.vars {
+        Some(v) if v.as_object().is_some_and(|o| o.is_empty()) => {
+            meta.remove("vars");
+        }
+        Some(v) => {
+            if let Err(e) = crate::task_vars::from_json(v) {
+                return json_error(StatusCode::BAD_REQUEST, e);
+            }
+            meta.insert("vars".to_string(), v.to_string());
+        }
+        None => {}
     }
     let def = TaskDefinition {
         id: id.clone(),

@@ -32,6 +32,9 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     if !task["from"].is_null() {
         body["from"] = task["from"].clone();
     }
+    if !task["vars"].is_null() {
+        body["vars"] = task["vars"].clone();
+    }
     if let Some(meta) = task["meta"].as_object() {
         for (k, v) in meta {
             body[k] = v.clone();
