@@ -934,6 +934,77 @@ mod binaries {
         assert!(!ok && err.contains("does not exist"), "{err}");
     }
 
+    /// `--json` on every command: the API's JSON, `{"ok": true, ...}` for
+    /// actions, `{"error": ...}` on standard output when something fails.
+    #[test]
+    fn every_command_speaks_json() {
+        let d = daemon();
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("t.tick");
+        std::fs::write(&script, "stream|from().measurement('cpu')|httpOut('out')\n").unwrap();
+        let json = |args: &[&str]| {
+            let mut all = vec!["--json"];
+            all.extend_from_slice(args);
+            let (ok, out, err) = cli(&d.url, &all);
+            let value: serde_json::Value = serde_json::from_str(out.trim())
+                .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out} {err}"));
+            (ok, value)
+        };
+        let define = [
+            "define",
+            "streamer",
+            "--name",
+            "t",
+            "--script",
+            script.to_str().unwrap(),
+        ];
+        let (ok, v) = json(&define);
+        assert!(ok);
+        assert_eq!(
+            v,
+            serde_json::json!({"ok": true, "task": "t", "defined": "created"})
+        );
+        let (ok, v) = json(&["enable", "t", "nope"]);
+        assert!(!ok, "one of the two failed");
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["tasks"][0], serde_json::json!({"task": "t", "ok": true}));
+        assert!(
+            v["tasks"][1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+            "{v}"
+        );
+        let (ok, v) = json(&["list", "tasks"]);
+        assert!(ok && v["tasks"][0]["id"] == "t", "{v}");
+        let (ok, v) = json(&["show", "t"]);
+        assert!(ok && v["status"] == "enabled", "{v}");
+        let lines = dir.path().join("p.lp");
+        std::fs::write(&lines, "cpu v=1\n").unwrap();
+        let (ok, v) = json(&["write", lines.to_str().unwrap()]);
+        assert!(ok && v["ok"] == true && v["bytes"] == 8, "{v}");
+        let (ok, v) = json(&["alerts"]);
+        assert!(ok && v["alerts"].is_array(), "{v}");
+        let (ok, v) = json(&["status"]);
+        assert!(ok && v["tasks"].is_array(), "{v}");
+        let bad = dir.path().join("bad.tick");
+        std::fs::write(&bad, "stream|windw()\n").unwrap();
+        let (ok, v) = json(&["check", bad.to_str().unwrap()]);
+        assert!(!ok);
+        assert_eq!(v["files"][0]["errors"][0]["line"], 1, "{v}");
+        assert_eq!(v["files"][0]["errors"][0]["column"], 8, "{v}");
+        let (ok, v) = json(&["delete", "t"]);
+        assert!(ok && v["ok"] == true, "{v}");
+        let (ok, v) = json(&["show", "t"]);
+        assert!(
+            !ok && v["error"].as_str().unwrap().contains("does not exist"),
+            "{v}"
+        );
+        let (ok, out, _) = cli("http://127.0.0.1:1", &["--json", "status"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert!(!ok && v["error"].is_string(), "{v}");
+    }
+
     #[test]
     fn cli_defined_tasks_and_their_state_survive_kill_9() {
         let dir = tempfile::tempdir().unwrap();

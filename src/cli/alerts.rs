@@ -15,9 +15,9 @@ pub struct Args {
     /// Only events of this level (OK, INFO, WARNING, CRITICAL).
     #[arg(long)]
     level: Option<String>,
-    /// Print the API's JSON as it is.
-    #[arg(long)]
-    json: bool,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {

@@ -28,6 +28,9 @@ pub struct Args {
     command: Option<Command>,
     #[command(flatten)]
     load: LoadArgs,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,12 +112,13 @@ struct LoadArgs {
     /// again, so work it queued is counted.
     #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     settle: Duration,
-    /// Print the report as JSON.
-    #[arg(long)]
+    /// Print the report as JSON (the global `--json`).
+    #[arg(skip)]
     json: bool,
 }
 
-pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args, url: &str) -> anyhow::Result<ExitCode> {
+    args.load.json = args.json;
     match args.command {
         Some(Command::Sink(sink)) => sink::run(sink).map(|()| ExitCode::SUCCESS),
         Some(Command::Compare(cmp)) => report::compare(cmp).map(|()| ExitCode::SUCCESS),

@@ -24,12 +24,16 @@ pub struct Args {
     /// Print each DAG in Graphviz DOT, with Kapacitor's node names.
     #[arg(long)]
     dot: bool,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let mut report = Vec::new();
     for path in &args.files {
         let source =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -38,7 +42,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(TaskTypeArg::Batch) => dsl::TaskType::Batch,
             None => dsl::detect_task_type(&source),
         };
-        match dsl::compile(&source, task_type) {
+        let result = dsl::compile(&source, task_type);
+        if args.json {
+            let file = path.display().to_string();
+            report.push(match &result {
+                Ok(plan) => serde_json::json!({"file": file, "ok": true, "dot": plan.to_dot(&file)}),
+                Err(diags) => {
+                    failed = true;
+                    let errors: Vec<serde_json::Value> = diags
+                        .0
+                        .iter()
+                        .map(|d| {
+                            let (line, column) = dsl::Diagnostic::line_col(&source, d.span.start);
+                            serde_json::json!({"line": line, "column": column, "message": d.message, "help": d.help})
+                        })
+                        .collect();
+                    serde_json::json!({"file": file, "ok": false, "errors": errors})
+                }
+            });
+            continue;
+        }
+        match result {
             Ok(plan) => {
                 if args.dot {
                     let name = path
@@ -53,6 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 eprint!("{}", diags.render(&path.display().to_string(), &source));
             }
         }
+    }
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"ok": !failed, "files": report})
+        )?;
     }
     Ok(if failed {
         ExitCode::FAILURE

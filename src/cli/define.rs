@@ -15,6 +15,9 @@ use super::http::{send, send_json};
 pub struct Args {
     #[command(subcommand)]
     kind: Kind,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -132,10 +135,12 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
         send_json(Method::POST, url, "/kapacitor/v1/tasks", &body)?
     };
     if !reply.status.is_success() {
-        eprintln!("{}", reply.error_text());
-        return Ok(ExitCode::FAILURE);
+        return Ok(super::fail(args.json, &reply.error_text()));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::done(
+        args.json,
+        json!({"ok": true, "task": name, "defined": if exists { "updated" } else { "created" }}),
+    ))
 }
 
 #[cfg(test)]

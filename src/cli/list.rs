@@ -11,9 +11,9 @@ use super::http::send;
 pub struct Args {
     /// What to list: tasks.
     what: What,
-    /// Print the API's JSON as it is.
-    #[arg(long)]
-    json: bool,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -31,6 +31,11 @@ struct Cli {
         global = true
     )]
     url: String,
+    /// Machine-readable output: the API's JSON where there is one,
+    /// `{"ok": true, ...}` for actions, and on failure `{"error": "..."}`
+    /// on standard output with a non-zero exit status.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,26 +73,82 @@ enum Command {
 /// Runs the CLI with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (url, json) = (cli.url.as_str(), cli.json);
     let result = match cli.command {
-        Command::Write(args) => write::run(args, &cli.url),
-        Command::Status(args) => status::run(args, &cli.url),
-        Command::Check(args) => check::run(args),
-        Command::Bench(args) => bench::run(args, &cli.url),
-        Command::Test(args) => test::run(args),
-        Command::Define(args) => define::run(args, &cli.url),
-        Command::Enable(args) => task::run(args, &cli.url, task::Action::Enable),
-        Command::Disable(args) => task::run(args, &cli.url, task::Action::Disable),
-        Command::Delete(args) => task::run(args, &cli.url, task::Action::Delete),
-        Command::List(args) => list::run(args, &cli.url),
-        Command::Show(args) => show::run(args, &cli.url),
-        Command::Push(args) => push::run(args, &cli.url),
-        Command::Alerts(args) => alerts::run(args, &cli.url),
+        Command::Write(mut a) => {
+            a.json = json;
+            write::run(a, url)
+        }
+        Command::Status(mut a) => {
+            a.json = json;
+            status::run(a, url)
+        }
+        Command::Check(mut a) => {
+            a.json = json;
+            check::run(a)
+        }
+        Command::Bench(mut a) => {
+            a.json = json;
+            bench::run(a, url)
+        }
+        Command::Test(mut a) => {
+            a.json = json;
+            test::run(a)
+        }
+        Command::Define(mut a) => {
+            a.json = json;
+            define::run(a, url)
+        }
+        Command::Enable(mut a) => {
+            a.json = json;
+            task::run(a, url, task::Action::Enable)
+        }
+        Command::Disable(mut a) => {
+            a.json = json;
+            task::run(a, url, task::Action::Disable)
+        }
+        Command::Delete(mut a) => {
+            a.json = json;
+            task::run(a, url, task::Action::Delete)
+        }
+        Command::List(mut a) => {
+            a.json = json;
+            list::run(a, url)
+        }
+        Command::Show(mut a) => {
+            a.json = json;
+            show::run(a, url)
+        }
+        Command::Push(mut a) => {
+            a.json = json;
+            push::run(a, url)
+        }
+        Command::Alerts(mut a) => {
+            a.json = json;
+            alerts::run(a, url)
+        }
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => fail(json, &format!("{err:#}")),
     }
+}
+
+/// Reports a failure as one line (`error: ...` on standard error, or
+/// `{"error": ...}` on standard output with `--json`) and exits non-zero.
+pub(crate) fn fail(json: bool, message: &str) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({ "error": message }));
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Reports an action's success: nothing, or its JSON with `--json`.
+pub(crate) fn done(json: bool, what: serde_json::Value) -> ExitCode {
+    if json {
+        println!("{what}");
+    }
+    ExitCode::SUCCESS
 }

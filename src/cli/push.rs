@@ -16,6 +16,9 @@ pub struct Args {
     remote: String,
     /// The task's name.
     name: String,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
@@ -51,5 +54,8 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     if !reply.status.is_success() {
         bail!("{}: {}", args.remote, reply.error_text());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::done(
+        args.json,
+        json!({"ok": true, "task": args.name, "remote": args.remote}),
+    ))
 }

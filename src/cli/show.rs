@@ -13,9 +13,9 @@ use super::http::send;
 pub struct Args {
     /// The task's name.
     name: String,
-    /// Print the API's JSON as it is.
-    #[arg(long)]
-    json: bool,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {

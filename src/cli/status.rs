@@ -10,9 +10,9 @@ use super::http::send;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the status endpoint's JSON as it is.
-    #[arg(long)]
-    json: bool,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {

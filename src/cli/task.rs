@@ -11,6 +11,9 @@ pub struct Args {
     /// Task names.
     #[arg(required = true)]
     names: Vec<String>,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 /// What to do to each task.
@@ -23,6 +26,7 @@ pub enum Action {
 
 pub fn run(args: Args, url: &str, action: Action) -> anyhow::Result<ExitCode> {
     let mut failed = false;
+    let mut report = Vec::new();
     for name in &args.names {
         let path = format!("/kapacitor/v1/tasks/{name}");
         let reply = match action {
@@ -40,10 +44,18 @@ pub fn run(args: Args, url: &str, action: Action) -> anyhow::Result<ExitCode> {
             )?,
             Action::Delete => send(Method::DELETE, url, &path, Vec::new())?,
         };
-        if !reply.status.is_success() {
-            eprintln!("{name}: {}", reply.error_text());
+        if reply.status.is_success() {
+            report.push(serde_json::json!({"task": name, "ok": true}));
+        } else {
+            if !args.json {
+                eprintln!("error: {name}: {}", reply.error_text());
+            }
+            report.push(serde_json::json!({"task": name, "error": reply.error_text()}));
             failed = true;
         }
+    }
+    if args.json {
+        println!("{}", serde_json::json!({"ok": !failed, "tasks": report}));
     }
     Ok(if failed {
         ExitCode::FAILURE

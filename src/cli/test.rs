@@ -18,6 +18,9 @@ pub struct Args {
     /// Hand points to the task this many at a time.
     #[arg(long, default_value_t = 1)]
     delivery_batch: usize,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,23 +33,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         delivery_batch: args.delivery_batch.max(1),
     };
     let (mut passed, mut failed) = (0, 0);
+    let mut report = Vec::new();
     for dir in cases {
         let result = run_case(&dir, opts);
         match result.failure {
             None => {
                 passed += 1;
-                println!("PASS {}", result.name);
+                report.push(serde_json::json!({"case": result.name, "passed": true}));
+                if !args.json {
+                    println!("PASS {}", result.name);
+                }
             }
             Some(why) => {
                 failed += 1;
-                println!("FAIL {}", result.name);
-                for line in why.0.lines() {
-                    println!("    {line}");
+                if !args.json {
+                    println!("FAIL {}", result.name);
+                    for line in why.0.lines() {
+                        println!("    {line}");
+                    }
                 }
+                report.push(
+                    serde_json::json!({"case": result.name, "passed": false, "failure": why.0}),
+                );
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"passed": passed, "failed": failed, "cases": report})
+        );
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

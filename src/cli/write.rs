@@ -26,6 +26,9 @@ pub struct Args {
     precision: String,
     /// File of line protocol; `-` or nothing reads standard input.
     file: Option<PathBuf>,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
@@ -47,18 +50,28 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
         ("precision", args.precision.as_str()),
     ])?;
     let path = format!("/write?{query}");
-    let mut failed = false;
+    let mut errors = Vec::new();
+    let mut requests = 0;
     for chunk in chunks_at_line_ends(&data, REQUEST_BYTES) {
+        requests += 1;
         let reply = send(Method::POST, url, &path, chunk.to_vec())?;
         if !reply.status.is_success() {
-            eprintln!("error: {}", reply.error_text());
-            failed = true;
+            if !args.json {
+                eprintln!("error: {}", reply.error_text());
+            }
+            errors.push(reply.error_text());
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": errors.is_empty(), "bytes": data.len(), "requests": requests, "errors": errors})
+        );
+    }
+    Ok(if errors.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
