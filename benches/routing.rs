@@ -55,6 +55,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         http_out: &http_out,
         handlers: &handlers,
         group_idle_timeout: None,
+        alert_states: None,
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

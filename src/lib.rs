@@ -4,6 +4,7 @@
 //! Data flows one way: listeners (`ingest`) → router and tasks (`pipeline`)
 //! → handlers. This crate only connects them and serves the API.
 
+pub mod alert_states;
 mod api;
 pub mod cli;
 pub mod handlers;

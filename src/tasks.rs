@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use crate::alert_states::AlertStates;
+
 use pipeline::build::{TaskEnv, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
 use pipeline::spec::BuildError;
@@ -166,6 +168,8 @@ pub struct Env<'a> {
     pub handlers: &'a HandlerRegistry,
     /// `pipeline.group_idle_timeout` in ns; `None`: groups never expire.
     pub group_idle_timeout: Option<i64>,
+    /// Where alert states outlive the task; `None`: they do not.
+    pub alert_states: Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>>,
 }
 
 impl TaskEnv for Env<'_> {
@@ -175,6 +179,10 @@ impl TaskEnv for Env<'_> {
 
     fn group_idle_timeout(&self) -> Option<i64> {
         self.group_idle_timeout
+    }
+
+    fn alert_states(&self) -> Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>> {
+        self.alert_states.clone()
     }
 
     fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
@@ -218,6 +226,9 @@ pub struct TaskManager {
     file_errors: Mutex<BTreeMap<String, String>>,
     /// See [`Env::group_idle_timeout`].
     group_idle_timeout: Option<i64>,
+    /// Alert states by task and alert id, kept across reloads (and, with a
+    /// store, restarts).
+    alert_states: AlertStates,
 }
 
 /// A stored task's times, kept across restarts.
@@ -248,6 +259,7 @@ impl TaskManager {
             dir_tasks: Mutex::default(),
             file_errors: Mutex::default(),
             group_idle_timeout: None,
+            alert_states: AlertStates::in_memory(),
         }
     }
 
@@ -316,8 +328,13 @@ impl TaskManager {
     /// A manager that keeps task definitions and their enabled state in
     /// `store`, so they survive restarts.
     pub fn with_store(router: Arc<Router>, store: Arc<storage::Store>) -> Self {
+        let alert_states = AlertStates::with_store(store.clone()).unwrap_or_else(|e| {
+            tracing::error!("alert states will not be saved: cannot start their writer: {e}");
+            AlertStates::in_memory()
+        });
         TaskManager {
             store: Some(store),
+            alert_states,
             ..TaskManager::new(router)
         }
     }
@@ -523,6 +540,7 @@ impl TaskManager {
             http_out: &self.http_out,
             handlers: &handlers,
             group_idle_timeout: self.group_idle_timeout,
+            alert_states: Some(self.alert_states.for_task(id)),
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,
@@ -589,8 +607,8 @@ impl TaskManager {
         self.http_out.remove_task(id);
         if let Some(store) = &self.store {
             store.delete_task(id)?;
-            store.delete_alert_states(id)?;
         }
+        self.alert_states.remove_task(id);
         Ok(())
     }
 
@@ -611,6 +629,8 @@ impl TaskManager {
                 join(running);
             }
         }
+        // No task publishes any more: commit what their alerts left.
+        self.alert_states.close();
     }
 
     /// Every task, by id.

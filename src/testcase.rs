@@ -171,6 +171,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         handlers: &handlers,
         // Cases last seconds of replay time; groups never expire in them.
         group_idle_timeout: None,
+        alert_states: None,
     };
     match task_type {
         dsl::TaskType::Stream => {

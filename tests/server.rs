@@ -1066,6 +1066,111 @@ mod binaries {
         assert!(line("kept_off").contains("disabled"), "{out}");
     }
 
+    /// Alert state survives a restart and a `kill -9`: an alert that is
+    /// still CRITICAL is not sent again (`stateChangesOnly`), and its
+    /// recovery comes with `previousLevel` CRITICAL.
+    #[test]
+    fn alert_state_survives_restart_and_kill_9() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |dir: &std::path::Path| {
+            let port = free_port();
+            let child = kapacitord()
+                .current_dir(dir)
+                .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
+                .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+                .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "kapacitord never listened");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (child, format!("http://127.0.0.1:{port}"))
+        };
+        let write = |url: &str, value: u32| {
+            let file = dir.path().join("p.lp");
+            std::fs::write(&file, format!("cpu,host=a value={value}\n")).unwrap();
+            let (ok, _, err) = cli(url, &["write", file.to_str().unwrap()]);
+            assert!(ok, "{err}");
+        };
+        // The events this daemon has sent, oldest first, as (level, previous).
+        let events = |url: &str| -> Vec<(String, String)> {
+            let (ok, out, err) = cli(url, &["--json", "alerts", "--task", "hot"]);
+            assert!(ok, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let list: Vec<(String, String)> = v["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["level"].as_str().unwrap().to_string(),
+                        a["event"]["previousLevel"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            list
+        };
+        let wait_for = |url: &str, n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let e = events(url);
+                if e.len() >= n {
+                    return e;
+                }
+                assert!(Instant::now() < deadline, "{n} events expected: {e:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let script = dir.path().join("hot.tick");
+        std::fs::write(
+            &script,
+            "stream|from().measurement('cpu').groupBy('host')|alert().crit(lambda: \"value\" > 90).stateChangesOnly()\n",
+        )
+        .unwrap();
+        let (mut a, url) = start(dir.path());
+        let define = [
+            "define",
+            "streamer",
+            "--name",
+            "hot",
+            "--script",
+            script.to_str().unwrap(),
+        ];
+        assert!(cli(&url, &define).0);
+        assert!(cli(&url, &["enable", "hot"]).0);
+        write(&url, 95);
+        assert_eq!(wait_for(&url, 1), [("CRITICAL".into(), "OK".into())]);
+        // A clean restart.
+        let killed = Command::new("kill")
+            .arg("-TERM")
+            .arg(a.id().to_string())
+            .status();
+        assert!(killed.unwrap().success());
+        a.wait().unwrap();
+        let (mut b, url) = start(dir.path());
+        write(&url, 96);
+        // Still CRITICAL: nothing to send. Then the recovery, then CRITICAL.
+        write(&url, 50);
+        assert_eq!(wait_for(&url, 1), [("OK".into(), "CRITICAL".into())]);
+        write(&url, 97);
+        assert_eq!(wait_for(&url, 2)[1], ("CRITICAL".into(), "OK".into()));
+        // The state is committed within milliseconds of the event; give the
+        // writer a moment, then SIGKILL: no shutdown, no flush.
+        std::thread::sleep(Duration::from_millis(300));
+        b.kill().unwrap();
+        b.wait().unwrap();
+        let (mut c, url) = start(dir.path());
+        write(&url, 98);
+        write(&url, 10);
+        let after = wait_for(&url, 1);
+        let _ = c.kill();
+        let _ = c.wait();
+        assert_eq!(after, [("OK".into(), "CRITICAL".into())]);
+    }
+
     #[test]
     fn sigterm_shuts_down_cleanly() {
         let dir = tempfile::tempdir().unwrap();

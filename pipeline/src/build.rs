@@ -8,7 +8,7 @@ use dsl::{NodeSpec, Plan};
 use crate::batch::Message;
 use crate::group::GroupKey;
 use crate::node::{Node, PassThrough};
-use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec};
+use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec, AlertStateStore};
 use crate::nodes::barrier::BarrierNode;
 use crate::nodes::change_detect::ChangeDetectNode;
 use crate::nodes::deadman::DeadmanNode;
@@ -48,6 +48,11 @@ pub trait TaskEnv {
     /// After how long (ns, on the task's clock) a group that got no point
     /// is deleted; `None` keeps groups forever.
     fn group_idle_timeout(&self) -> Option<i64> {
+        None
+    }
+    /// Where the task's alert nodes keep their states across restarts;
+    /// `None`: in memory only.
+    fn alert_states(&self) -> Option<Arc<dyn AlertStateStore>> {
         None
     }
 }
@@ -260,12 +265,11 @@ fn deadman(plan: &Plan, spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn No
         .and_then(|e| plan.node(e.from))
         .map_or(spec.name.as_str(), |n| n.name.as_str());
     let sink = env.alert_sink(spec)?;
-    Ok(Box::new(DeadmanNode::from_spec(
-        spec,
-        source,
-        env.task_name(),
-        sink,
-    )?))
+    let mut node = DeadmanNode::from_spec(spec, source, env.task_name(), sink)?;
+    if let Some(store) = env.alert_states() {
+        node = node.with_state_store(store);
+    }
+    Ok(Box::new(node))
 }
 
 fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, BuildError> {
@@ -296,10 +300,12 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;
-            Box::new(
-                AlertNode::new(alert, sink)
-                    .map_err(|e| BuildError::invalid(spec, e.to_string()))?,
-            )
+            let mut node = AlertNode::new(alert, sink)
+                .map_err(|e| BuildError::invalid(spec, e.to_string()))?;
+            if let Some(store) = env.alert_states() {
+                node = node.with_state_store(store);
+            }
+            Box::new(node)
         }
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
         "window" => Box::new(window_node(spec)?),

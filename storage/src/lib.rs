@@ -104,6 +104,24 @@ pub struct AlertStateRecord {
     pub previous_level: String,
 }
 
+/// One change to the alert states, for [`Store::apply_alert_states`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertStateOp {
+    Put {
+        task: String,
+        alert_id: String,
+        state: AlertStateRecord,
+    },
+    Remove {
+        task: String,
+        alert_id: String,
+    },
+    /// Every alert state of a task (the task was deleted).
+    RemoveTask {
+        task: String,
+    },
+}
+
 /// An entry of the recordings index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingRecord {
@@ -362,6 +380,49 @@ impl Store {
             ));
         }
         Ok(out)
+    }
+
+    /// Applies several alert-state changes in one transaction (one commit,
+    /// one sync to disk), in order: what a writer batching events needs.
+    pub fn apply_alert_states(&self, ops: &[AlertStateOp]) -> Result<(), StoreError> {
+        let mut encoded = Vec::with_capacity(ops.len());
+        for op in ops {
+            encoded.push(match op {
+                AlertStateOp::Put {
+                    alert_id, state, ..
+                } => Some(self.encode(ALERT_STATES_NAME, alert_id, state)?),
+                _ => None,
+            });
+        }
+        self.write_with(|txn| {
+            let mut table = txn.open_table(ALERT_STATES)?;
+            for (op, json) in ops.iter().zip(&encoded) {
+                match (op, json) {
+                    (AlertStateOp::Put { task, alert_id, .. }, Some(json)) => {
+                        table.insert((task.as_str(), alert_id.as_str()), json.as_str())?;
+                    }
+                    (AlertStateOp::Remove { task, alert_id }, _) => {
+                        table.remove((task.as_str(), alert_id.as_str()))?;
+                    }
+                    (AlertStateOp::RemoveTask { task }, _) => {
+                        let mut ids = Vec::new();
+                        for entry in table.range::<(&str, &str)>((task.as_str(), "")..)? {
+                            let (k, _) = entry?;
+                            let (t, alert_id) = k.value();
+                            if t != task {
+                                break;
+                            }
+                            ids.push(alert_id.to_owned());
+                        }
+                        for id in &ids {
+                            table.remove((task.as_str(), id.as_str()))?;
+                        }
+                    }
+                    (AlertStateOp::Put { .. }, None) => {}
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Deletes every alert state of task `task`.

@@ -383,3 +383,36 @@ fn second_process_is_in_use() {
     // The lock dies with the process.
     Store::open(dir.path()).unwrap();
 }
+
+#[test]
+fn alert_state_changes_apply_in_order_in_one_transaction() {
+    use storage::AlertStateOp;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let put = |task: &str, id: &str, level: &str| AlertStateOp::Put {
+        task: task.into(),
+        alert_id: id.into(),
+        state: alert(level),
+    };
+    store
+        .apply_alert_states(&[
+            put("t", "a", "WARNING"),
+            put("t", "b", "CRITICAL"),
+            put("t", "a", "CRITICAL"),
+            put("t2", "c", "INFO"),
+            AlertStateOp::Remove {
+                task: "t".into(),
+                alert_id: "b".into(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(
+        store.alert_states("t").unwrap(),
+        vec![("a".to_owned(), alert("CRITICAL"))]
+    );
+    store
+        .apply_alert_states(&[AlertStateOp::RemoveTask { task: "t".into() }])
+        .unwrap();
+    assert!(store.alert_states("t").unwrap().is_empty());
+    assert_eq!(store.alert_states("t2").unwrap().len(), 1);
+}

@@ -14,6 +14,7 @@
 //! `.topic()`, and alert state restored from a previous run.
 
 mod event;
+mod persist;
 mod plan;
 mod state;
 mod template;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use event::{AlertEvent, EventData, Level};
+pub use persist::{AlertStateStore, SavedAlert};
 pub use template::{
     RenderError, ServerInfo, Template, TemplateData, TemplateError, TemplateKind, go_duration,
     go_float, go_time,
@@ -238,6 +240,8 @@ pub struct AlertNode {
     /// keeps this in the alert topic.
     last_sent: HashMap<String, Level>,
     sent_by_level: [u64; 4],
+    /// Where alert states outlive the task (restarts, reloads).
+    saved: Option<Arc<dyn AlertStateStore>>,
 }
 
 impl AlertNode {
@@ -303,7 +307,15 @@ impl AlertNode {
             groups: Default::default(),
             last_sent: HashMap::new(),
             sent_by_level: [0; 4],
+            saved: None,
         })
+    }
+
+    /// Keeps each alert's state in `store` and, when an alert id is first
+    /// seen, goes on from the state kept there.
+    pub fn with_state_store(mut self, store: Arc<dyn AlertStateStore>) -> Self {
+        self.saved = Some(store);
+        self
     }
 
     /// Events sent so far, by level (OK, INFO, WARNING, CRITICAL).
@@ -427,6 +439,16 @@ impl AlertNode {
         };
         self.sent_by_level[level.index()] += 1;
         self.sink.publish(&event);
+        if let Some(store) = &self.saved {
+            store.save(
+                &event.id,
+                SavedAlert {
+                    level,
+                    since: time.saturating_sub(duration),
+                    last_event: time,
+                },
+            );
+        }
         Ok(event)
     }
 
@@ -488,6 +510,31 @@ impl AlertNode {
             .or_insert_with(|| AlertState::new(history))
     }
 
+    /// Tells the state store of a level change no event was sent for
+    /// (suppressed, or a recovery under `noRecoveries`), so a restart does
+    /// not go on from the level before it.
+    fn remember(&self, id: &str, saved: Option<SavedAlert>) {
+        if let (Some(store), Some(saved)) = (&self.saved, saved) {
+            store.save(id, saved);
+        }
+    }
+
+    /// The group's state; a new group's alert `id` goes on from its saved
+    /// state, if any.
+    fn state_for(&mut self, group: &GroupKey, id: &str) -> &mut AlertState {
+        if let Some(store) = &self.saved
+            && !self.groups.contains_key(group)
+        {
+            let mut state = AlertState::new(self.history);
+            if let Some(saved) = store.load(id) {
+                state.restore(saved.level, saved.since, saved.last_event);
+                self.last_sent.entry(id.to_owned()).or_insert(saved.level);
+            }
+            self.groups.insert(group.clone(), state);
+        }
+        self.state(group)
+    }
+
     fn point(
         &mut self,
         p: Point,
@@ -496,7 +543,7 @@ impl AlertNode {
     ) -> Result<(), NodeError> {
         let id = self.render_id(p.measurement(), &group, p.tags())?;
         let mut error = None;
-        let current = self.state(&group).current_level();
+        let current = self.state_for(&group, &id).current_level();
         let input = EvalInput {
             name: p.measurement(),
             time: p.time,
@@ -515,10 +562,14 @@ impl AlertNode {
         let suppressed = (flapping.is_some() && state.flapping)
             || (state_changes_only && !state.changed && !state.expired);
         if suppressed || (level == Level::Ok && !state.changed) {
+            let unsent = state.changed.then(|| state.saved(level));
+            self.remember(&id, unsent);
             return error.map_or(Ok(()), Err);
         }
         state.triggered(p.time);
         if no_recoveries && level == Level::Ok {
+            let unsent = state.saved(level);
+            self.remember(&id, Some(unsent));
             return error.map_or(Ok(()), Err);
         }
         let duration = state.duration();
@@ -553,7 +604,7 @@ impl AlertNode {
             return Ok(());
         }
         let mut error = None;
-        let current = self.state(&b.group).current_level();
+        let current = self.state_for(&b.group, &id).current_level();
         let (mut lowest, mut highest, mut highest_at) = (Level::Critical, Level::Ok, 0);
         for (i, bp) in b.points.iter().enumerate() {
             let input = EvalInput {
@@ -587,10 +638,14 @@ impl AlertNode {
                 && !((flapping.is_some() && state.flapping)
                     || (state_changes_only && !state.changed && !state.expired)));
         if !send {
+            let unsent = state.changed.then(|| state.saved(level));
+            self.remember(&id, unsent);
             return error.map_or(Ok(()), Err);
         }
         state.triggered(time);
         if no_recoveries && level == Level::Ok {
+            let unsent = state.saved(level);
+            self.remember(&id, Some(unsent));
             return error.map_or(Ok(()), Err);
         }
         let duration = state.duration();

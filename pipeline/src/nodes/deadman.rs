@@ -95,6 +95,12 @@ impl DeadmanNode {
         })
     }
 
+    /// Keeps the alert's states in `store` (see [`AlertNode::with_state_store`]).
+    pub fn with_state_store(mut self, store: Arc<dyn super::alert::AlertStateStore>) -> Self {
+        self.alert = self.alert.with_state_store(store);
+        self
+    }
+
     /// Runs what the stats part emitted through the rate and the alert.
     fn drain(&mut self, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let mut first_error = None;

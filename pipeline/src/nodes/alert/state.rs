@@ -46,6 +46,23 @@ impl AlertState {
         self.history[self.idx]
     }
 
+    /// Picks up where a previous run of the task left this alert: at
+    /// `level`, out of OK since `since`, last sent at `last_event`.
+    pub fn restore(&mut self, level: Level, since: i64, last_event: i64) {
+        self.history[self.idx] = level;
+        self.first_triggered = since;
+        self.last_triggered = Some(last_event);
+    }
+
+    /// What a restart needs of this state, at `level`.
+    pub fn saved(&self, level: Level) -> super::SavedAlert {
+        super::SavedAlert {
+            level,
+            since: self.first_triggered,
+            last_event: self.last_triggered.unwrap_or(0),
+        }
+    }
+
     /// Records the level of one evaluation at `time`.
     pub fn add_event(
         &mut self,

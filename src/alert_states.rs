@@ -1,0 +1,256 @@
+//! Alert states kept across restarts: every task's alert nodes read and
+//! write them through [`AlertStates::for_task`], in memory (so a reloaded
+//! task sees what the old version left a moment ago), while one writer
+//! thread commits the changes to the store in batches, off the data path.
+//! Only alerts that are not OK are kept: an OK alert needs nothing restored.
+//! If the writer falls behind, changes are dropped (and counted) rather than
+//! slowing any task: memory stays right, only durability is lost for them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pipeline::nodes::alert::{AlertStateStore, Level, SavedAlert};
+use storage::{AlertStateOp, AlertStateRecord, Store};
+
+/// Changes waiting for the writer; beyond this they are dropped.
+const QUEUE: usize = 16_384;
+/// Most changes committed in one transaction.
+const BATCH: usize = 4_096;
+
+pub struct AlertStates {
+    store: Option<Arc<Store>>,
+    tasks: Mutex<HashMap<String, Arc<TaskAlertStates>>>,
+    writer: Mutex<Option<(SyncSender<AlertStateOp>, JoinHandle<()>)>>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// One task's alert states, what its alert nodes are given.
+pub struct TaskAlertStates {
+    task: String,
+    states: Mutex<HashMap<String, SavedAlert>>,
+    sender: Option<SyncSender<AlertStateOp>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AlertStates {
+    /// States kept in memory only (no store: tests, `kapacitor test`).
+    pub fn in_memory() -> Self {
+        AlertStates {
+            store: None,
+            tasks: Mutex::default(),
+            writer: Mutex::new(None),
+            dropped: Arc::default(),
+        }
+    }
+
+    /// States kept in `store` too, by a writer thread.
+    pub fn with_store(store: Arc<Store>) -> std::io::Result<Self> {
+        let (sender, receiver) = sync_channel(QUEUE);
+        let writing = store.clone();
+        let thread = std::thread::Builder::new()
+            .name("alert states".into())
+            .spawn(move || write(&writing, &receiver))?;
+        Ok(AlertStates {
+            store: Some(store),
+            tasks: Mutex::default(),
+            writer: Mutex::new(Some((sender, thread))),
+            dropped: Arc::default(),
+        })
+    }
+
+    /// The states of task `task`, loaded from the store the first time.
+    pub fn for_task(&self, task: &str) -> Arc<TaskAlertStates> {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = tasks.get(task) {
+            return t.clone();
+        }
+        let mut states = HashMap::new();
+        if let Some(store) = &self.store {
+            match store.alert_states(task) {
+                Ok(saved) => {
+                    for (id, record) in saved {
+                        if let Some(s) = from_record(&record) {
+                            states.insert(id, s);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(task, "alert states not restored: {e}"),
+            }
+        }
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(s, _)| s.clone());
+        let t = Arc::new(TaskAlertStates {
+            task: task.to_owned(),
+            states: Mutex::new(states),
+            sender,
+            dropped: self.dropped.clone(),
+        });
+        tasks.insert(task.to_owned(), t.clone());
+        t
+    }
+
+    /// Forgets task `task`'s states (the task was deleted).
+    pub fn remove_task(&self, task: &str) {
+        let removed = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(task);
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(s, _)| s.clone());
+        if let Some(sender) = sender {
+            // Through the writer, so it lands after the task's last changes.
+            if sender
+                .send(AlertStateOp::RemoveTask {
+                    task: task.to_owned(),
+                })
+                .is_err()
+            {
+                tracing::warn!(task, "alert states of a deleted task not removed");
+            }
+        }
+        drop(removed);
+    }
+
+    /// Changes dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Commits what is queued and stops the writer.
+    pub fn close(&self) {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((sender, thread)) = writer {
+            drop(sender);
+            // Tasks' handles hold senders too; they were stopped first.
+            self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl AlertStateStore for TaskAlertStates {
+    fn load(&self, id: &str) -> Option<SavedAlert> {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    fn save(&self, id: &str, state: SavedAlert) {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let op = if state.level == Level::Ok {
+            if states.remove(id).is_none() {
+                return;
+            }
+            AlertStateOp::Remove {
+                task: self.task.clone(),
+                alert_id: id.to_owned(),
+            }
+        } else {
+            states.insert(id.to_owned(), state);
+            AlertStateOp::Put {
+                task: self.task.clone(),
+                alert_id: id.to_owned(),
+                state: to_record(&state),
+            }
+        };
+        drop(states);
+        if let Some(sender) = &self.sender {
+            match sender.try_send(op) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// The writer: takes what is queued, up to a batch, and commits it at once.
+fn write(store: &Store, receiver: &Receiver<AlertStateOp>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store.apply_alert_states(&batch) {
+            tracing::warn!("{} alert state changes not saved: {e}", batch.len());
+        }
+    }
+}
+
+fn to_record(s: &SavedAlert) -> AlertStateRecord {
+    AlertStateRecord {
+        level: s.level.as_str().to_owned(),
+        since: s.since,
+        last_event: s.last_event,
+        previous_level: String::new(),
+    }
+}
+
+fn from_record(r: &AlertStateRecord) -> Option<SavedAlert> {
+    let level = Level::ALL.into_iter().find(|l| l.as_str() == r.level)?;
+    Some(SavedAlert {
+        level,
+        since: r.since,
+        last_event: r.last_event,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crit(t: i64) -> SavedAlert {
+        SavedAlert {
+            level: Level::Critical,
+            since: t,
+            last_event: t,
+        }
+    }
+
+    #[test]
+    fn states_survive_a_new_store_handle_and_ok_ones_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let states = AlertStates::with_store(store.clone()).unwrap();
+        let t = states.for_task("t");
+        t.save("a", crit(1));
+        t.save("b", crit(2));
+        t.save(
+            "b",
+            SavedAlert {
+                level: Level::Ok,
+                since: 2,
+                last_event: 3,
+            },
+        );
+        assert_eq!(t.load("a"), Some(crit(1)));
+        assert_eq!(t.load("b"), None);
+        drop(t);
+        states.close();
+        let again = AlertStates::with_store(store.clone()).unwrap();
+        assert_eq!(again.for_task("t").load("a"), Some(crit(1)));
+        assert_eq!(again.for_task("t").load("b"), None);
+        again.remove_task("t");
+        again.close();
+        assert!(store.alert_states("t").unwrap().is_empty());
+        assert_eq!(again.dropped(), 0);
+    }
+}
