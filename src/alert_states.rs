@@ -80,12 +80,7 @@ impl AlertStates {
                 Err(e) => tracing::warn!(task, "alert states not restored: {e}"),
             }
         }
-        let sender = self
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(s, _)| s.clone());
+        let sender = self.sender();
         let t = Arc::new(TaskAlertStates {
             task: task.to_owned(),
             states: Mutex::new(states),
@@ -103,13 +98,7 @@ impl AlertStates {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(task);
-        let sender = self
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(s, _)| s.clone());
-        if let Some(sender) = sender {
+        if let Some(sender) = self.sender() {
             // Through the writer, so it lands after the task's last changes.
             if sender
                 .send(AlertStateOp::RemoveTask {
@@ -121,6 +110,15 @@ impl AlertStates {
             }
         }
         drop(removed);
+    }
+
+    /// A handle on the writer's queue, while it runs.
+    fn sender(&self) -> Option<SyncSender<AlertStateOp>> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(s, _)| s.clone())
     }
 
     /// Changes dropped because the writer fell behind.

@@ -777,9 +777,20 @@ mod binaries {
 
     fn daemon() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        let (child, url) = start_in(dir.path());
+        Daemon {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Starts kapacitord in `dir` on a free HTTP port and waits until it
+    /// listens; the caller owns (and kills) it.
+    fn start_in(dir: &std::path::Path) -> (std::process::Child, String) {
         let port = free_port();
         let child = kapacitord()
-            .current_dir(dir.path())
+            .current_dir(dir)
             .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
             .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
             .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
@@ -791,11 +802,7 @@ mod binaries {
             assert!(Instant::now() < deadline, "kapacitord never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Daemon {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        }
+        (child, format!("http://127.0.0.1:{port}"))
     }
 
     fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
@@ -1008,26 +1015,9 @@ mod binaries {
     #[test]
     fn cli_defined_tasks_and_their_state_survive_kill_9() {
         let dir = tempfile::tempdir().unwrap();
-        let start = |dir: &std::path::Path| {
-            let port = free_port();
-            let child = kapacitord()
-                .current_dir(dir)
-                .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
-                .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
-                .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "kapacitord never listened");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            (child, format!("http://127.0.0.1:{port}"))
-        };
         let script = dir.path().join("t.tick");
         std::fs::write(&script, "stream|from().measurement('cpu')|httpOut('out')\n").unwrap();
-        let (mut child, url) = start(dir.path());
+        let (mut child, url) = start_in(dir.path());
         for name in ["kept_on", "kept_off"] {
             let (ok, _, err) = cli(
                 &url,
@@ -1048,7 +1038,7 @@ mod binaries {
         assert!(ok, "{err}");
         child.kill().unwrap(); // SIGKILL: no shutdown, no flush.
         child.wait().unwrap();
-        let (mut child, url) = start(dir.path());
+        let (mut child, url) = start_in(dir.path());
         let (ok, out, _) = cli(&url, &["list", "tasks"]);
         let _ = child.kill();
         let _ = child.wait();
@@ -1072,23 +1062,6 @@ mod binaries {
     #[test]
     fn alert_state_survives_restart_and_kill_9() {
         let dir = tempfile::tempdir().unwrap();
-        let start = |dir: &std::path::Path| {
-            let port = free_port();
-            let child = kapacitord()
-                .current_dir(dir)
-                .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
-                .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
-                .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "kapacitord never listened");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            (child, format!("http://127.0.0.1:{port}"))
-        };
         let write = |url: &str, value: u32| {
             let file = dir.path().join("p.lp");
             std::fs::write(&file, format!("cpu,host=a value={value}\n")).unwrap();
@@ -1130,7 +1103,7 @@ mod binaries {
             "stream|from().measurement('cpu').groupBy('host')|alert().crit(lambda: \"value\" > 90).stateChangesOnly()\n",
         )
         .unwrap();
-        let (mut a, url) = start(dir.path());
+        let (mut a, url) = start_in(dir.path());
         let define = [
             "define",
             "streamer",
@@ -1150,7 +1123,7 @@ mod binaries {
             .status();
         assert!(killed.unwrap().success());
         a.wait().unwrap();
-        let (mut b, url) = start(dir.path());
+        let (mut b, url) = start_in(dir.path());
         write(&url, 96);
         // Still CRITICAL: nothing to send. Then the recovery, then CRITICAL.
         write(&url, 50);
@@ -1162,7 +1135,7 @@ mod binaries {
         std::thread::sleep(Duration::from_millis(300));
         b.kill().unwrap();
         b.wait().unwrap();
-        let (mut c, url) = start(dir.path());
+        let (mut c, url) = start_in(dir.path());
         write(&url, 98);
         write(&url, 10);
         let after = wait_for(&url, 1);

@@ -104,6 +104,26 @@ pub struct AlertStateRecord {
     pub previous_level: String,
 }
 
+/// Removes every alert state of `task` from the open table.
+fn remove_task_states(
+    table: &mut redb::Table<'_, (&'static str, &'static str), &'static str>,
+    task: &str,
+) -> Result<(), redb::Error> {
+    let mut ids = Vec::new();
+    for entry in table.range::<(&str, &str)>((task, "")..)? {
+        let (k, _) = entry?;
+        let (t, alert_id) = k.value();
+        if t != task {
+            break;
+        }
+        ids.push(alert_id.to_owned());
+    }
+    for id in &ids {
+        table.remove((task, id.as_str()))?;
+    }
+    Ok(())
+}
+
 /// One change to the alert states, for [`Store::apply_alert_states`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlertStateOp {
@@ -404,20 +424,7 @@ impl Store {
                     (AlertStateOp::Remove { task, alert_id }, _) => {
                         table.remove((task.as_str(), alert_id.as_str()))?;
                     }
-                    (AlertStateOp::RemoveTask { task }, _) => {
-                        let mut ids = Vec::new();
-                        for entry in table.range::<(&str, &str)>((task.as_str(), "")..)? {
-                            let (k, _) = entry?;
-                            let (t, alert_id) = k.value();
-                            if t != task {
-                                break;
-                            }
-                            ids.push(alert_id.to_owned());
-                        }
-                        for id in &ids {
-                            table.remove((task.as_str(), id.as_str()))?;
-                        }
-                    }
+                    (AlertStateOp::RemoveTask { task }, _) => remove_task_states(&mut table, task)?,
                     (AlertStateOp::Put { .. }, None) => {}
                 }
             }
@@ -427,22 +434,7 @@ impl Store {
 
     /// Deletes every alert state of task `task`.
     pub fn delete_alert_states(&self, task: &str) -> Result<(), StoreError> {
-        self.write_with(|txn| {
-            let mut table = txn.open_table(ALERT_STATES)?;
-            let mut ids = Vec::new();
-            for entry in table.range::<(&str, &str)>((task, "")..)? {
-                let (k, _) = entry?;
-                let (t, alert_id) = k.value();
-                if t != task {
-                    break;
-                }
-                ids.push(alert_id.to_owned());
-            }
-            for id in &ids {
-                table.remove((task, id.as_str()))?;
-            }
-            Ok(())
-        })
+        self.write_with(|txn| remove_task_states(&mut txn.open_table(ALERT_STATES)?, task))
     }
 
     // ---- recordings ------------------------------------------------------
