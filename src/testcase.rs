@@ -3,6 +3,19 @@
 //! `expected.json`. This is what `kapacitor test` runs, and how users test
 //! their own tasks before enabling them.
 //!
+//! Beyond Kapacitor's format (see the conformance README):
+//!
+//! - `task.yaml` beside the script: the same metadata as a tasks
+//!   directory's `NAME.yaml` (`type`, `dbrp`, `from`, `where`, `vars`, ...).
+//!   Points reach the task through the daemon's router with that `from` and
+//!   `where`, and the script is compiled with those `vars`; `expected.json`
+//!   may then leave out `task_type` and `dbrps`. Without it, points are
+//!   routed by `expected.json`'s `dbrps`.
+//! - `outputs.alerts: {events: [...], expected_request_count?}`: every
+//!   event the task's alert nodes published, whatever their handlers (a
+//!   bare `.alert()` included), compared as `alertPost` compares bodies.
+//! - `note`: what the case covers, for people.
+//!
 //! Time: a stream case runs on the replay's clock, which starts at
 //! `1971-01-01T00:00:00Z` (where the first point is shifted to) and reaches
 //! each point's time before the point is delivered, then ends at
@@ -150,21 +163,28 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("expected.json: {e}")))?;
     let sink = PostSink::start()?;
     let script = read(dir, "script.tick")?.replace("{{POST_URL}}", &sink.url);
-    let task_type: dsl::TaskType = expected["task_type"]
-        .as_str()
-        .unwrap_or("stream")
-        .parse()
-        .map_err(Failure)?;
-    let mut plan = dsl::compile(&script, task_type).map_err(|diags| {
-        let file = dir.join("script.tick");
-        Failure(diags.render(&file.display().to_string(), &script))
-    })?;
+    let meta = task_meta(dir)?;
+    let task_type: dsl::TaskType = match (&meta, expected["task_type"].as_str()) {
+        (Some(m), _) => match m.task_type {
+            config::TaskType::Stream => dsl::TaskType::Stream,
+            config::TaskType::Batch => dsl::TaskType::Batch,
+        },
+        (None, t) => t.unwrap_or("stream").parse().map_err(Failure)?,
+    };
+    let vars = meta
+        .as_ref()
+        .filter(|m| !m.vars.is_empty())
+        .map(|m| crate::task_vars::yaml_to_json(&m.vars));
+    let file = dir.join("script.tick").display().to_string();
+    let mut plan = crate::task_vars::compile(&script, task_type, vars.as_ref(), &file)
+        .map_err(|e| Failure(e.replace("\nvars.", "\ntask.yaml: vars.")))?;
     if opts.parallelism > 1 {
         force_parallelism(&mut plan, opts.parallelism);
     }
     let task = expected["test"].as_str().unwrap_or("test").to_string();
     let http_out = HttpOutRegistry::default();
-    let handlers = HandlerRegistry::new(Arc::default());
+    let history: Arc<crate::handlers::AlertHistory> = Arc::default();
+    let handlers = HandlerRegistry::new(history.clone());
     let env = Env {
         task: &task,
         http_out: &http_out,
@@ -175,7 +195,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     };
     match task_type {
         dsl::TaskType::Stream => {
-            let mut task = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
+            let mut stream = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
             let input = std::fs::read(dir.join("input.srpl"))
                 .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
             let mut points = read_srpl(&input, Precision::Second)
@@ -184,6 +204,8 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             for (_, p) in &mut points {
                 p.time += shift;
             }
+            let points = route(&task, points, &expected, meta.as_ref())?;
+            let task = &mut stream;
             // The replay's clock: it starts at zero and reaches each point's
             // time before the point is delivered.
             task.dag.start(REPLAY_ZERO_NS);
@@ -268,7 +290,99 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     }
     // The task has stopped: let the handlers deliver what they hold.
     handlers.close_all();
-    compare_outputs(&expected["outputs"], &task, &http_out, &sink.bodies())
+    let published: Vec<Value> = history
+        .recent(Some(&task), None)
+        .iter()
+        .map(|e| serde_json::from_str(&e.event).unwrap_or_default())
+        .collect();
+    compare_outputs(
+        &expected["outputs"],
+        &task,
+        &http_out,
+        &sink.bodies(),
+        &published,
+    )
+}
+
+/// The case's `task.yaml`, if it has one: the same metadata as a tasks
+/// directory's `NAME.yaml`.
+fn task_meta(dir: &Path) -> Result<Option<config::TaskMeta>, Failure> {
+    let path = dir.join("task.yaml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read(dir, "task.yaml")?;
+    config::TaskMeta::from_yaml(&text, &path)
+        .map(Some)
+        .map_err(|e| Failure(e.to_string()))
+}
+
+/// What the daemon's router would hand the task of `points`: its dbrps
+/// (`task.yaml`'s, else `expected.json`'s), and `task.yaml`'s `from` and
+/// `where`, applied by the real router.
+fn route(
+    task: &str,
+    points: Vec<(pipeline::DbRp, pipeline::Point)>,
+    expected: &Value,
+    meta: Option<&config::TaskMeta>,
+) -> Result<Vec<(pipeline::DbRp, pipeline::Point)>, Failure> {
+    use pipeline::{PointSink as _, Route, Router};
+    let dbrps: Vec<pipeline::DbRp> = match meta {
+        Some(m) => m
+            .dbrps
+            .iter()
+            .map(|d| pipeline::DbRp::new(d.db.as_str(), d.rp.as_str()))
+            .collect(),
+        None => expected["dbrps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                pipeline::DbRp::new(
+                    d["db"].as_str().unwrap_or_default(),
+                    d["rp"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect(),
+    };
+    let filter = match meta.and_then(|m| m.where_clause.as_ref()) {
+        Some(w) => Some(
+            crate::tasks::point_filter(w.source())
+                .map_err(|e| Failure(format!("task.yaml: where: {e}")))?,
+        ),
+        None => None,
+    };
+    let inbox = Arc::new(Collect::default());
+    let router = Router::new();
+    router.upsert(Route {
+        task: task.into(),
+        dbrps,
+        measurement: meta.and_then(|m| m.from.as_deref()).map(Into::into),
+        filter,
+        inbox: inbox.clone(),
+    });
+    for (dbrp, point) in points {
+        router.write(PointBatch {
+            dbrp,
+            points: vec![point],
+        });
+    }
+    Ok(std::mem::take(
+        &mut *inbox.0.lock().unwrap_or_else(|e| e.into_inner()),
+    ))
+}
+
+/// A task inbox that keeps what the router hands it, in order.
+#[derive(Default)]
+struct Collect(Mutex<Vec<(pipeline::DbRp, pipeline::Point)>>);
+
+impl pipeline::TaskInbox for Collect {
+    fn offer(&self, batch: PointBatch) -> usize {
+        let n = batch.points.len();
+        let mut points = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        points.extend(batch.points.into_iter().map(|p| (batch.dbrp.clone(), p)));
+        n
+    }
 }
 
 /// Moves a task's clock to `to`, ticking every node whose time comes on
@@ -306,6 +420,7 @@ fn compare_outputs(
     task: &str,
     http_out: &HttpOutRegistry,
     posts: &[Value],
+    published: &[Value],
 ) -> Result<(), Failure> {
     if let Some(http) = outputs.get("httpOut") {
         let name = http["name"].as_str().unwrap_or("");
@@ -324,41 +439,57 @@ fn compare_outputs(
         })?;
     }
     if let Some(alert) = outputs.get("alertPost") {
-        let count = alert["expected_request_count"].as_u64().unwrap_or(0) as usize;
-        if posts.len() != count {
-            let got: Vec<String> = posts
-                .iter()
-                .map(|p| format!("{} {}", p["level"], p["time"]))
-                .collect();
-            return Err(Failure(format!(
-                "alert POSTs: expected {count}, got {}: {}",
-                posts.len(),
-                got.join(", ")
-            )));
-        }
-        // Request i is compared with events[i], the last event standing for
-        // every later request; no events means only the count is checked.
-        if let Some(events) = alert["events"].as_array().filter(|e| !e.is_empty()) {
-            for (i, post) in posts.iter().enumerate() {
-                let mut expected = events[i.min(events.len() - 1)].clone();
-                let mut actual = post.clone();
-                if expected["data"].is_null() {
-                    if let Some(o) = expected.as_object_mut() {
-                        o.remove("data");
-                    }
-                    if let Some(o) = actual.as_object_mut() {
-                        o.remove("data");
-                    }
-                }
-                same(&expected, &actual, &format!("POST {}", i + 1)).map_err(|why| {
-                    Failure(format!(
-                        "alert {why}\n  expected: {}\n  actual:   {}",
-                        compact(&expected),
-                        compact(&actual)
-                    ))
-                })?;
+        compare_events("alert POSTs", alert, posts)?;
+    }
+    if let Some(alerts) = outputs.get("alerts") {
+        compare_events("alert events", alerts, published)?;
+    }
+    Ok(())
+}
+
+/// Compares events (POSTed bodies, or every event the task published) with
+/// `expected`: `expected_request_count` of them (default: as many as
+/// `events`); event i against `events[i]`, the last standing for every
+/// later one; a `null` `data` is not compared.
+fn compare_events(what: &str, expected: &Value, actual: &[Value]) -> Result<(), Failure> {
+    let events = expected["events"].as_array().filter(|e| !e.is_empty());
+    let count = expected["expected_request_count"]
+        .as_u64()
+        .map(|n| n as usize)
+        .or_else(|| events.map(Vec::len))
+        .unwrap_or(0);
+    if actual.len() != count {
+        let got: Vec<String> = actual
+            .iter()
+            .map(|p| format!("{} {}", p["level"], p["time"]))
+            .collect();
+        return Err(Failure(format!(
+            "{what}: expected {count}, got {}: {}",
+            actual.len(),
+            got.join(", ")
+        )));
+    }
+    let Some(events) = events else {
+        return Ok(());
+    };
+    for (i, event) in actual.iter().enumerate() {
+        let mut expected = events[i.min(events.len() - 1)].clone();
+        let mut actual = event.clone();
+        if expected["data"].is_null() {
+            if let Some(o) = expected.as_object_mut() {
+                o.remove("data");
+            }
+            if let Some(o) = actual.as_object_mut() {
+                o.remove("data");
             }
         }
+        same(&expected, &actual, &format!("{what} {}", i + 1)).map_err(|why| {
+            Failure(format!(
+                "{why}\n  expected: {}\n  actual:   {}",
+                compact(&expected),
+                compact(&actual)
+            ))
+        })?;
     }
     Ok(())
 }

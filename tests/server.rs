@@ -1330,34 +1330,16 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
     server.shutdown().await;
 }
 
-/// Every case of Kapacitor's own integration tests, run as `kapacitor test`
-/// runs them, at parallelism 1 and 4 and with points delivered one by one
-/// and in batches: all must pass, every way.
-#[test]
-fn kapacitor_conformance_cases_pass_every_way() {
+/// Runs every case under `dir` as `kapacitor test` runs them, at
+/// parallelism 1 and 4 and with points delivered one by one and in
+/// batches; returns how many cases there are. All must pass, every way.
+fn cases_pass_every_way(dir: &std::path::Path) -> usize {
     use kapacitor::testcase::{RunOptions, find_cases, run_case};
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/kapacitor");
-    let cases = find_cases(std::slice::from_ref(&dir));
-    assert_eq!(cases.len(), 43, "conformance cases under {}", dir.display());
-    let modes = [
-        RunOptions {
-            parallelism: 1,
-            delivery_batch: 1,
-        },
-        RunOptions {
-            parallelism: 4,
-            delivery_batch: 1,
-        },
-        RunOptions {
-            parallelism: 1,
-            delivery_batch: 50,
-        },
-        RunOptions {
-            parallelism: 4,
-            delivery_batch: 7,
-        },
-    ];
+    let cases = find_cases(&[dir.to_path_buf()]);
+    let modes = [(1, 1), (4, 1), (1, 50), (4, 7)].map(|(parallelism, delivery_batch)| RunOptions {
+        parallelism,
+        delivery_batch,
+    });
     let mut failures = Vec::new();
     for opts in modes {
         for case in &cases {
@@ -1368,6 +1350,32 @@ fn kapacitor_conformance_cases_pass_every_way() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    cases.len()
+}
+
+/// Every case of Kapacitor's own integration tests.
+#[test]
+fn kapacitor_conformance_cases_pass_every_way() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/kapacitor");
+    assert_eq!(
+        cases_pass_every_way(&dir),
+        43,
+        "cases under {}",
+        dir.display()
+    );
+}
+
+/// Our own golden cases (`testdata/tasks/`): every node and function the
+/// conformance set does not cover, and the seed's scripts as written.
+#[test]
+fn golden_task_cases_pass_every_way() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tasks");
+    assert!(
+        cases_pass_every_way(&dir) > 0,
+        "no cases under {}",
+        dir.display()
+    );
 }
 
 #[tokio::test]
