@@ -35,6 +35,9 @@ pub struct DaemonConfig {
     pub tasks_dir: PathBuf,
     pub logging: LoggingConfig,
     pub pipeline: PipelineConfig,
+    /// InfluxDB 1.x servers that `influxDBOut` writes to (and, later, batch
+    /// queries read from), like Kapacitor's `[[influxdb]]`.
+    pub influxdb: Vec<InfluxDbConfig>,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -101,6 +104,35 @@ pub struct IngestConfig {
     pub default_retention_policy: String,
 }
 
+/// One InfluxDB 1.x server (or cluster of URLs tried in turn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfluxDbConfig {
+    /// What `influxDBOut().cluster(NAME)` names.
+    pub name: String,
+    /// Base URLs, e.g. `http://127.0.0.1:8086`; the next is tried when one fails.
+    pub urls: Vec<String>,
+    /// Basic-auth credentials; empty: none.
+    pub username: String,
+    pub password: String,
+    /// The server used when a node names no cluster.
+    pub default: bool,
+    /// Per request. Default 10s.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for InfluxDbConfig {
+    fn default() -> Self {
+        InfluxDbConfig {
+            name: "default".into(),
+            urls: vec!["http://127.0.0.1:8086".into()],
+            username: String::new(),
+            password: String::new(),
+            default: true,
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
     /// A group (one tag set of a task) that received no point for this
@@ -141,6 +173,7 @@ impl Default for DaemonConfig {
             tasks_dir: PathBuf::from("./tasks"),
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
+            influxdb: vec![InfluxDbConfig::default()],
         }
     }
 }

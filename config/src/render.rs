@@ -186,6 +186,35 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         quote(&c.logging.level),
     );
 
+    out.0.push('\n');
+    out.comment(
+        0,
+        "InfluxDB 1.x servers influxDBOut writes to; .cluster(NAME) picks one, else the default.",
+    );
+    if c.influxdb.is_empty() {
+        out.line(0, "influxdb: []");
+    } else {
+        out.line(0, "influxdb:");
+        for s in &c.influxdb {
+            out.comment(1, "Name for .cluster(NAME).");
+            out.line(1, &format!("- name: {}", quote(&s.name)));
+            out.comment(2, "Base URLs, tried in turn when one fails.");
+            let urls: Vec<String> = s.urls.iter().map(|u| quote(u)).collect();
+            out.line(1, &format!("  urls: [{}]", urls.join(", ")));
+            out.comment(2, "Basic-auth user; empty: none.");
+            out.line(1, &format!("  username: {}", quote(&s.username)));
+            out.comment(2, "Its password.");
+            out.line(1, &format!("  password: {}", quote(&s.password)));
+            out.comment(2, "Used when a node names no cluster.");
+            out.line(1, &format!("  default: {}", s.default));
+            out.comment(2, "Per request.");
+            out.line(
+                1,
+                &format!("  timeout: {}", quote(&go_like_duration(s.timeout))),
+            );
+        }
+    }
+
     out.section("How tasks run.", "pipeline");
     out.key(
         1,

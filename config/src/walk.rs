@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::daemon::{
-    AuthConfig, DaemonConfig, HttpConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig,
-    UdpConfig, UserConfig,
+    AuthConfig, DaemonConfig, HttpConfig, InfluxDbConfig, IngestConfig, LoggingConfig,
+    PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -27,7 +27,9 @@ const TOP_KEYS: &[&str] = &[
     "tasks_dir",
     "logging",
     "pipeline",
+    "influxdb",
 ];
+const INFLUXDB_KEYS: &[&str] = &["name", "urls", "username", "password", "default", "timeout"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
 const UDP_KEYS: &[&str] = &[
@@ -100,6 +102,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "ingest" => w.ingest(value, &mut config.ingest),
             "logging" => w.logging(value, &mut config.logging),
             "pipeline" => w.pipeline(value, &mut config.pipeline),
+            "influxdb" => set(&mut config.influxdb, w.influxdb("influxdb", value)),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -443,6 +446,70 @@ impl<'f> Walker<'f> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    fn influxdb(&mut self, key: &str, node: &Node) -> Option<Vec<InfluxDbConfig>> {
+        let items = self.list(key, node)?;
+        let mut servers: Vec<InfluxDbConfig> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            self.positions
+                .0
+                .insert(path.clone(), (item.line, item.column));
+            let mut server = InfluxDbConfig {
+                default: false,
+                ..InfluxDbConfig::default()
+            };
+            for (field, value) in self.mapping(&path, item, INFLUXDB_KEYS) {
+                let full = dotted(&path, field);
+                match field {
+                    "name" => set(&mut server.name, self.string(&full, value)),
+                    "urls" => {
+                        let urls = self.list(&full, value).map(|urls| {
+                            urls.iter()
+                                .enumerate()
+                                .filter_map(|(j, u)| self.url(&format!("{full}[{j}]"), u))
+                                .collect::<Vec<_>>()
+                        });
+                        set(&mut server.urls, urls);
+                    }
+                    "username" => set(&mut server.username, self.string(&full, value)),
+                    "password" => set(&mut server.password, self.string(&full, value)),
+                    "default" => set(&mut server.default, self.bool(&full, value)),
+                    "timeout" => {
+                        let timeout = self.string(&full, value).and_then(|text| {
+                            crate::task::parse_duration(&text)
+                                .map_err(|message| self.error(&full, value, message))
+                                .ok()
+                        });
+                        set(&mut server.timeout, timeout);
+                    }
+                    _ => {}
+                }
+            }
+            if servers.iter().any(|s| s.name == server.name) {
+                let message = format!("a second server named `{}`", server.name);
+                self.error(&path, item, message);
+                continue;
+            }
+            servers.push(server);
+        }
+        if servers.iter().filter(|s| s.default).count() > 1 {
+            self.error(key, node, "more than one server has `default: true`");
+        }
+        Some(servers)
+    }
+
+    /// An `http://` or `https://` URL.
+    fn url(&mut self, key: &str, node: &Node) -> Option<String> {
+        let url = self.string(key, node)?;
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Some(url.trim_end_matches('/').to_string())
+        } else {
+            let message = format!("`{url}` is not an http:// or https:// URL");
+            self.error(key, node, message);
+            None
         }
     }
 

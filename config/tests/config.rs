@@ -433,3 +433,21 @@ fn group_idle_timeout_is_a_duration_and_zero_turns_it_off() {
     let errs = errors("pipeline:\n  group_idle_timeout: soon\n");
     assert_eq!(located(&errs), vec![("pipeline.group_idle_timeout", 2, 23)]);
 }
+
+#[test]
+fn influxdb_servers_are_a_list_checked_key_by_key() {
+    let c = parse(
+        "influxdb:\n  - name: a\n    urls: [\"http://h1:8086\", \"http://h2:8086/\"]\n    default: true\n    timeout: 2s\n  - name: b\n    urls: [\"http://h3:8086\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(c.influxdb.len(), 2);
+    assert_eq!(c.influxdb[0].urls, ["http://h1:8086", "http://h2:8086"]);
+    assert!(c.influxdb[0].default && !c.influxdb[1].default);
+    assert_eq!(c.influxdb[0].timeout, std::time::Duration::from_secs(2));
+    assert_eq!(parse(&c.to_yaml()), Ok(c));
+    let errs = errors("influxdb:\n  - name: a\n    urls: [\"h1:8086\"]\n  - name: a\n");
+    assert_eq!(
+        located(&errs),
+        vec![("influxdb[0].urls[0]", 3, 12), ("influxdb[1]", 4, 5)]
+    );
+}
