@@ -50,12 +50,15 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
     let plan = dsl::compile(script, dsl::TaskType::Stream).expect("compiles");
     let http_out = HttpOutRegistry::default();
     let handlers = HandlerRegistry::new(Arc::new(AlertHistory::default()));
+    let outputs = kapacitor::outputs::OutputRegistry::new(Arc::from([]));
     let env = Env {
         task: name,
         http_out: &http_out,
         handlers: &handlers,
         group_idle_timeout: None,
         alert_states: None,
+        outputs: &outputs,
+        loopback: None,
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

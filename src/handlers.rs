@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use crate::http_client::HttpClient;
 use std::time::Duration;
 
 use dsl::{HandlerSpec, Value};
@@ -168,11 +170,22 @@ impl Action {
         })
     }
 
-    fn run(&self, json: &str, client: &mut Option<PostClient>) -> Result<(), String> {
+    fn run(&self, json: &str, client: &mut Option<HttpClient>) -> Result<(), String> {
         match self {
-            Action::Post { url, headers } => client
-                .get_or_insert_with(PostClient::new)
-                .post(url, headers, json),
+            Action::Post { url, headers } => {
+                let answer = client.get_or_insert_with(HttpClient::new).post(
+                    url,
+                    headers,
+                    "application/json",
+                    json.as_bytes().to_vec(),
+                    POST_TIMEOUT,
+                )?;
+                if (200..300).contains(&answer.status) {
+                    Ok(())
+                } else {
+                    Err(format!("post {url}: {}", answer.status))
+                }
+            }
             Action::Tcp { addr } => {
                 let mut stream =
                     std::net::TcpStream::connect(addr).map_err(|e| format!("tcp {addr}: {e}"))?;
@@ -213,52 +226,6 @@ impl Action {
                 }
             }
         }
-    }
-}
-
-/// A blocking HTTP client for one handler's worker thread.
-struct PostClient {
-    runtime: Option<tokio::runtime::Runtime>,
-    client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_body_util::Full<bytes::Bytes>,
-    >,
-}
-
-impl PostClient {
-    fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
-        PostClient { runtime, client }
-    }
-
-    fn post(&self, url: &str, headers: &[(String, String)], json: &str) -> Result<(), String> {
-        let runtime = self.runtime.as_ref().ok_or("no runtime for HTTP posts")?;
-        let mut request = hyper::Request::post(url).header("content-type", "application/json");
-        for (k, v) in headers {
-            request = request.header(k.as_str(), v.as_str());
-        }
-        let request = request
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                json.to_string(),
-            )))
-            .map_err(|e| format!("post {url}: {e}"))?;
-        runtime.block_on(async {
-            let response = tokio::time::timeout(POST_TIMEOUT, self.client.request(request))
-                .await
-                .map_err(|_| format!("post {url}: timed out"))?
-                .map_err(|e| format!("post {url}: {e}"))?;
-            if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("post {url}: {}", response.status()))
-            }
-        })
     }
 }
 

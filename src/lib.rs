@@ -8,6 +8,8 @@ pub mod alert_states;
 mod api;
 pub mod cli;
 pub mod handlers;
+mod http_client;
+pub mod outputs;
 pub mod recording;
 mod server;
 pub mod task_vars;

@@ -83,7 +83,8 @@ impl Server {
             })??;
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), Arc::new(store))
-                .with_group_idle_timeout(config.pipeline.group_idle_timeout),
+                .with_group_idle_timeout(config.pipeline.group_idle_timeout)
+                .with_influxdb(&config.influxdb),
         );
         let restoring = tasks.clone();
         let restored = tokio::task::spawn_blocking(move || restoring.restore())

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use crate::alert_states::AlertStates;
+use crate::outputs::OutputRegistry;
 
 use pipeline::build::{TaskEnv, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
@@ -170,6 +171,10 @@ pub struct Env<'a> {
     pub group_idle_timeout: Option<i64>,
     /// Where alert states outlive the task; `None`: they do not.
     pub alert_states: Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>>,
+    /// The task's output workers (httpPost, influxDBOut).
+    pub outputs: &'a OutputRegistry,
+    /// Where kapacitorLoopback writes; `None`: it is not available.
+    pub loopback: Option<Arc<dyn pipeline::PointSink>>,
 }
 
 impl TaskEnv for Env<'_> {
@@ -185,6 +190,22 @@ impl TaskEnv for Env<'_> {
         self.alert_states.clone()
     }
 
+    fn output(
+        &self,
+        spec: &dsl::NodeSpec,
+        output: pipeline::output::OutputSpec,
+    ) -> Result<Arc<dyn pipeline::output::Output>, BuildError> {
+        self.outputs
+            .start(&spec.name, output)
+            .map_err(|e| BuildError::invalid(spec, e))
+    }
+
+    fn loopback(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
+        self.loopback
+            .clone()
+            .ok_or_else(|| BuildError::invalid(spec, "kapacitorLoopback is not available here"))
+    }
+
     fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
         self.http_out.endpoint(self.task, name)
     }
@@ -198,6 +219,7 @@ impl TaskEnv for Env<'_> {
 struct Running {
     inbox: Arc<Inbox>,
     handlers: Arc<HandlerRegistry>,
+    outputs: Arc<OutputRegistry>,
     thread: Option<JoinHandle<()>>,
     stats: Vec<(String, String, Arc<NodeStats>)>,
     failure: Arc<Mutex<Option<String>>>,
@@ -229,6 +251,8 @@ pub struct TaskManager {
     /// Alert states by task and alert id, kept across reloads (and, with a
     /// store, restarts).
     alert_states: AlertStates,
+    /// The InfluxDB servers influxDBOut writes to.
+    influxdb: Arc<[config::InfluxDbConfig]>,
 }
 
 /// A stored task's times, kept across restarts.
@@ -260,7 +284,14 @@ impl TaskManager {
             file_errors: Mutex::default(),
             group_idle_timeout: None,
             alert_states: AlertStates::in_memory(),
+            influxdb: Arc::from([]),
         }
+    }
+
+    /// Tasks started from now on write influxDBOut points to `servers`.
+    pub fn with_influxdb(mut self, servers: &[config::InfluxDbConfig]) -> Self {
+        self.influxdb = Arc::from(servers);
+        self
     }
 
     /// Tasks started from now on delete a group that got no point for
@@ -535,17 +566,21 @@ impl TaskManager {
             return Ok(());
         }
         let handlers = Arc::new(HandlerRegistry::new(self.history.clone()));
+        let outputs = Arc::new(OutputRegistry::new(self.influxdb.clone()));
         let env = Env {
             task: id,
             http_out: &self.http_out,
             handlers: &handlers,
             group_idle_timeout: self.group_idle_timeout,
             alert_states: Some(self.alert_states.for_task(id)),
+            outputs: &outputs,
+            loopback: Some(self.router.clone()),
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,
             Err(e) => {
                 handlers.close_all();
+                outputs.close_all();
                 return Err(e.into());
             }
         };
@@ -575,6 +610,7 @@ impl TaskManager {
         entry.running = Some(Running {
             inbox,
             handlers,
+            outputs,
             thread: Some(thread),
             stats,
             failure,
@@ -803,12 +839,15 @@ fn join(mut running: Running) {
     // The router no longer holds the inbox; dropping ours closes the channel.
     let thread = running.thread.take();
     let handlers = running.handlers.clone();
+    let outputs = running.outputs.clone();
     drop(running);
     if let Some(thread) = thread {
         let _ = thread.join();
     }
-    // The task has stopped publishing: let handlers finish their queues.
+    // The task has stopped publishing: let handlers and outputs finish
+    // their queues.
     handlers.close_all();
+    outputs.close_all();
 }
 
 fn wall_clock_ns() -> i64 {

@@ -14,6 +14,12 @@
 //! - `outputs.alerts: {events: [...], expected_request_count?}`: every
 //!   event the task's alert nodes published, whatever their handlers (a
 //!   bare `.alert()` included), compared as `alertPost` compares bodies.
+//! - `outputs.influxdbOut: {lines: [...]}` and `outputs.loopback: {lines:
+//!   [...]}`: what influxDBOut and kapacitorLoopback wrote, one
+//!   `db.rp <line protocol>` per point, in order (nothing reaches a real
+//!   InfluxDB or the router).
+//! - `outputs.httpPost: {bodies: [...]}`: the bodies POSTed to the case's
+//!   `{{POST_URL}}` sink, compared as `alertPost` compares events.
 //! - `note`: what the case covers, for people.
 //!
 //! Time: a stream case runs on the replay's clock, which starts at
@@ -185,6 +191,9 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let http_out = HttpOutRegistry::default();
     let history: Arc<crate::handlers::AlertHistory> = Arc::default();
     let handlers = HandlerRegistry::new(history.clone());
+    let captured = Arc::new(crate::outputs::Captured::default());
+    let outputs = crate::outputs::OutputRegistry::capturing(captured.clone());
+    let looped = Arc::new(LoopbackCapture::default());
     let env = Env {
         task: &task,
         http_out: &http_out,
@@ -192,6 +201,8 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         // Cases last seconds of replay time; groups never expire in them.
         group_idle_timeout: None,
         alert_states: None,
+        outputs: &outputs,
+        loopback: Some(looped.clone()),
     };
     match task_type {
         dsl::TaskType::Stream => {
@@ -288,20 +299,47 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             dag.finish();
         }
     }
-    // The task has stopped: let the handlers deliver what they hold.
+    // The task has stopped: let the handlers and outputs deliver what they
+    // hold.
     handlers.close_all();
+    outputs.close_all();
     let published: Vec<Value> = history
         .recent(Some(&task), None)
         .iter()
         .map(|e| serde_json::from_str(&e.event).unwrap_or_default())
         .collect();
+    let written = Written {
+        influxdb: std::mem::take(&mut *captured.influxdb.lock().unwrap_or_else(|e| e.into_inner())),
+        loopback: std::mem::take(&mut *looped.0.lock().unwrap_or_else(|e| e.into_inner())),
+    };
     compare_outputs(
         &expected["outputs"],
         &task,
         &http_out,
         &sink.bodies(),
         &published,
+        &written,
     )
+}
+
+/// Lines the task wrote: through influxDBOut and kapacitorLoopback, each as
+/// `db.rp <line protocol>`.
+struct Written {
+    influxdb: Vec<String>,
+    loopback: Vec<String>,
+}
+
+/// Keeps what kapacitorLoopback writes instead of routing it.
+#[derive(Default)]
+struct LoopbackCapture(Mutex<Vec<String>>);
+
+impl pipeline::PointSink for LoopbackCapture {
+    fn write(&self, batch: PointBatch) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for p in &batch.points {
+            lines.push(format!("{}.{} {p}", batch.dbrp.db, batch.dbrp.rp));
+        }
+    }
 }
 
 /// The case's `task.yaml`, if it has one: the same metadata as a tasks
@@ -421,7 +459,46 @@ fn compare_outputs(
     http_out: &HttpOutRegistry,
     posts: &[Value],
     published: &[Value],
+    written: &Written,
 ) -> Result<(), Failure> {
+    for (key, lines) in [
+        ("influxdbOut", &written.influxdb),
+        ("loopback", &written.loopback),
+    ] {
+        if let Some(expected) = outputs.get(key) {
+            let expected: Vec<&str> = expected["lines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if expected != *lines {
+                return Err(Failure(format!(
+                    "{key} lines differ\n  expected: {expected:?}\n  actual:   {lines:?}"
+                )));
+            }
+        }
+    }
+    if let Some(expected) = outputs.get("httpPost") {
+        let bodies = expected["bodies"].as_array().cloned().unwrap_or_default();
+        if bodies.len() != posts.len() {
+            return Err(Failure(format!(
+                "httpPost: expected {} bodies, got {}: {}",
+                bodies.len(),
+                posts.len(),
+                compact(&Value::Array(posts.to_vec()))
+            )));
+        }
+        for (i, (e, a)) in bodies.iter().zip(posts).enumerate() {
+            same(e, a, &format!("httpPost body {}", i + 1)).map_err(|why| {
+                Failure(format!(
+                    "{why}\n  expected: {}\n  actual:   {}",
+                    compact(e),
+                    compact(a)
+                ))
+            })?;
+        }
+    }
     if let Some(http) = outputs.get("httpOut") {
         let name = http["name"].as_str().unwrap_or("");
         let Some(endpoint) = http_out.get(task, name) else {

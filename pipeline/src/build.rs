@@ -21,9 +21,12 @@ use crate::nodes::flatten::FlattenNode;
 use crate::nodes::from::{DbRpFilter, FromNode};
 use crate::nodes::group_by::GroupByNode;
 use crate::nodes::http_out::{HttpOutEndpoint, HttpOutNode};
+use crate::nodes::http_post::HttpPostNode;
+use crate::nodes::influxdb_out::InfluxDbOutNode;
 use crate::nodes::influxql::{InfluxQlNode, InfluxQlSpec};
 use crate::nodes::join::JoinNode;
 use crate::nodes::log::LogNode;
+use crate::nodes::loopback::LoopbackNode;
 use crate::nodes::query::QueryNode;
 use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
@@ -32,7 +35,9 @@ use crate::nodes::stats::StatsNode;
 use crate::nodes::union::UnionNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
+use crate::output::{Output, OutputSpec};
 use crate::point::PointBatch;
+use crate::router::PointSink;
 use crate::runtime::{Clock, NodeStats, RunNode, TaskDag};
 use crate::spec::{BuildError, SpecExt};
 
@@ -49,6 +54,15 @@ pub trait TaskEnv {
     /// is deleted; `None` keeps groups forever.
     fn group_idle_timeout(&self) -> Option<i64> {
         None
+    }
+    /// The destination of output node `spec` (`httpPost`, `influxDBOut`).
+    fn output(&self, spec: &NodeSpec, output: OutputSpec) -> Result<Arc<dyn Output>, BuildError> {
+        let _ = output;
+        Err(BuildError::invalid(spec, "outputs are not available here"))
+    }
+    /// Where `kapacitorLoopback` writes: the server's router.
+    fn loopback(&self, spec: &NodeSpec) -> Result<Arc<dyn PointSink>, BuildError> {
+        Err(BuildError::invalid(spec, "loopback is not available here"))
     }
     /// Where the task's alert nodes keep their states across restarts;
     /// `None`: in memory only.
@@ -161,12 +175,15 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
         let alerting = instances
             .first()
             .is_some_and(|i| i.alerts_triggered().is_some());
+        let output = instances
+            .first()
+            .is_some_and(|i| i.output_counts().is_some());
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
             instances,
             children,
-            stats: Arc::new(NodeStats::new(alerting)),
+            stats: Arc::new(NodeStats::new(alerting, output)),
             shard_on,
         });
     }
@@ -308,6 +325,15 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             Box::new(node)
         }
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
+        "httpPost" => {
+            let output = env.output(spec, HttpPostNode::output_spec(spec)?)?;
+            Box::new(HttpPostNode::new(output))
+        }
+        "influxDBOut" => {
+            let output = env.output(spec, InfluxDbOutNode::output_spec(spec)?)?;
+            Box::new(InfluxDbOutNode::new(spec, output)?)
+        }
+        "kapacitorLoopback" => Box::new(LoopbackNode::from_spec(spec, env.loopback(spec)?)?),
         "window" => Box::new(window_node(spec)?),
         _ if let Some(influxql) = InfluxQlSpec::from_spec(spec)? => Box::new(
             InfluxQlNode::new(influxql).map_err(|e| BuildError::invalid(spec, e.to_string()))?,

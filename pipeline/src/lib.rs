@@ -14,6 +14,7 @@ pub mod idle;
 pub mod lambda;
 mod node;
 pub mod nodes;
+pub mod output;
 mod point;
 pub mod result;
 mod router;

@@ -62,6 +62,11 @@ pub trait Node: Send {
     fn alerts_triggered(&self) -> Option<[u64; 4]> {
         None
     }
+
+    /// An output node's deliveries so far; `None` for the rest.
+    fn output_counts(&self) -> Option<crate::output::OutputCounts> {
+        None
+    }
 }
 
 /// A node that passes every message on unchanged: a task's root, and the

@@ -34,6 +34,8 @@ pub struct NodeStats {
     groups: AtomicU64,
     /// Alert events by level as of then, when the node alerts.
     alerts: Option<[AtomicU64; 4]>,
+    /// Deliveries as of then, when the node is an output.
+    output: Option<crate::output::OutputCounters>,
 }
 
 /// One message in this many is timed for the average execution time.
@@ -53,6 +55,10 @@ pub struct NodeStatsSnapshot {
     /// them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsTriggered>,
+    /// What an output node (httpPost, influxDBOut) delivered, failed to
+    /// and dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::output::OutputCounts>,
 }
 
 /// An alerting node's events by level.
@@ -66,10 +72,12 @@ pub struct AlertsTriggered {
 }
 
 impl NodeStats {
-    /// Counters for a node; `alerting` when it sends alert events.
-    pub fn new(alerting: bool) -> Self {
+    /// Counters for a node; `alerting` when it sends alert events,
+    /// `output` when it delivers somewhere.
+    pub fn new(alerting: bool, output: bool) -> Self {
         NodeStats {
             alerts: alerting.then(Default::default),
+            output: output.then(Default::default),
             ..NodeStats::default()
         }
     }
@@ -96,6 +104,7 @@ impl NodeStats {
                     crits_triggered: crit,
                 }
             }),
+            output: self.output.as_ref().map(|o| o.snapshot()),
         }
     }
 }
@@ -296,6 +305,19 @@ impl TaskDag {
                 for (a, s) in alerts.iter().zip(sum) {
                     a.store(s, Ordering::Relaxed);
                 }
+            }
+            if let Some(output) = &node.stats.output {
+                let mut sum = crate::output::OutputCounts::default();
+                for c in node.instances.iter().filter_map(|i| i.output_counts()) {
+                    sum.written += c.written;
+                    sum.failed += c.failed;
+                    sum.dropped += c.dropped;
+                    sum.retried += c.retried;
+                }
+                output.written.store(sum.written, Ordering::Relaxed);
+                output.failed.store(sum.failed, Ordering::Relaxed);
+                output.dropped.store(sum.dropped, Ordering::Relaxed);
+                output.retried.store(sum.retried, Ordering::Relaxed);
             }
         }
     }

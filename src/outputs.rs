@@ -1,0 +1,409 @@
+//! The destinations of a task's output nodes: `httpPost` bodies and
+//! `influxDBOut` lines go into a bounded queue, and a worker thread per node
+//! delivers them, so a slow or dead destination never holds up the task.
+//! What a full queue refuses is dropped and counted; `influxDBOut` writes
+//! are buffered (`.buffer(n)` lines or `.flushInterval(d)`), retried with
+//! backoff over the server's URLs, and flushed when the task stops.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use config::InfluxDbConfig;
+use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec};
+
+use crate::http_client::HttpClient;
+
+/// Payloads queued per output node before new ones are dropped.
+const QUEUE: usize = 1000;
+/// Default `httpPost` timeout.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries of a failed write, after the first attempt, and the first pause.
+const RETRIES: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// What `kapacitor test` keeps instead of writing to InfluxDB.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// Lines `influxDBOut` would have written, as `db.rp <line>`.
+    pub influxdb: Mutex<Vec<String>>,
+}
+
+/// One task's output workers.
+pub struct OutputRegistry {
+    influxdb: Arc<[InfluxDbConfig]>,
+    capture: Option<Arc<Captured>>,
+    workers: Mutex<Vec<Arc<Worker>>>,
+}
+
+impl OutputRegistry {
+    /// Outputs that deliver, to the configured InfluxDB servers.
+    pub fn new(influxdb: Arc<[InfluxDbConfig]>) -> Self {
+        OutputRegistry {
+            influxdb,
+            capture: None,
+            workers: Mutex::default(),
+        }
+    }
+
+    /// Outputs for `kapacitor test`: influxDBOut lines are kept in
+    /// `captured`; httpPost bodies are posted (to the case's local sink).
+    pub fn capturing(captured: Arc<Captured>) -> Self {
+        OutputRegistry {
+            influxdb: Arc::from([]),
+            capture: Some(captured),
+            workers: Mutex::default(),
+        }
+    }
+
+    /// Starts the worker of output node `node`.
+    pub fn start(&self, node: &str, spec: OutputSpec) -> Result<Arc<dyn Output>, String> {
+        let worker = match spec {
+            OutputSpec::HttpPost {
+                url,
+                headers,
+                timeout,
+            } => {
+                let timeout =
+                    timeout.map_or(POST_TIMEOUT, |t| Duration::from_nanos(t.max(1) as u64));
+                Worker::spawn(format!("{node} httpPost"), false, move |rx, counters| {
+                    post_bodies(&url, &headers, timeout, &rx, &counters);
+                })?
+            }
+            OutputSpec::InfluxDb {
+                cluster,
+                database,
+                retention_policy,
+                precision,
+                buffer,
+                flush_interval,
+                create,
+            } => {
+                if let Some(captured) = &self.capture {
+                    Worker::capture(captured.clone(), format!("{database}.{retention_policy}"))
+                } else {
+                    let server = self.server(cluster.as_deref())?;
+                    let target = Target {
+                        server,
+                        database,
+                        retention_policy,
+                        precision,
+                        create,
+                    };
+                    let flush = Duration::from_nanos(flush_interval.max(1) as u64);
+                    Worker::spawn(format!("{node} influxDBOut"), true, move |rx, counters| {
+                        write_lines(&target, buffer, flush, &rx, &counters);
+                    })?
+                }
+            }
+        };
+        let worker = Arc::new(worker);
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(worker.clone());
+        Ok(worker)
+    }
+
+    fn server(&self, cluster: Option<&str>) -> Result<InfluxDbConfig, String> {
+        let found = match cluster {
+            Some(name) => self.influxdb.iter().find(|s| s.name == name),
+            None => self
+                .influxdb
+                .iter()
+                .find(|s| s.default)
+                .or_else(|| self.influxdb.first()),
+        };
+        found.cloned().ok_or_else(|| match cluster {
+            Some(name) => format!("no InfluxDB server named {name:?} in the config's `influxdb`"),
+            None => "no InfluxDB server in the config's `influxdb`".to_string(),
+        })
+    }
+
+    /// Lets every worker deliver what it holds, then stops them.
+    pub fn close_all(&self) {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in workers {
+            w.close();
+        }
+    }
+}
+
+/// A bounded queue and the thread that empties it (or, when capturing, a
+/// list that keeps what is offered).
+struct Worker {
+    queue: Mutex<Option<SyncSender<Vec<u8>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<OutputCounters>,
+    /// Count dropped payloads in lines (influxDBOut), not in bodies.
+    lines: bool,
+    capture: Option<(Arc<Captured>, String)>,
+}
+
+impl Worker {
+    fn spawn(
+        name: String,
+        lines: bool,
+        run: impl FnOnce(Receiver<Vec<u8>>, Arc<OutputCounters>) + Send + 'static,
+    ) -> Result<Worker, String> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let counters = Arc::new(OutputCounters::default());
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn({
+                let counters = counters.clone();
+                move || run(rx, counters)
+            })
+            .map_err(|e| format!("cannot start the output's worker: {e}"))?;
+        Ok(Worker {
+            queue: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            counters,
+            lines,
+            capture: None,
+        })
+    }
+
+    fn capture(captured: Arc<Captured>, dbrp: String) -> Worker {
+        Worker {
+            queue: Mutex::new(None),
+            thread: Mutex::new(None),
+            counters: Arc::default(),
+            lines: true,
+            capture: Some((captured, dbrp)),
+        }
+    }
+
+    fn close(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn line_count(payload: &[u8]) -> u64 {
+    payload.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+impl Output for Worker {
+    fn offer(&self, payload: Vec<u8>) {
+        if let Some((captured, dbrp)) = &self.capture {
+            let text = String::from_utf8_lossy(&payload);
+            let mut kept = captured.influxdb.lock().unwrap_or_else(|e| e.into_inner());
+            for line in text.lines() {
+                kept.push(format!("{dbrp} {line}"));
+            }
+            OutputCounters::add(&self.counters.written, line_count(&payload));
+            return;
+        }
+        let n = if self.lines { line_count(&payload) } else { 1 };
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let sent = queue.as_ref().map(|q| q.try_send(payload));
+        if !matches!(sent, Some(Ok(()))) {
+            if let Some(Err(TrySendError::Full(_))) = sent {
+                tracing::debug!("output queue full: payload dropped");
+            }
+            OutputCounters::add(&self.counters.dropped, n);
+        }
+    }
+
+    fn counts(&self) -> OutputCounts {
+        self.counters.snapshot()
+    }
+}
+
+fn post_bodies(
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+    rx: &Receiver<Vec<u8>>,
+    counters: &OutputCounters,
+) {
+    let client = HttpClient::new();
+    while let Ok(body) = rx.recv() {
+        match client.post(url, headers, "application/json", body, timeout) {
+            Ok(a) if (200..300).contains(&a.status) => OutputCounters::add(&counters.written, 1),
+            Ok(a) => {
+                OutputCounters::add(&counters.failed, 1);
+                tracing::warn!("httpPost {url}: {} {}", a.status, a.body.trim());
+            }
+            Err(e) => {
+                OutputCounters::add(&counters.failed, 1);
+                tracing::warn!("httpPost: {e}");
+            }
+        }
+    }
+}
+
+/// Where influxDBOut writes.
+struct Target {
+    server: InfluxDbConfig,
+    database: String,
+    retention_policy: String,
+    precision: String,
+    create: bool,
+}
+
+impl Target {
+    fn auth(&self) -> Vec<(String, String)> {
+        if self.server.username.is_empty() {
+            return Vec::new();
+        }
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.server.username, self.server.password));
+        vec![("authorization".into(), format!("Basic {token}"))]
+    }
+
+    /// POSTs to `path` of each URL in turn until one answers.
+    fn post(
+        &self,
+        client: &HttpClient,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<crate::http_client::Answer, String> {
+        let mut last = String::from("no URLs");
+        for base in &self.server.urls {
+            let url = format!("{base}{path}");
+            match client.post(
+                &url,
+                &self.auth(),
+                content_type,
+                body.to_vec(),
+                self.server.timeout,
+            ) {
+                Ok(answer) => return Ok(answer),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn create(&self, client: &HttpClient) -> Result<(), String> {
+        let mut statements = vec![format!("CREATE DATABASE {}", quote_ident(&self.database))];
+        if !self.retention_policy.is_empty() && self.retention_policy != "autogen" {
+            statements.push(format!(
+                "CREATE RETENTION POLICY {} ON {} DURATION INF REPLICATION 1",
+                quote_ident(&self.retention_policy),
+                quote_ident(&self.database)
+            ));
+        }
+        for q in statements {
+            let body = serde_urlencoded::to_string([("q", q.as_str())]).unwrap_or_default();
+            let answer = self.post(
+                client,
+                "/query",
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+            )?;
+            if !(200..300).contains(&answer.status) {
+                return Err(format!("{q}: {} {}", answer.status, answer.body.trim()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `lines`, retrying what may succeed later (no answer, 5xx)
+    /// with a growing pause. Returns whether they were written.
+    fn write(&self, client: &HttpClient, lines: &[u8], counters: &OutputCounters) -> bool {
+        let mut query = vec![("db", self.database.as_str())];
+        if !self.retention_policy.is_empty() {
+            query.push(("rp", self.retention_policy.as_str()));
+        }
+        if !self.precision.is_empty() {
+            query.push(("precision", self.precision.as_str()));
+        }
+        let path = format!(
+            "/write?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        );
+        let mut pause = FIRST_BACKOFF;
+        for attempt in 0..=RETRIES {
+            if attempt > 0 {
+                OutputCounters::add(&counters.retried, 1);
+                std::thread::sleep(pause);
+                pause *= 4;
+            }
+            match self.post(client, &path, "text/plain; charset=utf-8", lines) {
+                Ok(a) if (200..300).contains(&a.status) => return true,
+                Ok(a) if a.status < 500 => {
+                    // The server refused the data; sending it again won't help.
+                    tracing::warn!(
+                        "influxDBOut {}: {} {}",
+                        self.database,
+                        a.status,
+                        a.body.trim()
+                    );
+                    return false;
+                }
+                Ok(a) => tracing::warn!("influxDBOut {}: {} (will retry)", self.database, a.status),
+                Err(e) => tracing::warn!("influxDBOut: {e} (will retry)"),
+            }
+        }
+        false
+    }
+}
+
+/// An InfluxQL identifier, double-quoted.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn write_lines(
+    target: &Target,
+    buffer: usize,
+    flush_every: Duration,
+    rx: &Receiver<Vec<u8>>,
+    counters: &OutputCounters,
+) {
+    let client = HttpClient::new();
+    if target.create
+        && let Err(e) = target.create(&client)
+    {
+        tracing::warn!("influxDBOut .create(): {e}");
+    }
+    let mut pending: Vec<u8> = Vec::new();
+    let mut lines: u64 = 0;
+    let mut due: Option<Instant> = None;
+    let flush = |pending: &mut Vec<u8>, lines: &mut u64| {
+        if *lines == 0 {
+            return;
+        }
+        let counter: &AtomicU64 = if target.write(&client, pending, counters) {
+            &counters.written
+        } else {
+            &counters.failed
+        };
+        OutputCounters::add(counter, *lines);
+        pending.clear();
+        *lines = 0;
+    };
+    loop {
+        let wait = due.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        match rx.recv_timeout(wait) {
+            Ok(payload) => {
+                lines += line_count(&payload);
+                pending.extend_from_slice(&payload);
+                due.get_or_insert_with(|| Instant::now() + flush_every);
+                if lines as usize >= buffer {
+                    flush(&mut pending, &mut lines);
+                    due = None;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                flush(&mut pending, &mut lines);
+                due = None;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(&mut pending, &mut lines);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Output nodes against the real things: `influxDBOut` writing to a real
+//! InfluxDB 1.x (`influxd` from the Debian package, started here on
+//! loopback with its data in a temp dir), and `kapacitorLoopback` feeding
+//! another task of the same daemon.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use config::{DaemonConfig, InfluxDbConfig};
+use kapacitor::Server;
+use kapacitor::tasks::TaskDefinition;
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `influxd` on free loopback ports, killed on drop.
+struct Influxd {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Influxd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn influxd() -> Influxd {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n[logging]\n  level = \"warn\"\n[continuous_queries]\n  enabled = false\n",
+        free_port()
+    );
+    let path = dir.path().join("influxdb.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new("influxd")
+        .arg("-config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("influxd must be installed (scripts/test.sh installs the influxdb package)");
+    let url = format!("http://127.0.0.1:{http}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(Instant::now() < deadline, "influxd never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Influxd {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+/// `q` against InfluxDB's `/query`, as JSON (`Null` when it does not answer).
+async fn query(url: &str, db: &str, q: &str) -> Value {
+    let body = serde_urlencoded::to_string([("db", db), ("q", q)]).unwrap();
+    let addr = url.trim_start_matches("http://");
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return Value::Null;
+    };
+    let req = format!(
+        "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(req.as_bytes()).await.is_err() {
+        return Value::Null;
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    let reply = String::from_utf8_lossy(&reply);
+    let Some((head, body)) = reply.split_once("\r\n\r\n") else {
+        return Value::Null;
+    };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn config(influx: &str) -> (DaemonConfig, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = DaemonConfig::default();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    (c.http.bind, c.udp.bind, c.tcp.bind) = (lo, lo, lo);
+    c.data_dir = dir.path().join("data");
+    c.tasks_dir = dir.path().join("tasks");
+    c.influxdb = vec![InfluxDbConfig {
+        urls: vec![influx.to_string()],
+        timeout: Duration::from_secs(2),
+        ..InfluxDbConfig::default()
+    }];
+    (c, dir)
+}
+
+fn task(id: &str, script: &str) -> TaskDefinition {
+    TaskDefinition {
+        id: id.into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![],
+        script: script.into(),
+        measurement: None,
+        meta: Default::default(),
+    }
+}
+
+async fn write(server: &Server, lines: &str) {
+    let addr = server.addrs().http.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /write?db=telegraf&precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{lines}",
+        lines.len()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
+}
+
+/// The output counters of the task's influxDBOut node.
+fn output_counts(server: &Server, id: &str) -> Value {
+    let info = server.tasks().get(id).unwrap();
+    let node = info.nodes.iter().find(|n| n.kind == "influxDBOut").unwrap();
+    serde_json::to_value(node.output).unwrap()
+}
+
+#[tokio::test]
+async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
+    let mut influx = influxd();
+    let (config, _dir) = config(&influx.url);
+    let server = Server::start(config).await.unwrap();
+    server
+        .tasks()
+        .define(task(
+            "copy",
+            "stream\n    |from()\n        .measurement('cpu')\n    |influxDBOut()\n        .create()\n        .database('copies')\n        .retentionPolicy('autogen')\n        .measurement('cpu_copy')\n        .tag('via', 'kapacitor')\n        .buffer(2)\n        .flushInterval(100ms)\n",
+        ))
+        .unwrap();
+    server.tasks().enable("copy").unwrap();
+    write(&server, "cpu,host=a value=1 1700000000\ncpu,host=b value=2 1700000001\ncpu,host=a value=3 1700000002\n").await;
+    // The first two fill the buffer; the third goes at the flush interval.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let rows = loop {
+        let r = query(
+            &influx.url,
+            "copies",
+            "SELECT value, host, via FROM cpu_copy",
+        )
+        .await;
+        let values = r["results"][0]["series"][0]["values"].clone();
+        if values.as_array().is_some_and(|v| v.len() == 3) {
+            break values;
+        }
+        assert!(Instant::now() < deadline, "points never landed: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["2023-11-14T22:13:20Z", 1, "a", "kapacitor"],
+            ["2023-11-14T22:13:21Z", 2, "b", "kapacitor"],
+            ["2023-11-14T22:13:22Z", 3, "a", "kapacitor"]
+        ])
+    );
+    // InfluxDB goes away: writes fail after their retries, are counted, and
+    // the daemon and the task go on.
+    let _ = influx.child.kill();
+    let _ = influx.child.wait();
+    write(
+        &server,
+        "cpu,host=a value=4 1700000003\ncpu,host=a value=5 1700000004\n",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = output_counts(&server, "copy");
+        if counts["failed"].as_u64() == Some(2) {
+            assert_eq!(counts["written"], 3, "{counts}");
+            assert!(counts["retried"].as_u64().unwrap() >= 3, "{counts}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed write was never counted: {counts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(server.tasks().get("copy").unwrap().error.is_empty());
+    write(&server, "cpu,host=a value=6 1700000005\n").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn loopback_feeds_another_task() {
+    let (config, _dir) = config("http://127.0.0.1:1");
+    let server = Server::start(config).await.unwrap();
+    // A reads cpu and writes its doubled value back as cpu2; B alerts on cpu2.
+    server
+        .tasks()
+        .define(task(
+            "a",
+            "stream\n    |from()\n        .measurement('cpu')\n    |eval(lambda: \"value\" * 2.0)\n        .as('double')\n    |kapacitorLoopback()\n        .database('telegraf')\n        .retentionPolicy('autogen')\n        .measurement('cpu2')\n",
+        ))
+        .unwrap();
+    server
+        .tasks()
+        .define(task(
+            "b",
+            "stream\n    |from()\n        .measurement('cpu2')\n    |alert()\n        .crit(lambda: \"double\" > 100.0)\n",
+        ))
+        .unwrap();
+    server.tasks().enable("a").unwrap();
+    server.tasks().enable("b").unwrap();
+    write(
+        &server,
+        "cpu value=20 1700000000\ncpu value=60 1700000001\n",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alerts = server.tasks().alert_history().recent(Some("b"), None);
+        if let Some(a) = alerts.first() {
+            assert_eq!(a.level, "CRITICAL");
+            assert_eq!(a.id, "cpu2:nil");
+            break;
+        }
+        assert!(Instant::now() < deadline, "task b never saw cpu2");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A task looping into itself neither blocks nor recurses.
+    server
+        .tasks()
+        .define(task(
+            "self",
+            "stream\n    |from()\n        .measurement('loop')\n    |kapacitorLoopback()\n        .database('telegraf')\n        .retentionPolicy('autogen')\n        .measurement('loop')\n",
+        ))
+        .unwrap();
+    server.tasks().enable("self").unwrap();
+    write(&server, "loop value=1 1700000000\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = server.tasks().get("self").unwrap();
+    assert!(
+        info.points_received > 10,
+        "it keeps looping: {}",
+        info.points_received
+    );
+    write(&server, "cpu value=1 1700000002\n").await;
+    server.shutdown().await;
+}
