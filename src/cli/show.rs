@@ -70,6 +70,18 @@ fn render(t: &Value) -> String {
     if let Some(from) = t["from"].as_str() {
         let _ = writeln!(out, "From: {from}");
     }
+    if let Some(vars) = t["vars"].as_object().filter(|v| !v.is_empty()) {
+        // Kapacitor's layout: one var per line, name, type, value.
+        let _ = writeln!(out, "Vars:");
+        for (name, var) in vars {
+            let _ = writeln!(
+                out,
+                "  {name} {} {}",
+                var["type"].as_str().unwrap_or(""),
+                var["value"]
+            );
+        }
+    }
     if let Some(meta) = t["meta"].as_object() {
         for (k, v) in meta {
             let _ = writeln!(out, "{k}: {}", v.as_str().unwrap_or(""));
