@@ -11,6 +11,7 @@ use crate::node::{Node, PassThrough};
 use crate::nodes::alert::{AlertNode, AlertSink, AlertSpec, AlertStateStore};
 use crate::nodes::barrier::BarrierNode;
 use crate::nodes::change_detect::ChangeDetectNode;
+use crate::nodes::combine::CombineNode;
 use crate::nodes::deadman::DeadmanNode;
 use crate::nodes::default_node::DefaultNode;
 use crate::nodes::delete::DeleteNode;
@@ -306,6 +307,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "log" => Box::new(LogNode::from_spec(spec)?),
         "stateDuration" | "stateCount" => Box::new(StateTrackingNode::from_spec(spec)?),
         "stats" => Box::new(StatsNode::from_spec(spec)?),
+        "combine" => Box::new(CombineNode::from_spec(spec)?),
         "changeDetect" => Box::new(ChangeDetectNode::from_spec(spec)?),
         "eval" => Box::new(EvalNode::from_spec(spec)?),
         "groupBy" => {

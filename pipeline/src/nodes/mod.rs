@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod barrier;
 pub mod change_detect;
+pub mod combine;
 pub mod deadman;
 pub mod default_node;
 pub mod delete;
