@@ -10,6 +10,7 @@
 mod batch;
 pub mod build;
 mod group;
+pub mod holt_winters;
 pub mod idle;
 pub mod lambda;
 mod node;

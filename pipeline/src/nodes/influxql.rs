@@ -65,6 +65,13 @@ pub enum Function {
         window: usize,
     },
     CumulativeSum,
+    /// `holtWinters(field, h, m, interval)` and `holtWintersWithFit`.
+    HoltWinters {
+        h: usize,
+        m: usize,
+        interval: i64,
+        with_fit: bool,
+    },
 }
 
 impl Function {
@@ -90,6 +97,8 @@ impl Function {
             Function::Difference => "difference",
             Function::MovingAverage { .. } => "movingAverage",
             Function::CumulativeSum => "cumulativeSum",
+            // Kapacitor names both `holtWinters`.
+            Function::HoltWinters { .. } => "holtWinters",
         }
     }
 
@@ -119,7 +128,10 @@ impl Function {
     fn emits_batch(&self) -> bool {
         matches!(
             self,
-            Function::Distinct | Function::Top { .. } | Function::Bottom { .. }
+            Function::Distinct
+                | Function::Top { .. }
+                | Function::Bottom { .. }
+                | Function::HoltWinters { .. }
         )
     }
 
@@ -239,13 +251,35 @@ impl InfluxQlSpec {
                 spec.arg_string(0)?,
             ),
             "cumulativeSum" => (Function::CumulativeSum, spec.arg_string(0)?),
+            "holtWinters" | "holtWintersWithFit" => {
+                let interval = match spec.arg(3) {
+                    Some(Value::Duration(d)) if *d > 0 => *d,
+                    _ => {
+                        return Err(BuildError::invalid(
+                            spec,
+                            "holtWinters(field, h, m, interval) needs a positive interval",
+                        ));
+                    }
+                };
+                (
+                    Function::HoltWinters {
+                        h: int(1)? as usize,
+                        m: int(2)? as usize,
+                        interval,
+                        with_fit: spec.kind == "holtWintersWithFit",
+                    },
+                    spec.arg_string(0)?,
+                )
+            }
             _ => return Ok(None),
         };
         let mut influxql = InfluxQlSpec::new(function, field);
         if let Some(name) = spec.prop_string("as")? {
             influxql.as_name = Name::from(name);
         }
-        influxql.use_point_times = spec.has_prop("usePointTimes");
+        // Forecasts always carry their own times, as in Kapacitor.
+        influxql.use_point_times = spec.has_prop("usePointTimes")
+            || matches!(influxql.function, Function::HoltWinters { .. });
         Ok(Some(influxql))
     }
 }
@@ -998,6 +1032,29 @@ fn reduce(f: &Function, s: &[Sample]) -> Vec<Out> {
                     time: Some(x.time),
                     value: x.value.clone(),
                     src: Some(x.src),
+                })
+                .collect()
+        }
+        Function::HoltWinters {
+            h,
+            m,
+            interval,
+            with_fit,
+        } => {
+            let points: Vec<(i64, f64)> = s
+                .iter()
+                .filter_map(|x| match x.value {
+                    FieldValue::Float(v) => Some((x.time, v)),
+                    FieldValue::Integer(v) => Some((x.time, v as f64)),
+                    _ => None,
+                })
+                .collect();
+            crate::holt_winters::forecast(&points, *h, *m, *interval, *with_fit)
+                .into_iter()
+                .map(|(time, v)| Out {
+                    time: Some(time),
+                    value: FieldValue::Float(v),
+                    src: None,
                 })
                 .collect()
         }
