@@ -22,6 +22,8 @@
 //!   InfluxDB or the router).
 //! - `outputs.httpPost: {bodies: [...]}`: the bodies POSTed to the case's
 //!   `{{POST_URL}}` sink, compared as `alertPost` compares events.
+//! - `outputs.httpOut` may be a list of endpoints, each `{name, compare,
+//!   result}`.
 //! - `note`: what the case covers, for people.
 //!
 //! Time: a stream case runs on the replay's clock, which starts at
@@ -506,7 +508,13 @@ fn compare_outputs(
             })?;
         }
     }
-    if let Some(http) = outputs.get("httpOut") {
+    // One endpoint, or (our extension) a list of them.
+    let endpoints: Vec<&Value> = match outputs.get("httpOut") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    for http in endpoints {
         let name = http["name"].as_str().unwrap_or("");
         let Some(endpoint) = http_out.get(task, name) else {
             return Err(Failure(format!("the script has no httpOut('{name}')")));
