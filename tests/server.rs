@@ -1000,6 +1000,47 @@ mod binaries {
         assert!(!ok);
         assert_eq!(v["files"][0]["errors"][0]["line"], 1, "{v}");
         assert_eq!(v["files"][0]["errors"][0]["column"], 8, "{v}");
+        // --vars FILE, as Kapacitor's define -vars.
+        let templ = dir.path().join("v.tick");
+        std::fs::write(
+            &templ,
+            "var crit = 1.0\nstream|from()|alert().crit(lambda: \"value\" > crit)\n",
+        )
+        .unwrap();
+        let vars = dir.path().join("vars.json");
+        std::fs::write(&vars, r#"{"crit": {"type": "float", "value": 5}}"#).unwrap();
+        let (ok, v) = json(&[
+            "define",
+            "streamer",
+            "--name",
+            "v",
+            "--script",
+            templ.to_str().unwrap(),
+            "--vars",
+            vars.to_str().unwrap(),
+        ]);
+        assert!(ok, "{v}");
+        let (_, v) = json(&["show", "v"]);
+        assert_eq!(v["vars"]["crit"]["value"], 5, "{v}");
+        std::fs::write(&vars, r#"{"crit": {"type": "int", "value": 5}}"#).unwrap();
+        let (ok, v) = json(&[
+            "define",
+            "streamer",
+            "--name",
+            "v",
+            "--script",
+            templ.to_str().unwrap(),
+            "--vars",
+            vars.to_str().unwrap(),
+        ]);
+        assert!(!ok);
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("vars.crit: the script's var `crit` is a float, not int"),
+            "{v}"
+        );
         let (ok, v) = json(&["delete", "t"]);
         assert!(ok && v["ok"] == true, "{v}");
         let (ok, v) = json(&["show", "t"]);

@@ -45,6 +45,10 @@ struct Streamer {
     /// Database and retention policy the task reads (db.rp); repeatable.
     #[arg(long)]
     dbrp: Vec<String>,
+    /// A JSON file of values for the script's vars, as Kapacitor's
+    /// `-vars`: {"crit": {"type": "float", "value": 90}}.
+    #[arg(long)]
+    vars: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +71,9 @@ struct Batcher {
     script: PathBuf,
     #[arg(long)]
     dbrp: Vec<String>,
+    /// A JSON file of values for the script's vars (see `define streamer`).
+    #[arg(long)]
+    vars: Option<PathBuf>,
 }
 
 /// `db.rp` as `{db, rp}`; a bare `db` takes `autogen`.
@@ -81,6 +88,15 @@ pub fn parse_dbrp(s: &str) -> anyhow::Result<Value> {
 
 fn read_script(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_vars(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let vars: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    crate::task_vars::from_json(&vars).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(vars)
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
@@ -98,6 +114,9 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             if let Some(w) = s.where_ {
                 body["where"] = json!(w);
             }
+            if let Some(path) = &s.vars {
+                body["vars"] = read_vars(path)?;
+            }
             (s.name, body)
         }
         Kind::Batcher(b) => {
@@ -109,10 +128,13 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|d| parse_dbrp(d))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let body = json!({
+            let mut body = json!({
                 "id": b.name, "type": "batch", "script": read_script(&b.script)?, "dbrps": dbrps,
                 "query": b.query, "period": b.period, "cron": b.cron, "group_by": b.group_by,
             });
+            if let Some(path) = &b.vars {
+                body["vars"] = read_vars(path)?;
+            }
             (b.name, body)
         }
     };
