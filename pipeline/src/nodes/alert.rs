@@ -328,7 +328,7 @@ impl AlertNode {
         self.groups.len()
     }
 
-    fn render_id(&self, name: &str, group: &GroupKey, tags: &Tags) -> Result<String, NodeError> {
+    fn render_id(&self, name: &str, group: &GroupKey, tags: &Tags) -> Result<Arc<str>, NodeError> {
         if self.id_per_group
             && let Some(id) = self.groups.get(group).and_then(|s| s.last_id.as_ref())
         {
@@ -351,6 +351,7 @@ impl AlertNode {
         };
         self.id_tmpl
             .render(&data)
+            .map(Arc::from)
             .map_err(|e| NodeError::new(format!("alert: {e}")))
     }
 
@@ -574,7 +575,7 @@ impl AlertNode {
         }
         let duration = state.duration();
         let event = self.send(
-            id,
+            id.to_string(),
             p.measurement(),
             &group,
             p.tags(),
@@ -651,7 +652,7 @@ impl AlertNode {
         let duration = state.duration();
         let fields = top.fields.clone();
         let event = self.send(
-            id,
+            id.to_string(),
             &b.name.clone(),
             &b.group,
             &b.tags,
@@ -736,7 +737,7 @@ impl Node for AlertNode {
                     && let Some(state) = self.groups.remove(&group)
                     && let Some(id) = state.last_id
                 {
-                    self.last_sent.remove(&id);
+                    self.last_sent.remove(&*id);
                 }
                 out.push(Message::DeleteGroup(group));
                 Ok(())

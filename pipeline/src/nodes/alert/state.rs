@@ -3,6 +3,8 @@
 //! triggered. The rules are Kapacitor's (`alertState` in `alert.go`), kept
 //! exact because users tune their scripts against them.
 
+use std::sync::Arc;
+
 use super::event::Level;
 
 /// The newest state change weighs this many times the oldest one.
@@ -24,7 +26,8 @@ pub struct AlertState {
     /// `None` until the first event; counts as infinitely long ago.
     last_triggered: Option<i64>,
     /// The ID last rendered for this group, to forget with the group.
-    pub(crate) last_id: Option<String>,
+    /// Shared, so reusing it for every point of the group costs no copy.
+    pub(crate) last_id: Option<Arc<str>>,
 }
 
 impl AlertState {
