@@ -91,7 +91,12 @@ pub struct FromNode {
     /// the series is of another measurement. With idle expiry, each entry
     /// also holds when the series was last seen.
     groups: HashMap<usize, (Arc<Series>, Option<GroupKey>, Epoch), foldhash::fast::RandomState>,
+    /// Most series remembered before the cache starts over.
+    cap: usize,
     idle: Option<IdleGroups>,
+    /// With idle expiry: groups whose series left the cache when it
+    /// started over, with when they were last seen, so they still expire.
+    evicted: HashMap<GroupKey, Epoch>,
 }
 
 /// Series whose group is remembered before the cache starts over, so
@@ -123,7 +128,9 @@ impl FromNode {
             truncate: spec.prop_duration("truncate")?.unwrap_or(0),
             round: spec.prop_duration("round")?.unwrap_or(0),
             groups: HashMap::default(),
+            cap: GROUP_CACHE,
             idle: None,
+            evicted: HashMap::new(),
         })
     }
 
@@ -148,6 +155,13 @@ impl FromNode {
             }
             keep
         });
+        self.evicted.retain(|group, seen| {
+            let keep = !idle.expired(*seen);
+            if !keep {
+                gone.push(group.clone());
+            }
+            keep
+        });
         if gone.is_empty() {
             return;
         }
@@ -155,11 +169,21 @@ impl FromNode {
             .groups
             .values()
             .filter_map(|(_, g, _)| g.as_ref())
+            .chain(self.evicted.keys())
             .collect();
         gone.retain(|g| !live.contains(g));
         gone.sort_by(|a, b| a.id().cmp(b.id()));
         gone.dedup();
         out.extend(gone.into_iter().map(Message::DeleteGroup));
+    }
+}
+
+/// The later of two epochs (they wrap).
+fn seen_later(a: Epoch, b: Epoch) -> Epoch {
+    if b.wrapping_sub(a) < Epoch::MAX / 2 {
+        b
+    } else {
+        a
     }
 }
 
@@ -195,9 +219,18 @@ impl Node for FromNode {
                     .as_ref()
                     .is_none_or(|m| m == point.measurement());
                 let group = wanted.then(|| self.group_by.group(&point));
-                // With idle expiry the sweep bounds the cache; without,
-                // it starts over now and then.
-                if self.groups.len() >= GROUP_CACHE && self.idle.is_none() {
+                // The cache starts over now and then, so that series that
+                // stopped do not stay alive in it; with idle expiry their
+                // groups are remembered until they expire.
+                if self.groups.len() >= self.cap {
+                    if self.idle.is_some() {
+                        for (_, (_, group, seen)) in self.groups.drain() {
+                            if let Some(g) = group {
+                                let at = self.evicted.entry(g).or_insert(seen);
+                                *at = seen_later(*at, seen);
+                            }
+                        }
+                    }
                     self.groups.clear();
                 }
                 self.groups
@@ -238,7 +271,65 @@ impl Node for FromNode {
 
 #[cfg(test)]
 mod tests {
-    use super::round_to;
+    use super::*;
+    use crate::point::{FieldValue, Fields};
+
+    fn series(host: &str) -> Arc<Series> {
+        Arc::new(Series::new("cpu".into(), vec![(Name::from("host"), Name::from(host))]).unwrap())
+    }
+
+    /// A point of `series`: the decoder hands all points of a series the
+    /// same `Series`, which is what the cache is keyed by.
+    fn point(series: &Arc<Series>) -> Message {
+        Message::Point(
+            Point {
+                series: series.clone(),
+                fields: Fields::from_pairs([("v".into(), FieldValue::Float(1.0))]),
+                time: 0,
+            },
+            GroupKey::nil(),
+        )
+    }
+
+    fn deleted(out: &[Message]) -> Vec<String> {
+        out.iter()
+            .filter_map(|m| match m {
+                Message::DeleteGroup(g) => Some(g.id().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_whose_series_left_the_cache_still_expire() {
+        let spec = crate::testing::node_spec("stream|from().groupBy('host')", "from");
+        let mut from = FromNode::from_spec(&spec)
+            .unwrap()
+            .with_idle_timeout(Some(10));
+        from.cap = 2;
+        let mut out = Vec::new();
+        let mut now = 0;
+        let mut next = from.tick(now, &mut out).unwrap();
+        // a, b, then c: the cache (2 series) starts over, a and b move out.
+        let c = series("c");
+        for s in [series("a"), series("b"), c.clone()] {
+            from.process(point(&s), &mut out).unwrap();
+        }
+        assert!(from.groups.len() <= 2 && !from.evicted.is_empty());
+        // c goes on sending; a and b stop.
+        while now < 40 {
+            now += 1;
+            from.process(point(&c), &mut out).unwrap();
+            if now >= next {
+                next = from.tick(now, &mut out).unwrap();
+            }
+        }
+        assert_eq!(deleted(&out), ["host=a", "host=b"]);
+        assert!(
+            from.evicted.keys().all(|g| g.id() == "host=c"),
+            "a and b are forgotten once deleted"
+        );
+    }
 
     #[test]
     fn rounds_half_away_from_zero() {
