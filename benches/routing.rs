@@ -59,6 +59,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         alert_states: None,
         outputs: &outputs,
         loopback: None,
+        deadman: None,
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

@@ -84,7 +84,8 @@ impl Server {
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), Arc::new(store))
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
-                .with_influxdb(&config.influxdb),
+                .with_influxdb(&config.influxdb)
+                .with_deadman(config.deadman.clone()),
         );
         let restoring = tasks.clone();
         let restored = tokio::task::spawn_blocking(move || restoring.restore())

@@ -175,6 +175,8 @@ pub struct Env<'a> {
     pub outputs: &'a OutputRegistry,
     /// Where kapacitorLoopback writes; `None`: it is not available.
     pub loopback: Option<Arc<dyn pipeline::PointSink>>,
+    /// The `deadman` section: default templates of deadman alerts.
+    pub deadman: Option<&'a config::DeadmanConfig>,
 }
 
 impl TaskEnv for Env<'_> {
@@ -198,6 +200,12 @@ impl TaskEnv for Env<'_> {
         self.outputs
             .start(&spec.name, output)
             .map_err(|e| BuildError::invalid(spec, e))
+    }
+
+    fn deadman_templates(&self) -> (Option<String>, Option<String>) {
+        let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        self.deadman
+            .map_or((None, None), |d| (given(&d.id), given(&d.message)))
     }
 
     fn loopback(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
@@ -253,6 +261,8 @@ pub struct TaskManager {
     alert_states: AlertStates,
     /// The InfluxDB servers influxDBOut writes to.
     influxdb: Arc<[config::InfluxDbConfig]>,
+    /// Deadman defaults, and whether every stream task gets a switch.
+    deadman: config::DeadmanConfig,
 }
 
 /// A stored task's times, kept across restarts.
@@ -285,7 +295,15 @@ impl TaskManager {
             group_idle_timeout: None,
             alert_states: AlertStates::in_memory(),
             influxdb: Arc::from([]),
+            deadman: config::DeadmanConfig::default(),
         }
+    }
+
+    /// Deadman defaults; with `global`, tasks defined from now on get a
+    /// deadman switch on their stream.
+    pub fn with_deadman(mut self, deadman: config::DeadmanConfig) -> Self {
+        self.deadman = deadman;
+        self
     }
 
     /// Tasks started from now on write influxDBOut points to `servers`.
@@ -488,13 +506,17 @@ impl TaskManager {
                     .map_err(|e| TaskError::Script(format!("vars: {e}")))?,
             ),
         };
-        let plan = crate::task_vars::compile(
+        let mut plan = crate::task_vars::compile(
             &def.script,
             def.task_type,
             vars.as_ref(),
             &format!("{}.tick", def.id),
         )
         .map_err(TaskError::Script)?;
+        if self.deadman.global && def.task_type == dsl::TaskType::Stream {
+            let interval = i64::try_from(self.deadman.interval.as_nanos()).unwrap_or(i64::MAX);
+            plan.add_deadman(0, self.deadman.threshold, interval);
+        }
         let mut tasks = self.lock();
         if let Some(existing) = tasks.get(&def.id)
             && existing.def == def
@@ -575,6 +597,7 @@ impl TaskManager {
             alert_states: Some(self.alert_states.for_task(id)),
             outputs: &outputs,
             loopback: Some(self.router.clone()),
+            deadman: Some(&self.deadman),
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,

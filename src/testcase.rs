@@ -207,6 +207,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         alert_states: None,
         outputs: &outputs,
         loopback: Some(looped.clone()),
+        deadman: None,
     };
     match task_type {
         dsl::TaskType::Stream => {

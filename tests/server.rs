@@ -1905,3 +1905,46 @@ async fn yaml_vars_set_the_threshold_and_a_wrong_type_names_the_yaml_line() {
     );
     server.shutdown().await;
 }
+
+/// `deadman.global`: every stream task gets a switch on what it receives,
+/// with the section's templates, as Kapacitor's `[deadman] global = true`.
+#[tokio::test]
+async fn a_global_deadman_watches_every_stream_task() {
+    let (mut config, _dir) = test_config();
+    config.deadman.global = true;
+    config.deadman.interval = Duration::from_millis(300);
+    config.deadman.id = "{{ .TaskName }}/NODE_NAME".into();
+    let server = Server::start(config).await.unwrap();
+    let addr = server.addrs().http.unwrap();
+    let def = kapacitor::tasks::TaskDefinition {
+        id: "plain".into(),
+        task_type: dsl::TaskType::Stream,
+        dbrps: vec![],
+        script: "stream|from().measurement('cpu')|httpOut('x')\n".into(),
+        measurement: None,
+        meta: Default::default(),
+    };
+    server.tasks().define(def).unwrap();
+    server.tasks().enable("plain").unwrap();
+    let info = server.tasks().get("plain").unwrap();
+    assert!(info.dot.contains("stream0 -> deadman3"), "{}", info.dot);
+    // No data at all: the switch reports the task dead.
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        dead = request(addr, "GET", "/kapacitor/v1/alerts?task=plain", &[], b"")
+            .await
+            .json();
+        if dead["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = &dead["alerts"][0];
+    assert_eq!(first["id"], "plain/stream0", "{dead}");
+    assert_eq!(first["level"], "CRITICAL");
+    assert_eq!(
+        first["event"]["message"],
+        "plain/stream0 is dead: 0.000 points/300ms."
+    );
+    server.shutdown().await;
+}

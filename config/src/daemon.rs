@@ -38,6 +38,7 @@ pub struct DaemonConfig {
     /// InfluxDB 1.x servers that `influxDBOut` writes to (and, later, batch
     /// queries read from), like Kapacitor's `[[influxdb]]`.
     pub influxdb: Vec<InfluxDbConfig>,
+    pub deadman: DeadmanConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -102,6 +103,36 @@ pub struct IngestConfig {
     pub accept_unsigned: bool,
     /// Retention policy used when a write names none. Default `autogen`.
     pub default_retention_policy: String,
+}
+
+/// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
+/// deadman switch on every stream task when `global`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadmanConfig {
+    /// `global`: how often each task's switch checks. Default 10s.
+    pub interval: std::time::Duration,
+    /// `global`: at or below this many points per interval, the task is
+    /// dead. Default 0.
+    pub threshold: f64,
+    /// The ID template of deadman alerts; empty: Kapacitor's default,
+    /// `{{ .Group }}:NODE_NAME for task '{{ .TaskName }}'`.
+    pub id: String,
+    /// Their message template; empty: Kapacitor's default.
+    pub message: String,
+    /// Add a deadman switch to every stream task.
+    pub global: bool,
+}
+
+impl Default for DeadmanConfig {
+    fn default() -> Self {
+        DeadmanConfig {
+            interval: std::time::Duration::from_secs(10),
+            threshold: 0.0,
+            id: String::new(),
+            message: String::new(),
+            global: false,
+        }
+    }
 }
 
 /// One InfluxDB 1.x server (or cluster of URLs tried in turn).
@@ -174,6 +205,7 @@ impl Default for DaemonConfig {
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
             influxdb: vec![InfluxDbConfig::default()],
+            deadman: DeadmanConfig::default(),
         }
     }
 }

@@ -30,8 +30,8 @@ mod walk;
 mod yaml;
 
 pub use daemon::{
-    AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, ENV_OVERRIDES, HttpConfig, InfluxDbConfig,
-    IngestConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
+    InfluxDbConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};

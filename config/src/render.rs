@@ -215,6 +215,41 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         }
     }
 
+    out.section(
+        "Deadman switches: the defaults of every deadman() node (as Kapacitor's [deadman]).",
+        "deadman",
+    );
+    out.key(
+        1,
+        "With global: how often each task's switch checks.",
+        "interval",
+        quote(&go_like_duration(c.deadman.interval)),
+    );
+    out.key(
+        1,
+        "With global: a task with this many points per interval or fewer is dead.",
+        "threshold",
+        c.deadman.threshold,
+    );
+    out.key(
+        1,
+        "Alert ID template; empty: Kapacitor's \"{{ .Group }}:NODE_NAME for task '{{ .TaskName }}'\" (NODE_NAME: the watched node).",
+        "id",
+        quote(&c.deadman.id),
+    );
+    out.key(
+        1,
+        "Message template; empty: Kapacitor's \"{{ .ID }} is alive|dead: N points/INTERVAL.\".",
+        "message",
+        quote(&c.deadman.message),
+    );
+    out.key(
+        1,
+        "Add a deadman switch to every stream task, on what the task receives.",
+        "global",
+        c.deadman.global,
+    );
+
     out.section("How tasks run.", "pipeline");
     out.key(
         1,

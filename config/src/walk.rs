@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::daemon::{
-    AuthConfig, DaemonConfig, HttpConfig, InfluxDbConfig, IngestConfig, LoggingConfig,
-    PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, InfluxDbConfig, IngestConfig,
+    LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -28,7 +28,9 @@ const TOP_KEYS: &[&str] = &[
     "logging",
     "pipeline",
     "influxdb",
+    "deadman",
 ];
+const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &["name", "urls", "username", "password", "default", "timeout"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
@@ -103,6 +105,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "logging" => w.logging(value, &mut config.logging),
             "pipeline" => w.pipeline(value, &mut config.pipeline),
             "influxdb" => set(&mut config.influxdb, w.influxdb("influxdb", value)),
+            "deadman" => w.deadman(value, &mut config.deadman),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -510,6 +513,52 @@ impl<'f> Walker<'f> {
             let message = format!("`{url}` is not an http:// or https:// URL");
             self.error(key, node, message);
             None
+        }
+    }
+
+    fn deadman(&mut self, node: &Node, c: &mut DeadmanConfig) {
+        for (key, value) in self.mapping("deadman", node, DEADMAN_KEYS) {
+            let full = dotted("deadman", key);
+            match key {
+                "interval" => {
+                    let interval = self.string(&full, value).and_then(|text| {
+                        crate::task::parse_duration(&text)
+                            .ok()
+                            .filter(|d| !d.is_zero())
+                            .or_else(|| {
+                                self.error(
+                                    &full,
+                                    value,
+                                    format!("`{text}` is not a positive duration"),
+                                );
+                                None
+                            })
+                    });
+                    set(&mut c.interval, interval);
+                }
+                "threshold" => {
+                    let number = match (&value.kind, self.scalar(&full, value, "a number")) {
+                        (crate::yaml::Kind::Scalar(s), Some(Typed::Int(_) | Typed::Float)) => s
+                            .text
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite() && *f >= 0.0),
+                        _ => None,
+                    };
+                    if number.is_none() {
+                        let message = format!(
+                            "expected a number of points, 0 or more, found {}",
+                            value.describe()
+                        );
+                        self.error(&full, value, message);
+                    }
+                    set(&mut c.threshold, number);
+                }
+                "id" => set(&mut c.id, self.string(&full, value)),
+                "message" => set(&mut c.message, self.string(&full, value)),
+                "global" => set(&mut c.global, self.bool(&full, value)),
+                _ => {}
+            }
         }
     }
 

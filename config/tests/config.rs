@@ -451,3 +451,20 @@ fn influxdb_servers_are_a_list_checked_key_by_key() {
         vec![("influxdb[0].urls[0]", 3, 12), ("influxdb[1]", 4, 5)]
     );
 }
+
+#[test]
+fn deadman_section_sets_defaults_and_global() {
+    let c = parse(
+        "deadman:\n  interval: 30s\n  threshold: 2.5\n  id: \"{{ .TaskName }}\"\n  global: true\n",
+    )
+    .expect("valid");
+    assert_eq!(c.deadman.interval, std::time::Duration::from_secs(30));
+    assert_eq!(c.deadman.threshold, 2.5);
+    assert!(c.deadman.global);
+    assert_eq!(parse(&c.to_yaml()), Ok(c));
+    let errs = errors("deadman:\n  interval: 0s\n  threshold: lots\n");
+    assert_eq!(
+        located(&errs),
+        vec![("deadman.interval", 2, 13), ("deadman.threshold", 3, 14)]
+    );
+}

@@ -205,6 +205,34 @@ impl Plan {
         self.nodes.get(id)
     }
 
+    /// Adds `|deadman(threshold, interval)` on node `parent`, as
+    /// Kapacitor's global `[deadman]` adds one to every task's source.
+    pub fn add_deadman(&mut self, parent: usize, threshold: f64, interval_ns: i64) {
+        let id = self.nodes.len();
+        self.nodes.push(NodeSpec {
+            id,
+            name: format!("deadman{id}"),
+            kind: "deadman".into(),
+            udf: false,
+            args: vec![Value::Float(threshold), Value::Duration(interval_ns)],
+            properties: Vec::new(),
+            handlers: Vec::new(),
+            wants: self.nodes.get(parent).and_then(|p| p.provides),
+            provides: Some(EdgeType::Stream),
+            span: crate::span::Span::default(),
+        });
+        let edge = self
+            .nodes
+            .get(parent)
+            .and_then(|p| p.provides)
+            .unwrap_or(EdgeType::Stream);
+        self.edges.push(Edge {
+            from: parent,
+            to: id,
+            edge,
+        });
+    }
+
     pub fn children(&self, id: usize) -> impl Iterator<Item = &NodeSpec> {
         self.edges
             .iter()

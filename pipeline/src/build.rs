@@ -65,6 +65,11 @@ pub trait TaskEnv {
     fn loopback(&self, spec: &NodeSpec) -> Result<Arc<dyn PointSink>, BuildError> {
         Err(BuildError::invalid(spec, "loopback is not available here"))
     }
+    /// The ID and message templates of `deadman` nodes that set none;
+    /// `None`: Kapacitor's defaults.
+    fn deadman_templates(&self) -> (Option<String>, Option<String>) {
+        (None, None)
+    }
     /// Where the task's alert nodes keep their states across restarts;
     /// `None`: in memory only.
     fn alert_states(&self) -> Option<Arc<dyn AlertStateStore>> {
@@ -283,7 +288,15 @@ fn deadman(plan: &Plan, spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn No
         .and_then(|e| plan.node(e.from))
         .map_or(spec.name.as_str(), |n| n.name.as_str());
     let sink = env.alert_sink(spec)?;
-    let mut node = DeadmanNode::from_spec(spec, source, env.task_name(), sink)?;
+    let (id, message) = env.deadman_templates();
+    let mut node = DeadmanNode::from_spec(
+        spec,
+        source,
+        env.task_name(),
+        sink,
+        id.as_deref(),
+        message.as_deref(),
+    )?;
     if let Some(store) = env.alert_states() {
         node = node.with_state_store(store);
     }

@@ -38,12 +38,15 @@ pub struct DeadmanNode {
 }
 
 impl DeadmanNode {
-    /// The deadman `spec` watching the node named `source`.
+    /// The deadman `spec` watching the node named `source`; its alert's ID
+    /// and message default to `id` and `message` (`None`: Kapacitor's).
     pub fn from_spec(
         spec: &NodeSpec,
         source: &str,
         task_name: &str,
         sink: Arc<dyn AlertSink>,
+        id: Option<&str>,
+        message: Option<&str>,
     ) -> Result<Self, BuildError> {
         let threshold = match spec.arg(0) {
             Some(Value::Float(f)) => *f,
@@ -74,10 +77,13 @@ impl DeadmanNode {
             .collect::<Result<_, _>>()?;
         let mut alert = AlertSpec::from_plan(spec, task_name)?;
         if !spec.has_prop("id") {
-            alert.id = DEFAULT_ID.replacen("NODE_NAME", source, 1);
+            alert.id = id.unwrap_or(DEFAULT_ID).replacen("NODE_NAME", source, 1);
         }
         if !spec.has_prop("message") {
-            alert.message = DEFAULT_MESSAGE.replacen("INTERVAL", &go_duration(interval), 1);
+            alert.message =
+                message
+                    .unwrap_or(DEFAULT_MESSAGE)
+                    .replacen("INTERVAL", &go_duration(interval), 1);
         }
         if !spec.has_prop("crit") {
             alert = alert.crit(move |input: &EvalInput<'_>| dead(threshold, &extra, input));
