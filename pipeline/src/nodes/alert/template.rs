@@ -140,6 +140,9 @@ enum Piece {
     },
 }
 
+/// Deepest `if` nesting accepted (rendering recurses once per level).
+const MAX_NESTING: usize = 100;
+
 /// An `if` being parsed: the pieces before it, its condition, its `then`
 /// branch once `else` was seen, and where it began.
 struct OpenIf {
@@ -427,6 +430,9 @@ impl Parser<'_> {
             match action {
                 Parsed::Comment => {}
                 Parsed::Action(a) => pieces.push(Piece::Action(a)),
+                Parsed::If(_) if open_ifs.len() >= MAX_NESTING => {
+                    return Err(self.error(open, "ifs nested more than 100 deep"));
+                }
                 Parsed::If(cond) => open_ifs.push(OpenIf {
                     outer: std::mem::take(&mut pieces),
                     cond,
@@ -998,9 +1004,12 @@ fn go_printf(format: &str, v: &Val<'_>, kind: TemplateKind, d: &TemplateData<'_>
             }
             chars.next();
         }
+        // Widths and precisions beyond this are clamped: a template must
+        // not be able to ask for gigabytes of padding.
+        const MAX_WIDTH: usize = 1000;
         let mut width = None::<usize>;
         while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
-            width = Some(width.unwrap_or(0) * 10 + digit as usize);
+            width = Some((width.unwrap_or(0) * 10 + digit as usize).min(MAX_WIDTH));
             chars.next();
         }
         let mut precision = None::<usize>;
@@ -1008,7 +1017,7 @@ fn go_printf(format: &str, v: &Val<'_>, kind: TemplateKind, d: &TemplateData<'_>
             chars.next();
             let mut p = 0;
             while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
-                p = p * 10 + digit as usize;
+                p = (p * 10 + digit as usize).min(MAX_WIDTH);
                 chars.next();
             }
             precision = Some(p);
@@ -1479,6 +1488,28 @@ mod tests {
         tmpl.render(&data).map_err(|e| e.to_string())
     }
 
+    proptest::proptest! {
+        /// Whatever a user writes, parsing and rendering give a result or
+        /// an error, never a panic: templates come from scripts.
+        #[test]
+        fn any_template_parses_and_renders_without_panicking(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{{", "}}", "{{-", " -}}", " ", "if", "else", "end", "eq", "ne", "lt",
+                    ".Level", ".ID", ".Tags", ".Fields", ".Tags.host", ".Time", ".Duration",
+                    "index", "printf", "|", "\"%0.2f\"", "\"%d%s%v%%\"", "\"%\"", "\"OK\"",
+                    "1", "-3", "json", ".", "/*", "*/", "x", "\"", "`", "(", "$",
+                    "\"%99999999999999999999d\"", "\"%.99999999999f\"",
+                ]),
+                0..24,
+            ),
+            kind in proptest::sample::select(vec![TemplateKind::Id, TemplateKind::Message, TemplateKind::Details]),
+        ) {
+            let src: String = pieces.concat();
+            let _ = render(kind, &src);
+        }
+    }
+
     #[test]
     fn if_else_comparisons_and_printf() {
         let m = |src| render(TemplateKind::Message, src);
@@ -1516,9 +1547,22 @@ mod tests {
             m(r#"{{ printf "%e" .Fields.value }}"#).unwrap(),
             "1.000000e+06"
         );
+        let huge =
+            m(r#"{{ printf "%99999999999999999999999.99999999999999999999f" .Fields.value }}"#)
+                .unwrap();
+        assert_eq!(
+            huge.len(),
+            1008,
+            "1000000. and 1000 digits: width and precision are clamped"
+        );
         assert_eq!(
             m(r#"{{ if eq .Level 1 }}{{ end }}"#).unwrap_err(),
             "message template: incompatible types for comparison: CRITICAL and 1"
+        );
+        let deep = "{{ if .Level }}".repeat(101);
+        assert_eq!(
+            m(&deep).unwrap_err(),
+            "message template 1:1501: ifs nested more than 100 deep"
         );
         for (src, err) in [
             (
