@@ -19,6 +19,8 @@ fn label(v: &str) -> String {
 
 /// One counter family: its name, help text, and how to read it.
 type Metric<T> = (&'static str, &'static str, fn(&T) -> u64);
+/// A metric with its Prometheus type: (name, type, help, value).
+type TypedMetric<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -110,25 +112,35 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             label(&t.id)
         );
     }
-    let per_node: [Metric<pipeline::runtime::NodeStatsSnapshot>; 3] = [
+    // (name, type, help, value) of each per-node series.
+    let per_node: [TypedMetric<pipeline::runtime::NodeStatsSnapshot>; 4] = [
         (
             "kapacitor_node_messages_in_total",
+            "counter",
             "Points or batches a node received.",
             |n| n.messages_in,
         ),
         (
             "kapacitor_node_messages_out_total",
+            "counter",
             "Points or batches a node emitted.",
             |n| n.messages_out,
         ),
         (
             "kapacitor_node_errors_total",
+            "counter",
             "Messages a node failed on.",
             |n| n.errors,
         ),
+        (
+            "kapacitor_node_groups",
+            "gauge",
+            "Groups a node holds state for (refreshed about once a second).",
+            |n| n.groups,
+        ),
     ];
-    for (name, help, get) in per_node {
-        family(&mut out, name, "counter", help);
+    for (name, kind, help, get) in per_node {
+        family(&mut out, name, kind, help);
         for t in &tasks {
             for n in &t.nodes {
                 let _ = writeln!(
@@ -139,24 +151,6 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
                     get(n)
                 );
             }
-        }
-    }
-    let name = "kapacitor_node_groups";
-    family(
-        &mut out,
-        name,
-        "gauge",
-        "Groups a node holds state for (refreshed about once a second).",
-    );
-    for t in &tasks {
-        for n in &t.nodes {
-            let _ = writeln!(
-                out,
-                "{name}{{task=\"{}\",node=\"{}\"}} {}",
-                label(&t.id),
-                label(&n.name),
-                n.groups
-            );
         }
     }
     let name = "kapacitor_node_alerts_total";
