@@ -7,7 +7,9 @@ use dsl::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
 
 use crate::group::GroupKey;
 use crate::node::NodeError;
-use crate::point::{FieldValue, Fields, Tags};
+use std::sync::Arc;
+
+use crate::point::{FieldValue, Fields, Name, Tags};
 
 /// What a lambda sees: one point's fields, tags and time.
 pub struct Scope<'a> {
@@ -121,7 +123,7 @@ impl LambdaRunner {
 
     /// Evaluates a lambda that must give a boolean.
     pub fn eval_bool(&mut self, group: &GroupKey, scope: &Scope<'_>) -> Result<bool, NodeError> {
-        if let Some(b) = self.compare.as_ref().and_then(|c| c.eval(scope.fields)) {
+        if let Some(b) = self.compare.as_mut().and_then(|c| c.eval(scope.fields)) {
             return Ok(b);
         }
         match self.eval(group, scope)? {
@@ -155,6 +157,10 @@ struct FieldCompare {
     literal: Number,
     /// `number OP "field"`.
     literal_first: bool,
+    /// Where the field was in the last key list seen, kept with that list:
+    /// the decoder shares one list among points with the same fields, so
+    /// this is usually a pointer comparison rather than a search.
+    last: Option<(Arc<[Name]>, Option<usize>)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,11 +204,20 @@ impl FieldCompare {
             op: *op,
             literal,
             literal_first,
+            last: None,
         })
     }
 
-    fn eval(&self, fields: &Fields) -> Option<bool> {
-        let value = match fields.get(&self.field)? {
+    fn eval(&mut self, fields: &Fields) -> Option<bool> {
+        let position = match &self.last {
+            Some((keys, at)) if Arc::ptr_eq(keys, fields.keys()) => *at,
+            _ => {
+                let at = fields.position(&self.field);
+                self.last = Some((fields.keys().clone(), at));
+                at
+            }
+        };
+        let value = match &fields.values()[position?] {
             FieldValue::Float(f) => Number::Float(*f),
             FieldValue::Integer(i) => Number::Int(*i),
             _ => return None,
@@ -275,7 +290,7 @@ mod tests {
                 format!("\"x\" {op} {literal}")
             };
             let l = lambda(&text);
-            let compare = FieldCompare::of(&l.expr).expect("shortcut applies");
+            let mut compare = FieldCompare::of(&l.expr).expect("shortcut applies");
             let key = if present { "x" } else { "y" };
             let fields = Fields::new(Arc::from([Name::from(key)]), Arc::from([v]));
             let tags: crate::point::Tags = Arc::from([]);

@@ -17,16 +17,18 @@ mod node;
 pub mod nodes;
 pub mod output;
 mod point;
+mod prefetch;
 pub mod result;
 mod router;
 pub mod runtime;
 pub mod spec;
+mod table;
 #[cfg(test)]
 mod testing;
 pub mod time;
 
 pub use batch::{Batch, BatchPoint, Message};
 pub use group::{Dimensions, GroupKey, GroupMap};
-pub use node::{Node, NodeError};
+pub use node::{Node, NodeError, Prefetch};
 pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
 pub use router::{PointFilter, PointSink, Route, Router, TaskInbox};

@@ -21,6 +21,17 @@ impl NodeError {
     }
 }
 
+/// Which of its two early looks at a message a node is given: with 10k
+/// groups, a node's state for a point is typically two dependent cache
+/// misses away (a table slot, then what it points to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Several messages ahead: fetch where the state's address is kept.
+    Table,
+    /// Fewer messages ahead, when that has arrived: fetch the state.
+    State,
+}
+
 /// One node of a running task.
 pub trait Node: Send {
     /// Processes one message, pushing what it emits onto `out`.
@@ -36,6 +47,19 @@ pub trait Node: Send {
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
         self.process(msg, out)
+    }
+
+    /// Told of a message a few places before it arrives, twice (see
+    /// [`Prefetch`]), so that a node whose per-group state lies in memory
+    /// that is not cached can ask for it early
+    /// ([`crate::prefetch::prefetch`]); it must not change what the node
+    /// does. Most nodes ignore it.
+    fn prefetch(&self, _msg: &Message, _stage: Prefetch) {}
+
+    /// Whether the node passes every message on unchanged, so the runtime
+    /// may hand its input straight to its children (counting it as seen).
+    fn passes_through(&self) -> bool {
+        false
     }
 
     /// Called once when the task stops, after the last message: a node may
@@ -79,5 +103,9 @@ impl Node for PassThrough {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         out.push(msg);
         Ok(())
+    }
+
+    fn passes_through(&self) -> bool {
+        true
     }
 }

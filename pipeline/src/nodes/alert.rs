@@ -31,7 +31,7 @@ pub use template::{
 
 use crate::batch::{Batch, Message};
 use crate::group::GroupKey;
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, Prefetch};
 use crate::point::{FieldValue, Fields, Name, Point, Series, Tags};
 use state::AlertState;
 
@@ -235,7 +235,7 @@ pub struct AlertNode {
     id_tag: Option<Name>,
     id_field: Option<Name>,
     sink: Arc<dyn AlertSink>,
-    groups: crate::group::GroupMap<AlertState>,
+    groups: crate::table::Table<GroupKey, AlertState>,
     /// The level of the last event sent per ID: `previousLevel`. Kapacitor
     /// keeps this in the alert topic.
     last_sent: HashMap<String, Level>,
@@ -505,10 +505,11 @@ impl AlertNode {
     }
 
     fn state(&mut self, group: &GroupKey) -> &mut AlertState {
-        let history = self.history;
-        self.groups
-            .entry(group.clone())
-            .or_insert_with(|| AlertState::new(history))
+        if self.groups.get(group).is_none() {
+            self.groups
+                .insert(group.clone(), AlertState::new(self.history));
+        }
+        self.groups.get_mut(group).expect("just inserted")
     }
 
     /// Tells the state store of a level change no event was sent for
@@ -524,7 +525,7 @@ impl AlertNode {
     /// state, if any.
     fn state_for(&mut self, group: &GroupKey, id: &str) -> &mut AlertState {
         if let Some(store) = &self.saved
-            && !self.groups.contains_key(group)
+            && self.groups.get(group).is_none()
         {
             let mut state = AlertState::new(self.history);
             if let Some(saved) = store.load(id) {
@@ -718,6 +719,22 @@ impl Node for AlertNode {
 
     fn groups(&self) -> usize {
         self.groups.len()
+    }
+
+    fn prefetch(&self, msg: &Message, stage: Prefetch) {
+        let group = match msg {
+            Message::Point(_, group) => group,
+            Message::Batch(b) => &b.group,
+            _ => return,
+        };
+        match stage {
+            Prefetch::Table => self.groups.prefetch(group),
+            Prefetch::State => {
+                if let Some(state) = self.groups.get(group) {
+                    state.prefetch();
+                }
+            }
+        }
     }
 
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {

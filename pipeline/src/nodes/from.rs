@@ -3,6 +3,7 @@
 //! truncates or rounds its time.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use dsl::{NodeSpec, Value};
@@ -11,9 +12,10 @@ use crate::batch::Message;
 use crate::group::{Dimensions, GroupKey};
 use crate::idle::{Epoch, IdleGroups};
 use crate::lambda::{LambdaRunner, Scope};
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, Prefetch};
 use crate::point::{DbRp, Name, Point, Series};
 use crate::spec::{BuildError, SpecExt, names_or_star};
+use crate::table::Table;
 
 /// How points are grouped: by named tags, or by every tag (`groupBy(*)`).
 #[derive(Clone, Debug)]
@@ -90,7 +92,7 @@ pub struct FromNode {
     /// makes every later per-group lookup a pointer comparison). `None`:
     /// the series is of another measurement. With idle expiry, each entry
     /// also holds when the series was last seen.
-    groups: HashMap<usize, (Arc<Series>, Option<GroupKey>, Epoch), foldhash::fast::RandomState>,
+    groups: Table<NonZeroUsize, (Arc<Series>, Option<GroupKey>, Epoch)>,
     /// Most series remembered before the cache starts over.
     cap: usize,
     idle: Option<IdleGroups>,
@@ -127,7 +129,7 @@ impl FromNode {
             group_by: GroupBy::from_spec(spec)?,
             truncate: spec.prop_duration("truncate")?.unwrap_or(0),
             round: spec.prop_duration("round")?.unwrap_or(0),
-            groups: HashMap::default(),
+            groups: Table::default(),
             cap: GROUP_CACHE,
             idle: None,
             evicted: HashMap::new(),
@@ -178,6 +180,11 @@ impl FromNode {
     }
 }
 
+/// What the series cache is keyed by: the address of the shared `Series`.
+fn series_key(series: &Arc<Series>) -> NonZeroUsize {
+    NonZeroUsize::new(Arc::as_ptr(series) as usize).expect("an Arc is never null")
+}
+
 /// The later of two epochs (they wrap).
 fn seen_later(a: Epoch, b: Epoch) -> Epoch {
     if b.wrapping_sub(a) < Epoch::MAX / 2 {
@@ -204,7 +211,7 @@ impl Node for FromNode {
         // can take the address while the entry exists. The entry also says
         // whether the series has the wanted measurement, so that check is
         // made once per series, not once per point.
-        let key = Arc::as_ptr(&point.series) as usize;
+        let key = series_key(&point.series);
         let now = self.idle.as_ref().map(IdleGroups::epoch);
         let group = match self.groups.get_mut(&key) {
             Some((_, group, seen)) => {
@@ -223,15 +230,15 @@ impl Node for FromNode {
                 // stopped do not stay alive in it; with idle expiry their
                 // groups are remembered until they expire.
                 if self.groups.len() >= self.cap {
+                    let forgotten = self.groups.drain();
                     if self.idle.is_some() {
-                        for (_, (_, group, seen)) in self.groups.drain() {
+                        for (_, (_, group, seen)) in forgotten {
                             if let Some(g) = group {
                                 let at = self.evicted.entry(g).or_insert(seen);
                                 *at = seen_later(*at, seen);
                             }
                         }
                     }
-                    self.groups.clear();
                 }
                 self.groups
                     .insert(key, (point.series.clone(), group.clone(), now.unwrap_or(0)));
@@ -258,6 +265,22 @@ impl Node for FromNode {
         }
         out.push(Message::Point(point, group));
         Ok(())
+    }
+
+    fn prefetch(&self, msg: &Message, stage: Prefetch) {
+        let Message::Point(point, _) = msg else {
+            return;
+        };
+        let key = series_key(&point.series);
+        match stage {
+            Prefetch::Table => self.groups.prefetch(&key),
+            // The group's count of references goes up as the point joins it.
+            Prefetch::State => {
+                if let Some((_, Some(group), _)) = self.groups.get(&key) {
+                    group.prefetch();
+                }
+            }
+        }
     }
 
     fn tick(&mut self, now: i64, out: &mut Vec<Message>) -> Option<i64> {

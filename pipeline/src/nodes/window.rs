@@ -27,8 +27,9 @@ use std::collections::VecDeque;
 
 use crate::batch::{Batch, BatchPoint, Message};
 use crate::group::GroupKey;
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, Prefetch};
 use crate::nodes::influxql::{Accumulator, InfluxQlNode};
+use crate::table::Table;
 use std::sync::Arc;
 
 use crate::point::{FieldValue, Fields, Name, Point, Series};
@@ -68,7 +69,7 @@ pub struct WindowNode {
     /// Group states in order of first appearance, so that a barrier for all
     /// groups emits in a stable order.
     groups: Vec<GroupWindow>,
-    index: crate::group::GroupMap<usize>,
+    index: Table<GroupKey, usize>,
     /// The aggregate this window was fused with, if any.
     aggregate: Option<InfluxQlNode>,
 }
@@ -519,6 +520,21 @@ fn truncate(t: i64, d: i64) -> i64 {
 impl Node for WindowNode {
     fn groups(&self) -> usize {
         self.group_count()
+    }
+
+    fn prefetch(&self, msg: &Message, stage: Prefetch) {
+        let Message::Point(_, group) = msg else {
+            return;
+        };
+        match stage {
+            Prefetch::Table => self.index.prefetch(group),
+            Prefetch::State => {
+                if let Some(w) = self.index.get(group).and_then(|&i| self.groups.get(i)) {
+                    crate::prefetch::prefetch(w);
+                    crate::prefetch::prefetch(&w.acc);
+                }
+            }
+        }
     }
 
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {

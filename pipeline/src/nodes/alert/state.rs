@@ -31,6 +31,15 @@ pub struct AlertState {
 }
 
 impl AlertState {
+    /// Brings what the state points to into the cache (see
+    /// [`crate::node::Prefetch`]).
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::prefetch(self.history.as_ptr());
+        if let Some(id) = &self.last_id {
+            crate::prefetch::prefetch(Arc::as_ptr(id));
+        }
+    }
+
     /// `history` must be at least 2 (current and previous level).
     pub fn new(history: usize) -> Self {
         AlertState {

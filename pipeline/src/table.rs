@@ -1,0 +1,238 @@
+//! A hash map with open addressing and linear probing, for per-group and
+//! per-series state on the hot path. Unlike `std`'s map it can say where a
+//! key will be found before the lookup ([`Table::prefetch`]), so a node can
+//! have its state for a point brought into the cache a few points early
+//! (see [`crate::node::Node::prefetch`]). Keys carry their own hash
+//! ([`TableKey`]), so a lookup hashes nothing.
+
+use std::num::NonZeroUsize;
+
+use crate::group::GroupKey;
+use crate::prefetch::prefetch;
+
+/// A key whose hash is known without reading much of it.
+pub trait TableKey: Eq {
+    fn table_hash(&self) -> u64;
+}
+
+/// The address of a live allocation (a shared `Series`).
+impl TableKey for NonZeroUsize {
+    fn table_hash(&self) -> u64 {
+        self.get() as u64
+    }
+}
+
+/// A group, by the hash it was made with.
+impl TableKey for GroupKey {
+    fn table_hash(&self) -> u64 {
+        self.shard_hash()
+    }
+}
+
+pub struct Table<K, V> {
+    slots: Vec<Option<(K, V)>>,
+    len: usize,
+    /// `64 − log2(slots.len())`: the top bits of the mixed hash pick the
+    /// slot.
+    shift: u32,
+}
+
+impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.slots.iter().flatten().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl<K: TableKey, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Self::with_slots(16)
+    }
+}
+
+impl<K: TableKey, V> Table<K, V> {
+    fn with_slots(n: usize) -> Self {
+        debug_assert!(n.is_power_of_two());
+        Table {
+            slots: std::iter::repeat_with(|| None).take(n).collect(),
+            len: 0,
+            shift: 64 - n.trailing_zeros(),
+        }
+    }
+
+    /// Fibonacci hashing: multiplying by 2⁶⁴/φ spreads aligned, clustered
+    /// addresses (and any other hash) over the top bits.
+    fn home(&self, key: &K) -> usize {
+        (key.table_hash().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Brings the slot `key` would be found in into the cache.
+    pub fn prefetch(&self, key: &K) {
+        prefetch(&self.slots[self.home(key)]);
+    }
+
+    /// The slot holding `key`, or the empty one ending its probe.
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        let mut i = self.home(key);
+        loop {
+            match &self.slots[i] {
+                None => return Err(i),
+                Some((k, _)) if k == key => return Ok(i),
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let i = self.find(key).ok()?;
+        self.slots[i].as_ref().map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.find(key).ok()?;
+        self.slots[i].as_mut().map(|(_, v)| v)
+    }
+
+    /// Sets `key` to `value`, giving back what it was.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        // At most three quarters full: probes stay short (most keys sit in
+        // their home slot, the rest a slot or two on, in the same cache
+        // line) and one always ends at an empty slot.
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.rebuild(self.slots.len() * 2, |_, _| true);
+        }
+        match self.find(&key) {
+            Ok(i) => self.slots[i].replace((key, value)).map(|(_, v)| v),
+            Err(i) => {
+                self.slots[i] = Some((key, value));
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let mut hole = self.find(key).ok()?;
+        let removed = self.slots[hole].take().map(|(_, v)| v);
+        self.len -= 1;
+        // Backward shift: move up every entry of the run after the hole
+        // whose probe would otherwise pass over it, so no tombstone is
+        // needed.
+        let mask = self.mask();
+        let mut j = (hole + 1) & mask;
+        while let Some((k, _)) = &self.slots[j] {
+            let home = self.home(k);
+            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
+                self.slots[hole] = self.slots[j].take();
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        removed
+    }
+
+    /// Empties the table, handing out its entries; it keeps its size.
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + use<K, V> {
+        let old = std::mem::replace(self, Self::with_slots(self.slots.len()));
+        old.slots.into_iter().flatten()
+    }
+
+    /// Keeps the entries `keep` says yes to.
+    pub fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.rebuild(self.slots.len(), keep);
+    }
+
+    fn rebuild(&mut self, slots: usize, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let old = std::mem::replace(self, Self::with_slots(slots));
+        for (k, mut v) in old.slots.into_iter().flatten() {
+            if keep(&k, &mut v) {
+                let Err(i) = self.find(&k) else {
+                    unreachable!("keys are unique")
+                };
+                self.slots[i] = Some((k, v));
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().filter_map(|s| s.as_ref().map(|(_, v)| v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Small hashes, so that keys collide and probe runs wrap around.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    struct K(u8);
+
+    impl TableKey for K {
+        fn table_hash(&self) -> u64 {
+            u64::from(self.0 % 7)
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u8, u32),
+        Remove(u8),
+        Retain(u8),
+        Drain,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..40, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => (0u8..40).prop_map(Op::Remove),
+            1 => (1u8..5).prop_map(Op::Retain),
+            1 => Just(Op::Drain),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is done to it, the table holds what a `HashMap` holds.
+        #[test]
+        fn agrees_with_a_hash_map(ops in prop::collection::vec(op(), 0..300)) {
+            let mut table = Table::default();
+            let mut model = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        prop_assert_eq!(table.insert(K(k), v), model.insert(K(k), v));
+                    }
+                    Op::Remove(k) => prop_assert_eq!(table.remove(&K(k)), model.remove(&K(k))),
+                    Op::Retain(m) => {
+                        table.retain(|k, _| k.0 % m == 0);
+                        model.retain(|k, _| k.0 % m == 0);
+                    }
+                    Op::Drain => {
+                        let mut drained: Vec<_> = table.drain().collect();
+                        drained.sort();
+                        let mut expected: Vec<_> = model.drain().collect();
+                        expected.sort();
+                        prop_assert_eq!(drained, expected);
+                    }
+                }
+                prop_assert_eq!(table.len(), model.len());
+                for k in 0..40 {
+                    prop_assert_eq!(table.get(&K(k)), model.get(&K(k)));
+                }
+            }
+        }
+    }
+}
