@@ -62,6 +62,25 @@ pub trait Node: Send {
         false
     }
 
+    /// Whether the node only edits or drops the messages it gets, one by
+    /// one, emitting nothing else (`from`, `where`): the runtime then calls
+    /// [`Node::edit`] instead of [`Node::process`], and no message moves.
+    fn edits_in_place(&self) -> bool {
+        false
+    }
+
+    /// For a node that [edits in place](Node::edits_in_place): does to `msg`
+    /// what [`Node::process`] would, saying whether it goes on, and what
+    /// went wrong (a point that fails is dropped; a batch that fails in
+    /// part may go on).
+    fn edit(&mut self, msg: &mut Message) -> (bool, Result<(), NodeError>) {
+        let _ = msg;
+        (
+            false,
+            Err(NodeError::new("this node does not edit in place")),
+        )
+    }
+
     /// Called once when the task stops, after the last message: a node may
     /// emit what it still holds. Most nodes hold nothing.
     fn finish(&mut self, _out: &mut Vec<Message>) {}
@@ -91,6 +110,20 @@ pub trait Node: Send {
     fn output_counts(&self) -> Option<crate::output::OutputCounts> {
         None
     }
+}
+
+/// [`Node::process`] for a node that edits in place: the edited message
+/// goes to `out` unless dropped.
+pub fn process_by_edit(
+    node: &mut impl Node,
+    mut msg: Message,
+    out: &mut Vec<Message>,
+) -> Result<(), NodeError> {
+    let (keep, result) = node.edit(&mut msg);
+    if keep {
+        out.push(msg);
+    }
+    result
 }
 
 /// A node that passes every message on unchanged: a task's root, and the

@@ -374,7 +374,8 @@ impl TaskDag {
     /// Runs the messages on a node's only instance, the hot path: counters
     /// are updated once per run, the clock read for one run in
     /// [`TIMING_SAMPLE`] messages, and the node told of what comes next
-    /// ([`Node::prefetch`]).
+    /// ([`Node::prefetch`]). A node that edits in place keeps the messages
+    /// where they are ([`Node::edit`]).
     fn run_all(
         &mut self,
         id: usize,
@@ -385,29 +386,44 @@ impl TaskDag {
         let node = &mut self.nodes[id];
         let stats = &node.stats;
         let instance = &mut node.instances[0];
-        let seen = add(&stats.messages_in, msgs.len() as u64);
+        let count = msgs.len() as u64;
+        let seen = add(&stats.messages_in, count);
         if instance.passes_through() {
-            out.append(msgs);
+            hand_over(msgs, out);
             return;
         }
-        let timed = seen / TIMING_SAMPLE != (seen + msgs.len() as u64) / TIMING_SAMPLE;
+        let timed = seen / TIMING_SAMPLE != (seen + count) / TIMING_SAMPLE;
         let started = timed.then(Instant::now);
-        let (count, mut errors, mut last_error) = (msgs.len() as u64, 0, None);
-        let mut msgs = msgs.drain(..);
-        for ahead in msgs.as_slice().iter().take(TABLE_AHEAD - 1) {
+        let (mut errors, mut last_error) = (0, None);
+        for ahead in msgs.iter().take(TABLE_AHEAD) {
             instance.prefetch(ahead, Prefetch::Table);
         }
-        while let Some(msg) = msgs.next() {
-            let ahead = msgs.as_slice();
-            if let Some(m) = ahead.get(TABLE_AHEAD - 1) {
-                instance.prefetch(m, Prefetch::Table);
+        if instance.edits_in_place() {
+            let mut kept = 0;
+            for i in 0..msgs.len() {
+                prefetch_ahead(instance.as_ref(), &msgs[i + 1..]);
+                let (keep, result) = instance.edit(&mut msgs[i]);
+                if keep {
+                    if kept != i {
+                        msgs.swap(kept, i);
+                    }
+                    kept += 1;
+                }
+                if let Err(e) = result {
+                    errors += 1;
+                    last_error = Some(e);
+                }
             }
-            if let Some(m) = ahead.get(STATE_AHEAD - 1) {
-                instance.prefetch(m, Prefetch::State);
-            }
-            if let Err(e) = instance.process_from(parent, msg, out) {
-                errors += 1;
-                last_error = Some(e);
+            msgs.truncate(kept);
+            hand_over(msgs, out);
+        } else {
+            let mut drain = msgs.drain(..);
+            while let Some(msg) = drain.next() {
+                prefetch_ahead(instance.as_ref(), drain.as_slice());
+                if let Err(e) = instance.process_from(parent, msg, out) {
+                    errors += 1;
+                    last_error = Some(e);
+                }
             }
         }
         if let Some(started) = started {
@@ -486,6 +502,28 @@ impl TaskDag {
             }
         }
         self.nodes[id].children = children;
+    }
+}
+
+/// Tells `node`, about to process a message, of those [`TABLE_AHEAD`] and
+/// [`STATE_AHEAD`] places after it; `after` holds the ones after it.
+fn prefetch_ahead(node: &dyn Node, after: &[Message]) {
+    if let Some(m) = after.get(TABLE_AHEAD - 1) {
+        node.prefetch(m, Prefetch::Table);
+    }
+    if let Some(m) = after.get(STATE_AHEAD - 1) {
+        node.prefetch(m, Prefetch::State);
+    }
+}
+
+/// Moves all of `from` to the end of `to`; when `to` is empty (as a node's
+/// output buffer is when it starts) by swapping the buffers, so no message
+/// is copied.
+fn hand_over(from: &mut Vec<Message>, to: &mut Vec<Message>) {
+    if to.is_empty() {
+        std::mem::swap(from, to);
+    } else {
+        to.append(from);
     }
 }
 

@@ -30,17 +30,38 @@ impl TableKey for GroupKey {
 }
 
 pub struct Table<K, V> {
-    slots: Vec<Option<(K, V)>>,
+    slots: Vec<Option<Slot<K, V>>>,
     len: usize,
     /// `64 − log2(slots.len())`: the top bits of the mixed hash pick the
-    /// slot.
+    /// slot ([`mix`]).
     shift: u32,
+}
+
+/// An entry with its mixed hash, so that probing past other keys and
+/// moving entries never reads the keys themselves (a group key's text lies
+/// behind a pointer, which would be a cache miss per key passed).
+struct Slot<K, V> {
+    hash: u64,
+    key: K,
+    value: V,
+}
+
+/// A full 64-bit mix of a key's hash (MurmurHash3's finalizer). Addresses
+/// a long-running allocator hands out come in arithmetic runs, and a bare
+/// multiplicative hash maps some strides onto neighbouring slots, which
+/// turns linear probing into long scans.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.slots.iter().flatten().map(|(k, v)| (k, v)))
+            .entries(self.slots.iter().flatten().map(|s| (&s.key, &s.value)))
             .finish()
     }
 }
@@ -61,10 +82,9 @@ impl<K: TableKey, V> Table<K, V> {
         }
     }
 
-    /// Fibonacci hashing: multiplying by 2⁶⁴/φ spreads aligned, clustered
-    /// addresses (and any other hash) over the top bits.
-    fn home(&self, key: &K) -> usize {
-        (key.table_hash().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    /// The slot a probe for `hash` (mixed) starts at.
+    fn home(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize
     }
 
     fn mask(&self) -> usize {
@@ -77,43 +97,47 @@ impl<K: TableKey, V> Table<K, V> {
 
     /// Brings the slot `key` would be found in into the cache.
     pub fn prefetch(&self, key: &K) {
-        prefetch(&self.slots[self.home(key)]);
+        prefetch(&self.slots[self.home(mix(key.table_hash()))]);
     }
 
-    /// The slot holding `key`, or the empty one ending its probe.
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        let mut i = self.home(key);
+    /// The slot holding `key` (of mixed hash `hash`), or the empty one
+    /// ending its probe.
+    fn find(&self, key: &K, hash: u64) -> Result<usize, usize> {
+        let mut i = self.home(hash);
         loop {
             match &self.slots[i] {
                 None => return Err(i),
-                Some((k, _)) if k == key => return Ok(i),
+                Some(s) if s.hash == hash && s.key == *key => return Ok(i),
                 Some(_) => i = (i + 1) & self.mask(),
             }
         }
     }
 
     pub fn get(&self, key: &K) -> Option<&V> {
-        let i = self.find(key).ok()?;
-        self.slots[i].as_ref().map(|(_, v)| v)
+        let i = self.find(key, mix(key.table_hash())).ok()?;
+        self.slots[i].as_ref().map(|s| &s.value)
     }
 
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let i = self.find(key).ok()?;
-        self.slots[i].as_mut().map(|(_, v)| v)
+        let i = self.find(key, mix(key.table_hash())).ok()?;
+        self.slots[i].as_mut().map(|s| &mut s.value)
     }
 
     /// Sets `key` to `value`, giving back what it was.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         // At most three quarters full: probes stay short (most keys sit in
-        // their home slot, the rest a slot or two on, in the same cache
-        // line) and one always ends at an empty slot.
+        // their home slot, the rest a slot or two on) and one always ends
+        // at an empty slot.
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.rebuild(self.slots.len() * 2, |_, _| true);
         }
-        match self.find(&key) {
-            Ok(i) => self.slots[i].replace((key, value)).map(|(_, v)| v),
+        let hash = mix(key.table_hash());
+        match self.find(&key, hash) {
+            Ok(i) => self.slots[i]
+                .replace(Slot { hash, key, value })
+                .map(|s| s.value),
             Err(i) => {
-                self.slots[i] = Some((key, value));
+                self.slots[i] = Some(Slot { hash, key, value });
                 self.len += 1;
                 None
             }
@@ -121,16 +145,16 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        let mut hole = self.find(key).ok()?;
-        let removed = self.slots[hole].take().map(|(_, v)| v);
+        let mut hole = self.find(key, mix(key.table_hash())).ok()?;
+        let removed = self.slots[hole].take().map(|s| s.value);
         self.len -= 1;
         // Backward shift: move up every entry of the run after the hole
         // whose probe would otherwise pass over it, so no tombstone is
         // needed.
         let mask = self.mask();
         let mut j = (hole + 1) & mask;
-        while let Some((k, _)) = &self.slots[j] {
-            let home = self.home(k);
+        while let Some(s) = &self.slots[j] {
+            let home = self.home(s.hash);
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
                 self.slots[hole] = self.slots[j].take();
                 hole = j;
@@ -143,7 +167,7 @@ impl<K: TableKey, V> Table<K, V> {
     /// Empties the table, handing out its entries; it keeps its size.
     pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + use<K, V> {
         let old = std::mem::replace(self, Self::with_slots(self.slots.len()));
-        old.slots.into_iter().flatten()
+        old.slots.into_iter().flatten().map(|s| (s.key, s.value))
     }
 
     /// Keeps the entries `keep` says yes to.
@@ -153,19 +177,20 @@ impl<K: TableKey, V> Table<K, V> {
 
     fn rebuild(&mut self, slots: usize, mut keep: impl FnMut(&K, &mut V) -> bool) {
         let old = std::mem::replace(self, Self::with_slots(slots));
-        for (k, mut v) in old.slots.into_iter().flatten() {
-            if keep(&k, &mut v) {
-                let Err(i) = self.find(&k) else {
-                    unreachable!("keys are unique")
-                };
-                self.slots[i] = Some((k, v));
+        for mut s in old.slots.into_iter().flatten() {
+            if keep(&s.key, &mut s.value) {
+                let mut i = self.home(s.hash);
+                while self.slots[i].is_some() {
+                    i = (i + 1) & self.mask();
+                }
+                self.slots[i] = Some(s);
                 self.len += 1;
             }
         }
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.slots.iter().filter_map(|s| s.as_ref().map(|(_, v)| v))
+        self.slots.iter().flatten().map(|s| &s.value)
     }
 }
 

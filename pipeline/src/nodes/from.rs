@@ -12,7 +12,7 @@ use crate::batch::Message;
 use crate::group::{Dimensions, GroupKey};
 use crate::idle::{Epoch, IdleGroups};
 use crate::lambda::{LambdaRunner, Scope};
-use crate::node::{Node, NodeError, Prefetch};
+use crate::node::{Node, NodeError, Prefetch, process_by_edit};
 use crate::point::{DbRp, Name, Point, Series};
 use crate::spec::{BuildError, SpecExt, names_or_star};
 use crate::table::Table;
@@ -202,10 +202,17 @@ fn round_to(t: i64, d: i64) -> i64 {
 
 impl Node for FromNode {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
-        let Message::Point(mut point, _) = msg else {
+        process_by_edit(self, msg, out)
+    }
+
+    fn edits_in_place(&self) -> bool {
+        true
+    }
+
+    fn edit(&mut self, msg: &mut Message) -> (bool, Result<(), NodeError>) {
+        let Message::Point(point, group_of_point) = msg else {
             // Barriers and deletes pass through unchanged.
-            out.push(msg);
-            return Ok(());
+            return (true, Ok(()));
         };
         // Keyed by address, kept alive by the stored Arc so no other series
         // can take the address while the entry exists. The entry also says
@@ -225,7 +232,7 @@ impl Node for FromNode {
                     .measurement
                     .as_ref()
                     .is_none_or(|m| m == point.measurement());
-                let group = wanted.then(|| self.group_by.group(&point));
+                let group = wanted.then(|| self.group_by.group(point));
                 // The cache starts over now and then, so that series that
                 // stopped do not stay alive in it; with idle expiry their
                 // groups are remembered until they expire.
@@ -246,7 +253,7 @@ impl Node for FromNode {
             }
         };
         let Some(group) = group else {
-            return Ok(());
+            return (false, Ok(()));
         };
         for lambda in &mut self.wheres {
             let scope = Scope {
@@ -254,8 +261,10 @@ impl Node for FromNode {
                 tags: point.tags(),
                 time: point.time,
             };
-            if !lambda.eval_bool(&self.nil, &scope)? {
-                return Ok(());
+            match lambda.eval_bool(&self.nil, &scope) {
+                Ok(true) => {}
+                Ok(false) => return (false, Ok(())),
+                Err(e) => return (false, Err(e)),
             }
         }
         if self.truncate > 0 {
@@ -263,8 +272,8 @@ impl Node for FromNode {
         } else if self.round > 0 {
             point.time = round_to(point.time, self.round);
         }
-        out.push(Message::Point(point, group));
-        Ok(())
+        *group_of_point = group;
+        (true, Ok(()))
     }
 
     fn prefetch(&self, msg: &Message, stage: Prefetch) {

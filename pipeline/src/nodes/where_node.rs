@@ -7,7 +7,7 @@ use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::lambda::{LambdaRunner, Scope};
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, process_by_edit};
 use crate::spec::BuildError;
 
 pub struct WhereNode {
@@ -31,6 +31,14 @@ impl WhereNode {
 
 impl Node for WhereNode {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+        process_by_edit(self, msg, out)
+    }
+
+    fn edits_in_place(&self) -> bool {
+        true
+    }
+
+    fn edit(&mut self, msg: &mut Message) -> (bool, Result<(), NodeError>) {
         match msg {
             Message::Point(point, group) => {
                 let scope = Scope {
@@ -38,11 +46,12 @@ impl Node for WhereNode {
                     tags: point.tags(),
                     time: point.time,
                 };
-                if self.lambda.eval_bool(&group, &scope)? {
-                    out.push(Message::Point(point, group));
+                match self.lambda.eval_bool(group, &scope) {
+                    Ok(keep) => (keep, Ok(())),
+                    Err(e) => (false, Err(e)),
                 }
             }
-            Message::Batch(mut batch) => {
+            Message::Batch(batch) => {
                 let mut first_error = None;
                 let lambda = &mut self.lambda;
                 let group = &batch.group;
@@ -60,17 +69,13 @@ impl Node for WhereNode {
                         }
                     }
                 });
-                out.push(Message::Batch(batch));
-                if let Some(e) = first_error {
-                    return Err(e);
-                }
+                (true, first_error.map_or(Ok(()), Err))
             }
             Message::DeleteGroup(group) => {
-                self.lambda.forget(&group);
-                out.push(Message::DeleteGroup(group));
+                self.lambda.forget(group);
+                (true, Ok(()))
             }
-            other => out.push(other),
+            Message::Barrier { .. } => (true, Ok(())),
         }
-        Ok(())
     }
 }
