@@ -84,8 +84,6 @@ pub struct StreamTask {
     pub dag: TaskDag,
     /// For each child of the root, in edge order: its node id and its filter.
     root_children: Vec<(usize, usize, DbRpFilter)>,
-    /// A reused buffer for the messages of one write.
-    inbox: Vec<Message>,
 }
 
 impl StreamTask {
@@ -98,16 +96,12 @@ impl StreamTask {
             .map(|(id, parent, _)| (*id, *parent))
             .collect();
         if wanted.len() == self.root_children.len() {
-            let mut msgs = std::mem::take(&mut self.inbox);
-            let nil = GroupKey::nil();
-            msgs.extend(
+            self.dag.push_all(
                 batch
                     .points
                     .into_iter()
-                    .map(|p| Message::Point(p, nil.clone())),
+                    .map(|p| Message::Point(p, GroupKey::nil())),
             );
-            self.dag.push_all(&mut msgs);
-            self.inbox = msgs;
         } else {
             for p in batch.points {
                 for &(id, parent) in &wanted {
@@ -216,11 +210,7 @@ pub fn build_stream_task(plan: &Plan, env: &dyn TaskEnv) -> Result<StreamTask, B
             Ok((child.id, 0, filter))
         })
         .collect::<Result<_, BuildError>>()?;
-    Ok(StreamTask {
-        dag,
-        root_children,
-        inbox: Vec::new(),
-    })
+    Ok(StreamTask { dag, root_children })
 }
 
 /// The tumbling windows whose only child is an incremental aggregate that

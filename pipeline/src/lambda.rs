@@ -68,6 +68,29 @@ pub fn eval_bool(lambda: &Lambda, scope: &Scope<'_>) -> Result<bool, NodeError> 
     }
 }
 
+/// A lambda evaluated for a boolean with no per-group state, taking the
+/// shortcut for `"field" OP number` ([`FieldCompare`]) where it applies.
+pub struct BoolLambda {
+    lambda: Lambda,
+    compare: Option<FieldCompare>,
+}
+
+impl BoolLambda {
+    pub fn new(lambda: Lambda) -> Self {
+        BoolLambda {
+            compare: FieldCompare::of(&lambda.expr),
+            lambda,
+        }
+    }
+
+    pub fn eval(&mut self, scope: &Scope<'_>) -> Result<bool, NodeError> {
+        match self.compare.as_mut().and_then(|c| c.eval(scope.fields)) {
+            Some(b) => Ok(b),
+            None => eval_bool(&self.lambda, scope),
+        }
+    }
+}
+
 /// A lambda of a node with the state it keeps between points: one
 /// [`EvalState`] per group, as Kapacitor gives each group its own copy of
 /// the expression (so `sigma()` and `count()` run per group). Lambdas with

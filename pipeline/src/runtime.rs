@@ -38,6 +38,9 @@ pub struct NodeStats {
     output: Option<crate::output::OutputCounters>,
 }
 
+/// Messages fed to a task's root at once (see [`TaskDag::push_all`]).
+const RUN: usize = 128;
+
 /// How many messages ahead of the one it processes a node is told of
 /// ([`Node::prefetch`]), for each stage: far enough that memory answers in
 /// time, near enough that what it brings is still cached when used.
@@ -152,6 +155,8 @@ pub struct TaskDag {
     nodes: Vec<RunNode>,
     /// Reused output buffers, one per node, so steady state allocates nothing.
     buffers: Vec<Vec<Message>>,
+    /// The reused run of messages fed to the root.
+    run: Vec<Message>,
     /// Per node: its only child, when that child has no other parent.
     chain: Vec<Option<(usize, usize)>>,
     last_error: Option<(String, NodeError)>,
@@ -182,6 +187,7 @@ impl TaskDag {
         TaskDag {
             nodes,
             buffers,
+            run: Vec::new(),
             chain,
             last_error: None,
             timers: Vec::new(),
@@ -248,24 +254,24 @@ impl TaskDag {
         due.map(|due| due.max(now.saturating_add(1)))
     }
 
-    /// Feeds messages to the root, in order (drains `msgs`), a few dozen at
-    /// a time: enough to pay the per-message overhead once per run of
-    /// points, few enough that they stay in cache from node to node.
-    pub fn push_all(&mut self, msgs: &mut Vec<Message>) {
-        const RUN: usize = 128;
-        if msgs.len() <= RUN {
-            self.deliver_all(0, 0, msgs);
-            return;
-        }
-        let mut run = Vec::with_capacity(RUN);
-        let mut rest = msgs.drain(..);
+    /// Feeds messages to the root, in order, a run of [`RUN`] at a time:
+    /// enough to pay the per-message overhead once per run, few enough that
+    /// the run stays in cache from node to node. Taking an iterator lets a
+    /// caller turn its points into messages as they go in, rather than all
+    /// of a write first.
+    pub fn push_all(&mut self, msgs: impl IntoIterator<Item = Message>) {
+        let mut run = std::mem::take(&mut self.run);
+        let mut msgs = msgs.into_iter();
         loop {
-            run.extend(rest.by_ref().take(RUN));
+            run.extend(msgs.by_ref().take(RUN));
             if run.is_empty() {
                 break;
             }
             self.deliver_all(0, 0, &mut run);
+            // Nodes normally drain it; a run left over is not fed twice.
+            run.clear();
         }
+        self.run = run;
     }
 
     /// Feeds a message to the root.

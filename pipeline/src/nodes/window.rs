@@ -84,10 +84,17 @@ struct GroupWindow {
     next_emit: i64,
     /// Count mode: points seen so far.
     count: u64,
+    held: Held,
+}
+
+/// What a group's window holds: chosen when the group starts, by whether
+/// the window is fused, so a fused window's groups carry no empty buffer.
+#[derive(Debug)]
+enum Held {
     /// The buffered points, oldest first.
-    buf: Buffer,
-    /// Fused: the current window's aggregate, in place of `buf`.
-    acc: Accumulator,
+    Points(Buffer),
+    /// Fused: the current window's aggregate, in place of the points.
+    Aggregate(Accumulator),
 }
 
 impl WindowNode {
@@ -167,7 +174,13 @@ impl WindowNode {
 
     /// How many points are buffered over all groups.
     pub fn buffered_points(&self) -> usize {
-        self.groups.iter().map(|g| g.buf.slots.len()).sum()
+        self.groups
+            .iter()
+            .map(|g| match &g.held {
+                Held::Points(buf) => buf.slots.len(),
+                Held::Aggregate(_) => 0,
+            })
+            .sum()
     }
 
     fn point(
@@ -180,7 +193,9 @@ impl WindowNode {
         let slot = match self.index.get(&group) {
             Some(&i) => i,
             None => {
-                let fresh = GroupWindow::new(mode, group.clone(), p.measurement().clone(), p.time);
+                let fused = self.aggregate.is_some();
+                let fresh =
+                    GroupWindow::new(mode, fused, group.clone(), p.measurement().clone(), p.time);
                 self.groups.push(fresh);
                 self.index.insert(group, self.groups.len() - 1);
                 self.groups.len() - 1
@@ -193,7 +208,7 @@ impl WindowNode {
             } => {
                 // Emitting on every point: the point belongs to its own window.
                 let t = p.time;
-                w.buf.push(p);
+                w.buf().push(p);
                 if t >= w.next_emit {
                     out.push(Message::Batch(w.emit_right_closed(t, period)));
                     w.next_emit = t;
@@ -210,22 +225,24 @@ impl WindowNode {
                     result = w.close(period, self.aggregate.as_ref(), out);
                     w.next_emit = next_boundary(p.time, every, align);
                 }
-                match &self.aggregate {
+                match (&mut w.held, &self.aggregate) {
                     // A point older than the window's start would be
                     // filtered out of its batch, and of every later one.
-                    Some(agg) if p.time >= w.next_emit.saturating_sub(period) => {
-                        agg.accumulate(&mut w.acc, &p.fields)
+                    (Held::Aggregate(acc), Some(agg)) => {
+                        if p.time >= w.next_emit.saturating_sub(period) {
+                            agg.accumulate(acc, &p.fields);
+                        }
                     }
-                    Some(_) => {}
-                    None => w.buf.push(p),
+                    (held, _) => held.points().push(p),
                 }
                 return result;
             }
             Mode::Count { period, every, .. } => {
-                if w.buf.slots.len() == period {
-                    w.buf.slots.pop_front();
+                let buf = w.buf();
+                if buf.slots.len() == period {
+                    buf.slots.pop_front();
                 }
-                w.buf.push(p);
+                buf.push(p);
                 w.count += 1;
                 if w.count == w.next_emit as u64 {
                     w.next_emit = w.next_emit.saturating_add(every as i64);
@@ -283,7 +300,7 @@ impl WindowNode {
 }
 
 impl GroupWindow {
-    fn new(mode: Mode, group: GroupKey, name: Name, first: i64) -> Self {
+    fn new(mode: Mode, fused: bool, group: GroupKey, name: Name, first: i64) -> Self {
         let next_emit = match mode {
             Mode::Time {
                 period,
@@ -312,9 +329,16 @@ impl GroupWindow {
             name,
             next_emit,
             count: 0,
-            buf: Buffer::with_capacity(cap),
-            acc: Accumulator::default(),
+            held: if fused {
+                Held::Aggregate(Accumulator::default())
+            } else {
+                Held::Points(Buffer::with_capacity(cap))
+            },
         }
+    }
+
+    fn buf(&mut self) -> &mut Buffer {
+        self.held.points()
     }
 
     /// Closes the window `[next_emit − period, next_emit)`: emits its batch,
@@ -325,12 +349,11 @@ impl GroupWindow {
         aggregate: Option<&InfluxQlNode>,
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
-        let Some(agg) = aggregate else {
+        let (Some(agg), Held::Aggregate(acc)) = (aggregate, &mut self.held) else {
             out.push(Message::Batch(self.emit_left_closed(period)));
             return Ok(());
         };
-        let (msg, err) =
-            agg.emit_accumulated(&self.name, self.next_emit, &self.group, &mut self.acc);
+        let (msg, err) = agg.emit_accumulated(&self.name, self.next_emit, &self.group, acc);
         out.extend(msg);
         err.map_or(Ok(()), Err)
     }
@@ -339,8 +362,9 @@ impl GroupWindow {
     fn emit_left_closed(&mut self, period: i64) -> Batch {
         let tmax = self.next_emit;
         let oldest = tmax.saturating_sub(period);
-        while self.buf.slots.front().is_some_and(|p| p.time < oldest) {
-            self.buf.slots.pop_front();
+        let buf = self.buf();
+        while buf.slots.front().is_some_and(|p| p.time < oldest) {
+            buf.slots.pop_front();
         }
         // Kapacitor only trims the front; a point that arrived out of order
         // could sit behind a newer one, so filter rather than trust the order.
@@ -350,14 +374,19 @@ impl GroupWindow {
     /// The window `(now − period, now]`, emitted at `now`.
     fn emit_right_closed(&mut self, now: i64, period: i64) -> Batch {
         let oldest = now.saturating_sub(period);
-        while self.buf.slots.front().is_some_and(|p| p.time <= oldest) {
-            self.buf.slots.pop_front();
+        let buf = self.buf();
+        while buf.slots.front().is_some_and(|p| p.time <= oldest) {
+            buf.slots.pop_front();
         }
         self.batch(now, |t| t > oldest && t <= now)
     }
 
     fn emit_count(&self) -> Batch {
-        let tmax = self.buf.slots.back().map_or(0, |p| p.time);
+        let tmax = self
+            .held
+            .buffered()
+            .and_then(|b| b.slots.back())
+            .map_or(0, |p| p.time);
         self.batch(tmax, |_| true)
     }
 
@@ -367,7 +396,29 @@ impl GroupWindow {
             tmax,
             group: self.group.clone(),
             tags: self.group.tags().clone(),
-            points: self.buf.points(keep),
+            points: self
+                .held
+                .buffered()
+                .map_or_else(Vec::new, |b| b.points(keep)),
+        }
+    }
+}
+
+impl Held {
+    fn buffered(&self) -> Option<&Buffer> {
+        match self {
+            Held::Points(buf) => Some(buf),
+            Held::Aggregate(_) => None,
+        }
+    }
+
+    /// The buffered points, for the paths of a window that keeps points:
+    /// a fused window is a tumbling time window whose groups all start
+    /// with an accumulator and never reach them.
+    fn points(&mut self) -> &mut Buffer {
+        match self {
+            Held::Points(buf) => buf,
+            Held::Aggregate(_) => unreachable!("a fused window keeps no points"),
         }
     }
 }
@@ -531,7 +582,7 @@ impl Node for WindowNode {
             Prefetch::State => {
                 if let Some(w) = self.index.get(group).and_then(|&i| self.groups.get(i)) {
                     crate::prefetch::prefetch(w);
-                    crate::prefetch::prefetch(&w.acc);
+                    crate::prefetch::prefetch(&w.held);
                 }
             }
         }

@@ -3,20 +3,21 @@
 use dsl::{Lambda, NodeSpec, Value};
 
 use super::{AlertSpec, EvalInput, Level};
-use crate::lambda::{Scope, eval_bool};
+use crate::lambda::{BoolLambda, Scope};
 use crate::spec::{BuildError, SpecExt};
 
 /// A level or reset condition from a `lambda:` expression.
 fn condition(
     lambda: Lambda,
 ) -> impl FnMut(&EvalInput<'_>) -> Result<bool, crate::node::NodeError> + Send {
+    let mut lambda = BoolLambda::new(lambda);
     move |input: &EvalInput<'_>| {
         let scope = Scope {
             fields: input.fields,
             tags: input.tags,
             time: input.time,
         };
-        eval_bool(&lambda, &scope)
+        lambda.eval(&scope)
     }
 }
 
