@@ -118,6 +118,18 @@ impl Series {
         })
     }
 
+    /// A series sharing `tags`, which are already sorted by key (a group's
+    /// tags are), so nothing is copied.
+    pub fn with_sorted_tags(measurement: Name, tags: Tags) -> Result<Self, SeriesError> {
+        if measurement.is_empty() {
+            return Err(SeriesError::MissingMeasurement);
+        }
+        if !tags.is_sorted_by(|a, b| a.0 < b.0) {
+            return Self::new(measurement, tags.to_vec());
+        }
+        Ok(Series { measurement, tags })
+    }
+
     pub fn measurement(&self) -> &Name {
         &self.measurement
     }

@@ -532,17 +532,21 @@ impl InfluxQlNode {
 
     /// What this node would emit for a window batch whose points went into
     /// `acc` (see [`InfluxQlNode::is_incremental`]), and the first error its
-    /// points raised. Resets `acc` for the next window.
+    /// points raised. Resets `acc` for the next window. The point's one
+    /// field is named by `keys` ([`InfluxQlNode::output_keys`]), which all
+    /// such points share, as its series shares the group's tags.
     pub fn emit_accumulated(
         &self,
         name: &Name,
         tmax: i64,
         group: &GroupKey,
         acc: &mut Accumulator,
+        keys: &Arc<[Name]>,
     ) -> (Option<Message>, Option<NodeError>) {
         let acc = std::mem::take(acc);
+        let err = acc.err.map(|e| *e);
         if acc.points == 0 && !self.spec.function.empty_ok() {
-            return (None, acc.err.map(|e| *e));
+            return (None, err);
         }
         let ints = acc.kind == Some(Kind::Integer);
         let (time, value) = match self.spec.function {
@@ -559,15 +563,27 @@ impl InfluxQlNode {
                 FieldValue::Float(acc.int_sum as f64 / acc.samples as f64),
             ),
             Function::Mean => (None, FieldValue::Float(acc.float_sum / acc.samples as f64)),
-            _ => return (None, acc.err.map(|e| *e)),
+            _ => return (None, err),
         };
-        let results = vec![Out {
+        let Ok(series) = Series::with_sorted_tags(name.clone(), group.tags().clone()) else {
+            return (None, err);
+        };
+        let time = match (self.spec.use_point_times, time) {
+            (true, Some(t)) => t,
+            _ => tmax,
+        };
+        let point = Point {
+            series: Arc::new(series),
+            fields: Fields::new(keys.clone(), Arc::from([value])),
             time,
-            value,
-            src: None,
-        }];
-        let msg = self.emit_results(name, tmax, group, group.tags(), results, &[]);
-        (msg, acc.err.map(|e| *e))
+        };
+        (Some(Message::Point(point, group.clone())), err)
+    }
+
+    /// The field list of what this aggregate emits: its one name, to share
+    /// among the points it emits.
+    pub fn output_keys(&self) -> Arc<[Name]> {
+        Arc::from([self.spec.as_name.clone()])
     }
 
     fn batch(&mut self, b: Batch, out: &mut Vec<Message>) -> Result<(), NodeError> {

@@ -71,7 +71,15 @@ pub struct WindowNode {
     groups: Vec<GroupWindow>,
     index: Table<GroupKey, usize>,
     /// The aggregate this window was fused with, if any.
-    aggregate: Option<InfluxQlNode>,
+    aggregate: Option<Fused>,
+}
+
+/// A fused aggregate, with the field list of the points it emits, which
+/// they all share.
+#[derive(Debug)]
+struct Fused {
+    node: InfluxQlNode,
+    keys: Arc<[Name]>,
 }
 
 #[derive(Debug)]
@@ -163,7 +171,10 @@ impl WindowNode {
         if !tumbling || !aggregate.is_incremental() {
             return Err(aggregate);
         }
-        self.aggregate = Some(aggregate);
+        self.aggregate = Some(Fused {
+            keys: aggregate.output_keys(),
+            node: aggregate,
+        });
         Ok(())
     }
 
@@ -228,9 +239,9 @@ impl WindowNode {
                 match (&mut w.held, &self.aggregate) {
                     // A point older than the window's start would be
                     // filtered out of its batch, and of every later one.
-                    (Held::Aggregate(acc), Some(agg)) => {
+                    (Held::Aggregate(acc), Some(fused)) => {
                         if p.time >= w.next_emit.saturating_sub(period) {
-                            agg.accumulate(acc, &p.fields);
+                            fused.node.accumulate(acc, &p.fields);
                         }
                     }
                     (held, _) => held.points().push(p),
@@ -258,7 +269,7 @@ impl WindowNode {
     fn advance(
         w: &mut GroupWindow,
         mode: Mode,
-        aggregate: Option<&InfluxQlNode>,
+        aggregate: Option<&Fused>,
         time: i64,
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
@@ -346,14 +357,17 @@ impl GroupWindow {
     fn close(
         &mut self,
         period: i64,
-        aggregate: Option<&InfluxQlNode>,
+        aggregate: Option<&Fused>,
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
-        let (Some(agg), Held::Aggregate(acc)) = (aggregate, &mut self.held) else {
+        let (Some(fused), Held::Aggregate(acc)) = (aggregate, &mut self.held) else {
             out.push(Message::Batch(self.emit_left_closed(period)));
             return Ok(());
         };
-        let (msg, err) = agg.emit_accumulated(&self.name, self.next_emit, &self.group, acc);
+        let (msg, err) =
+            fused
+                .node
+                .emit_accumulated(&self.name, self.next_emit, &self.group, acc, &fused.keys);
         out.extend(msg);
         err.map_or(Ok(()), Err)
     }
