@@ -398,7 +398,10 @@ impl TaskDag {
             hand_over(msgs, out);
             return;
         }
-        let timed = seen / TIMING_SAMPLE != (seen + count) / TIMING_SAMPLE;
+        // Timed when the run holds message number 0, 64, 128, …: as with
+        // one message at a time, the first is timed, so a quiet node shows
+        // a time as soon as it has seen anything.
+        let timed = seen.next_multiple_of(TIMING_SAMPLE) < seen + count;
         let started = timed.then(Instant::now);
         let (mut errors, mut last_error) = (0, None);
         for ahead in msgs.iter().take(TABLE_AHEAD) {
@@ -639,6 +642,92 @@ mod tests {
         );
         assert_eq!(stats[1].messages_in, 1);
         assert_eq!(dag.last_error().map(|(n, _)| n.as_str()), Some("stream0"));
+    }
+
+    /// Edits in place: drops points at odd times, fails (and drops) at 77,
+    /// moves the rest on by 1000.
+    struct Editor;
+
+    impl Node for Editor {
+        fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+            crate::node::process_by_edit(self, msg, out)
+        }
+
+        fn edits_in_place(&self) -> bool {
+            true
+        }
+
+        fn edit(&mut self, msg: &mut Message) -> (bool, Result<(), NodeError>) {
+            let Message::Point(p, _) = msg else {
+                return (true, Ok(()));
+            };
+            match p.time {
+                77 => (false, Err(NodeError::new("bad point"))),
+                t if t % 2 == 1 => (false, Ok(())),
+                _ => {
+                    p.time += 1000;
+                    (true, Ok(()))
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_through_a_node_that_edits_in_place_keep_order_and_counts() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            RunNode {
+                name: "edit1".into(),
+                kind: "edit".into(),
+                instances: vec![Box::new(Editor)],
+                children: vec![(2, 0)],
+                stats: Arc::default(),
+                shard_on: None,
+            },
+            node("tap2", &log, "tap", vec![]),
+        ]);
+        // More than one run, so runs and buffers are reused.
+        let times: Vec<i64> = (100..400).chain([77, 1, 2]).collect();
+        dag.push_all(times.iter().map(|&t| point("x", t)));
+        let seen: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("tap:"))
+            .cloned()
+            .collect();
+        let expected: Vec<String> = times
+            .iter()
+            .filter(|&&t| t % 2 == 0)
+            .map(|t| format!("tap:{}", t + 1000))
+            .collect();
+        assert_eq!(seen, expected);
+        let stats = dag.stats();
+        assert_eq!(
+            (stats[1].messages_in, stats[1].messages_out, stats[1].errors),
+            (303, 151, 1)
+        );
+        assert_eq!(dag.last_error().map(|(n, _)| n.as_str()), Some("edit1"));
+    }
+
+    #[test]
+    fn a_node_is_timed_from_its_first_message() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            node("tap1", &log, "tap", vec![]),
+        ]);
+        dag.push_all([point("x", 1), point("x", 2)]);
+        assert_eq!(dag.nodes[1].stats.timed.load(Ordering::Relaxed), 2);
+        dag.push_all((3..60).map(|t| point("x", t)));
+        assert_eq!(
+            dag.nodes[1].stats.timed.load(Ordering::Relaxed),
+            2,
+            "the next timed run holds message 64"
+        );
+        dag.push_all((60..70).map(|t| point("x", t)));
+        assert_eq!(dag.nodes[1].stats.timed.load(Ordering::Relaxed), 12);
     }
 
     /// Emits a point every 5 ns of the task's clock, three times.
