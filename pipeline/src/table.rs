@@ -5,31 +5,65 @@
 //! (see [`crate::node::Node::prefetch`]). Keys carry their own hash
 //! ([`TableKey`]), so a lookup hashes nothing.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 
 use crate::group::GroupKey;
 use crate::prefetch::prefetch;
 
 /// A key whose hash is known without reading much of it.
 pub trait TableKey: Eq {
+    /// What a slot keeps beside the key so that probing past it and moving
+    /// it need not read the key's memory: its mixed hash, or nothing when
+    /// the key is a plain number that gives its hash for free.
+    type Tag: Copy + Eq;
+
     fn table_hash(&self) -> u64;
+
+    /// The tag of a key whose mixed hash ([`mix`]) is `mixed`.
+    fn tag(mixed: u64) -> Self::Tag;
+
+    /// The mixed hash of a stored key.
+    fn stored_hash(&self, tag: Self::Tag) -> u64;
 }
 
-/// The address of a live allocation (a shared `Series`).
+/// The address of a live allocation (a shared `Series`): compared and
+/// hashed as a number, so slots keep no tag.
 impl TableKey for NonZeroUsize {
+    type Tag = ();
+
     fn table_hash(&self) -> u64 {
         self.get() as u64
     }
-}
 
-/// A group, by the hash it was made with.
-impl TableKey for GroupKey {
-    fn table_hash(&self) -> u64 {
-        self.shard_hash()
+    fn tag(_: u64) {}
+
+    fn stored_hash(&self, _: ()) -> u64 {
+        mix(self.table_hash())
     }
 }
 
-pub struct Table<K, V> {
+/// A group, by the hash it was made with. Comparing two groups or reading
+/// one's hash reads behind its pointer, a cache miss per group probed past
+/// at 10k groups, so slots keep the mixed hash.
+impl TableKey for GroupKey {
+    /// The mixed hash with its lowest bit set: never zero, so an empty slot
+    /// costs no extra word; the slot a hash picks comes from its top bits.
+    type Tag = NonZeroU64;
+
+    fn table_hash(&self) -> u64 {
+        self.shard_hash()
+    }
+
+    fn tag(mixed: u64) -> NonZeroU64 {
+        NonZeroU64::new(mixed | 1).expect("not zero")
+    }
+
+    fn stored_hash(&self, tag: NonZeroU64) -> u64 {
+        tag.get()
+    }
+}
+
+pub struct Table<K: TableKey, V> {
     slots: Vec<Option<Slot<K, V>>>,
     len: usize,
     /// `64 − log2(slots.len())`: the top bits of the mixed hash pick the
@@ -37,11 +71,9 @@ pub struct Table<K, V> {
     shift: u32,
 }
 
-/// An entry with its mixed hash, so that probing past other keys and
-/// moving entries never reads the keys themselves (a group key's text lies
-/// behind a pointer, which would be a cache miss per key passed).
-struct Slot<K, V> {
-    hash: u64,
+/// An entry, with its key's tag ([`TableKey::Tag`]).
+struct Slot<K: TableKey, V> {
+    tag: K::Tag,
     key: K,
     value: V,
 }
@@ -58,7 +90,7 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
+impl<K: TableKey + std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.slots.iter().flatten().map(|s| (&s.key, &s.value)))
@@ -107,7 +139,7 @@ impl<K: TableKey, V> Table<K, V> {
         loop {
             match &self.slots[i] {
                 None => return Err(i),
-                Some(s) if s.hash == hash && s.key == *key => return Ok(i),
+                Some(s) if s.tag == K::tag(hash) && s.key == *key => return Ok(i),
                 Some(_) => i = (i + 1) & self.mask(),
             }
         }
@@ -134,10 +166,18 @@ impl<K: TableKey, V> Table<K, V> {
         let hash = mix(key.table_hash());
         match self.find(&key, hash) {
             Ok(i) => self.slots[i]
-                .replace(Slot { hash, key, value })
+                .replace(Slot {
+                    tag: K::tag(hash),
+                    key,
+                    value,
+                })
                 .map(|s| s.value),
             Err(i) => {
-                self.slots[i] = Some(Slot { hash, key, value });
+                self.slots[i] = Some(Slot {
+                    tag: K::tag(hash),
+                    key,
+                    value,
+                });
                 self.len += 1;
                 None
             }
@@ -154,7 +194,7 @@ impl<K: TableKey, V> Table<K, V> {
         let mask = self.mask();
         let mut j = (hole + 1) & mask;
         while let Some(s) = &self.slots[j] {
-            let home = self.home(s.hash);
+            let home = self.home(s.key.stored_hash(s.tag));
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
                 self.slots[hole] = self.slots[j].take();
                 hole = j;
@@ -179,7 +219,7 @@ impl<K: TableKey, V> Table<K, V> {
         let old = std::mem::replace(self, Self::with_slots(slots));
         for mut s in old.slots.into_iter().flatten() {
             if keep(&s.key, &mut s.value) {
-                let mut i = self.home(s.hash);
+                let mut i = self.home(s.key.stored_hash(s.tag));
                 while self.slots[i].is_some() {
                     i = (i + 1) & self.mask();
                 }
@@ -206,9 +246,20 @@ mod tests {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
     struct K(u8);
 
+    /// Keeps its tag as a group key does.
     impl TableKey for K {
+        type Tag = NonZeroU64;
+
         fn table_hash(&self) -> u64 {
             u64::from(self.0 % 7)
+        }
+
+        fn tag(mixed: u64) -> NonZeroU64 {
+            GroupKey::tag(mixed)
+        }
+
+        fn stored_hash(&self, tag: NonZeroU64) -> u64 {
+            tag.get()
         }
     }
 

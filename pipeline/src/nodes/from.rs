@@ -89,16 +89,33 @@ pub struct FromNode {
     /// The group of each series seen lately. The decoder shares one
     /// `Series` among all points of a series, so this turns grouping into a
     /// pointer lookup, and points of a group share one `GroupKey` (which
-    /// makes every later per-group lookup a pointer comparison). `None`:
-    /// the series is of another measurement. With idle expiry, each entry
-    /// also holds when the series was last seen.
-    groups: Table<NonZeroUsize, (Arc<Series>, Option<GroupKey>, Epoch)>,
+    /// makes every later per-group lookup a pointer comparison).
+    groups: Table<NonZeroUsize, SeriesEntry>,
     /// Most series remembered before the cache starts over.
     cap: usize,
     idle: Option<IdleGroups>,
     /// With idle expiry: groups whose series left the cache when it
     /// started over, with when they were last seen, so they still expire.
     evicted: HashMap<GroupKey, Epoch>,
+}
+
+/// What `from` knows of a series it has seen.
+struct SeriesEntry {
+    /// Keeps the series alive, so that no other series can take the
+    /// address the entry is keyed by.
+    _series: Arc<Series>,
+    /// The series' group, unless `!wanted`.
+    group: GroupKey,
+    /// Whether the series is of the wanted measurement.
+    wanted: bool,
+    /// With idle expiry, when the series was last seen.
+    seen: Epoch,
+}
+
+impl SeriesEntry {
+    fn group(&self) -> Option<&GroupKey> {
+        self.wanted.then_some(&self.group)
+    }
 }
 
 /// Series whose group is remembered before the cache starts over, so
@@ -150,9 +167,9 @@ impl FromNode {
             return;
         };
         let mut gone: Vec<GroupKey> = Vec::new();
-        self.groups.retain(|_, (_, group, seen)| {
-            let keep = !idle.expired(*seen);
-            if let (false, Some(g)) = (keep, group.as_ref()) {
+        self.groups.retain(|_, entry| {
+            let keep = !idle.expired(entry.seen);
+            if let (false, Some(g)) = (keep, entry.group()) {
                 gone.push(g.clone());
             }
             keep
@@ -170,7 +187,7 @@ impl FromNode {
         let live: HashSet<&GroupKey> = self
             .groups
             .values()
-            .filter_map(|(_, g, _)| g.as_ref())
+            .filter_map(SeriesEntry::group)
             .chain(self.evicted.keys())
             .collect();
         gone.retain(|g| !live.contains(g));
@@ -221,11 +238,11 @@ impl Node for FromNode {
         let key = series_key(&point.series);
         let now = self.idle.as_ref().map(IdleGroups::epoch);
         let group = match self.groups.get_mut(&key) {
-            Some((_, group, seen)) => {
+            Some(entry) => {
                 if let Some(now) = now {
-                    *seen = now;
+                    entry.seen = now;
                 }
-                group.clone()
+                entry.group().cloned()
             }
             None => {
                 let wanted = self
@@ -239,16 +256,21 @@ impl Node for FromNode {
                 if self.groups.len() >= self.cap {
                     let forgotten = self.groups.drain();
                     if self.idle.is_some() {
-                        for (_, (_, group, seen)) in forgotten {
-                            if let Some(g) = group {
-                                let at = self.evicted.entry(g).or_insert(seen);
-                                *at = seen_later(*at, seen);
+                        for (_, entry) in forgotten {
+                            if let Some(g) = entry.group() {
+                                let at = self.evicted.entry(g.clone()).or_insert(entry.seen);
+                                *at = seen_later(*at, entry.seen);
                             }
                         }
                     }
                 }
-                self.groups
-                    .insert(key, (point.series.clone(), group.clone(), now.unwrap_or(0)));
+                let entry = SeriesEntry {
+                    _series: point.series.clone(),
+                    group: group.clone().unwrap_or_else(GroupKey::nil),
+                    wanted,
+                    seen: now.unwrap_or(0),
+                };
+                self.groups.insert(key, entry);
                 group
             }
         };
@@ -285,7 +307,7 @@ impl Node for FromNode {
             Prefetch::Table => self.groups.prefetch(&key),
             // The group's count of references goes up as the point joins it.
             Prefetch::State => {
-                if let Some((_, Some(group), _)) = self.groups.get(&key) {
+                if let Some(group) = self.groups.get(&key).and_then(SeriesEntry::group) {
                     group.prefetch();
                 }
             }
