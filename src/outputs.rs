@@ -3,9 +3,11 @@
 //! delivers them, so a slow or dead destination never holds up the task.
 //! What a full queue refuses is dropped and counted; `influxDBOut` writes
 //! are buffered (`.buffer(n)` lines or `.flushInterval(d)`), retried with
-//! backoff over the server's URLs, and flushed when the task stops.
+//! backoff over the server's URLs, and flushed when the task stops: with one
+//! more attempt, not the retries, so stopping or reloading a task whose
+//! InfluxDB is down does not wait out the backoff.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -68,7 +70,7 @@ impl OutputRegistry {
             } => {
                 let timeout =
                     timeout.map_or(POST_TIMEOUT, |t| Duration::from_nanos(t.max(1) as u64));
-                Worker::spawn(format!("{node} httpPost"), false, move |rx, counters| {
+                Worker::spawn(format!("{node} httpPost"), false, move |rx, counters, _| {
                     post_bodies(&url, &headers, timeout, &rx, &counters);
                 })?
             }
@@ -93,9 +95,13 @@ impl OutputRegistry {
                         create,
                     };
                     let flush = Duration::from_nanos(flush_interval.max(1) as u64);
-                    Worker::spawn(format!("{node} influxDBOut"), true, move |rx, counters| {
-                        write_lines(&target, buffer, flush, &rx, &counters);
-                    })?
+                    Worker::spawn(
+                        format!("{node} influxDBOut"),
+                        true,
+                        move |rx, counters, closing| {
+                            write_lines(&target, buffer, flush, &rx, &counters, &closing);
+                        },
+                    )?
                 }
             }
         };
@@ -131,11 +137,39 @@ impl OutputRegistry {
     }
 }
 
+/// Set when a worker is asked to stop: it gives up retrying.
+#[derive(Clone, Default)]
+struct Closing(Arc<AtomicBool>);
+
+impl Closing {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps `d`, or less when the worker is asked to stop meanwhile;
+    /// says whether it slept the whole time.
+    fn sleep(&self, d: Duration) -> bool {
+        const SLICE: Duration = Duration::from_millis(20);
+        let until = Instant::now() + d;
+        loop {
+            if self.is_set() {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(SLICE));
+        }
+    }
+}
+
 /// A bounded queue and the thread that empties it (or, when capturing, a
 /// list that keeps what is offered).
 struct Worker {
     queue: Mutex<Option<SyncSender<Vec<u8>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    closing: Closing,
     counters: Arc<OutputCounters>,
     /// Count dropped payloads in lines (influxDBOut), not in bodies.
     lines: bool,
@@ -146,20 +180,23 @@ impl Worker {
     fn spawn(
         name: String,
         lines: bool,
-        run: impl FnOnce(Receiver<Vec<u8>>, Arc<OutputCounters>) + Send + 'static,
+        run: impl FnOnce(Receiver<Vec<u8>>, Arc<OutputCounters>, Closing) + Send + 'static,
     ) -> Result<Worker, String> {
         let (tx, rx) = sync_channel(QUEUE);
         let counters = Arc::new(OutputCounters::default());
+        let closing = Closing::default();
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn({
                 let counters = counters.clone();
-                move || run(rx, counters)
+                let closing = closing.clone();
+                move || run(rx, counters, closing)
             })
             .map_err(|e| format!("cannot start the output's worker: {e}"))?;
         Ok(Worker {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            closing,
             counters,
             lines,
             capture: None,
@@ -170,13 +207,16 @@ impl Worker {
         Worker {
             queue: Mutex::new(None),
             thread: Mutex::new(None),
+            closing: Closing::default(),
             counters: Arc::default(),
             lines: true,
             capture: Some((captured, dbrp)),
         }
     }
 
+    /// Stops the worker once it has had one attempt at what it holds.
     fn close(&self) {
+        self.closing.0.store(true, Ordering::Relaxed);
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
@@ -308,8 +348,15 @@ impl Target {
     }
 
     /// Writes `lines`, retrying what may succeed later (no answer, 5xx)
-    /// with a growing pause. Returns whether they were written.
-    fn write(&self, client: &HttpClient, lines: &[u8], counters: &OutputCounters) -> bool {
+    /// with a growing pause, until the worker is asked to stop. Returns
+    /// whether they were written.
+    fn write(
+        &self,
+        client: &HttpClient,
+        lines: &[u8],
+        counters: &OutputCounters,
+        closing: &Closing,
+    ) -> bool {
         let mut query = vec![("db", self.database.as_str())];
         if !self.retention_policy.is_empty() {
             query.push(("rp", self.retention_policy.as_str()));
@@ -324,8 +371,10 @@ impl Target {
         let mut pause = FIRST_BACKOFF;
         for attempt in 0..=RETRIES {
             if attempt > 0 {
+                if !closing.sleep(pause) {
+                    return false;
+                }
                 OutputCounters::add(&counters.retried, 1);
-                std::thread::sleep(pause);
                 pause *= 4;
             }
             match self.post(client, &path, "text/plain; charset=utf-8", lines) {
@@ -359,6 +408,7 @@ fn write_lines(
     flush_every: Duration,
     rx: &Receiver<Vec<u8>>,
     counters: &OutputCounters,
+    closing: &Closing,
 ) {
     let client = HttpClient::new();
     if target.create
@@ -373,7 +423,7 @@ fn write_lines(
         if *lines == 0 {
             return;
         }
-        let counter: &AtomicU64 = if target.write(&client, pending, counters) {
+        let counter: &AtomicU64 = if target.write(&client, pending, counters, closing) {
             &counters.written
         } else {
             &counters.failed
@@ -405,5 +455,49 @@ fn write_lines(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback port nothing listens on: connections are refused.
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    }
+
+    #[test]
+    fn a_stopping_influxdb_out_tries_what_it_holds_once_and_counts_it() {
+        let server = InfluxDbConfig {
+            urls: vec![format!("http://127.0.0.1:{}", closed_port())],
+            ..InfluxDbConfig::default()
+        };
+        let outputs = OutputRegistry::new(Arc::from([server]));
+        let output = outputs
+            .start(
+                "influxdb_out1",
+                OutputSpec::InfluxDb {
+                    cluster: None,
+                    database: "db".into(),
+                    retention_policy: "autogen".into(),
+                    precision: String::new(),
+                    buffer: 1000,
+                    flush_interval: 3_600_000_000_000,
+                    create: false,
+                },
+            )
+            .expect("starts");
+        output.offer(b"cpu value=1 1\ncpu value=2 2\n".to_vec());
+        // Buffered (an hour's flush interval): the stop is what sends it,
+        // once, with no retries to wait out.
+        outputs.close_all();
+        let counts = output.counts();
+        assert_eq!(
+            (counts.written, counts.failed, counts.retried),
+            (0, 2, 0),
+            "{counts:?}"
+        );
     }
 }
