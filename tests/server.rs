@@ -695,7 +695,6 @@ async fn a_port_in_use_is_a_clear_start_error() {
 // ---- The real binaries, as a user runs them. ----
 
 mod binaries {
-    use std::io::Read;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -708,12 +707,66 @@ mod binaries {
         cmd
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+    /// A kapacitord started on port 0 for HTTP, UDP and TCP, with the HTTP
+    /// address it bound, read from its log (a port picked by the test and
+    /// then bound by the daemon could be taken by a parallel test first).
+    struct Spawned {
+        child: std::process::Child,
+        url: String,
+        log: std::sync::Arc<std::sync::Mutex<String>>,
+        reader: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Spawned {
+        fn start(mut cmd: Command) -> Spawned {
+            let mut child = cmd
+                .env("KAPACITOR_HTTP_BIND", "127.0.0.1:0")
+                .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+                .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let (tx, rx) = std::sync::mpsc::channel();
+            // Reads the log to its end, so the daemon never blocks on a
+            // full pipe.
+            let reader = std::thread::spawn({
+                let log = log.clone();
+                move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stderr).lines() {
+                        let Ok(line) = line else { break };
+                        if let Some((_, addr)) = line.split_once("listener=\"http\" addr=") {
+                            let _ = tx.send(addr.trim().to_string());
+                        }
+                        let mut log = log.lock().unwrap();
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                }
+            });
+            let addr = rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| {
+                    let _ = child.kill();
+                    panic!("kapacitord never listened: {}", log.lock().unwrap())
+                });
+            Spawned {
+                child,
+                url: format!("http://{addr}"),
+                log,
+                reader: Some(reader),
+            }
+        }
+
+        /// Everything it logged, once it has exited.
+        fn log_after_exit(&mut self) -> String {
+            if let Some(reader) = self.reader.take() {
+                let _ = reader.join();
+            }
+            self.log.lock().unwrap().clone()
+        }
     }
 
     #[test]
@@ -785,24 +838,13 @@ mod binaries {
         }
     }
 
-    /// Starts kapacitord in `dir` on a free HTTP port and waits until it
-    /// listens; the caller owns (and kills) it.
+    /// Starts kapacitord in `dir` and waits until it listens; the caller
+    /// owns (and kills) it.
     fn start_in(dir: &std::path::Path) -> (std::process::Child, String) {
-        let port = free_port();
-        let child = kapacitord()
-            .current_dir(dir)
-            .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
-            .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
-            .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "kapacitord never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        (child, format!("http://127.0.0.1:{port}"))
+        let mut cmd = kapacitord();
+        cmd.current_dir(dir);
+        let spawned = Spawned::start(cmd);
+        (spawned.child, spawned.url)
     }
 
     fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
@@ -1188,35 +1230,18 @@ mod binaries {
     #[test]
     fn sigterm_shuts_down_cleanly() {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut child = kapacitord()
-            .current_dir(dir.path())
-            .env("KAPACITOR_HTTP_BIND", format!("127.0.0.1:{port}"))
-            .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
-            .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "kapacitord never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut cmd = kapacitord();
+        cmd.current_dir(dir.path());
+        let mut spawned = Spawned::start(cmd);
         let killed = Command::new("kill")
             .arg("-TERM")
-            .arg(child.id().to_string())
+            .arg(spawned.child.id().to_string())
             .status()
             .unwrap();
         assert!(killed.success());
-        let status = child.wait().unwrap();
+        let status = spawned.child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
-        let mut log = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
+        let log = spawned.log_after_exit();
         assert!(
             log.contains("shutting down") && log.contains("stopped"),
             "{log}"
