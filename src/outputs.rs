@@ -7,7 +7,7 @@
 //! more attempt, not the retries, so stopping or reloading a task whose
 //! InfluxDB is down does not wait out the backoff.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -348,15 +348,14 @@ impl Target {
     }
 
     /// Writes `lines`, retrying what may succeed later (no answer, 5xx)
-    /// with a growing pause, until the worker is asked to stop. Returns
-    /// whether they were written.
+    /// with a growing pause, until the worker is asked to stop.
     fn write(
         &self,
         client: &HttpClient,
         lines: &[u8],
         counters: &OutputCounters,
         closing: &Closing,
-    ) -> bool {
+    ) -> Written {
         let mut query = vec![("db", self.database.as_str())];
         if !self.retention_policy.is_empty() {
             query.push(("rp", self.retention_policy.as_str()));
@@ -372,29 +371,61 @@ impl Target {
         for attempt in 0..=RETRIES {
             if attempt > 0 {
                 if !closing.sleep(pause) {
-                    return false;
+                    return Written::None;
                 }
                 OutputCounters::add(&counters.retried, 1);
                 pause *= 4;
             }
             match self.post(client, &path, "text/plain; charset=utf-8", lines) {
-                Ok(a) if (200..300).contains(&a.status) => return true,
+                Ok(a) if (200..300).contains(&a.status) => return Written::All,
                 Ok(a) if a.status < 500 => {
-                    // The server refused the data; sending it again won't help.
+                    // The server refused the data, or some of it; sending it
+                    // again won't help.
                     tracing::warn!(
                         "influxDBOut {}: {} {}",
                         self.database,
                         a.status,
                         a.body.trim()
                     );
-                    return false;
+                    return match partial_write_refused(&a.body) {
+                        Some(refused) => Written::AllBut(refused),
+                        None => Written::None,
+                    };
                 }
                 Ok(a) => tracing::warn!("influxDBOut {}: {} (will retry)", self.database, a.status),
                 Err(e) => tracing::warn!("influxDBOut: {e} (will retry)"),
             }
         }
-        false
+        Written::None
     }
+}
+
+/// What came of writing a buffer of lines.
+#[derive(Debug, PartialEq)]
+enum Written {
+    All,
+    /// A partial write: the server kept all lines but this many.
+    AllBut(u64),
+    None,
+}
+
+/// How many lines an InfluxDB 1.x partial-write answer says it refused:
+/// `{"error":"partial write: field type conflict: … dropped=2"}`. A line it
+/// could not parse is not in `dropped=` (InfluxDB 1.6 answers `unable to
+/// parse '…': … dropped=0` and keeps the rest), so each such message counts
+/// one more. `None`: not a partial write, nothing was kept.
+fn partial_write_refused(body: &str) -> Option<u64> {
+    if !body.contains("partial write") {
+        return None;
+    }
+    let dropped = body.rfind("dropped=").map_or(0, |i| {
+        let digits: String = body[i + "dropped=".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap_or(0)
+    });
+    Some(dropped + body.matches("unable to parse").count() as u64)
 }
 
 /// An InfluxQL identifier, double-quoted.
@@ -423,12 +454,13 @@ fn write_lines(
         if *lines == 0 {
             return;
         }
-        let counter: &AtomicU64 = if target.write(&client, pending, counters, closing) {
-            &counters.written
-        } else {
-            &counters.failed
+        let failed = match target.write(&client, pending, counters, closing) {
+            Written::All => 0,
+            Written::AllBut(refused) => refused.min(*lines),
+            Written::None => *lines,
         };
-        OutputCounters::add(counter, *lines);
+        OutputCounters::add(&counters.written, *lines - failed);
+        OutputCounters::add(&counters.failed, failed);
         pending.clear();
         *lines = 0;
     };
@@ -466,6 +498,19 @@ mod tests {
     fn closed_port() -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
+    }
+
+    /// Answers a real InfluxDB 1.6.7 gave.
+    #[test]
+    fn partial_writes_say_how_many_lines_were_refused() {
+        let conflict = r#"{"error":"partial write: field type conflict: input field \"f\" on measurement \"m\" is type string, already exists as type integer dropped=2"}"#;
+        assert_eq!(partial_write_refused(conflict), Some(2));
+        let unparsable = r#"{"error":"partial write: unable to parse 'bad line here': invalid field format dropped=0"}"#;
+        assert_eq!(partial_write_refused(unparsable), Some(1));
+        assert_eq!(
+            partial_write_refused(r#"{"error":"database not found: \"nope\""}"#),
+            None
+        );
     }
 
     #[test]

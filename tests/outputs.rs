@@ -195,6 +195,26 @@ async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
             ["2023-11-14T22:13:22Z", 3, "a", "kapacitor"]
         ])
     );
+    // A partial write: InfluxDB keeps the float and refuses the string
+    // (the field is a float there); one line counts as written, one failed.
+    write(
+        &server,
+        "cpu,host=c value=\"oops\" 1700000010\ncpu,host=c value=7 1700000011\n",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let counts = output_counts(&server, "copy");
+        if counts["failed"].as_u64() == Some(1) {
+            assert_eq!(counts["written"], 4, "{counts}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the partial write was never counted: {counts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // InfluxDB goes away: writes fail after their retries, are counted, and
     // the daemon and the task go on.
     let _ = influx.child.kill();
@@ -207,8 +227,8 @@ async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let counts = output_counts(&server, "copy");
-        if counts["failed"].as_u64() == Some(2) {
-            assert_eq!(counts["written"], 3, "{counts}");
+        if counts["failed"].as_u64() == Some(3) {
+            assert_eq!(counts["written"], 4, "{counts}");
             assert!(counts["retried"].as_u64().unwrap() >= 3, "{counts}");
             break;
         }
