@@ -243,11 +243,16 @@ mod tests {
     use super::*;
 
     /// Small hashes, so that keys collide and probe runs wrap around.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-    struct K(u8);
+    trait TestKey: TableKey + Copy + Ord + std::hash::Hash + std::fmt::Debug {
+        fn new(n: u8) -> Self;
+        fn n(&self) -> u8;
+    }
 
     /// Keeps its tag as a group key does.
-    impl TableKey for K {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    struct Tagged(u8);
+
+    impl TableKey for Tagged {
         type Tag = NonZeroU64;
 
         fn table_hash(&self) -> u64 {
@@ -260,6 +265,42 @@ mod tests {
 
         fn stored_hash(&self, tag: NonZeroU64) -> u64 {
             tag.get()
+        }
+    }
+
+    impl TestKey for Tagged {
+        fn new(n: u8) -> Self {
+            Tagged(n)
+        }
+        fn n(&self) -> u8 {
+            self.0
+        }
+    }
+
+    /// Keeps no tag, as a series address does.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    struct Plain(u8);
+
+    impl TableKey for Plain {
+        type Tag = ();
+
+        fn table_hash(&self) -> u64 {
+            u64::from(self.0 % 7)
+        }
+
+        fn tag(_: u64) {}
+
+        fn stored_hash(&self, _: ()) -> u64 {
+            mix(self.table_hash())
+        }
+    }
+
+    impl TestKey for Plain {
+        fn new(n: u8) -> Self {
+            Plain(n)
+        }
+        fn n(&self) -> u8 {
+            self.0
         }
     }
 
@@ -280,35 +321,47 @@ mod tests {
         ]
     }
 
-    proptest! {
-        /// Whatever is done to it, the table holds what a `HashMap` holds.
-        #[test]
-        fn agrees_with_a_hash_map(ops in prop::collection::vec(op(), 0..300)) {
-            let mut table = Table::default();
-            let mut model = HashMap::new();
-            for op in ops {
-                match op {
-                    Op::Insert(k, v) => {
-                        prop_assert_eq!(table.insert(K(k), v), model.insert(K(k), v));
-                    }
-                    Op::Remove(k) => prop_assert_eq!(table.remove(&K(k)), model.remove(&K(k))),
-                    Op::Retain(m) => {
-                        table.retain(|k, _| k.0 % m == 0);
-                        model.retain(|k, _| k.0 % m == 0);
-                    }
-                    Op::Drain => {
-                        let mut drained: Vec<_> = table.drain().collect();
-                        drained.sort();
-                        let mut expected: Vec<_> = model.drain().collect();
-                        expected.sort();
-                        prop_assert_eq!(drained, expected);
-                    }
+    /// Whatever is done to it, the table holds what a `HashMap` holds.
+    fn agrees_with_a_hash_map<K: TestKey>(ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut table = Table::default();
+        let mut model = HashMap::new();
+        for op in ops {
+            match op {
+                Op::Insert(k, v) => {
+                    prop_assert_eq!(table.insert(K::new(k), v), model.insert(K::new(k), v));
                 }
-                prop_assert_eq!(table.len(), model.len());
-                for k in 0..40 {
-                    prop_assert_eq!(table.get(&K(k)), model.get(&K(k)));
+                Op::Remove(k) => {
+                    prop_assert_eq!(table.remove(&K::new(k)), model.remove(&K::new(k)))
+                }
+                Op::Retain(m) => {
+                    table.retain(|k, _| k.n() % m == 0);
+                    model.retain(|k, _| k.n() % m == 0);
+                }
+                Op::Drain => {
+                    let mut drained: Vec<_> = table.drain().collect();
+                    drained.sort();
+                    let mut expected: Vec<_> = model.drain().collect();
+                    expected.sort();
+                    prop_assert_eq!(drained, expected);
                 }
             }
+            prop_assert_eq!(table.len(), model.len());
+            for k in 0..40 {
+                prop_assert_eq!(table.get(&K::new(k)), model.get(&K::new(k)));
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn with_tags_agrees_with_a_hash_map(ops in prop::collection::vec(op(), 0..300)) {
+            agrees_with_a_hash_map::<Tagged>(ops)?;
+        }
+
+        #[test]
+        fn without_tags_agrees_with_a_hash_map(ops in prop::collection::vec(op(), 0..300)) {
+            agrees_with_a_hash_map::<Plain>(ops)?;
         }
     }
 }
