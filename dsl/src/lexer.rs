@@ -151,20 +151,31 @@ fn parse_duration(lex: &mut logos::Lexer<Token>) -> Result<i64, LexError> {
 /// Single-quoted string; `\'` and `\\` are the escapes, any other backslash
 /// is kept because strings often carry regexes and templates.
 fn lex_string(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
+    lex_quoted(lex, '\'', &['\'', '\\'], LexError::UnterminatedString)
+}
+
+/// The rest of a literal opened by `quote`, on one line: a backslash
+/// before one of `escapes` stands for that character, any other backslash
+/// is kept. Unterminated, the error covers the rest of the line.
+fn lex_quoted(
+    lex: &mut logos::Lexer<Token>,
+    quote: char,
+    escapes: &[char],
+    unterminated: LexError,
+) -> Result<String, LexError> {
     let rest = lex.remainder();
     let mut out = String::new();
     let mut chars = rest.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '\'' => {
+            c if c == quote => {
                 lex.bump(i + 1);
                 return Ok(out);
             }
             '\n' => break,
             '\\' => match chars.next() {
-                Some((_, '\'')) => out.push('\''),
-                Some((_, '\\')) => out.push('\\'),
                 Some((_, '\n')) | None => break,
+                Some((_, e)) if escapes.contains(&e) => out.push(e),
                 Some((_, other)) => {
                     out.push('\\');
                     out.push(other);
@@ -176,7 +187,7 @@ fn lex_string(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
     // Consume to end of line so the error covers the whole broken literal.
     let end = rest.find('\n').unwrap_or(rest.len());
     lex.bump(end);
-    Err(LexError::UnterminatedString)
+    Err(unterminated)
 }
 
 fn lex_triple_string(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
@@ -195,30 +206,7 @@ fn lex_triple_string(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> 
 }
 
 fn lex_reference(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
-    let rest = lex.remainder();
-    let mut out = String::new();
-    let mut chars = rest.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => {
-                lex.bump(i + 1);
-                return Ok(out);
-            }
-            '\n' => break,
-            '\\' => match chars.next() {
-                Some((_, '"')) => out.push('"'),
-                Some((_, '\n')) | None => break,
-                Some((_, other)) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-            },
-            c => out.push(c),
-        }
-    }
-    let end = rest.find('\n').unwrap_or(rest.len());
-    lex.bump(end);
-    Err(LexError::UnterminatedReference)
+    lex_quoted(lex, '"', &['"'], LexError::UnterminatedReference)
 }
 
 impl Token {
