@@ -210,8 +210,8 @@ fn lex_reference(lex: &mut logos::Lexer<Token>) -> Result<String, LexError> {
 }
 
 impl Token {
-    /// After these a `/` is division; anywhere else it opens a regex.
-    fn ends_operand(&self) -> bool {
+    /// A name or a literal: a value on its own.
+    pub(crate) fn is_value(&self) -> bool {
         matches!(
             self,
             Token::Ident(_)
@@ -223,10 +223,12 @@ impl Token {
                 | Token::Regex(_)
                 | Token::True
                 | Token::False
-                | Token::RParen
-                | Token::RBracket
-                | Token::Star
         )
+    }
+
+    /// After these a `/` is division; anywhere else it opens a regex.
+    fn ends_operand(&self) -> bool {
+        self.is_value() || matches!(self, Token::RParen | Token::RBracket | Token::Star)
     }
 
     /// The token as a user would name it in "found …".

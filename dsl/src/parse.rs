@@ -95,19 +95,7 @@ fn too_deep(source: &str) -> Option<Span> {
             Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
             _ => {}
         }
-        let is_value = matches!(
-            token,
-            Token::Ident(_)
-                | Token::Int(_)
-                | Token::Float(_)
-                | Token::Duration(_)
-                | Token::Str(_)
-                | Token::Reference(_)
-                | Token::Regex(_)
-                | Token::True
-                | Token::False
-                | Token::Comma
-        );
+        let is_value = token.is_value() || token == Token::Comma;
         if !is_value {
             count += 1;
             if count > MAX_DEPTH {
