@@ -124,7 +124,6 @@ impl GroupKey {
         self.0.as_ref().and_then(|g| g.measurement.as_ref())
     }
 
-    /// The 64-bit hash, for sharding groups across parallel instances.
     /// Brings the group's shared part into the cache (see
     /// [`crate::node::Prefetch`]).
     pub fn prefetch(&self) {
@@ -133,6 +132,7 @@ impl GroupKey {
         }
     }
 
+    /// The 64-bit hash, for sharding groups across parallel instances.
     pub fn shard_hash(&self) -> u64 {
         self.0.as_ref().map_or(0, |g| g.hash)
     }
