@@ -124,14 +124,6 @@ impl GroupKey {
         self.0.as_ref().and_then(|g| g.measurement.as_ref())
     }
 
-    /// Brings the group's shared part into the cache (see
-    /// [`crate::node::Prefetch`]).
-    pub fn prefetch(&self) {
-        if let Some(inner) = &self.0 {
-            crate::prefetch::prefetch(Arc::as_ptr(inner));
-        }
-    }
-
     /// The 64-bit hash, for sharding groups across parallel instances.
     pub fn shard_hash(&self) -> u64 {
         self.0.as_ref().map_or(0, |g| g.hash)

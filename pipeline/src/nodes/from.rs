@@ -302,15 +302,11 @@ impl Node for FromNode {
         let Message::Point(point, _) = msg else {
             return;
         };
-        let key = series_key(&point.series);
-        match stage {
-            Prefetch::Table => self.groups.prefetch(&key),
-            // The group's count of references goes up as the point joins it.
-            Prefetch::State => {
-                if let Some(group) = self.groups.get(&key).and_then(SeriesEntry::group) {
-                    group.prefetch();
-                }
-            }
+        // Only the slot: a second look for the group key, whose count of
+        // references goes up as the point joins it, measured no faster
+        // (BENCHMARKS.md, session 4) and costs a lookup per point.
+        if stage == Prefetch::Table {
+            self.groups.prefetch(&series_key(&point.series));
         }
     }
 
