@@ -219,7 +219,7 @@ impl WindowNode {
             } => {
                 // Emitting on every point: the point belongs to its own window.
                 let t = p.time;
-                w.buf().push(p);
+                w.held.points().push(p);
                 if t >= w.next_emit {
                     out.push(Message::Batch(w.emit_right_closed(t, period)));
                     w.next_emit = t;
@@ -249,7 +249,7 @@ impl WindowNode {
                 return result;
             }
             Mode::Count { period, every, .. } => {
-                let buf = w.buf();
+                let buf = w.held.points();
                 if buf.slots.len() == period {
                     buf.slots.pop_front();
                 }
@@ -348,10 +348,6 @@ impl GroupWindow {
         }
     }
 
-    fn buf(&mut self) -> &mut Buffer {
-        self.held.points()
-    }
-
     /// Closes the window `[next_emit − period, next_emit)`: emits its batch,
     /// or, fused, what the aggregate makes of it.
     fn close(
@@ -376,7 +372,7 @@ impl GroupWindow {
     fn emit_left_closed(&mut self, period: i64) -> Batch {
         let tmax = self.next_emit;
         let oldest = tmax.saturating_sub(period);
-        let buf = self.buf();
+        let buf = self.held.points();
         while buf.slots.front().is_some_and(|p| p.time < oldest) {
             buf.slots.pop_front();
         }
@@ -388,7 +384,7 @@ impl GroupWindow {
     /// The window `(now − period, now]`, emitted at `now`.
     fn emit_right_closed(&mut self, now: i64, period: i64) -> Batch {
         let oldest = now.saturating_sub(period);
-        let buf = self.buf();
+        let buf = self.held.points();
         while buf.slots.front().is_some_and(|p| p.time <= oldest) {
             buf.slots.pop_front();
         }
