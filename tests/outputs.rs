@@ -157,6 +157,23 @@ fn output_counts(server: &Server, id: &str) -> Value {
     serde_json::to_value(node.output).unwrap()
 }
 
+/// The influxDBOut counters of task `id` once `failed` reaches `failed`
+/// (waiting up to `secs` seconds for them).
+async fn counts_once_failed(server: &Server, id: &str, failed: u64, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let counts = output_counts(server, id);
+        if counts["failed"].as_u64() == Some(failed) {
+            return counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{failed} failed lines were never counted: {counts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
     let mut influx = influxd();
@@ -202,19 +219,8 @@ async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
         "cpu,host=c value=\"oops\" 1700000010\ncpu,host=c value=7 1700000011\n",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let counts = output_counts(&server, "copy");
-        if counts["failed"].as_u64() == Some(1) {
-            assert_eq!(counts["written"], 4, "{counts}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the partial write was never counted: {counts}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let counts = counts_once_failed(&server, "copy", 1, 15).await;
+    assert_eq!(counts["written"], 4, "{counts}");
     // InfluxDB goes away: writes fail after their retries, are counted, and
     // the daemon and the task go on.
     let _ = influx.child.kill();
@@ -224,20 +230,9 @@ async fn influxdb_out_writes_to_a_real_influxdb_and_counts_what_it_cannot() {
         "cpu,host=a value=4 1700000003\ncpu,host=a value=5 1700000004\n",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts = output_counts(&server, "copy");
-        if counts["failed"].as_u64() == Some(3) {
-            assert_eq!(counts["written"], 4, "{counts}");
-            assert!(counts["retried"].as_u64().unwrap() >= 3, "{counts}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the failed write was never counted: {counts}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let counts = counts_once_failed(&server, "copy", 3, 30).await;
+    assert_eq!(counts["written"], 4, "{counts}");
+    assert!(counts["retried"].as_u64().unwrap() >= 3, "{counts}");
     assert!(server.tasks().get("copy").unwrap().error.is_empty());
     write(&server, "cpu,host=a value=6 1700000005\n").await;
     server.shutdown().await;

@@ -608,20 +608,30 @@ mod tests {
         Message::Point(p, group)
     }
 
+    /// A node of `instances`, of kind `name`.
+    fn run_node(
+        name: &str,
+        instances: Vec<Box<dyn Node>>,
+        children: Vec<(usize, usize)>,
+    ) -> RunNode {
+        RunNode {
+            name: name.into(),
+            kind: name.into(),
+            instances,
+            children,
+            stats: Arc::default(),
+            shard_on: None,
+        }
+    }
+
+    /// A [`Tap`] node logging with `tag`.
     fn node(
         name: &str,
         log: &Arc<Mutex<Vec<String>>>,
         tag: &'static str,
         children: Vec<(usize, usize)>,
     ) -> RunNode {
-        RunNode {
-            name: name.into(),
-            kind: name.into(),
-            instances: vec![Box::new(Tap(log.clone(), tag))],
-            children,
-            stats: Arc::default(),
-            shard_on: None,
-        }
+        run_node(name, vec![Box::new(Tap(log.clone(), tag))], children)
     }
 
     #[test]
@@ -677,14 +687,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut dag = TaskDag::new(vec![
             node("stream0", &log, "root", vec![(1, 0)]),
-            RunNode {
-                name: "edit1".into(),
-                kind: "edit".into(),
-                instances: vec![Box::new(Editor)],
-                children: vec![(2, 0)],
-                stats: Arc::default(),
-                shard_on: None,
-            },
+            run_node("edit1", vec![Box::new(Editor)], vec![(2, 0)]),
             node("tap2", &log, "tap", vec![]),
         ]);
         // More than one run, so runs and buffers are reused.
@@ -753,14 +756,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut dag = TaskDag::new(vec![
             node("stream0", &log, "root", vec![(1, 0)]),
-            RunNode {
-                name: "ticker1".into(),
-                kind: "ticker".into(),
-                instances: vec![Box::new(Ticker(0))],
-                children: vec![(2, 0)],
-                stats: Arc::default(),
-                shard_on: None,
-            },
+            run_node("ticker1", vec![Box::new(Ticker(0))], vec![(2, 0)]),
             node("tap2", &log, "tap", vec![]),
         ]);
         assert_eq!(dag.next_tick(), None, "no clock before the task starts");
@@ -788,14 +784,7 @@ mod tests {
             .collect();
         let mut dag = TaskDag::new(vec![
             node("stream0", &log, "root", vec![(1, 0)]),
-            RunNode {
-                name: "p1".into(),
-                kind: "p".into(),
-                instances,
-                children: vec![],
-                stats: Arc::default(),
-                shard_on: None,
-            },
+            run_node("p1", instances, vec![]),
         ]);
         for (i, host) in ["a", "b", "c", "d", "e", "f", "a", "b"].iter().enumerate() {
             dag.push(point(host, i as i64));
