@@ -5,6 +5,8 @@
 //! Only alerts that are not OK are kept: an OK alert needs nothing restored.
 //! If the writer falls behind, changes are dropped (and counted) rather than
 //! slowing any task: memory stays right, only durability is lost for them.
+//! [`AlertStates::counts`] says how many were saved, dropped, failed, and
+//! are still waiting.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +26,7 @@ pub struct AlertStates {
     store: Option<Arc<Store>>,
     tasks: Mutex<HashMap<String, Arc<TaskAlertStates>>>,
     writer: Mutex<Option<(SyncSender<AlertStateOp>, JoinHandle<()>)>>,
-    dropped: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 /// One task's alert states, what its alert nodes are given.
@@ -32,7 +34,29 @@ pub struct TaskAlertStates {
     task: String,
     states: Mutex<HashMap<String, SavedAlert>>,
     sender: Option<SyncSender<AlertStateOp>>,
-    dropped: Arc<AtomicU64>,
+    counters: Arc<Counters>,
+}
+
+/// What became of the changes handed to the writer.
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    saved: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A snapshot of [`AlertStates`]' counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AlertStateCounts {
+    /// Changes committed to the store.
+    pub saved: u64,
+    /// Changes whose commit failed (each failure is logged).
+    pub failed: u64,
+    /// Changes dropped because the writer's queue was full.
+    pub dropped: u64,
+    /// Changes queued and not yet committed or failed.
+    pub pending: u64,
 }
 
 impl AlertStates {
@@ -42,7 +66,7 @@ impl AlertStates {
             store: None,
             tasks: Mutex::default(),
             writer: Mutex::new(None),
-            dropped: Arc::default(),
+            counters: Arc::default(),
         }
     }
 
@@ -50,14 +74,16 @@ impl AlertStates {
     pub fn with_store(store: Arc<Store>) -> std::io::Result<Self> {
         let (sender, receiver) = sync_channel(QUEUE);
         let writing = store.clone();
+        let counters = Arc::<Counters>::default();
+        let counting = counters.clone();
         let thread = std::thread::Builder::new()
             .name("alert states".into())
-            .spawn(move || write(&writing, &receiver))?;
+            .spawn(move || write(&writing, &receiver, &counting))?;
         Ok(AlertStates {
             store: Some(store),
             tasks: Mutex::default(),
             writer: Mutex::new(Some((sender, thread))),
-            dropped: Arc::default(),
+            counters,
         })
     }
 
@@ -85,7 +111,7 @@ impl AlertStates {
             task: task.to_owned(),
             states: Mutex::new(states),
             sender,
-            dropped: self.dropped.clone(),
+            counters: self.counters.clone(),
         });
         tasks.insert(task.to_owned(), t.clone());
         t
@@ -100,12 +126,14 @@ impl AlertStates {
             .remove(task);
         if let Some(sender) = self.sender() {
             // Through the writer, so it lands after the task's last changes.
+            self.counters.queued.fetch_add(1, Ordering::Relaxed);
             if sender
                 .send(AlertStateOp::RemoveTask {
                     task: task.to_owned(),
                 })
                 .is_err()
             {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                 tracing::warn!(task, "alert states of a deleted task not removed");
             }
         }
@@ -121,9 +149,20 @@ impl AlertStates {
             .map(|(s, _)| s.clone())
     }
 
-    /// Changes dropped because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// What became of the changes so far.
+    pub fn counts(&self) -> AlertStateCounts {
+        let c = &self.counters;
+        // Outcomes before `queued`: a change is counted queued before its
+        // outcome, so pending never goes below zero.
+        let saved = c.saved.load(Ordering::Acquire);
+        let failed = c.failed.load(Ordering::Acquire);
+        let queued = c.queued.load(Ordering::Acquire);
+        AlertStateCounts {
+            saved,
+            failed,
+            dropped: c.dropped.load(Ordering::Relaxed),
+            pending: queued.saturating_sub(saved + failed),
+        }
     }
 
     /// Commits what is queued and stops the writer.
@@ -167,10 +206,13 @@ impl AlertStateStore for TaskAlertStates {
         };
         drop(states);
         if let Some(sender) = &self.sender {
+            let c = &self.counters;
+            c.queued.fetch_add(1, Ordering::Release);
             match sender.try_send(op) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    c.queued.fetch_sub(1, Ordering::Release);
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -178,7 +220,7 @@ impl AlertStateStore for TaskAlertStates {
 }
 
 /// The writer: takes what is queued, up to a batch, and commits it at once.
-fn write(store: &Store, receiver: &Receiver<AlertStateOp>) {
+fn write(store: &Store, receiver: &Receiver<AlertStateOp>, counters: &Counters) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -187,9 +229,14 @@ fn write(store: &Store, receiver: &Receiver<AlertStateOp>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = store.apply_alert_states(&batch) {
-            tracing::warn!("{} alert state changes not saved: {e}", batch.len());
-        }
+        let n = batch.len() as u64;
+        match store.apply_alert_states(&batch) {
+            Ok(()) => counters.saved.fetch_add(n, Ordering::Release),
+            Err(e) => {
+                tracing::warn!("{n} alert state changes not saved: {e}");
+                counters.failed.fetch_add(n, Ordering::Release)
+            }
+        };
     }
 }
 
@@ -249,6 +296,14 @@ mod tests {
         again.remove_task("t");
         again.close();
         assert!(store.alert_states("t").unwrap().is_empty());
-        assert_eq!(again.dropped(), 0);
+        let counts = again.counts();
+        assert_eq!(
+            counts,
+            AlertStateCounts {
+                saved: 1,
+                ..AlertStateCounts::default()
+            }
+        );
+        assert_eq!(states.counts().saved, 3);
     }
 }

@@ -480,6 +480,11 @@ impl TaskManager {
         &self.history
     }
 
+    /// What became of the alert state changes sent to the store.
+    pub fn alert_state_counts(&self) -> crate::alert_states::AlertStateCounts {
+        self.alert_states.counts()
+    }
+
     pub fn http_out(&self) -> &Arc<HttpOutRegistry> {
         &self.http_out
     }

@@ -1213,9 +1213,22 @@ mod binaries {
         assert_eq!(wait_for(&url, 1), [("OK".into(), "CRITICAL".into())]);
         write(&url, 97);
         assert_eq!(wait_for(&url, 2)[1], ("CRITICAL".into(), "OK".into()));
-        // The state is committed within milliseconds of the event; give the
-        // writer a moment, then SIGKILL: no shutdown, no flush.
-        std::thread::sleep(Duration::from_millis(300));
+        // An alert's state is queued for the store before its event is
+        // published; once nothing is pending it is committed. Then SIGKILL:
+        // no shutdown, no flush.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (ok, out, err) = cli(&url, &["--json", "status"]);
+            assert!(ok, "{err}");
+            let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let states = &status["alert_states"];
+            if states["pending"] == 0 {
+                assert_eq!(states["saved"], 2, "the recovery and the CRITICAL");
+                break;
+            }
+            assert!(Instant::now() < deadline, "still pending: {states}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         b.kill().unwrap();
         b.wait().unwrap();
         let (mut c, url) = start_in(dir.path());
@@ -1762,11 +1775,25 @@ async fn metrics_in_prometheus_text_format() {
         "kapacitor_router_unrouted_points_total 1",
         "# TYPE kapacitor_task_enabled gauge",
         "# TYPE kapacitor_node_groups gauge",
+        "# TYPE kapacitor_ingest_rejected_total counter",
+        "kapacitor_alert_state_changes_total{outcome=\"dropped\"} 0",
+        "kapacitor_alert_state_changes_pending 0",
     ] {
         assert!(
             reply.body.lines().any(|l| l == line),
             "missing {line:?} in\n{}",
             reply.body
+        );
+    }
+    // Every family has a type Prometheus knows and its own HELP line.
+    for line in reply.body.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split(' ').skip(2);
+        let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+        assert!(matches!(kind, "counter" | "gauge"), "{line}");
+        assert_eq!(words.next(), None, "{line}");
+        assert!(
+            reply.body.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP"
         );
     }
     server.shutdown().await;

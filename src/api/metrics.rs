@@ -66,8 +66,8 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
     family(
         &mut out,
         "kapacitor_ingest_rejected_total",
-        "Requests, datagrams or connections refused.",
         "counter",
+        "Requests, datagrams or connections refused.",
     );
     for (listener, snapshot) in &listeners {
         let _ = writeln!(
@@ -97,6 +97,29 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
         family(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     }
+    let states = state.tasks.alert_state_counts();
+    let name = "kapacitor_alert_state_changes_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Alert state changes sent to the store, by outcome.",
+    );
+    for (outcome, count) in [
+        ("saved", states.saved),
+        ("failed", states.failed),
+        ("dropped", states.dropped),
+    ] {
+        let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {count}");
+    }
+    let name = "kapacitor_alert_state_changes_pending";
+    family(
+        &mut out,
+        name,
+        "gauge",
+        "Alert state changes waiting to be committed.",
+    );
+    let _ = writeln!(out, "{name} {}", states.pending);
     let tasks = state.tasks.list();
     family(
         &mut out,

@@ -111,6 +111,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "dropped_points": state.router.dropped_points(),
         },
         "tasks": state.tasks.list(),
+        "alert_states": state.tasks.alert_state_counts(),
         "task_dir": {
             "path": state.config.tasks_dir.display().to_string(),
             "errors": state.tasks.file_errors(),

@@ -96,6 +96,17 @@ fn render(s: &Value) -> String {
         "points no task wanted: {}",
         num(&s["router"]["unrouted_points"])
     );
+    let states = &s["alert_states"];
+    if states.is_object() {
+        let _ = writeln!(
+            out,
+            "alert states: {} saved, {} pending, {} dropped, {} failed",
+            num(&states["saved"]),
+            num(&states["pending"]),
+            num(&states["dropped"]),
+            num(&states["failed"]),
+        );
+    }
     match s["tasks"].as_array() {
         Some(tasks) if !tasks.is_empty() => {
             let _ = writeln!(out, "tasks: {}", tasks.len());
@@ -134,7 +145,8 @@ mod tests {
                 "udp": {"enabled": false, "bind": null, "datagrams": 0, "points": 0, "bytes": 0,
                          "parse_errors": 0, "dropped": 0, "rejected": 0, "dbrps": {}}
             },
-            "router": {"unrouted_points": 3}, "tasks": []
+            "router": {"unrouted_points": 3}, "tasks": [],
+            "alert_states": {"saved": 4, "failed": 0, "dropped": 1, "pending": 0}
         });
         let text = super::render(&status);
         assert!(text.starts_with("kapacitord 0.1.0 up 1m 1s"), "{text}");
@@ -142,5 +154,9 @@ mod tests {
         assert!(text.contains("  telegraf.autogen"), "{text}");
         assert!(text.contains("disabled"), "{text}");
         assert!(text.contains("points no task wanted: 3"), "{text}");
+        assert!(
+            text.contains("alert states: 4 saved, 0 pending, 1 dropped, 0 failed"),
+            "{text}"
+        );
     }
 }

@@ -439,7 +439,8 @@ impl AlertNode {
             fields: fields.clone(),
         };
         self.sent_by_level[level.index()] += 1;
-        self.sink.publish(&event);
+        // Saved before it is published: whoever sees the event can count on
+        // its state being on its way to the store.
         if let Some(store) = &self.saved {
             store.save(
                 &event.id,
@@ -450,6 +451,7 @@ impl AlertNode {
                 },
             );
         }
+        self.sink.publish(&event);
         Ok(event)
     }
 
