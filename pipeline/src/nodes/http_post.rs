@@ -4,6 +4,8 @@
 //! the data path (see [`crate::output`]): a slow endpoint costs the task
 //! nothing, and what its queue cannot hold is dropped and counted. For the
 //! same reason `.codeField()` (which waits for each answer) is refused.
+//! `.captureResponse()` is accepted and changes nothing: an answer other
+//! than 2xx is always logged with its body.
 
 use std::sync::Arc;
 
@@ -22,12 +24,7 @@ pub struct HttpPostNode {
 impl HttpPostNode {
     /// What the node asks of the server, from its plan entry.
     pub fn output_spec(spec: &NodeSpec) -> Result<OutputSpec, BuildError> {
-        for unsupported in [
-            "endpoint",
-            "codeField",
-            "captureResponse",
-            "skipSSLVerification",
-        ] {
+        for unsupported in ["endpoint", "codeField", "skipSSLVerification"] {
             if spec.has_prop(unsupported) {
                 return Err(BuildError::invalid(
                     spec,
@@ -87,5 +84,37 @@ impl Node for HttpPostNode {
 
     fn output_counts(&self) -> Option<OutputCounts> {
         Some(self.output.counts())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> NodeSpec {
+        crate::testing::node_spec(script, "httpPost")
+    }
+
+    #[test]
+    fn headers_and_capture_response_are_taken_and_code_field_is_refused() {
+        let taken = HttpPostNode::output_spec(&spec(
+            "stream|from()|httpPost('http://127.0.0.1:1/x').header('X-A', 'b').captureResponse()",
+        ))
+        .unwrap();
+        assert!(matches!(
+            taken,
+            OutputSpec::HttpPost { url, headers, timeout: None }
+                if url == "http://127.0.0.1:1/x" && headers == [("X-A".to_string(), "b".to_string())]
+        ));
+        let refused = HttpPostNode::output_spec(&spec(
+            "stream|from()|httpPost('http://127.0.0.1:1/x').codeField('code')",
+        ))
+        .map(|_| ())
+        .expect_err("codeField is refused")
+        .to_string();
+        assert!(
+            refused.contains(".codeField() is not supported"),
+            "{refused}"
+        );
     }
 }
