@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use config::InfluxDbConfig;
-use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec};
+use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec, Payload};
 
 use crate::http_client::HttpClient;
 
@@ -167,7 +167,7 @@ impl Closing {
 /// A bounded queue and the thread that empties it (or, when capturing, a
 /// list that keeps what is offered).
 struct Worker {
-    queue: Mutex<Option<SyncSender<Vec<u8>>>>,
+    queue: Mutex<Option<SyncSender<Payload>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     closing: Closing,
     counters: Arc<OutputCounters>,
@@ -180,7 +180,7 @@ impl Worker {
     fn spawn(
         name: String,
         lines: bool,
-        run: impl FnOnce(Receiver<Vec<u8>>, Arc<OutputCounters>, Closing) + Send + 'static,
+        run: impl FnOnce(Receiver<Payload>, Arc<OutputCounters>, Closing) + Send + 'static,
     ) -> Result<Worker, String> {
         let (tx, rx) = sync_channel(QUEUE);
         let counters = Arc::new(OutputCounters::default());
@@ -229,17 +229,21 @@ fn line_count(payload: &[u8]) -> u64 {
 }
 
 impl Output for Worker {
-    fn offer(&self, payload: Vec<u8>) {
+    fn offer(&self, payload: Payload) {
         if let Some((captured, dbrp)) = &self.capture {
-            let text = String::from_utf8_lossy(&payload);
+            let text = String::from_utf8_lossy(&payload.body);
             let mut kept = captured.influxdb.lock().unwrap_or_else(|e| e.into_inner());
             for line in text.lines() {
                 kept.push(format!("{dbrp} {line}"));
             }
-            OutputCounters::add(&self.counters.written, line_count(&payload));
+            OutputCounters::add(&self.counters.written, line_count(&payload.body));
             return;
         }
-        let n = if self.lines { line_count(&payload) } else { 1 };
+        let n = if self.lines {
+            line_count(&payload.body)
+        } else {
+            1
+        };
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let sent = queue.as_ref().map(|q| q.try_send(payload));
         if !matches!(sent, Some(Ok(()))) {
@@ -259,12 +263,13 @@ fn post_bodies(
     url: &str,
     headers: &[(String, String)],
     timeout: Duration,
-    rx: &Receiver<Vec<u8>>,
+    rx: &Receiver<Payload>,
     counters: &OutputCounters,
 ) {
     let client = HttpClient::new();
-    while let Ok(body) = rx.recv() {
-        match client.post(url, headers, "application/json", body, timeout) {
+    while let Ok(payload) = rx.recv() {
+        let url = payload.url.as_deref().unwrap_or(url);
+        match client.post(url, headers, "application/json", payload.body, timeout) {
             Ok(a) if (200..300).contains(&a.status) => OutputCounters::add(&counters.written, 1),
             Ok(a) => {
                 OutputCounters::add(&counters.failed, 1);
@@ -437,7 +442,7 @@ fn write_lines(
     target: &Target,
     buffer: usize,
     flush_every: Duration,
-    rx: &Receiver<Vec<u8>>,
+    rx: &Receiver<Payload>,
     counters: &OutputCounters,
     closing: &Closing,
 ) {
@@ -470,8 +475,8 @@ fn write_lines(
         });
         match rx.recv_timeout(wait) {
             Ok(payload) => {
-                lines += line_count(&payload);
-                pending.extend_from_slice(&payload);
+                lines += line_count(&payload.body);
+                pending.extend_from_slice(&payload.body);
                 due.get_or_insert_with(|| Instant::now() + flush_every);
                 if lines as usize >= buffer {
                     flush(&mut pending, &mut lines);
@@ -534,7 +539,7 @@ mod tests {
                 },
             )
             .expect("starts");
-        output.offer(b"cpu value=1 1\ncpu value=2 2\n".to_vec());
+        output.offer(b"cpu value=1 1\ncpu value=2 2\n".to_vec().into());
         // Buffered (an hour's flush interval): the stop is what sends it,
         // once, with no retries to wait out.
         outputs.close_all();

@@ -20,8 +20,9 @@
 //!   [...]}`: what influxDBOut and kapacitorLoopback wrote, one
 //!   `db.rp <line protocol>` per point, in order (nothing reaches a real
 //!   InfluxDB or the router).
-//! - `outputs.httpPost: {bodies: [...]}`: the bodies POSTed to the case's
-//!   `{{POST_URL}}` sink, compared as `alertPost` compares events.
+//! - `outputs.httpPost: {bodies: [...], paths: [...]}`: the bodies POSTed
+//!   to the case's `{{POST_URL}}` sink, compared as `alertPost` compares
+//!   events, and (if given) the path and query each went to, in order.
 //! - `outputs.httpOut` may be a list of endpoints, each `{name, compare,
 //!   result}`.
 //! - `note`: what the case covers, for people.
@@ -80,10 +81,10 @@ pub struct CaseResult {
 }
 
 /// A local HTTP endpoint standing in for `{{POST_URL}}`: records the JSON
-/// bodies POSTed to it, in arrival order.
+/// bodies POSTed to it, and the path and query of each, in arrival order.
 struct PostSink {
     url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
+    posts: Arc<Mutex<Vec<(String, Value)>>>,
     stop: tokio_util::sync::CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -107,8 +108,8 @@ impl PostSink {
         listener
             .set_nonblocking(true)
             .map_err(|e| Failure(e.to_string()))?;
-        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let store = bodies.clone();
+        let posts: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let store = posts.clone();
         let stop = tokio_util::sync::CancellationToken::new();
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -122,15 +123,22 @@ impl PostSink {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-                    let store = store.clone();
-                    async move {
-                        let value = serde_json::from_slice(&body)
-                            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into_owned()));
-                        store.lock().unwrap_or_else(|e| e.into_inner()).push(value);
-                        axum::http::StatusCode::OK
-                    }
-                });
+                let app = axum::Router::new().fallback(
+                    move |uri: axum::http::Uri, body: axum::body::Bytes| {
+                        let store = store.clone();
+                        async move {
+                            let value = serde_json::from_slice(&body).unwrap_or(Value::String(
+                                String::from_utf8_lossy(&body).into_owned(),
+                            ));
+                            let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                            store
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((path, value));
+                            axum::http::StatusCode::OK
+                        }
+                    },
+                );
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(stopped.cancelled_owned())
                     .await;
@@ -138,17 +146,15 @@ impl PostSink {
         });
         Ok(PostSink {
             url: format!("http://{addr}/"),
-            bodies,
+            posts,
             stop,
             thread: Some(thread),
         })
     }
 
-    fn bodies(&self) -> Vec<Value> {
-        self.bodies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// What was POSTed: (path and query, body), in arrival order.
+    fn posts(&self) -> Vec<(String, Value)> {
+        self.posts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -326,7 +332,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         &expected["outputs"],
         &task,
         &http_out,
-        &sink.bodies(),
+        &sink.posts(),
         &published,
         &written,
     )
@@ -467,7 +473,7 @@ fn compare_outputs(
     outputs: &Value,
     task: &str,
     http_out: &HttpOutRegistry,
-    posts: &[Value],
+    posted: &[(String, Value)],
     published: &[Value],
     written: &Written,
 ) -> Result<(), Failure> {
@@ -489,6 +495,7 @@ fn compare_outputs(
             }
         }
     }
+    let posts: Vec<Value> = posted.iter().map(|(_, body)| body.clone()).collect();
     if let Some(expected) = outputs.get("httpPost") {
         let bodies = expected["bodies"].as_array().cloned().unwrap_or_default();
         if bodies.len() != posts.len() {
@@ -499,7 +506,7 @@ fn compare_outputs(
                 compact(&Value::Array(posts.to_vec()))
             )));
         }
-        for (i, (e, a)) in bodies.iter().zip(posts).enumerate() {
+        for (i, (e, a)) in bodies.iter().zip(&posts).enumerate() {
             same(e, a, &format!("httpPost body {}", i + 1)).map_err(|why| {
                 Failure(format!(
                     "{why}\n  expected: {}\n  actual:   {}",
@@ -507,6 +514,20 @@ fn compare_outputs(
                     compact(a)
                 ))
             })?;
+        }
+        if let Some(paths) = expected.get("paths") {
+            let expected: Vec<&str> = paths
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let actual: Vec<&str> = posted.iter().map(|(path, _)| path.as_str()).collect();
+            if expected != actual {
+                return Err(Failure(format!(
+                    "httpPost paths differ\n  expected: {expected:?}\n  actual:   {actual:?}"
+                )));
+            }
         }
     }
     // One endpoint, or (our extension) a list of them.
@@ -532,7 +553,7 @@ fn compare_outputs(
         })?;
     }
     if let Some(alert) = outputs.get("alertPost") {
-        compare_events("alert POSTs", alert, posts, false)?;
+        compare_events("alert POSTs", alert, &posts, false)?;
     }
     if let Some(alerts) = outputs.get("alerts") {
         compare_events("alert events", alerts, published, true)?;

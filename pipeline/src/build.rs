@@ -332,7 +332,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
         "httpPost" => {
             let output = env.output(spec, HttpPostNode::output_spec(spec)?)?;
-            Box::new(HttpPostNode::new(output))
+            Box::new(HttpPostNode::new(spec, output)?)
         }
         "influxDBOut" => {
             let output = env.output(spec, InfluxDbOutNode::output_spec(spec)?)?;

@@ -6,11 +6,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A destination behind a bounded queue.
 pub trait Output: Send + Sync {
-    /// Queues one payload (a JSON body, lines of line protocol). Never
-    /// blocks: what does not fit is dropped and counted.
-    fn offer(&self, payload: Vec<u8>);
+    /// Queues one payload. Never blocks: what does not fit is dropped and
+    /// counted.
+    fn offer(&self, payload: Payload);
     /// What became of the payloads so far.
     fn counts(&self) -> OutputCounts;
+}
+
+/// What an output node hands its [`Output`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Payload {
+    /// A JSON body, or lines of line protocol.
+    pub body: Vec<u8>,
+    /// Where this one goes, when not to the output's own URL: httpPost's
+    /// URL template, rendered for the body's series.
+    pub url: Option<String>,
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(body: Vec<u8>) -> Self {
+        Payload { body, url: None }
+    }
 }
 
 /// What an output node asks the server for.
@@ -18,6 +34,8 @@ pub trait Output: Send + Sync {
 pub enum OutputSpec {
     /// `httpPost(url).header(k, v).timeout(d)`: POST each JSON body.
     HttpPost {
+        /// Where bodies without a URL of their own go (a URL template
+        /// renders one for every body).
         url: String,
         headers: Vec<(String, String)>,
         /// ns; `None`: the server's default.

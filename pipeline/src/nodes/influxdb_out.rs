@@ -163,7 +163,7 @@ impl Node for InfluxDbOutNode {
             Message::Barrier { .. } | Message::DeleteGroup(_) => {}
         }
         if !lines.is_empty() {
-            self.output.offer(lines.into_bytes());
+            self.output.offer(lines.into_bytes().into());
         }
         Ok(())
     }

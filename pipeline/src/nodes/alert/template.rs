@@ -32,6 +32,9 @@ pub enum TemplateKind {
     Id,
     Message,
     Details,
+    /// httpPost's URL: `.Name` (the measurement) and `.Tags` of each point
+    /// or batch it posts.
+    Url,
 }
 
 impl TemplateKind {
@@ -40,6 +43,7 @@ impl TemplateKind {
             TemplateKind::Id => "id",
             TemplateKind::Message => "message",
             TemplateKind::Details => "details",
+            TemplateKind::Url => "url",
         }
     }
 
@@ -50,6 +54,7 @@ impl TemplateKind {
             TemplateKind::Id => id,
             TemplateKind::Message => id || message,
             TemplateKind::Details => id || message || field == "Message",
+            TemplateKind::Url => matches!(field, "Name" | "Tags"),
         }
     }
 }
