@@ -33,6 +33,7 @@ use crate::nodes::sample::SampleNode;
 use crate::nodes::shift::ShiftNode;
 use crate::nodes::state_tracking::StateTrackingNode;
 use crate::nodes::stats::StatsNode;
+use crate::nodes::trickle::TrickleNode;
 use crate::nodes::union::UnionNode;
 use crate::nodes::where_node::WhereNode;
 use crate::nodes::window::{WindowNode, WindowSpec};
@@ -297,7 +298,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
     let node: Box<dyn Node> = match spec.kind.as_str() {
         // The root: what arrives was already routed to the task (points,
         // in the nil group for `from` to regroup) or queried for it.
-        "stream" | "batch" => Box::new(PassThrough),
+        "stream" | "batch" | "noOp" => Box::new(PassThrough),
         "query" => Box::new(QueryNode),
         "from" => Box::new(FromNode::from_spec(spec)?.with_idle_timeout(env.group_idle_timeout())),
         "where" => Box::new(WhereNode::from_spec(spec)?),
@@ -319,6 +320,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "join" => Box::new(JoinNode::from_spec(spec)?),
         "union" => Box::new(UnionNode::from_spec(spec)?),
         "flatten" => Box::new(FlattenNode::from_spec(spec)?),
+        "trickle" => Box::new(TrickleNode),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;

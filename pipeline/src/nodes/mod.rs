@@ -25,6 +25,7 @@ pub mod sample;
 pub mod shift;
 pub mod state_tracking;
 pub mod stats;
+pub mod trickle;
 pub mod union;
 pub mod where_node;
 pub mod window;
