@@ -285,6 +285,15 @@ impl HandlerSet {
         Ok(HandlerSet { handlers, history })
     }
 
+    /// Whether `specs` would start: what [`HandlerSet::start`] refuses,
+    /// without starting anything.
+    pub fn check(node: &str, specs: &[HandlerSpec]) -> Result<(), BuildError> {
+        for h in specs {
+            Action::from_spec(node, h)?;
+        }
+        Ok(())
+    }
+
     /// Lets every handler finish what is queued, then stops the workers.
     pub fn close(&self) {
         for h in &self.handlers {

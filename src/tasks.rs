@@ -203,9 +203,7 @@ impl TaskEnv for Env<'_> {
     }
 
     fn deadman_templates(&self) -> (Option<String>, Option<String>) {
-        let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        self.deadman
-            .map_or((None, None), |d| (given(&d.id), given(&d.message)))
+        deadman_templates(self.deadman)
     }
 
     fn loopback(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
@@ -220,6 +218,75 @@ impl TaskEnv for Env<'_> {
 
     fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
         self.handlers.sink_for(spec)
+    }
+}
+
+/// The `deadman` section's templates; `None` where it sets none.
+fn deadman_templates(deadman: Option<&config::DeadmanConfig>) -> (Option<String>, Option<String>) {
+    let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    deadman.map_or((None, None), |d| (given(&d.id), given(&d.message)))
+}
+
+/// What a task's nodes are given when it is only checked, at define: the
+/// same answers as [`Env`] where they can refuse a node, and inert stand-ins
+/// where [`Env`] would start something (handlers, output workers) or touch
+/// shared state (httpOut endpoints, the router).
+struct CheckEnv<'a> {
+    task: &'a str,
+    group_idle_timeout: Option<i64>,
+    deadman: &'a config::DeadmanConfig,
+}
+
+/// Takes whatever a checked task would send, and does nothing with it.
+struct Inert;
+
+impl AlertSink for Inert {
+    fn publish(&self, _event: &pipeline::nodes::alert::AlertEvent) {}
+}
+
+impl pipeline::PointSink for Inert {
+    fn write(&self, _batch: PointBatch) {}
+}
+
+impl pipeline::output::Output for Inert {
+    fn offer(&self, _payload: pipeline::output::Payload) {}
+    fn counts(&self) -> pipeline::output::OutputCounts {
+        pipeline::output::OutputCounts::default()
+    }
+}
+
+impl TaskEnv for CheckEnv<'_> {
+    fn task_name(&self) -> &str {
+        self.task
+    }
+
+    fn group_idle_timeout(&self) -> Option<i64> {
+        self.group_idle_timeout
+    }
+
+    fn output(
+        &self,
+        _spec: &dsl::NodeSpec,
+        _output: pipeline::output::OutputSpec,
+    ) -> Result<Arc<dyn pipeline::output::Output>, BuildError> {
+        Ok(Arc::new(Inert))
+    }
+
+    fn deadman_templates(&self) -> (Option<String>, Option<String>) {
+        deadman_templates(Some(self.deadman))
+    }
+
+    fn loopback(&self, _spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
+        Ok(Arc::new(Inert))
+    }
+
+    fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
+        HttpOutEndpoint::new()
+    }
+
+    fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
+        crate::handlers::HandlerSet::check(&spec.name, &spec.handlers)?;
+        Ok(Arc::new(Inert))
     }
 }
 
@@ -521,6 +588,17 @@ impl TaskManager {
         if self.deadman.global && def.task_type == dsl::TaskType::Stream {
             let interval = i64::try_from(self.deadman.interval.as_nanos()).unwrap_or(i64::MAX);
             plan.add_deadman(0, self.deadman.threshold, interval);
+        }
+        if restored.is_none() {
+            // What only building the nodes can see is refused now, while the
+            // running version (if any) is untouched. A stored task is not
+            // checked again: it was when defined, and is kept whatever comes.
+            let check = CheckEnv {
+                task: &def.id,
+                group_idle_timeout: self.group_idle_timeout,
+                deadman: &self.deadman,
+            };
+            pipeline::build::build_dag(&plan, &check)?;
         }
         let mut tasks = self.lock();
         if let Some(existing) = tasks.get(&def.id)

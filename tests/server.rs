@@ -1568,6 +1568,62 @@ async fn a_task_where_predicate_filters_in_the_router() {
     server.shutdown().await;
 }
 
+/// What only building a task's nodes can find (a property refused, a URL
+/// template reading what a post lacks, an alert template naming no field) is a
+/// 400 at define, naming the node, and the running version keeps running.
+#[tokio::test]
+async fn node_build_errors_are_refused_at_define_and_the_running_version_stays() {
+    let (server, _dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let define = |script: &str| {
+        serde_json::json!({
+            "id": "hook", "type": "stream", "status": "enabled",
+            "dbrps": [{"db": "telegraf", "rp": "autogen"}], "script": script,
+        })
+        .to_string()
+    };
+    let json = ["Content-Type: application/json"];
+    let good = define("stream|from().measurement('cpu')|httpOut('out')");
+    let reply = request(addr, "POST", "/kapacitor/v1/tasks", &json, good.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (script, wanted) in [
+        (
+            "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/').codeField('code')|httpOut('out')",
+            "httpPost2: .codeField() is not supported",
+        ),
+        (
+            "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/{{.Level}}')|httpOut('out')",
+            "httpPost2: httpPost: url template 1:22: can't evaluate field Level",
+        ),
+        (
+            "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).message('{{.Nope}}')",
+            "alert2: alert: message template 1:3: can't evaluate field Nope",
+        ),
+    ] {
+        let path = "/kapacitor/v1/tasks/hook";
+        let reply = request(addr, "PATCH", path, &json, define(script).as_bytes()).await;
+        assert_eq!(reply.status, 400, "{script}: {}", reply.body);
+        assert!(
+            reply.error().contains(wanted),
+            "{script}: {}",
+            reply.error()
+        );
+    }
+    // The first version still runs.
+    assert_eq!(
+        post(addr, "/write?db=telegraf", "cpu v=1 1").await.status,
+        204
+    );
+    assert!(
+        eventually(async || {
+            let out = request(addr, "GET", "/kapacitor/v1/tasks/hook/out", &[], b"").await;
+            out.status == 200 && out.body.contains("\"v\"")
+        })
+        .await
+    );
+    server.shutdown().await;
+}
+
 /// Polls `f` until it is true or two seconds pass.
 async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..200 {
