@@ -60,6 +60,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         outputs: &outputs,
         loopback: None,
         deadman: None,
+        endpoints: &Default::default(),
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

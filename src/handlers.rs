@@ -6,6 +6,7 @@
 //! or dead endpoint fills its own queue and then loses events (counted),
 //! never holding up points or the other handlers.
 
+use crate::endpoints::HttpEndpoints;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,7 +111,11 @@ enum Action {
 }
 
 impl Action {
-    fn from_spec(node: &str, h: &HandlerSpec) -> Result<Action, BuildError> {
+    fn from_spec(
+        node: &str,
+        h: &HandlerSpec,
+        endpoints: &HttpEndpoints,
+    ) -> Result<Action, BuildError> {
         let invalid = |message: String| BuildError::Invalid {
             node: node.to_string(),
             message,
@@ -121,11 +126,31 @@ impl Action {
         };
         Ok(match h.kind.as_str() {
             "post" => {
-                let url = string(h.args.first(), "a URL")?;
-                let mut headers = Vec::new();
+                let endpoint = match h.properties.iter().find(|p| p.name == "endpoint") {
+                    Some(p) => {
+                        let name = string(p.args.first(), "an endpoint name")?;
+                        Some(endpoints.get(&name).ok_or_else(|| {
+                            invalid(format!(
+                                "no endpoint named `{name}` in the config's `httppost`"
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                let (url, mut headers) = match (h.args.first(), endpoint) {
+                    (Some(Value::String(url)), None) => (url.clone(), Vec::new()),
+                    (None, Some(e)) => (e.url, e.headers),
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(
+                            ".post() takes a URL or an .endpoint(), not both".into(),
+                        ));
+                    }
+                    _ => return Err(invalid(".post() needs a URL or an .endpoint()".into())),
+                };
                 for p in h.properties.iter().filter(|p| p.name == "header") {
                     match (p.args.first(), p.args.get(1)) {
                         (Some(Value::String(k)), Some(Value::String(v))) => {
+                            headers.retain(|(old, _)| !old.eq_ignore_ascii_case(k));
                             headers.push((k.clone(), v.clone()))
                         }
                         _ => {
@@ -255,11 +280,12 @@ impl HandlerSet {
     pub fn start(
         node: &str,
         specs: &[HandlerSpec],
+        endpoints: &HttpEndpoints,
         history: Arc<AlertHistory>,
     ) -> Result<Self, BuildError> {
         let actions: Vec<(String, Action)> = specs
             .iter()
-            .map(|h| Action::from_spec(node, h).map(|a| (h.kind.clone(), a)))
+            .map(|h| Action::from_spec(node, h, endpoints).map(|a| (h.kind.clone(), a)))
             .collect::<Result<_, _>>()?;
         let mut handlers = Vec::with_capacity(actions.len());
         for (kind, action) in actions {
@@ -287,9 +313,13 @@ impl HandlerSet {
 
     /// Whether `specs` would start: what [`HandlerSet::start`] refuses,
     /// without starting anything.
-    pub fn check(node: &str, specs: &[HandlerSpec]) -> Result<(), BuildError> {
+    pub fn check(
+        node: &str,
+        specs: &[HandlerSpec],
+        endpoints: &HttpEndpoints,
+    ) -> Result<(), BuildError> {
         for h in specs {
-            Action::from_spec(node, h)?;
+            Action::from_spec(node, h, endpoints)?;
         }
         Ok(())
     }
@@ -355,6 +385,7 @@ fn work(action: Action, rx: Receiver<Arc<str>>, counters: Arc<HandlerCounters>) 
 /// its parallel instances), closed together when the task stops.
 pub struct HandlerRegistry {
     history: Arc<AlertHistory>,
+    endpoints: HttpEndpoints,
     sets: Mutex<Vec<(String, Arc<HandlerSet>)>>,
 }
 
@@ -362,8 +393,15 @@ impl HandlerRegistry {
     pub fn new(history: Arc<AlertHistory>) -> Self {
         HandlerRegistry {
             history,
+            endpoints: HttpEndpoints::default(),
             sets: Mutex::default(),
         }
+    }
+
+    /// Where `.post().endpoint(NAME)` finds its endpoint.
+    pub fn with_endpoints(mut self, endpoints: HttpEndpoints) -> Self {
+        self.endpoints = endpoints;
+        self
     }
 
     /// The sink of alert node `spec`, started on first use.
@@ -375,6 +413,7 @@ impl HandlerRegistry {
         let set = Arc::new(HandlerSet::start(
             &spec.name,
             &spec.handlers,
+            &self.endpoints,
             self.history.clone(),
         )?);
         sets.push((spec.name.clone(), set.clone()));

@@ -297,10 +297,10 @@ impl Target {
         if self.server.username.is_empty() {
             return Vec::new();
         }
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", self.server.username, self.server.password));
-        vec![("authorization".into(), format!("Basic {token}"))]
+        vec![(
+            "authorization".into(),
+            crate::endpoints::basic_auth(&self.server.username, &self.server.password),
+        )]
     }
 
     /// POSTs to `path` of each URL in turn until one answers.

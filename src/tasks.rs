@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use crate::alert_states::AlertStates;
+use crate::endpoints::HttpEndpoints;
 use crate::outputs::OutputRegistry;
 
 use pipeline::build::{TaskEnv, build_stream_task};
@@ -177,6 +178,8 @@ pub struct Env<'a> {
     pub loopback: Option<Arc<dyn pipeline::PointSink>>,
     /// The `deadman` section: default templates of deadman alerts.
     pub deadman: Option<&'a config::DeadmanConfig>,
+    /// The config's named HTTP endpoints.
+    pub endpoints: &'a HttpEndpoints,
 }
 
 impl TaskEnv for Env<'_> {
@@ -219,6 +222,10 @@ impl TaskEnv for Env<'_> {
     fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
         self.handlers.sink_for(spec)
     }
+
+    fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
+        self.endpoints.get(name)
+    }
 }
 
 /// The `deadman` section's templates; `None` where it sets none.
@@ -235,6 +242,7 @@ struct CheckEnv<'a> {
     task: &'a str,
     group_idle_timeout: Option<i64>,
     deadman: &'a config::DeadmanConfig,
+    endpoints: &'a HttpEndpoints,
 }
 
 /// Takes whatever a checked task would send, and does nothing with it.
@@ -285,8 +293,12 @@ impl TaskEnv for CheckEnv<'_> {
     }
 
     fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-        crate::handlers::HandlerSet::check(&spec.name, &spec.handlers)?;
+        crate::handlers::HandlerSet::check(&spec.name, &spec.handlers, self.endpoints)?;
         Ok(Arc::new(Inert))
+    }
+
+    fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
+        self.endpoints.get(name)
     }
 }
 
@@ -330,6 +342,8 @@ pub struct TaskManager {
     influxdb: Arc<[config::InfluxDbConfig]>,
     /// Deadman defaults, and whether every stream task gets a switch.
     deadman: config::DeadmanConfig,
+    /// The config's named HTTP endpoints (`httppost`).
+    endpoints: HttpEndpoints,
 }
 
 /// A stored task's times, kept across restarts.
@@ -363,6 +377,7 @@ impl TaskManager {
             alert_states: AlertStates::in_memory(),
             influxdb: Arc::from([]),
             deadman: config::DeadmanConfig::default(),
+            endpoints: HttpEndpoints::default(),
         }
     }
 
@@ -370,6 +385,13 @@ impl TaskManager {
     /// deadman switch on their stream.
     pub fn with_deadman(mut self, deadman: config::DeadmanConfig) -> Self {
         self.deadman = deadman;
+        self
+    }
+
+    /// Where `.endpoint(NAME)` finds its endpoint, for tasks defined and
+    /// started from now on.
+    pub fn with_http_endpoints(mut self, endpoints: &[config::HttpPostConfig]) -> Self {
+        self.endpoints = HttpEndpoints::from_config(endpoints);
         self
     }
 
@@ -597,6 +619,7 @@ impl TaskManager {
                 task: &def.id,
                 group_idle_timeout: self.group_idle_timeout,
                 deadman: &self.deadman,
+                endpoints: &self.endpoints,
             };
             pipeline::build::build_dag(&plan, &check)?;
         }
@@ -670,7 +693,9 @@ impl TaskManager {
             // Batch tasks are stored and enabled; their scheduler comes later.
             return Ok(());
         }
-        let handlers = Arc::new(HandlerRegistry::new(self.history.clone()));
+        let handlers = Arc::new(
+            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone()),
+        );
         let outputs = Arc::new(OutputRegistry::new(self.influxdb.clone()));
         let env = Env {
             task: id,
@@ -681,6 +706,7 @@ impl TaskManager {
             outputs: &outputs,
             loopback: Some(self.router.clone()),
             deadman: Some(&self.deadman),
+            endpoints: &self.endpoints,
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,

@@ -23,6 +23,7 @@
 //! - `outputs.httpPost: {bodies: [...], paths: [...]}`: the bodies POSTed
 //!   to the case's `{{POST_URL}}` sink, compared as `alertPost` compares
 //!   events, and (if given) the path and query each went to, in order.
+//!   Every `.endpoint(NAME)` (httpPost's, alert `.post()`'s) is that sink.
 //! - `outputs.httpOut` may be a list of endpoints, each `{name, compare,
 //!   result}`.
 //! - `note`: what the case covers, for people.
@@ -200,7 +201,9 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let task = expected["test"].as_str().unwrap_or("test").to_string();
     let http_out = HttpOutRegistry::default();
     let history: Arc<crate::handlers::AlertHistory> = Arc::default();
-    let handlers = HandlerRegistry::new(history.clone());
+    // No config here: every `.endpoint(NAME)` posts to the case's sink.
+    let endpoints = crate::endpoints::HttpEndpoints::any_name(&sink.url);
+    let handlers = HandlerRegistry::new(history.clone()).with_endpoints(endpoints.clone());
     let captured = Arc::new(crate::outputs::Captured::default());
     let outputs = crate::outputs::OutputRegistry::capturing(captured.clone());
     let looped = Arc::new(LoopbackCapture::default());
@@ -214,6 +217,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         outputs: &outputs,
         loopback: Some(looped.clone()),
         deadman: None,
+        endpoints: &endpoints,
     };
     match task_type {
         dsl::TaskType::Stream => {

@@ -295,3 +295,84 @@ async fn loopback_feeds_another_task() {
     write(&server, "cpu value=1 1700000002\n").await;
     server.shutdown().await;
 }
+
+/// What a local HTTP endpoint received: path and query, the headers asked
+/// for, and the JSON body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<Option<String>>, Value)>>>;
+
+/// Serves on a free loopback port, recording every request's `headers`.
+async fn receiver(headers: &'static [&'static str]) -> (String, Received) {
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, h: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                let wanted = headers
+                    .iter()
+                    .map(|k| h.get(*k).and_then(|v| v.to_str().ok()).map(str::to_owned))
+                    .collect();
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                store.lock().unwrap().push((path, wanted, body));
+                axum::http::StatusCode::OK
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// httpPost().endpoint(NAME) and alert .post().endpoint(NAME) send to the
+/// config's endpoint, with its headers and basic-auth credentials (a
+/// node's own header wins), to a real local HTTP server.
+#[tokio::test]
+async fn named_http_endpoints_carry_their_url_headers_and_credentials() {
+    let (url, received) = receiver(&["authorization", "x-team", "x-node"]).await;
+    let (mut config, _dir) = config("http://127.0.0.1:1");
+    let endpoint = |name: &str, url: String| config::HttpPostConfig {
+        endpoint: name.into(),
+        url,
+        headers: vec![("X-Team".into(), "ops".into())],
+        username: "u".into(),
+        password: "p".into(),
+    };
+    config.httppost = vec![
+        endpoint("hook", format!("{url}/{{{{.Name}}}}")),
+        endpoint("alerts", format!("{url}/alerts")),
+    ];
+    let server = Server::start(config).await.unwrap();
+    let script = "stream|from().measurement('cpu')|httpPost().endpoint('hook').header('X-Node', 'n')|alert().crit(lambda: TRUE).post().endpoint('alerts')";
+    server.tasks().define(task("hooked", script)).unwrap();
+    server.tasks().enable("hooked").unwrap();
+    write(&server, "cpu,host=a value=1 1\n").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", received.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut got = received.lock().unwrap().clone();
+    got.sort_by_key(|(_, _, body)| body.get("series").is_none());
+    let basic = Some("Basic dTpw".to_string());
+    let (path, headers, body) = &got[0];
+    assert_eq!(path, "/cpu", "httpPost's URL template, from the endpoint");
+    assert_eq!(
+        headers,
+        &[basic.clone(), Some("ops".into()), Some("n".into())]
+    );
+    assert_eq!(body["series"][0]["tags"]["host"], "a");
+    let (path, headers, body) = &got[1];
+    assert_eq!(path, "/alerts");
+    assert_eq!(headers, &[basic, Some("ops".into()), None]);
+    assert_eq!(body["level"], "CRITICAL");
+    // An endpoint the config lacks is refused at define, naming it.
+    let err = server
+        .tasks()
+        .define(task("nope", "stream|from()|httpPost().endpoint('nope')"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no endpoint named `nope`"), "{err}");
+    server.shutdown().await;
+}

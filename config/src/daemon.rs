@@ -38,6 +38,9 @@ pub struct DaemonConfig {
     /// InfluxDB 1.x servers that `influxDBOut` writes to (and, later, batch
     /// queries read from), like Kapacitor's `[[influxdb]]`.
     pub influxdb: Vec<InfluxDbConfig>,
+    /// Named HTTP endpoints for `httpPost().endpoint(NAME)` and alert
+    /// `.post().endpoint(NAME)`, like Kapacitor's `[[httppost]]`.
+    pub httppost: Vec<HttpPostConfig>,
     pub deadman: DeadmanConfig,
 }
 
@@ -135,6 +138,21 @@ impl Default for DeadmanConfig {
     }
 }
 
+/// A named HTTP endpoint: where `.endpoint(NAME)` posts, with what headers
+/// and credentials.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpPostConfig {
+    /// What `.endpoint(NAME)` names.
+    pub endpoint: String,
+    /// The URL; for httpPost it may be a template of `.Name` and `.Tags`.
+    pub url: String,
+    /// Sent with every request (a node's own `.header()`s win).
+    pub headers: Vec<(String, String)>,
+    /// Basic-auth credentials; empty: none.
+    pub username: String,
+    pub password: String,
+}
+
 /// One InfluxDB 1.x server (or cluster of URLs tried in turn).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InfluxDbConfig {
@@ -205,6 +223,7 @@ impl Default for DaemonConfig {
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
             influxdb: vec![InfluxDbConfig::default()],
+            httppost: Vec::new(),
             deadman: DeadmanConfig::default(),
         }
     }
@@ -425,6 +444,11 @@ impl DaemonConfig {
         for token in &mut copy.auth.tokens {
             *token = "<redacted>".to_owned();
         }
+        for e in &mut copy.httppost {
+            if !e.password.is_empty() {
+                e.password = "<redacted>".to_owned();
+            }
+        }
         copy
     }
 
@@ -517,6 +541,26 @@ impl DaemonConfig {
         for (i, token) in auth.tokens.iter().enumerate() {
             if token.is_empty() {
                 problem(&format!("auth.tokens[{i}]"), nonempty);
+            }
+        }
+
+        for (i, e) in self.httppost.iter().enumerate() {
+            if e.endpoint.is_empty() {
+                problem(&format!("httppost[{i}].endpoint"), nonempty);
+            } else if self.httppost[..i].iter().any(|o| o.endpoint == e.endpoint) {
+                problem(
+                    &format!("httppost[{i}].endpoint"),
+                    &format!("endpoint `{}` is listed twice", e.endpoint),
+                );
+            }
+            if e.url.is_empty() {
+                problem(&format!("httppost[{i}].url"), nonempty);
+            }
+            if e.username.is_empty() != e.password.is_empty() {
+                problem(
+                    &format!("httppost[{i}].password"),
+                    "basic auth needs both a username and a password",
+                );
             }
         }
 

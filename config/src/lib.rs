@@ -31,7 +31,8 @@ mod yaml;
 
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
-    InfluxDbConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    HttpPostConfig, InfluxDbConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig,
+    UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};

@@ -215,6 +215,34 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         }
     }
 
+    out.0.push('\n');
+    out.comment(
+        0,
+        "Named HTTP endpoints for httpPost().endpoint(NAME) and alert .post().endpoint(NAME).",
+    );
+    if c.httppost.is_empty() {
+        out.line(0, "httppost: []");
+    } else {
+        out.line(0, "httppost:");
+        for e in &c.httppost {
+            out.comment(1, "Name for .endpoint(NAME).");
+            out.line(1, &format!("- endpoint: {}", quote(&e.endpoint)));
+            out.comment(2, "For httpPost it may be a template of .Name and .Tags.");
+            out.line(1, &format!("  url: {}", quote(&e.url)));
+            out.comment(2, "Sent with every request; a node's own .header()s win.");
+            let headers: Vec<String> = e
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
+                .collect();
+            out.line(1, &format!("  headers: {{{}}}", headers.join(", ")));
+            out.comment(2, "Basic-auth user; empty: none.");
+            out.line(1, &format!("  username: {}", quote(&e.username)));
+            out.comment(2, "Its password.");
+            out.line(1, &format!("  password: {}", quote(&e.password)));
+        }
+    }
+
     out.section(
         "Deadman switches: the defaults of every deadman() node (as Kapacitor's [deadman]).",
         "deadman",

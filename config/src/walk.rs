@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::daemon::{
-    AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, InfluxDbConfig, IngestConfig,
-    LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
+    IngestConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -28,10 +28,12 @@ const TOP_KEYS: &[&str] = &[
     "logging",
     "pipeline",
     "influxdb",
+    "httppost",
     "deadman",
 ];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &["name", "urls", "username", "password", "default", "timeout"];
+const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
 const UDP_KEYS: &[&str] = &[
@@ -105,6 +107,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "logging" => w.logging(value, &mut config.logging),
             "pipeline" => w.pipeline(value, &mut config.pipeline),
             "influxdb" => set(&mut config.influxdb, w.influxdb("influxdb", value)),
+            "httppost" => set(&mut config.httppost, w.httppost("httppost", value)),
             "deadman" => w.deadman(value, &mut config.deadman),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
@@ -338,6 +341,25 @@ impl<'f> Walker<'f> {
         }
     }
 
+    /// The items of the list at `key`, each with its path (`key[i]`), whose
+    /// position is recorded so later problems can be located.
+    fn items<'n>(&mut self, key: &str, node: &'n Node) -> Option<Vec<(String, &'n Node)>> {
+        let items = self.list(key, node)?;
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let path = format!("{key}[{i}]");
+                    self.positions
+                        .0
+                        .insert(path.clone(), (item.line, item.column));
+                    (path, item)
+                })
+                .collect(),
+        )
+    }
+
     fn http(&mut self, node: &Node, c: &mut HttpConfig) {
         for (key, value) in self.mapping("http", node, HTTP_KEYS) {
             let full = dotted("http", key);
@@ -392,13 +414,9 @@ impl<'f> Walker<'f> {
     }
 
     fn users(&mut self, key: &str, node: &Node) -> Option<Vec<UserConfig>> {
-        let items = self.list(key, node)?;
+        let items = self.items(key, node)?;
         let mut users = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("{key}[{i}]");
-            self.positions
-                .0
-                .insert(path.clone(), (item.line, item.column));
+        for (path, item) in items {
             if item.is_null() {
                 self.error(
                     &path,
@@ -425,13 +443,9 @@ impl<'f> Walker<'f> {
     }
 
     fn tokens(&mut self, key: &str, node: &Node) -> Option<Vec<String>> {
-        let items = self.list(key, node)?;
+        let items = self.items(key, node)?;
         let mut tokens = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("{key}[{i}]");
-            self.positions
-                .0
-                .insert(path.clone(), (item.line, item.column));
+        for (path, item) in items {
             if let Some(token) = self.string(&path, item) {
                 tokens.push(token);
             }
@@ -453,13 +467,9 @@ impl<'f> Walker<'f> {
     }
 
     fn influxdb(&mut self, key: &str, node: &Node) -> Option<Vec<InfluxDbConfig>> {
-        let items = self.list(key, node)?;
+        let items = self.items(key, node)?;
         let mut servers: Vec<InfluxDbConfig> = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("{key}[{i}]");
-            self.positions
-                .0
-                .insert(path.clone(), (item.line, item.column));
+        for (path, item) in items {
             let mut server = InfluxDbConfig {
                 default: false,
                 ..InfluxDbConfig::default()
@@ -502,6 +512,60 @@ impl<'f> Walker<'f> {
             self.error(key, node, "more than one server has `default: true`");
         }
         Some(servers)
+    }
+
+    fn httppost(&mut self, key: &str, node: &Node) -> Option<Vec<HttpPostConfig>> {
+        let items = self.items(key, node)?;
+        let mut endpoints = Vec::with_capacity(items.len());
+        for (path, item) in items {
+            let mut endpoint = HttpPostConfig::default();
+            for (field, value) in self.mapping(&path, item, HTTPPOST_KEYS) {
+                let full = dotted(&path, field);
+                match field {
+                    "endpoint" => set(&mut endpoint.endpoint, self.string(&full, value)),
+                    "url" => set(&mut endpoint.url, self.url(&full, value)),
+                    "headers" => set(&mut endpoint.headers, self.string_map(&full, value)),
+                    "username" => set(&mut endpoint.username, self.string(&full, value)),
+                    "password" => set(&mut endpoint.password, self.string(&full, value)),
+                    _ => {}
+                }
+            }
+            endpoints.push(endpoint);
+        }
+        Some(endpoints)
+    }
+
+    /// A mapping of names to strings (HTTP headers), in the order written.
+    fn string_map(&mut self, key: &str, node: &Node) -> Option<Vec<(String, String)>> {
+        let entries = match &node.kind {
+            Kind::Map(entries) => entries,
+            _ if node.is_null() => return Some(Vec::new()),
+            _ => {
+                let message = format!(
+                    "expected a mapping of names to strings, found {}",
+                    node.describe()
+                );
+                self.error(key, node, message);
+                return None;
+            }
+        };
+        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Kind::Scalar(name) = &entry.key.kind else {
+                let message = format!("keys must be names, found {}", entry.key.describe());
+                self.error(key, &entry.key, message);
+                continue;
+            };
+            let full = dotted(key, &name.text);
+            if out.iter().any(|(k, _)| *k == name.text) {
+                self.error(&full, &entry.key, "duplicate key");
+                continue;
+            }
+            if let Some(value) = self.string(&full, &entry.value) {
+                out.push((name.text.clone(), value));
+            }
+        }
+        Some(out)
     }
 
     /// An `http://` or `https://` URL.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use config::{ConfigError, ConfigErrors, DaemonConfig, UserConfig};
+use config::{ConfigError, ConfigErrors, DaemonConfig, HttpPostConfig, UserConfig};
 
 fn parse(text: &str) -> Result<DaemonConfig, ConfigErrors> {
     DaemonConfig::from_yaml(text, Path::new("kapacitor.yaml"))
@@ -381,11 +381,22 @@ fn to_yaml_round_trips() {
     c.auth.tokens.push("null".into());
     c.data_dir = PathBuf::from("C:\\data dir");
     c.logging.level = "debug".into();
+    c.httppost.push(HttpPostConfig {
+        endpoint: "hook".into(),
+        url: "http://127.0.0.1:1/{{.Name}}?h={{index .Tags \"host\"}}".into(),
+        headers: vec![
+            ("X-Key".into(), "a: b".into()),
+            ("Accept".into(), "*/*".into()),
+        ],
+        username: "u".into(),
+        password: "p4ss".into(),
+    });
     let text = c.to_yaml();
     assert_eq!(parse(&text), Ok(c.clone()), "{text}");
 
     let redacted = c.redacted();
     assert!(!redacted.to_yaml().contains("\"123\""));
+    assert!(!redacted.to_yaml().contains("p4ss"));
     assert_eq!(redacted.auth.users[0].username, "ünï");
 }
 
@@ -467,4 +478,31 @@ fn deadman_section_sets_defaults_and_global() {
         located(&errs),
         vec![("deadman.interval", 2, 13), ("deadman.threshold", 3, 14)]
     );
+}
+
+#[test]
+fn httppost_endpoints_are_read_and_their_mistakes_located() {
+    let text = "httppost:\n  - endpoint: hook\n    url: http://127.0.0.1:9/x\n    headers: {X-A: b}\n    username: u\n    password: p\n";
+    let c = parse(text).expect("valid");
+    assert_eq!(
+        c.httppost,
+        [HttpPostConfig {
+            endpoint: "hook".into(),
+            url: "http://127.0.0.1:9/x".into(),
+            headers: vec![("X-A".into(), "b".into())],
+            username: "u".into(),
+            password: "p".into(),
+        }]
+    );
+    let bad = "httppost:\n  - endpoint: hook\n    url: ftp://x\n    headers: [a]\n  - endpoint: hook\n    url: http://x\n    username: u\n    rowtemplate: x\n";
+    let errs = parse(bad).expect_err("invalid").to_string();
+    for wanted in [
+        "3:10: httppost[0].url: `ftp://x` is not an http:// or https:// URL",
+        "4:14: httppost[0].headers: expected a mapping of names to strings",
+        "5:15: httppost[1].endpoint: endpoint `hook` is listed twice",
+        "httppost[1].password: basic auth needs both a username and a password",
+        "8:5: httppost[1].rowtemplate: unknown key",
+    ] {
+        assert!(errs.contains(wanted), "missing {wanted:?} in\n{errs}");
+    }
 }

@@ -62,6 +62,13 @@ pub trait TaskEnv {
         let _ = output;
         Err(BuildError::invalid(spec, "outputs are not available here"))
     }
+    /// The config's named HTTP endpoint `name` (`.endpoint(NAME)`): its URL
+    /// and the headers to send (credentials included); `None`: no such
+    /// endpoint.
+    fn http_endpoint(&self, name: &str) -> Option<HttpEndpoint> {
+        let _ = name;
+        None
+    }
     /// Where `kapacitorLoopback` writes: the server's router.
     fn loopback(&self, spec: &NodeSpec) -> Result<Arc<dyn PointSink>, BuildError> {
         Err(BuildError::invalid(spec, "loopback is not available here"))
@@ -76,6 +83,13 @@ pub trait TaskEnv {
     fn alert_states(&self) -> Option<Arc<dyn AlertStateStore>> {
         None
     }
+}
+
+/// A named HTTP endpoint from the config, as nodes and handlers use it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpEndpoint {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
 }
 
 /// A stream task's DAG with the database/retention-policy filters of the
@@ -332,10 +346,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             Box::new(node)
         }
         "httpOut" => Box::new(HttpOutNode::new(env.http_out(&spec.arg_string(0)?))),
-        "httpPost" => {
-            let output = env.output(spec, HttpPostNode::output_spec(spec)?)?;
-            Box::new(HttpPostNode::new(spec, output)?)
-        }
+        "httpPost" => Box::new(HttpPostNode::build(spec, env)?),
         "influxDBOut" => {
             let output = env.output(spec, InfluxDbOutNode::output_spec(spec)?)?;
             Box::new(InfluxDbOutNode::new(spec, output)?)

@@ -1,6 +1,8 @@
 //! `httpPost(url)`: POSTs each point or batch, as Kapacitor's result JSON
 //! `{"series":[{name, tags, columns, values}]}`, to `url` with the
-//! `.header(k, v)`s, and passes the data on unchanged. The URL may be a
+//! `.header(k, v)`s, and passes the data on unchanged. The URL is given, or
+//! is that of a named endpoint of the config (`.endpoint(NAME)`, whose
+//! headers and credentials come along). It may be a
 //! template of the measurement and tags, as in Kapacitor:
 //! `'http://hook/{{.Name}}?host={{index .Tags "host"}}'`. The POST happens
 //! off the data path (see [`crate::output`]): a slow endpoint costs the task
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
+use crate::build::TaskEnv;
 use crate::node::{Node, NodeError};
 use crate::nodes::alert::{Level, ServerInfo, Template, TemplateData, TemplateKind};
 use crate::output::{Output, OutputCounts, OutputSpec, Payload};
@@ -31,19 +34,61 @@ pub struct HttpPostNode {
 }
 
 impl HttpPostNode {
-    /// What the node asks of the server, from its plan entry.
-    pub fn output_spec(spec: &NodeSpec) -> Result<OutputSpec, BuildError> {
-        for unsupported in ["endpoint", "codeField", "skipSSLVerification"] {
+    /// The node of `spec`: its URL (given, or an endpoint's from the
+    /// config) parsed as a template, and its output from `env`.
+    pub fn build(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Self, BuildError> {
+        let output = Self::output_spec(spec, env)?;
+        let OutputSpec::HttpPost { url, .. } = &output else {
+            unreachable!("output_spec makes an HttpPost");
+        };
+        let url = Template::parse(TemplateKind::Url, url)
+            .map_err(|e| BuildError::invalid(spec, format!("httpPost: {e}")))?;
+        Ok(HttpPostNode {
+            output: env.output(spec, output)?,
+            url: (!url.is_literal()).then_some(url),
+            no_fields: Fields::from_pairs([]),
+            no_server_info: ServerInfo::default(),
+        })
+    }
+
+    /// What the node asks of the server: where to post, with what headers.
+    /// An endpoint's headers come first; the node's own `.header()`s win.
+    pub fn output_spec(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<OutputSpec, BuildError> {
+        for unsupported in ["codeField", "skipSSLVerification"] {
             if spec.has_prop(unsupported) {
                 return Err(BuildError::invalid(
                     spec,
                     format!(
-                        ".{unsupported}() is not supported: posts are sent off the data path, to the URL given to httpPost()"
+                        ".{unsupported}() is not supported: posts are sent off the data path, without waiting for the answer"
                     ),
                 ));
             }
         }
-        let mut headers = Vec::new();
+        let endpoint = match spec.prop_string("endpoint")? {
+            Some(name) => Some(env.http_endpoint(&name).ok_or_else(|| {
+                BuildError::invalid(
+                    spec,
+                    format!("no endpoint named `{name}` in the config's `httppost`"),
+                )
+            })?),
+            None => None,
+        };
+        let (url, mut headers) = match (spec.arg(0), endpoint) {
+            (Some(Value::String(url)), None) => (url.clone(), Vec::new()),
+            (None, Some(e)) => (e.url, e.headers),
+            (Some(_), Some(_)) => {
+                return Err(BuildError::invalid(
+                    spec,
+                    "httpPost takes a URL or an .endpoint(), not both",
+                ));
+            }
+            _ => {
+                return Err(BuildError::invalid(
+                    spec,
+                    "httpPost needs a URL or an .endpoint()",
+                ));
+            }
+        };
         for p in spec.properties.iter().filter(|p| p.name == "header") {
             if let [Value::String(k), Value::String(v)] = &p.args[..] {
                 if k.eq_ignore_ascii_case("authenticate") {
@@ -52,33 +97,14 @@ impl HttpPostNode {
                         "cannot set the 'authenticate' header",
                     ));
                 }
+                headers.retain(|(old, _)| !old.eq_ignore_ascii_case(k));
                 headers.push((k.clone(), v.clone()));
             }
         }
         Ok(OutputSpec::HttpPost {
-            url: Self::url(spec)?.to_owned(),
+            url,
             headers,
             timeout: spec.prop_duration("timeout")?,
-        })
-    }
-
-    fn url(spec: &NodeSpec) -> Result<&str, BuildError> {
-        match spec.arg(0) {
-            Some(Value::String(url)) => Ok(url),
-            _ => Err(BuildError::invalid(spec, "httpPost needs a URL")),
-        }
-    }
-
-    /// The node of `spec`, posting through `output`; refuses a URL
-    /// template that does not parse, saying where.
-    pub fn new(spec: &NodeSpec, output: Arc<dyn Output>) -> Result<Self, BuildError> {
-        let url = Template::parse(TemplateKind::Url, Self::url(spec)?)
-            .map_err(|e| BuildError::invalid(spec, format!("httpPost: {e}")))?;
-        Ok(HttpPostNode {
-            output,
-            url: (!url.is_literal()).then_some(url),
-            no_fields: Fields::from_pairs([]),
-            no_server_info: ServerInfo::default(),
         })
     }
 
@@ -136,6 +162,9 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::build::HttpEndpoint;
+    use crate::nodes::alert::AlertSink;
+    use crate::nodes::http_out::HttpOutEndpoint;
     use crate::point::{FieldValue, Point};
 
     /// Keeps what it is offered.
@@ -149,6 +178,45 @@ mod tests {
         fn counts(&self) -> OutputCounts {
             OutputCounts::default()
         }
+    }
+
+    /// Outputs go to `kept`; the config has one endpoint, `hook`.
+    struct Env {
+        kept: Arc<Kept>,
+    }
+
+    impl TaskEnv for Env {
+        fn task_name(&self) -> &str {
+            "t"
+        }
+        fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
+            HttpOutEndpoint::new()
+        }
+        fn alert_sink(&self, spec: &NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
+            Err(BuildError::invalid(spec, "no alerts here"))
+        }
+        fn output(&self, _spec: &NodeSpec, _: OutputSpec) -> Result<Arc<dyn Output>, BuildError> {
+            Ok(self.kept.clone())
+        }
+        fn http_endpoint(&self, name: &str) -> Option<HttpEndpoint> {
+            (name == "hook").then(|| HttpEndpoint {
+                url: "http://e/{{.Name}}".into(),
+                headers: vec![
+                    ("Authorization".into(), "Basic dTpw".into()),
+                    ("X-A".into(), "endpoint".into()),
+                ],
+            })
+        }
+    }
+
+    fn env() -> Env {
+        Env {
+            kept: Arc::default(),
+        }
+    }
+
+    fn spec(script: &str) -> NodeSpec {
+        crate::testing::node_spec(script, "httpPost")
     }
 
     fn point(host: &str) -> Message {
@@ -167,69 +235,107 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_url_template_gives_each_post_its_url_and_a_plain_url_none() {
-        let kept = Arc::new(Kept::default());
-        let mut node = HttpPostNode::new(
-            &spec("stream|from()|httpPost('http://h/{{.Name}}?host={{index .Tags \"host\"}}')"),
-            kept.clone(),
-        )
-        .unwrap();
-        let mut plain =
-            HttpPostNode::new(&spec("stream|from()|httpPost('http://h/x')"), kept.clone()).unwrap();
-        let mut out = Vec::new();
-        node.process(point("a"), &mut out).unwrap();
-        plain.process(point("b"), &mut out).unwrap();
-        assert_eq!(out.len(), 2, "both passed on");
-        let urls: Vec<_> = kept
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|p| p.url.clone())
-            .collect();
-        assert_eq!(urls, [Some("http://h/cpu?host=a".to_string()), None]);
-    }
-
-    #[test]
-    fn a_url_template_reading_what_a_post_lacks_is_refused_with_its_place() {
-        let err = HttpPostNode::new(
-            &spec("stream|from()|httpPost('http://h/{{.Level}}')"),
-            Arc::new(Kept::default()),
-        )
-        .map(|_| ())
-        .expect_err("refused")
-        .to_string();
-        assert!(
-            err.contains("url template 1:12") && err.contains("can't evaluate field Level"),
-            "{err}"
-        );
-    }
-
-    fn spec(script: &str) -> NodeSpec {
-        crate::testing::node_spec(script, "httpPost")
+    fn refusal(script: &str) -> String {
+        HttpPostNode::build(&spec(script), &env())
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string()
     }
 
     #[test]
     fn headers_and_capture_response_are_taken_and_code_field_is_refused() {
-        let taken = HttpPostNode::output_spec(&spec(
-            "stream|from()|httpPost('http://127.0.0.1:1/x').header('X-A', 'b').captureResponse()",
-        ))
+        let taken = HttpPostNode::output_spec(
+            &spec("stream|from()|httpPost('http://127.0.0.1:1/x').header('X-A', 'b').captureResponse()"),
+            &env(),
+        )
         .unwrap();
         assert!(matches!(
             taken,
             OutputSpec::HttpPost { url, headers, timeout: None }
                 if url == "http://127.0.0.1:1/x" && headers == [("X-A".to_string(), "b".to_string())]
         ));
-        let refused = HttpPostNode::output_spec(&spec(
-            "stream|from()|httpPost('http://127.0.0.1:1/x').codeField('code')",
-        ))
-        .map(|_| ())
-        .expect_err("codeField is refused")
-        .to_string();
+        let refused = refusal("stream|from()|httpPost('http://127.0.0.1:1/x').codeField('code')");
         assert!(
             refused.contains(".codeField() is not supported"),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_gives_its_url_and_headers_and_the_node_s_headers_win() {
+        let taken = HttpPostNode::output_spec(
+            &spec("stream|from()|httpPost().endpoint('hook').header('x-a', 'node')"),
+            &env(),
+        )
+        .unwrap();
+        let OutputSpec::HttpPost { url, headers, .. } = taken else {
+            panic!("{taken:?}");
+        };
+        assert_eq!(url, "http://e/{{.Name}}");
+        assert_eq!(
+            headers,
+            [
+                ("Authorization".to_string(), "Basic dTpw".to_string()),
+                ("x-a".to_string(), "node".to_string())
+            ]
+        );
+        for (script, wanted) in [
+            (
+                "stream|from()|httpPost().endpoint('nope')",
+                "no endpoint named `nope`",
+            ),
+            (
+                "stream|from()|httpPost('http://x/').endpoint('hook')",
+                "not both",
+            ),
+            ("stream|from()|httpPost()", "needs a URL or an .endpoint()"),
+        ] {
+            let refused = refusal(script);
+            assert!(refused.contains(wanted), "{script}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_url_template_gives_each_post_its_url_and_a_plain_url_none() {
+        let env = env();
+        let mut node = HttpPostNode::build(
+            &spec("stream|from()|httpPost('http://h/{{.Name}}?host={{index .Tags \"host\"}}')"),
+            &env,
+        )
+        .unwrap();
+        let mut plain =
+            HttpPostNode::build(&spec("stream|from()|httpPost('http://h/x')"), &env).unwrap();
+        let mut endpoint =
+            HttpPostNode::build(&spec("stream|from()|httpPost().endpoint('hook')"), &env).unwrap();
+        let mut out = Vec::new();
+        node.process(point("a"), &mut out).unwrap();
+        plain.process(point("b"), &mut out).unwrap();
+        endpoint.process(point("c"), &mut out).unwrap();
+        assert_eq!(out.len(), 3, "all passed on");
+        let urls: Vec<_> = env
+            .kept
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.url.clone())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                Some("http://h/cpu?host=a".to_string()),
+                None,
+                Some("http://e/cpu".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_url_template_reading_what_a_post_lacks_is_refused_with_its_place() {
+        let err = refusal("stream|from()|httpPost('http://h/{{.Level}}')");
+        assert!(
+            err.contains("url template 1:12") && err.contains("can't evaluate field Level"),
+            "{err}"
         );
     }
 }
