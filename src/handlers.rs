@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, Tls};
 use std::time::Duration;
 
 use dsl::{HandlerSpec, Value};
@@ -96,6 +96,8 @@ enum Action {
     Post {
         url: String,
         headers: Vec<(String, String)>,
+        tls: Tls,
+        timeout: Duration,
     },
     Tcp {
         addr: String,
@@ -160,7 +162,28 @@ impl Action {
                         }
                     }
                 }
-                Action::Post { url, headers }
+                let tls = if h.properties.iter().any(|p| p.name == "skipSSLVerification") {
+                    Tls::SkipVerify
+                } else {
+                    Tls::Verify
+                };
+                let timeout = match h.properties.iter().find(|p| p.name == "timeout") {
+                    Some(p) => match p.args.first() {
+                        Some(Value::Duration(ns)) if *ns > 0 => Duration::from_nanos(*ns as u64),
+                        _ => {
+                            return Err(invalid(
+                                ".post().timeout() takes a positive duration".into(),
+                            ));
+                        }
+                    },
+                    None => POST_TIMEOUT,
+                };
+                Action::Post {
+                    url,
+                    headers,
+                    tls,
+                    timeout,
+                }
             }
             "tcp" => Action::Tcp {
                 addr: string(h.args.first(), "an address host:port")?,
@@ -197,18 +220,29 @@ impl Action {
 
     fn run(&self, json: &str, client: &mut Option<HttpClient>) -> Result<(), String> {
         match self {
-            Action::Post { url, headers } => {
-                let answer = client.get_or_insert_with(HttpClient::new).post(
+            Action::Post {
+                url,
+                headers,
+                tls,
+                timeout,
+            } => {
+                let answer = client.get_or_insert_with(|| HttpClient::new(*tls)).post(
                     url,
                     headers,
                     "application/json",
                     json.as_bytes().to_vec(),
-                    POST_TIMEOUT,
+                    *timeout,
                 )?;
                 if (200..300).contains(&answer.status) {
                     Ok(())
                 } else {
-                    Err(format!("post {url}: {}", answer.status))
+                    // The answer's body says why (`.captureResponse()` in
+                    // Kapacitor; here always).
+                    Err(format!(
+                        "post {url}: {} {}",
+                        answer.status,
+                        answer.body.trim()
+                    ))
                 }
             }
             Action::Tcp { addr } => {

@@ -1,15 +1,18 @@
-//! A blocking HTTP/1 client for worker threads (alert handlers, output
+//! A blocking HTTP/1 client, `http://` and `https://`, for worker threads (alert handlers, output
 //! nodes): each worker owns one, with its own single-threaded runtime, so
 //! nothing it waits for touches the server's runtime or a task's thread.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 pub struct HttpClient {
     runtime: Option<tokio::runtime::Runtime>,
     client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
+        HttpsConnector<HttpConnector>,
         http_body_util::Full<bytes::Bytes>,
     >,
 }
@@ -23,15 +26,28 @@ pub struct Answer {
 /// Most of an answer's body kept, for error messages.
 const BODY_KEPT: usize = 4096;
 
+/// Whether an `https://` server's certificate is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tls {
+    /// Against the system's trusted roots (`SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` are honoured), or Mozilla's when the system has none.
+    #[default]
+    Verify,
+    /// Not at all (`.skipSSLVerification()`): any certificate for any name,
+    /// though the handshake's signatures are still checked.
+    SkipVerify,
+}
+
 impl HttpClient {
-    pub fn new() -> Self {
+    /// A client for `http://` and `https://` URLs.
+    pub fn new(tls: Tls) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok();
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
+                .build(connector(tls));
         HttpClient { runtime, client }
     }
 
@@ -59,7 +75,7 @@ impl HttpClient {
                     .client
                     .request(request)
                     .await
-                    .map_err(|e| format!("post {url}: {e}"))?;
+                    .map_err(|e| format!("post {url}: {}", causes(&e)))?;
                 let status = response.status().as_u16();
                 let bytes = response
                     .into_body()
@@ -79,8 +95,94 @@ impl HttpClient {
     }
 }
 
-impl Default for HttpClient {
-    fn default() -> Self {
-        Self::new()
+/// An error and what caused it, down to the root: hyper's own message
+/// ("client error (Connect)") says little without the TLS or I/O error.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn connector(tls: Tls) -> HttpsConnector<HttpConnector> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match tls {
+        Tls::Verify => builder.with_native_roots().unwrap_or_else(|e| {
+            tracing::debug!("no system TLS roots ({e}); using Mozilla's");
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+        }),
+        Tls::SkipVerify => {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map(|b| {
+                    b.dangerous()
+                        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                        .with_no_client_auth()
+                });
+            match config {
+                Ok(config) => builder.with_tls_config(config),
+                Err(e) => {
+                    tracing::warn!("TLS without verification unavailable ({e}); verifying");
+                    return connector(Tls::Verify);
+                }
+            }
+        }
+    };
+    builder.https_or_http().enable_http1().build()
+}
+
+/// Accepts any server certificate for any name, checking only that the
+/// server holds its key (the handshake signatures), as Go's
+/// `InsecureSkipVerify` does for Kapacitor's `.skipSSLVerification()`.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use config::InfluxDbConfig;
 use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec, Payload};
 
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, Tls};
 
 /// Payloads queued per output node before new ones are dropped.
 const QUEUE: usize = 1000;
@@ -67,11 +67,17 @@ impl OutputRegistry {
                 url,
                 headers,
                 timeout,
+                skip_tls_verify,
             } => {
+                let tls = if skip_tls_verify {
+                    Tls::SkipVerify
+                } else {
+                    Tls::Verify
+                };
                 let timeout =
                     timeout.map_or(POST_TIMEOUT, |t| Duration::from_nanos(t.max(1) as u64));
                 Worker::spawn(format!("{node} httpPost"), false, move |rx, counters, _| {
-                    post_bodies(&url, &headers, timeout, &rx, &counters);
+                    post_bodies(&url, &headers, tls, timeout, &rx, &counters);
                 })?
             }
             OutputSpec::InfluxDb {
@@ -262,11 +268,12 @@ impl Output for Worker {
 fn post_bodies(
     url: &str,
     headers: &[(String, String)],
+    tls: Tls,
     timeout: Duration,
     rx: &Receiver<Payload>,
     counters: &OutputCounters,
 ) {
-    let client = HttpClient::new();
+    let client = HttpClient::new(tls);
     while let Ok(payload) = rx.recv() {
         let url = payload.url.as_deref().unwrap_or(url);
         match client.post(url, headers, "application/json", payload.body, timeout) {
@@ -446,7 +453,11 @@ fn write_lines(
     counters: &OutputCounters,
     closing: &Closing,
 ) {
-    let client = HttpClient::new();
+    let client = HttpClient::new(if target.server.insecure_skip_verify {
+        Tls::SkipVerify
+    } else {
+        Tls::Verify
+    });
     if target.create
         && let Err(e) = target.create(&client)
     {

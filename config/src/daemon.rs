@@ -167,6 +167,8 @@ pub struct InfluxDbConfig {
     pub default: bool,
     /// Per request. Default 10s.
     pub timeout: std::time::Duration,
+    /// Accept any certificate from an `https://` URL (self-signed ones).
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for InfluxDbConfig {
@@ -178,6 +180,7 @@ impl Default for InfluxDbConfig {
             password: String::new(),
             default: true,
             timeout: std::time::Duration::from_secs(10),
+            insecure_skip_verify: false,
         }
     }
 }

@@ -212,6 +212,14 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
                 1,
                 &format!("  timeout: {}", quote(&go_like_duration(s.timeout))),
             );
+            out.comment(
+                2,
+                "Accept any certificate from an https:// URL (self-signed ones).",
+            );
+            out.line(
+                1,
+                &format!("  insecure_skip_verify: {}", s.insecure_skip_verify),
+            );
         }
     }
 

@@ -32,7 +32,15 @@ const TOP_KEYS: &[&str] = &[
     "deadman",
 ];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
-const INFLUXDB_KEYS: &[&str] = &["name", "urls", "username", "password", "default", "timeout"];
+const INFLUXDB_KEYS: &[&str] = &[
+    "name",
+    "urls",
+    "username",
+    "password",
+    "default",
+    "timeout",
+    "insecure_skip_verify",
+];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
@@ -490,6 +498,9 @@ impl<'f> Walker<'f> {
                     "username" => set(&mut server.username, self.string(&full, value)),
                     "password" => set(&mut server.password, self.string(&full, value)),
                     "default" => set(&mut server.default, self.bool(&full, value)),
+                    "insecure_skip_verify" => {
+                        set(&mut server.insecure_skip_verify, self.bool(&full, value));
+                    }
                     "timeout" => {
                         let timeout = self.string(&full, value).and_then(|text| {
                             crate::task::parse_duration(&text)

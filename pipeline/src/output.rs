@@ -40,6 +40,8 @@ pub enum OutputSpec {
         headers: Vec<(String, String)>,
         /// ns; `None`: the server's default.
         timeout: Option<i64>,
+        /// `.skipSSLVerification()`: accept any certificate.
+        skip_tls_verify: bool,
     },
     /// `influxDBOut()`: write line protocol to an InfluxDB 1.x server.
     InfluxDb {

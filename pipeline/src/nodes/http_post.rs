@@ -9,7 +9,8 @@
 //! nothing, and what its queue cannot hold is dropped and counted. For the
 //! same reason `.codeField()` (which waits for each answer) is refused.
 //! `.captureResponse()` is accepted and changes nothing: an answer other
-//! than 2xx is always logged with its body.
+//! than 2xx is always logged with its body. `https://` certificates are
+//! checked unless `.skipSSLVerification()`.
 
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ impl HttpPostNode {
     /// What the node asks of the server: where to post, with what headers.
     /// An endpoint's headers come first; the node's own `.header()`s win.
     pub fn output_spec(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<OutputSpec, BuildError> {
-        for unsupported in ["codeField", "skipSSLVerification"] {
+        for unsupported in ["codeField"] {
             if spec.has_prop(unsupported) {
                 return Err(BuildError::invalid(
                     spec,
@@ -105,6 +106,7 @@ impl HttpPostNode {
             url,
             headers,
             timeout: spec.prop_duration("timeout")?,
+            skip_tls_verify: spec.has_prop("skipSSLVerification"),
         })
     }
 
@@ -251,7 +253,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             taken,
-            OutputSpec::HttpPost { url, headers, timeout: None }
+            OutputSpec::HttpPost { url, headers, timeout: None, skip_tls_verify: false }
                 if url == "http://127.0.0.1:1/x" && headers == [("X-A".to_string(), "b".to_string())]
         ));
         let refused = refusal("stream|from()|httpPost('http://127.0.0.1:1/x').codeField('code')");
