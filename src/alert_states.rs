@@ -188,32 +188,40 @@ impl AlertStateStore for TaskAlertStates {
 
     fn save(&self, id: &str, state: SavedAlert) {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let op = if state.level == Level::Ok {
-            if states.remove(id).is_none() {
-                return;
+        let put = state.level != Level::Ok;
+        if put {
+            // An alert that stays up is saved on each event: no new key then.
+            match states.get_mut(id) {
+                Some(saved) => *saved = state,
+                None => {
+                    states.insert(id.to_owned(), state);
+                }
             }
-            AlertStateOp::Remove {
-                task: self.task.clone(),
-                alert_id: id.to_owned(),
-            }
-        } else {
-            states.insert(id.to_owned(), state);
+        } else if states.remove(id).is_none() {
+            return;
+        }
+        drop(states);
+        // The change for the store is only made when there is one.
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        let (task, alert_id) = (self.task.clone(), id.to_owned());
+        let op = if put {
             AlertStateOp::Put {
-                task: self.task.clone(),
-                alert_id: id.to_owned(),
+                task,
+                alert_id,
                 state: to_record(&state),
             }
+        } else {
+            AlertStateOp::Remove { task, alert_id }
         };
-        drop(states);
-        if let Some(sender) = &self.sender {
-            let c = &self.counters;
-            c.queued.fetch_add(1, Ordering::Release);
-            match sender.try_send(op) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    c.queued.fetch_sub(1, Ordering::Release);
-                    c.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+        let c = &self.counters;
+        c.queued.fetch_add(1, Ordering::Release);
+        match sender.try_send(op) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                c.queued.fetch_sub(1, Ordering::Release);
+                c.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

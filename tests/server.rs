@@ -1213,17 +1213,16 @@ mod binaries {
         assert_eq!(wait_for(&url, 1), [("OK".into(), "CRITICAL".into())]);
         write(&url, 97);
         assert_eq!(wait_for(&url, 2)[1], ("CRITICAL".into(), "OK".into()));
-        // An alert's state is queued for the store before its event is
-        // published; once nothing is pending it is committed. Then SIGKILL:
-        // no shutdown, no flush.
+        // Wait until both changes this daemon made (the recovery and the
+        // CRITICAL) are committed, then SIGKILL: no shutdown, no flush.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (ok, out, err) = cli(&url, &["--json", "status"]);
             assert!(ok, "{err}");
             let status: serde_json::Value = serde_json::from_str(&out).unwrap();
             let states = &status["alert_states"];
-            if states["pending"] == 0 {
-                assert_eq!(states["saved"], 2, "the recovery and the CRITICAL");
+            if states["saved"] == 2 {
+                assert_eq!(states["pending"], 0, "{states}");
                 break;
             }
             assert!(Instant::now() < deadline, "still pending: {states}");

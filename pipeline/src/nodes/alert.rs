@@ -439,8 +439,10 @@ impl AlertNode {
             fields: fields.clone(),
         };
         self.sent_by_level[level.index()] += 1;
-        // Saved before it is published: whoever sees the event can count on
-        // its state being on its way to the store.
+        // Published before its state is saved: a crash in between sends the
+        // event again after a restart rather than never (at least once),
+        // and the store costs the event no latency.
+        self.sink.publish(&event);
         if let Some(store) = &self.saved {
             store.save(
                 &event.id,
@@ -451,7 +453,6 @@ impl AlertNode {
                 },
             );
         }
-        self.sink.publish(&event);
         Ok(event)
     }
 
