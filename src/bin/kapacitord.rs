@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 async fn run(config: DaemonConfig) -> ExitCode {
     // Handlers go in before anything listens: a SIGTERM that arrives while
     // the server starts must still mean a clean stop, not the default death.
-    let signals = match Signals::install() {
+    let signals = match kapacitor::signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             eprintln!("kapacitord: cannot install signal handlers: {e}");
@@ -76,46 +76,6 @@ async fn run(config: DaemonConfig) -> ExitCode {
     server.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// SIGINT and SIGTERM, registered when made; one that arrives before
-/// [`Signals::wait`] is kept and ends the wait at once.
-#[cfg(unix)]
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-#[cfg(unix)]
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {},
-            _ = self.terminate.recv() => {},
-        }
-    }
-}
-
-#[cfg(not(unix))]
-struct Signals;
-
-#[cfg(not(unix))]
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        Ok(Self)
-    }
-
-    async fn wait(self) {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn init_logging(level: &str) {

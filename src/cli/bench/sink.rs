@@ -44,6 +44,8 @@ pub fn run(args: SinkArgs) -> anyhow::Result<()> {
             .build()?
     };
     runtime.block_on(async move {
+        // Before the address is printed: whoever reads it may stop us at once.
+        let signals = crate::signals::Signals::install()?;
         let listener = tokio::net::TcpListener::bind(&args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -54,7 +56,7 @@ pub fn run(args: SinkArgs) -> anyhow::Result<()> {
         let serve = serve(listener, counters.clone());
         tokio::select! {
             result = serve => result?,
-            _ = shutdown() => {}
+            _ = signals.wait() => {}
         }
         eprintln!(
             "sink: {} requests, {} body bytes",
@@ -77,17 +79,6 @@ async fn serve(listener: tokio::net::TcpListener, counters: Arc<Counters>) -> an
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
-    }
-}
-
-async fn shutdown() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -1,0 +1,42 @@
+//! Stopping on SIGINT and SIGTERM without a window in which either one
+//! still takes its default action: install the handlers first, then listen.
+
+/// SIGINT and SIGTERM, registered when made; one that arrives before
+/// [`Signals::wait`] is kept and ends the wait at once.
+#[cfg(unix)]
+pub struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    pub async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
