@@ -6,7 +6,6 @@
 //! or dead endpoint fills its own queue and then loses events (counted),
 //! never holding up points or the other handlers.
 
-use crate::endpoints::HttpEndpoints;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::endpoints::HttpEndpoints;
 use crate::http_client::{HttpClient, Tls};
 use std::time::Duration;
 
