@@ -61,6 +61,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         loopback: None,
         deadman: None,
         endpoints: &Default::default(),
+        sideloads: &Default::default(),
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

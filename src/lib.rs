@@ -13,6 +13,7 @@ mod http_client;
 pub mod outputs;
 pub mod recording;
 mod server;
+pub mod sideload;
 pub mod signals;
 pub mod task_vars;
 pub mod taskdir;

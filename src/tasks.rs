@@ -19,6 +19,8 @@ use std::time::{Duration, SystemTime};
 use crate::alert_states::AlertStates;
 use crate::endpoints::HttpEndpoints;
 use crate::outputs::OutputRegistry;
+use crate::sideload::Sideloads;
+use pipeline::nodes::sideload::SideloadSource;
 
 use pipeline::build::{TaskEnv, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
@@ -180,6 +182,8 @@ pub struct Env<'a> {
     pub deadman: Option<&'a config::DeadmanConfig>,
     /// The config's named HTTP endpoints.
     pub endpoints: &'a HttpEndpoints,
+    /// The files sideload nodes read.
+    pub sideloads: &'a Sideloads,
 }
 
 impl TaskEnv for Env<'_> {
@@ -226,6 +230,26 @@ impl TaskEnv for Env<'_> {
     fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
         self.endpoints.get(name)
     }
+
+    fn sideload(
+        &self,
+        spec: &dsl::NodeSpec,
+        source: &str,
+    ) -> Result<Arc<dyn SideloadSource>, BuildError> {
+        sideload_source(self.sideloads, spec, source)
+    }
+}
+
+/// The sideload source `source` of node `spec`.
+fn sideload_source(
+    sideloads: &Sideloads,
+    spec: &dsl::NodeSpec,
+    source: &str,
+) -> Result<Arc<dyn SideloadSource>, BuildError> {
+    let source = sideloads
+        .source(source)
+        .map_err(|e| BuildError::invalid(spec, e))?;
+    Ok(source)
 }
 
 /// The `deadman` section's templates; `None` where it sets none.
@@ -243,6 +267,7 @@ struct CheckEnv<'a> {
     group_idle_timeout: Option<i64>,
     deadman: &'a config::DeadmanConfig,
     endpoints: &'a HttpEndpoints,
+    sideloads: &'a Sideloads,
 }
 
 /// Takes whatever a checked task would send, and does nothing with it.
@@ -300,6 +325,14 @@ impl TaskEnv for CheckEnv<'_> {
     fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
         self.endpoints.get(name)
     }
+
+    fn sideload(
+        &self,
+        spec: &dsl::NodeSpec,
+        source: &str,
+    ) -> Result<Arc<dyn SideloadSource>, BuildError> {
+        sideload_source(self.sideloads, spec, source)
+    }
 }
 
 /// A running task: its queue, its thread, and handles to its counters.
@@ -344,6 +377,8 @@ pub struct TaskManager {
     deadman: config::DeadmanConfig,
     /// The config's named HTTP endpoints (`httppost`).
     endpoints: HttpEndpoints,
+    /// The files sideload nodes read.
+    sideloads: Sideloads,
 }
 
 /// A stored task's times, kept across restarts.
@@ -378,6 +413,7 @@ impl TaskManager {
             influxdb: Arc::from([]),
             deadman: config::DeadmanConfig::default(),
             endpoints: HttpEndpoints::default(),
+            sideloads: Sideloads::default(),
         }
     }
 
@@ -569,6 +605,12 @@ impl TaskManager {
         &self.history
     }
 
+    /// The files sideload nodes read (`POST /kapacitor/v1/sideload/reload`
+    /// reads them again).
+    pub fn sideloads(&self) -> &Sideloads {
+        &self.sideloads
+    }
+
     /// What became of the alert state changes sent to the store.
     pub fn alert_state_counts(&self) -> crate::alert_states::AlertStateCounts {
         self.alert_states.counts()
@@ -620,6 +662,7 @@ impl TaskManager {
                 group_idle_timeout: self.group_idle_timeout,
                 deadman: &self.deadman,
                 endpoints: &self.endpoints,
+                sideloads: &self.sideloads,
             };
             pipeline::build::build_dag(&plan, &check)?;
         }
@@ -707,6 +750,7 @@ impl TaskManager {
             loopback: Some(self.router.clone()),
             deadman: Some(&self.deadman),
             endpoints: &self.endpoints,
+            sideloads: &self.sideloads,
         };
         let task = match build_stream_task(&entry.plan, &env) {
             Ok(task) => task,

@@ -24,6 +24,8 @@
 //!   to the case's `{{POST_URL}}` sink, compared as `alertPost` compares
 //!   events, and (if given) the path and query each went to, in order.
 //!   Every `.endpoint(NAME)` (httpPost's, alert `.post()`'s) is that sink.
+//! - `{{CASE_DIR}}` in the script is the case directory's absolute path
+//!   (for `sideload().source('file://{{CASE_DIR}}/sideload')`).
 //! - `outputs.httpOut` may be a list of endpoints, each `{name, compare,
 //!   result}`.
 //! - `note`: what the case covers, for people.
@@ -179,7 +181,11 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let expected: Value = serde_json::from_str(&read(dir, "expected.json")?)
         .map_err(|e| Failure(format!("expected.json: {e}")))?;
     let sink = PostSink::start()?;
-    let script = read(dir, "script.tick")?.replace("{{POST_URL}}", &sink.url);
+    let case_dir =
+        std::path::absolute(dir).map_err(|e| Failure(format!("{}: {e}", dir.display())))?;
+    let script = read(dir, "script.tick")?
+        .replace("{{POST_URL}}", &sink.url)
+        .replace("{{CASE_DIR}}", &case_dir.display().to_string());
     let meta = task_meta(dir)?;
     let task_type: dsl::TaskType = match (&meta, expected["task_type"].as_str()) {
         (Some(m), _) => match m.task_type {
@@ -203,6 +209,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let history: Arc<crate::handlers::AlertHistory> = Arc::default();
     // No config here: every `.endpoint(NAME)` posts to the case's sink.
     let endpoints = crate::endpoints::HttpEndpoints::any_name(&sink.url);
+    let sideloads = crate::sideload::Sideloads::default();
     let handlers = HandlerRegistry::new(history.clone()).with_endpoints(endpoints.clone());
     let captured = Arc::new(crate::outputs::Captured::default());
     let outputs = crate::outputs::OutputRegistry::capturing(captured.clone());
@@ -218,6 +225,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         loopback: Some(looped.clone()),
         deadman: None,
         endpoints: &endpoints,
+        sideloads: &sideloads,
     };
     match task_type {
         dsl::TaskType::Stream => {

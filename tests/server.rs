@@ -1623,6 +1623,80 @@ async fn node_build_errors_are_refused_at_define_and_the_running_version_stays()
     server.shutdown().await;
 }
 
+/// sideload() reads its files when the task starts and again on
+/// `POST /kapacitor/v1/sideload/reload`; a reload that fails says which
+/// file and keeps the values read before.
+#[tokio::test]
+async fn sideload_files_are_read_at_start_and_on_reload() {
+    let (server, dir) = start().await;
+    let addr = server.addrs().http.unwrap();
+    let files = dir.path().join("sideload");
+    std::fs::create_dir_all(files.join("host")).unwrap();
+    let limit = |text: &str| std::fs::write(files.join("host/a.yml"), text).unwrap();
+    limit("limit: 50\n");
+    let define = |source: String| {
+        serde_json::json!({
+            "id": "side", "type": "stream", "status": "enabled",
+            "dbrps": [{"db": "telegraf", "rp": "autogen"}],
+            "script": format!("stream|from().measurement('cpu')|sideload().source('{source}').order('host/{{{{.host}}}}.yml').field('limit', 90.0)|httpOut('out')"),
+        })
+        .to_string()
+    };
+    let json = ["Content-Type: application/json"];
+    let relative = define("file://sideload".into());
+    let reply = request(
+        addr,
+        "POST",
+        "/kapacitor/v1/tasks",
+        &json,
+        relative.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().contains("must be absolute"),
+        "{}",
+        reply.error()
+    );
+    let good = define(format!("file://{}", files.display()));
+    let reply = request(addr, "POST", "/kapacitor/v1/tasks", &json, good.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Writes a point at `t` and waits for httpOut to show its limit.
+    let limit_at = async |t: u32| {
+        let line = format!("cpu,host=a value=1 {t}");
+        assert_eq!(
+            post(addr, "/write?db=telegraf&precision=s", &line)
+                .await
+                .status,
+            204
+        );
+        let mut out = Value::Null;
+        for _ in 0..200 {
+            out = request(addr, "GET", "/kapacitor/v1/tasks/side/out", &[], b"")
+                .await
+                .json();
+            if out["series"][0]["values"][0][0] == format!("1970-01-01T00:00:{t:02}Z") {
+                let columns = out["series"][0]["columns"].as_array().unwrap().clone();
+                let i = columns.iter().position(|c| c == "limit").unwrap();
+                return out["series"][0]["values"][0][i].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no point at {t}s: {out}");
+    };
+    assert_eq!(limit_at(1).await, 50.0);
+    limit("limit: 70\n");
+    let reload = async || request(addr, "POST", "/kapacitor/v1/sideload/reload", &[], b"").await;
+    assert_eq!(reload().await.status, 204);
+    assert_eq!(limit_at(2).await, 70.0);
+    limit("limit: [\n");
+    let failed = reload().await;
+    assert_eq!(failed.status, 500);
+    assert!(failed.error().contains("host/a.yml"), "{}", failed.error());
+    assert_eq!(limit_at(3).await, 70.0);
+    server.shutdown().await;
+}
+
 /// Polls `f` until it is true or two seconds pass.
 async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
     for _ in 0..200 {

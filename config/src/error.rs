@@ -42,6 +42,17 @@ impl fmt::Display for Located<'_> {
 }
 
 impl ConfigError {
+    /// An error at `line`:`column` of `path`, about `key` (empty: none).
+    pub fn at(path: &str, line: usize, column: usize, key: &str, message: String) -> Self {
+        ConfigError {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            message,
+        }
+    }
+
     /// An error about an environment variable.
     pub fn environment(variable: &str, message: impl Into<String>) -> Self {
         ConfigError {

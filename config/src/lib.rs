@@ -23,6 +23,7 @@ mod daemon;
 mod error;
 mod predicate;
 mod render;
+mod sideload;
 mod task;
 mod taskdir;
 mod values;
@@ -36,6 +37,7 @@ pub use daemon::{
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
+pub use sideload::read_yaml_values;
 pub use task::{
     DbRp, TaskMeta, TaskType, TaskVar, VarType, VarValue, check_cron, parse_dbrp, parse_duration,
 };

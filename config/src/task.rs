@@ -257,12 +257,8 @@ impl TaskMeta {
     /// written), so a half-saved file never replaces a running task.
     pub fn from_yaml(text: &str, path: &Path) -> Result<TaskMeta, ConfigErrors> {
         let file = path.display().to_string();
-        let at = |line, column, key: &str, message: String| ConfigError {
-            path: file.clone(),
-            key: key.to_owned(),
-            line: Some(line),
-            column: Some(column),
-            message,
+        let at = |line, column, key: &str, message: String| {
+            ConfigError::at(&file, line, column, key, message)
         };
         let root = match yaml::parse(text) {
             Ok(Some(root)) if !root.is_null() => root,

@@ -69,6 +69,16 @@ pub trait TaskEnv {
         let _ = name;
         None
     }
+    /// The values `sideload` node `spec` reads from `source`
+    /// (`file:///dir`).
+    fn sideload(
+        &self,
+        spec: &NodeSpec,
+        source: &str,
+    ) -> Result<Arc<dyn crate::nodes::sideload::SideloadSource>, BuildError> {
+        let _ = source;
+        Err(BuildError::invalid(spec, "sideload is not available here"))
+    }
     /// Where `kapacitorLoopback` writes: the server's router.
     fn loopback(&self, spec: &NodeSpec) -> Result<Arc<dyn PointSink>, BuildError> {
         Err(BuildError::invalid(spec, "loopback is not available here"))
@@ -335,6 +345,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
         "union" => Box::new(UnionNode::from_spec(spec)?),
         "flatten" => Box::new(FlattenNode::from_spec(spec)?),
         "trickle" => Box::new(TrickleNode),
+        "sideload" => Box::new(crate::nodes::sideload::SideloadNode::build(spec, env)?),
         "alert" => {
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use ingest::http::{HttpIngest, json_error};
 
@@ -29,6 +29,7 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         )
         .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
         .route("/kapacitor/v1/alerts", get(alerts))
+        .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
         .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
     let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
@@ -76,6 +77,18 @@ async fn alerts(State(state): State<Arc<ServerState>>, Query(q): Query<AlertsQue
         .alert_history()
         .recent(q.task.as_deref(), q.level.as_deref());
     Json(serde_json::json!({ "alerts": events })).into_response()
+}
+
+/// `POST /kapacitor/v1/sideload/reload`: reads every sideload directory in
+/// use again. 204; a 500 naming each file that failed, which keeps what was
+/// read before.
+async fn sideload_reload(State(state): State<Arc<ServerState>>) -> Response {
+    let tasks = state.tasks.clone();
+    match tokio::task::spawn_blocking(move || tasks.sideloads().reload()).await {
+        Ok(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn not_found() -> Response {

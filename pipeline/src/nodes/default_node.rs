@@ -23,18 +23,7 @@ impl DefaultNode {
             match (p.name.as_str(), p.args.as_slice()) {
                 ("field", [name, value]) => {
                     let name = name_of(spec, "field", name)?;
-                    let value = match value {
-                        Value::Float(f) => FieldValue::Float(*f),
-                        Value::Int(i) => FieldValue::Integer(*i),
-                        Value::Bool(b) => FieldValue::Boolean(*b),
-                        Value::String(s) => FieldValue::String(Name::from(s.as_str())),
-                        other => {
-                            return Err(BuildError::invalid(
-                                spec,
-                                format!(".field() cannot default to {}", other.type_name()),
-                            ));
-                        }
-                    };
+                    let value = field_default(spec, value)?;
                     // A later .field() for the same name wins, as a Go map would.
                     fields.retain(|(k, _)| *k != name);
                     fields.push((name, value));
@@ -104,6 +93,22 @@ impl DefaultNode {
         }
         Ok(point)
     }
+}
+
+/// A `.field(name, default)`'s default: a number, boolean or string.
+pub(crate) fn field_default(spec: &NodeSpec, v: &Value) -> Result<FieldValue, BuildError> {
+    Ok(match v {
+        Value::Float(f) => FieldValue::Float(*f),
+        Value::Int(i) => FieldValue::Integer(*i),
+        Value::Bool(b) => FieldValue::Boolean(*b),
+        Value::String(s) => FieldValue::String(Name::from(s.as_str())),
+        other => {
+            return Err(BuildError::invalid(
+                spec,
+                format!(".field() cannot default to {}", other.type_name()),
+            ));
+        }
+    })
 }
 
 fn name_of(spec: &NodeSpec, prop: &str, v: &Value) -> Result<Name, BuildError> {

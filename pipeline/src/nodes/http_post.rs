@@ -19,9 +19,9 @@ use dsl::{NodeSpec, Value};
 use crate::batch::Message;
 use crate::build::TaskEnv;
 use crate::node::{Node, NodeError};
-use crate::nodes::alert::{Level, ServerInfo, Template, TemplateData, TemplateKind};
+use crate::nodes::alert::{Template, TemplateData, TemplateKind};
 use crate::output::{Output, OutputCounts, OutputSpec, Payload};
-use crate::point::{Fields, Name, Tags};
+use crate::point::{Name, Tags};
 use crate::result::{Result as Rows, Series};
 use crate::spec::{BuildError, SpecExt};
 
@@ -29,9 +29,6 @@ pub struct HttpPostNode {
     output: Arc<dyn Output>,
     /// The URL when it is a template; `None`: the output's own URL.
     url: Option<Template>,
-    /// What a URL template sees besides the name and tags: nothing.
-    no_fields: Fields,
-    no_server_info: ServerInfo,
 }
 
 impl HttpPostNode {
@@ -47,8 +44,6 @@ impl HttpPostNode {
         Ok(HttpPostNode {
             output: env.output(spec, output)?,
             url: (!url.is_literal()).then_some(url),
-            no_fields: Fields::from_pairs([]),
-            no_server_info: ServerInfo::default(),
         })
     }
 
@@ -114,19 +109,7 @@ impl HttpPostNode {
         let url = match &self.url {
             Some(template) => Some(
                 template
-                    .render(&TemplateData {
-                        name,
-                        task_name: "",
-                        group: "",
-                        tags,
-                        server_info: &self.no_server_info,
-                        id: "",
-                        fields: &self.no_fields,
-                        level: Level::Ok,
-                        time: 0,
-                        duration: 0,
-                        message: "",
-                    })
+                    .render(&TemplateData::of_series(name, tags))
                     .map_err(|e| NodeError::new(format!("httpPost: {e}")))?,
             ),
             None => None,
@@ -167,7 +150,7 @@ mod tests {
     use crate::build::HttpEndpoint;
     use crate::nodes::alert::AlertSink;
     use crate::nodes::http_out::HttpOutEndpoint;
-    use crate::point::{FieldValue, Point};
+    use crate::point::{FieldValue, Fields, Point};
 
     /// Keeps what it is offered.
     #[derive(Default)]

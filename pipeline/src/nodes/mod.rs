@@ -23,6 +23,7 @@ pub mod loopback;
 pub mod query;
 pub mod sample;
 pub mod shift;
+pub mod sideload;
 pub mod state_tracking;
 pub mod stats;
 pub mod trickle;

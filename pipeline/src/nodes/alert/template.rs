@@ -35,6 +35,9 @@ pub enum TemplateKind {
     /// httpPost's URL: `.Name` (the measurement) and `.Tags` of each point
     /// or batch it posts.
     Url,
+    /// A sideload file path: the point's tags are its fields, `.host` the
+    /// tag host (as Kapacitor runs it on the tag map).
+    Order,
 }
 
 impl TemplateKind {
@@ -44,6 +47,7 @@ impl TemplateKind {
             TemplateKind::Message => "message",
             TemplateKind::Details => "details",
             TemplateKind::Url => "url",
+            TemplateKind::Order => "order",
         }
     }
 
@@ -55,6 +59,7 @@ impl TemplateKind {
             TemplateKind::Message => id || message,
             TemplateKind::Details => id || message || field == "Message",
             TemplateKind::Url => matches!(field, "Name" | "Tags"),
+            TemplateKind::Order => field == "Tags",
         }
     }
 }
@@ -168,6 +173,33 @@ enum Parsed {
 }
 
 /// A parsed template, rendered once per event.
+/// No fields and no server: what a template outside an alert sees of them.
+static NO_FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| Fields::from_pairs([]));
+static NO_SERVER_INFO: ServerInfo = ServerInfo {
+    hostname: String::new(),
+    cluster_id: String::new(),
+    server_id: String::new(),
+};
+
+impl<'a> TemplateData<'a> {
+    /// What a URL or order template sees: a series' name and tags.
+    pub fn of_series(name: &'a str, tags: &'a Tags) -> Self {
+        TemplateData {
+            name,
+            task_name: "",
+            group: "",
+            tags,
+            server_info: &NO_SERVER_INFO,
+            id: "",
+            fields: &NO_FIELDS,
+            level: Level::Ok,
+            time: 0,
+            duration: 0,
+            message: "",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Template {
     kind: TemplateKind,
@@ -669,8 +701,15 @@ impl Parser<'_> {
     fn arg(&self, at: usize, tok: &Token) -> Result<Arg, TemplateError> {
         match tok {
             Token::Path(p) => {
-                self.check_path(at, p)?;
-                Ok(Arg::Path(p.clone()))
+                // In an order template `.host` is the tag host.
+                let p = match &p[..] {
+                    [tag] if self.kind == TemplateKind::Order => {
+                        vec!["Tags".to_owned(), tag.clone()]
+                    }
+                    _ => p.clone(),
+                };
+                self.check_path(at, &p)?;
+                Ok(Arg::Path(p))
             }
             Token::Str(s) => Ok(Arg::Str(s.clone())),
             Token::Int(i) => Ok(Arg::Int(*i)),
