@@ -148,9 +148,8 @@ mod tests {
 
     use super::*;
     use crate::build::HttpEndpoint;
-    use crate::nodes::alert::AlertSink;
-    use crate::nodes::http_out::HttpOutEndpoint;
     use crate::point::{FieldValue, Fields, Point};
+    use crate::testing::TestEnv;
 
     /// Keeps what it is offered.
     #[derive(Default)]
@@ -168,35 +167,25 @@ mod tests {
     /// Outputs go to `kept`; the config has one endpoint, `hook`.
     struct Env {
         kept: Arc<Kept>,
-    }
-
-    impl TaskEnv for Env {
-        fn task_name(&self) -> &str {
-            "t"
-        }
-        fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
-            HttpOutEndpoint::new()
-        }
-        fn alert_sink(&self, spec: &NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-            Err(BuildError::invalid(spec, "no alerts here"))
-        }
-        fn output(&self, _spec: &NodeSpec, _: OutputSpec) -> Result<Arc<dyn Output>, BuildError> {
-            Ok(self.kept.clone())
-        }
-        fn http_endpoint(&self, name: &str) -> Option<HttpEndpoint> {
-            (name == "hook").then(|| HttpEndpoint {
-                url: "http://e/{{.Name}}".into(),
-                headers: vec![
-                    ("Authorization".into(), "Basic dTpw".into()),
-                    ("X-A".into(), "endpoint".into()),
-                ],
-            })
-        }
+        env: TestEnv,
     }
 
     fn env() -> Env {
+        let kept = Arc::new(Kept::default());
+        let hook = HttpEndpoint {
+            url: "http://e/{{.Name}}".into(),
+            headers: vec![
+                ("Authorization".into(), "Basic dTpw".into()),
+                ("X-A".into(), "endpoint".into()),
+            ],
+        };
         Env {
-            kept: Arc::default(),
+            env: TestEnv {
+                output: Some(kept.clone()),
+                endpoints: vec![("hook", hook)],
+                ..TestEnv::default()
+            },
+            kept,
         }
     }
 
@@ -221,7 +210,7 @@ mod tests {
     }
 
     fn refusal(script: &str) -> String {
-        HttpPostNode::build(&spec(script), &env())
+        HttpPostNode::build(&spec(script), &env().env)
             .map(|_| ())
             .expect_err("refused")
             .to_string()
@@ -231,7 +220,7 @@ mod tests {
     fn headers_and_capture_response_are_taken_and_code_field_is_refused() {
         let taken = HttpPostNode::output_spec(
             &spec("stream|from()|httpPost('http://127.0.0.1:1/x').header('X-A', 'b').captureResponse()"),
-            &env(),
+            &env().env,
         )
         .unwrap();
         assert!(matches!(
@@ -250,7 +239,7 @@ mod tests {
     fn an_endpoint_gives_its_url_and_headers_and_the_node_s_headers_win() {
         let taken = HttpPostNode::output_spec(
             &spec("stream|from()|httpPost().endpoint('hook').header('x-a', 'node')"),
-            &env(),
+            &env().env,
         )
         .unwrap();
         let OutputSpec::HttpPost { url, headers, .. } = taken else {
@@ -285,13 +274,14 @@ mod tests {
         let env = env();
         let mut node = HttpPostNode::build(
             &spec("stream|from()|httpPost('http://h/{{.Name}}?host={{index .Tags \"host\"}}')"),
-            &env,
+            &env.env,
         )
         .unwrap();
         let mut plain =
-            HttpPostNode::build(&spec("stream|from()|httpPost('http://h/x')"), &env).unwrap();
+            HttpPostNode::build(&spec("stream|from()|httpPost('http://h/x')"), &env.env).unwrap();
         let mut endpoint =
-            HttpPostNode::build(&spec("stream|from()|httpPost().endpoint('hook')"), &env).unwrap();
+            HttpPostNode::build(&spec("stream|from()|httpPost().endpoint('hook')"), &env.env)
+                .unwrap();
         let mut out = Vec::new();
         node.process(point("a"), &mut out).unwrap();
         plain.process(point("b"), &mut out).unwrap();

@@ -241,9 +241,8 @@ mod tests {
     use super::*;
     use crate::batch::{Batch, BatchPoint};
     use crate::group::GroupKey;
-    use crate::nodes::alert::AlertSink;
-    use crate::nodes::http_out::HttpOutEndpoint;
     use crate::point::Point;
+    use crate::testing::TestEnv;
     use serde_json::json;
 
     /// `host/a.yml` sets limit 50 and team "web"; `default.yml` limit "x".
@@ -260,34 +259,16 @@ mod tests {
         }
     }
 
-    struct Env;
-
-    impl TaskEnv for Env {
-        fn task_name(&self) -> &str {
-            "t"
-        }
-        fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
-            HttpOutEndpoint::new()
-        }
-        fn alert_sink(&self, spec: &NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-            Err(BuildError::invalid(spec, "no alerts here"))
-        }
-        fn sideload(
-            &self,
-            _spec: &NodeSpec,
-            source: &str,
-        ) -> Result<Arc<dyn SideloadSource>, BuildError> {
-            assert_eq!(source, "file:///s");
-            Ok(Arc::new(Files))
-        }
-    }
-
     fn node() -> SideloadNode {
         let spec = crate::testing::node_spec(
             "stream|from()|sideload().source('file:///s').order('host/{{.host}}.yml', 'default.yml').field('limit', 90).tag('team', 'none')",
             "sideload",
         );
-        SideloadNode::build(&spec, &Env).unwrap()
+        let env = TestEnv {
+            sideload: Some(Arc::new(Files)),
+            ..TestEnv::default()
+        };
+        SideloadNode::build(&spec, &env).unwrap()
     }
 
     fn tags(host: &str) -> Tags {
