@@ -68,6 +68,7 @@ impl OutputRegistry {
                 headers,
                 timeout,
                 skip_tls_verify,
+                wait,
             } => {
                 let tls = if skip_tls_verify {
                     Tls::SkipVerify
@@ -76,8 +77,28 @@ impl OutputRegistry {
                 };
                 let timeout =
                     timeout.map_or(POST_TIMEOUT, |t| Duration::from_nanos(t.max(1) as u64));
+                if wait {
+                    // Nothing to stop later: the task's thread does the posting.
+                    return Ok(Arc::new(WaitingPoster {
+                        client: HttpClient::new(tls),
+                        target: PostTarget {
+                            url,
+                            headers,
+                            timeout,
+                        },
+                        counters: OutputCounters::default(),
+                    }));
+                }
+                let target = PostTarget {
+                    url,
+                    headers,
+                    timeout,
+                };
                 Worker::spawn(format!("{node} httpPost"), false, move |rx, counters, _| {
-                    post_bodies(&url, &headers, tls, timeout, &rx, &counters);
+                    let client = HttpClient::new(tls);
+                    while let Ok(payload) = rx.recv() {
+                        target.post(&client, payload, &counters);
+                    }
                 })?
             }
             OutputSpec::InfluxDb {
@@ -265,28 +286,61 @@ impl Output for Worker {
     }
 }
 
-fn post_bodies(
-    url: &str,
-    headers: &[(String, String)],
-    tls: Tls,
+/// Where httpPost posts.
+struct PostTarget {
+    url: String,
+    headers: Vec<(String, String)>,
     timeout: Duration,
-    rx: &Receiver<Payload>,
-    counters: &OutputCounters,
-) {
-    let client = HttpClient::new(tls);
-    while let Ok(payload) = rx.recv() {
-        let url = payload.url.as_deref().unwrap_or(url);
-        match client.post(url, headers, "application/json", payload.body, timeout) {
-            Ok(a) if (200..300).contains(&a.status) => OutputCounters::add(&counters.written, 1),
+}
+
+impl PostTarget {
+    /// Posts `payload` (to its own URL, if it has one) and counts how it
+    /// went; the answer's status, 0 when none came.
+    fn post(&self, client: &HttpClient, payload: Payload, counters: &OutputCounters) -> u16 {
+        let url = payload.url.as_deref().unwrap_or(&self.url);
+        match client.post(
+            url,
+            &self.headers,
+            "application/json",
+            payload.body,
+            self.timeout,
+        ) {
+            Ok(a) if (200..300).contains(&a.status) => {
+                OutputCounters::add(&counters.written, 1);
+                a.status
+            }
             Ok(a) => {
                 OutputCounters::add(&counters.failed, 1);
                 tracing::warn!("httpPost {url}: {} {}", a.status, a.body.trim());
+                a.status
             }
             Err(e) => {
                 OutputCounters::add(&counters.failed, 1);
                 tracing::warn!("httpPost: {e}");
+                0
             }
         }
+    }
+}
+
+/// httpPost with `.codeField()`: posts on the caller's thread and waits.
+struct WaitingPoster {
+    client: HttpClient,
+    target: PostTarget,
+    counters: OutputCounters,
+}
+
+impl Output for WaitingPoster {
+    fn offer(&self, payload: Payload) {
+        self.offer_and_wait(payload);
+    }
+
+    fn offer_and_wait(&self, payload: Payload) -> u16 {
+        self.target.post(&self.client, payload, &self.counters)
+    }
+
+    fn counts(&self) -> OutputCounts {
+        self.counters.snapshot()
     }
 }
 

@@ -300,7 +300,8 @@ async fn loopback_feeds_another_task() {
 /// for, and the JSON body.
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<Option<String>>, Value)>>>;
 
-/// Serves on a free loopback port, recording every request's `headers`.
+/// Serves on a free loopback port, recording every request's `headers`;
+/// answers 200, or NNN to `/status/NNN`.
 async fn receiver(headers: &'static [&'static str]) -> (String, Received) {
     let received: Received = Default::default();
     let store = received.clone();
@@ -314,8 +315,14 @@ async fn receiver(headers: &'static [&'static str]) -> (String, Received) {
                     .collect();
                 let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                // `/status/503` answers 503.
+                let status = path
+                    .strip_prefix("/status/")
+                    .and_then(|s| s.parse().ok())
+                    .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                    .unwrap_or(axum::http::StatusCode::OK);
                 store.lock().unwrap().push((path, wanted, body));
-                axum::http::StatusCode::OK
+                status
             }
         },
     );
@@ -375,4 +382,65 @@ async fn named_http_endpoints_carry_their_url_headers_and_credentials() {
         .to_string();
     assert!(err.contains("no endpoint named `nope`"), "{err}");
     server.shutdown().await;
+}
+
+/// httpPost().codeField() waits for each answer and adds its status to the
+/// point: what a real server answered, or 0 when nothing answered.
+#[tokio::test]
+async fn code_field_carries_the_real_answer_or_zero() {
+    let (url, received) = receiver(&[]).await;
+    let (config, _dir) = config("http://127.0.0.1:1");
+    let server = Server::start(config).await.unwrap();
+    let closed = format!("http://127.0.0.1:{}/", free_port());
+    for (id, target) in [
+        ("created", format!("{url}/status/201")),
+        ("down", format!("{url}/status/503")),
+        ("closed", closed),
+    ] {
+        let script = format!(
+            "stream|from().measurement('cpu')|httpPost('{target}').codeField('code').timeout(2s)|httpOut('out')"
+        );
+        server.tasks().define(task(id, &script)).unwrap();
+        server.tasks().enable(id).unwrap();
+    }
+    write(&server, "cpu,host=a value=1 1\n").await;
+    let addr = server.addrs().http.unwrap();
+    for (id, code) in [("created", 201), ("down", 503), ("closed", 0)] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = kapacitor_get(addr, &format!("/kapacitor/v1/tasks/{id}/out")).await;
+            let columns = out["series"][0]["columns"].clone();
+            if let Some(i) = columns
+                .as_array()
+                .and_then(|c| c.iter().position(|c| c == "code"))
+            {
+                assert_eq!(out["series"][0]["values"][0][i], code, "{id}: {out}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id}: {out}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(received.lock().unwrap().len(), 2);
+    server.shutdown().await;
+}
+
+/// GETs `path` from the daemon at `addr` as JSON.
+async fn kapacitor_get(addr: std::net::SocketAddr, path: &str) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let body = if reply
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    serde_json::from_str(&body).unwrap_or(Value::Null)
 }

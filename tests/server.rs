@@ -1587,8 +1587,8 @@ async fn node_build_errors_are_refused_at_define_and_the_running_version_stays()
     assert_eq!(reply.status, 200, "{}", reply.body);
     for (script, wanted) in [
         (
-            "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/').codeField('code')|httpOut('out')",
-            "httpPost2: .codeField() is not supported",
+            "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).topic('cpu')",
+            "alert2: .topic() is not supported yet",
         ),
         (
             "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/{{.Level}}')|httpOut('out')",

@@ -9,6 +9,13 @@ pub trait Output: Send + Sync {
     /// Queues one payload. Never blocks: what does not fit is dropped and
     /// counted.
     fn offer(&self, payload: Payload);
+    /// Sends one payload and waits for the answer: its HTTP status, 0 when
+    /// none came (httpPost's `.codeField()`, which asks for this). An output
+    /// that cannot wait queues it and says 0.
+    fn offer_and_wait(&self, payload: Payload) -> u16 {
+        self.offer(payload);
+        0
+    }
     /// What became of the payloads so far.
     fn counts(&self) -> OutputCounts;
 }
@@ -42,6 +49,9 @@ pub enum OutputSpec {
         timeout: Option<i64>,
         /// `.skipSSLVerification()`: accept any certificate.
         skip_tls_verify: bool,
+        /// `.codeField()`: each post is made on the task's thread, which
+        /// waits for the answer.
+        wait: bool,
     },
     /// `influxDBOut()`: write line protocol to an InfluxDB 1.x server.
     InfluxDb {

@@ -6,8 +6,10 @@
 //! template of the measurement and tags, as in Kapacitor:
 //! `'http://hook/{{.Name}}?host={{index .Tags "host"}}'`. The POST happens
 //! off the data path (see [`crate::output`]): a slow endpoint costs the task
-//! nothing, and what its queue cannot hold is dropped and counted. For the
-//! same reason `.codeField()` (which waits for each answer) is refused.
+//! nothing, and what its queue cannot hold is dropped and counted. Unless
+//! `.codeField(NAME)` asks for each answer's status as a field (0 when none
+//! came): then each post is made on the task's thread, which waits for it,
+//! as in Kapacitor, so a slow endpoint slows the task.
 //! `.captureResponse()` is accepted and changes nothing: an answer other
 //! than 2xx is always logged with its body. `https://` certificates are
 //! checked unless `.skipSSLVerification()`.
@@ -21,7 +23,7 @@ use crate::build::TaskEnv;
 use crate::node::{Node, NodeError};
 use crate::nodes::alert::{Template, TemplateData, TemplateKind};
 use crate::output::{Output, OutputCounts, OutputSpec, Payload};
-use crate::point::{Name, Tags};
+use crate::point::{FieldValue, Fields, Name, Tags};
 use crate::result::{Result as Rows, Series};
 use crate::spec::{BuildError, SpecExt};
 
@@ -29,6 +31,9 @@ pub struct HttpPostNode {
     output: Arc<dyn Output>,
     /// The URL when it is a template; `None`: the output's own URL.
     url: Option<Template>,
+    /// `.codeField(NAME)`: wait for each answer and add its status (0 for
+    /// none) to the data as this integer field.
+    code_field: Option<Name>,
 }
 
 impl HttpPostNode {
@@ -44,22 +49,15 @@ impl HttpPostNode {
         Ok(HttpPostNode {
             output: env.output(spec, output)?,
             url: (!url.is_literal()).then_some(url),
+            code_field: spec
+                .prop_string("codeField")?
+                .map(|f| Name::from(f.as_str())),
         })
     }
 
     /// What the node asks of the server: where to post, with what headers.
     /// An endpoint's headers come first; the node's own `.header()`s win.
     pub fn output_spec(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<OutputSpec, BuildError> {
-        for unsupported in ["codeField"] {
-            if spec.has_prop(unsupported) {
-                return Err(BuildError::invalid(
-                    spec,
-                    format!(
-                        ".{unsupported}() is not supported: posts are sent off the data path, without waiting for the answer"
-                    ),
-                ));
-            }
-        }
         let endpoint = match spec.prop_string("endpoint")? {
             Some(name) => Some(env.http_endpoint(&name).ok_or_else(|| {
                 BuildError::invalid(
@@ -102,10 +100,12 @@ impl HttpPostNode {
             headers,
             timeout: spec.prop_duration("timeout")?,
             skip_tls_verify: spec.has_prop("skipSSLVerification"),
+            wait: spec.has_prop("codeField"),
         })
     }
 
-    fn post(&self, series: Series, name: &Name, tags: &Tags) -> Result<(), NodeError> {
+    /// Posts `series`; with `.codeField()`, waits and returns the status.
+    fn post(&self, series: Series, name: &Name, tags: &Tags) -> Result<Option<u16>, NodeError> {
         let url = match &self.url {
             Some(template) => Some(
                 template
@@ -119,22 +119,53 @@ impl HttpPostNode {
         })
         .unwrap_or_default();
         body.push(b'\n');
-        self.output.offer(Payload { body, url });
-        Ok(())
+        let payload = Payload { body, url };
+        if self.code_field.is_some() {
+            return Ok(Some(self.output.offer_and_wait(payload)));
+        }
+        self.output.offer(payload);
+        Ok(None)
     }
 }
 
 impl Node for HttpPostNode {
-    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
+    fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let posted = match &msg {
             Message::Point(p, _) => self.post(Series::from_point(p), p.measurement(), p.tags()),
             Message::Batch(b) => self.post(Series::from_batch(b), &b.name, &b.tags),
-            Message::Barrier { .. } | Message::DeleteGroup(_) => Ok(()),
+            Message::Barrier { .. } | Message::DeleteGroup(_) => Ok(None),
         };
+        // A failed post is code 0, as in Kapacitor, so the field is always
+        // there when asked for.
+        if let Some(field) = &self.code_field
+            && !matches!(msg, Message::Barrier { .. } | Message::DeleteGroup(_))
+        {
+            let code = match posted {
+                Ok(Some(status)) => FieldValue::Integer(i64::from(status)),
+                _ => FieldValue::Integer(0),
+            };
+            let with_code = |fields: &Fields| {
+                Fields::from_pairs(
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .chain([(field.clone(), code.clone())]),
+                )
+            };
+            match &mut msg {
+                Message::Point(p, _) => p.fields = with_code(&p.fields),
+                Message::Batch(b) => {
+                    for p in &mut b.points {
+                        p.fields = with_code(&p.fields);
+                    }
+                }
+                _ => {}
+            }
+        }
         // Passed on even when its URL could not be made: what follows does
         // not depend on the post.
         out.push(msg);
-        posted
+        posted.map(|_| ())
     }
 
     fn output_counts(&self) -> Option<OutputCounts> {
@@ -148,7 +179,7 @@ mod tests {
 
     use super::*;
     use crate::build::HttpEndpoint;
-    use crate::point::{FieldValue, Fields, Point};
+    use crate::point::Point;
     use crate::testing::TestEnv;
 
     /// Keeps what it is offered.
@@ -158,6 +189,11 @@ mod tests {
     impl Output for Kept {
         fn offer(&self, payload: Payload) {
             self.0.lock().unwrap().push(payload);
+        }
+        /// Keeps it and answers 201 Created.
+        fn offer_and_wait(&self, payload: Payload) -> u16 {
+            self.offer(payload);
+            201
         }
         fn counts(&self) -> OutputCounts {
             OutputCounts::default()
@@ -217,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_and_capture_response_are_taken_and_code_field_is_refused() {
+    fn headers_and_capture_response_are_taken() {
         let taken = HttpPostNode::output_spec(
             &spec("stream|from()|httpPost('http://127.0.0.1:1/x').header('X-A', 'b').captureResponse()"),
             &env().env,
@@ -225,14 +261,27 @@ mod tests {
         .unwrap();
         assert!(matches!(
             taken,
-            OutputSpec::HttpPost { url, headers, timeout: None, skip_tls_verify: false }
+            OutputSpec::HttpPost { url, headers, timeout: None, skip_tls_verify: false, wait: false }
                 if url == "http://127.0.0.1:1/x" && headers == [("X-A".to_string(), "b".to_string())]
         ));
-        let refused = refusal("stream|from()|httpPost('http://127.0.0.1:1/x').codeField('code')");
-        assert!(
-            refused.contains(".codeField() is not supported"),
-            "{refused}"
-        );
+    }
+
+    #[test]
+    fn code_field_waits_for_each_answer_and_adds_its_status() {
+        let env = env();
+        let mut node = HttpPostNode::build(
+            &spec("stream|from()|httpPost('http://h/x').codeField('code')"),
+            &env.env,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        node.process(point("a"), &mut out).unwrap();
+        let Some(Message::Point(p, _)) = out.pop() else {
+            panic!("the point goes on");
+        };
+        assert_eq!(p.fields.get("value"), Some(&FieldValue::Float(1.0)));
+        assert_eq!(p.fields.get("code"), Some(&FieldValue::Integer(201)));
+        assert_eq!(env.kept.0.lock().unwrap().len(), 1);
     }
 
     #[test]
