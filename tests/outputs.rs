@@ -68,14 +68,20 @@ fn influxd() -> Influxd {
 async fn query(url: &str, db: &str, q: &str) -> Value {
     let body = serde_urlencoded::to_string([("db", db), ("q", q)]).unwrap();
     let addr = url.trim_start_matches("http://");
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return Value::Null;
-    };
     let req = format!(
         "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    http_json(addr, &req).await
+}
+
+/// Sends `req` (a whole HTTP/1.1 request, `Connection: close`) to `addr`
+/// and reads the answer's body as JSON (`Null` when there is none).
+async fn http_json(addr: &str, req: &str) -> Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return Value::Null;
+    };
     if stream.write_all(req.as_bytes()).await.is_err() {
         return Value::Null;
     }
@@ -427,20 +433,6 @@ async fn code_field_carries_the_real_answer_or_zero() {
 
 /// GETs `path` from the daemon at `addr` as JSON.
 async fn kapacitor_get(addr: std::net::SocketAddr, path: &str) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.unwrap();
-    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let body = if reply
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    http_json(&addr.to_string(), &req).await
 }
