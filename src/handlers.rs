@@ -162,11 +162,9 @@ impl Action {
                         }
                     }
                 }
-                let tls = if h.properties.iter().any(|p| p.name == "skipSSLVerification") {
-                    Tls::SkipVerify
-                } else {
-                    Tls::Verify
-                };
+                let tls = Tls::skipping_verification(
+                    h.properties.iter().any(|p| p.name == "skipSSLVerification"),
+                );
                 let timeout = match h.properties.iter().find(|p| p.name == "timeout") {
                     Some(p) => match p.args.first() {
                         Some(Value::Duration(ns)) if *ns > 0 => Duration::from_nanos(*ns as u64),

@@ -38,6 +38,14 @@ pub enum Tls {
     SkipVerify,
 }
 
+impl Tls {
+    /// [`Tls::SkipVerify`] when `skip` (the script or config asked), else
+    /// [`Tls::Verify`].
+    pub fn skipping_verification(skip: bool) -> Tls {
+        if skip { Tls::SkipVerify } else { Tls::Verify }
+    }
+}
+
 impl HttpClient {
     /// A client for `http://` and `https://` URLs.
     pub fn new(tls: Tls) -> Self {

@@ -70,11 +70,7 @@ impl OutputRegistry {
                 skip_tls_verify,
                 wait,
             } => {
-                let tls = if skip_tls_verify {
-                    Tls::SkipVerify
-                } else {
-                    Tls::Verify
-                };
+                let tls = Tls::skipping_verification(skip_tls_verify);
                 let timeout =
                     timeout.map_or(POST_TIMEOUT, |t| Duration::from_nanos(t.max(1) as u64));
                 if wait {
@@ -507,11 +503,9 @@ fn write_lines(
     counters: &OutputCounters,
     closing: &Closing,
 ) {
-    let client = HttpClient::new(if target.server.insecure_skip_verify {
-        Tls::SkipVerify
-    } else {
-        Tls::Verify
-    });
+    let client = HttpClient::new(Tls::skipping_verification(
+        target.server.insecure_skip_verify,
+    ));
     if target.create
         && let Err(e) = target.create(&client)
     {
