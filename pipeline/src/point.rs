@@ -191,6 +191,12 @@ impl Fields {
         }
     }
 
+    /// These fields with `set` set: a key already present keeps its place
+    /// and takes the new value, a new key goes after the others.
+    pub fn with(&self, set: impl IntoIterator<Item = (Name, FieldValue)>) -> Self {
+        Fields::from_pairs(self.iter().map(|(k, v)| (k.clone(), v.clone())).chain(set))
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -498,12 +498,10 @@ impl AlertNode {
             ),
             (&self.duration_field, FieldValue::Integer(event.duration)),
         ];
-        Fields::from_pairs(
-            fields.iter().map(|(k, v)| (k.clone(), v.clone())).chain(
-                extra
-                    .into_iter()
-                    .filter_map(|(k, v)| k.as_ref().map(|k| (k.clone(), v))),
-            ),
+        fields.with(
+            extra
+                .into_iter()
+                .filter_map(|(k, v)| k.as_ref().map(|k| (k.clone(), v))),
         )
     }
 

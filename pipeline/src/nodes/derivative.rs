@@ -91,12 +91,7 @@ impl DerivativeNode {
     }
 
     fn with_result(&self, fields: &Fields, value: f64) -> Fields {
-        Fields::from_pairs(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .chain([(self.as_name.clone(), FieldValue::Float(value))]),
-        )
+        fields.with([(self.as_name.clone(), FieldValue::Float(value))])
     }
 
     fn missing(&self, fields: &Fields) -> NodeError {

@@ -190,12 +190,10 @@ impl EvalNode {
                 Fields::from_pairs(pairs)
             }
             // Kapacitor keeps the results named in .tags() as fields too here.
-            Keep::All => Fields::from_pairs(
-                fields.iter().map(|(k, v)| (k.clone(), v.clone())).chain(
-                    self.names
-                        .iter()
-                        .filter_map(|n| Some((n.clone(), as_field(n)?))),
-                ),
+            Keep::All => fields.with(
+                self.names
+                    .iter()
+                    .filter_map(|n| Some((n.clone(), as_field(n)?))),
             ),
             Keep::Nothing => Fields::from_pairs(
                 self.names

@@ -144,14 +144,7 @@ impl Node for HttpPostNode {
                 Ok(Some(status)) => FieldValue::Integer(i64::from(status)),
                 _ => FieldValue::Integer(0),
             };
-            let with_code = |fields: &Fields| {
-                Fields::from_pairs(
-                    fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .chain([(field.clone(), code.clone())]),
-                )
-            };
+            let with_code = |fields: &Fields| fields.with([(field.clone(), code.clone())]);
             match &mut msg {
                 Message::Point(p, _) => p.fields = with_code(&p.fields),
                 Message::Batch(b) => {

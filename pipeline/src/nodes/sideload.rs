@@ -117,12 +117,7 @@ impl SideloadNode {
                 .iter()
                 .map(|(k, d)| (k.clone(), value(k, d)))
                 .collect();
-            Fields::from_pairs(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain(loaded),
-            )
+            fields.with(loaded)
         });
         let new_tags = (!self.tags.is_empty()).then(|| {
             let mut out: Vec<(Name, Name)> = tags

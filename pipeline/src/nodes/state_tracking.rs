@@ -91,12 +91,7 @@ impl StateTrackingNode {
     }
 
     fn with_state(&self, fields: &Fields, value: FieldValue) -> Fields {
-        Fields::from_pairs(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .chain([(self.as_name.clone(), value)]),
-        )
+        fields.with([(self.as_name.clone(), value)])
     }
 }
 
