@@ -491,6 +491,8 @@ impl<'f> Walker<'f> {
                             urls.iter()
                                 .enumerate()
                                 .filter_map(|(j, u)| self.url(&format!("{full}[{j}]"), u))
+                                // A base URL: paths are appended to it.
+                                .map(|u| u.trim_end_matches('/').to_string())
                                 .collect::<Vec<_>>()
                         });
                         set(&mut server.urls, urls);
@@ -579,11 +581,11 @@ impl<'f> Walker<'f> {
         Some(out)
     }
 
-    /// An `http://` or `https://` URL.
+    /// An `http://` or `https://` URL, as written.
     fn url(&mut self, key: &str, node: &Node) -> Option<String> {
         let url = self.string(key, node)?;
         if url.starts_with("http://") || url.starts_with("https://") {
-            Some(url.trim_end_matches('/').to_string())
+            Some(url)
         } else {
             let message = format!("`{url}` is not an http:// or https:// URL");
             self.error(key, node, message);

@@ -482,13 +482,14 @@ fn deadman_section_sets_defaults_and_global() {
 
 #[test]
 fn httppost_endpoints_are_read_and_their_mistakes_located() {
-    let text = "httppost:\n  - endpoint: hook\n    url: http://127.0.0.1:9/x\n    headers: {X-A: b}\n    username: u\n    password: p\n";
+    let text = "httppost:\n  - endpoint: hook\n    url: http://127.0.0.1:9/x/\n    headers: {X-A: b}\n    username: u\n    password: p\n";
     let c = parse(text).expect("valid");
     assert_eq!(
         c.httppost,
         [HttpPostConfig {
             endpoint: "hook".into(),
-            url: "http://127.0.0.1:9/x".into(),
+            // As written: a webhook's trailing slash is part of it.
+            url: "http://127.0.0.1:9/x/".into(),
             headers: vec![("X-A".into(), "b".into())],
             username: "u".into(),
             password: "p".into(),
