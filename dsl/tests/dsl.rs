@@ -11,10 +11,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-}
-
 /// Set `UPDATE_GOLDEN=1` to rewrite the expected files, then review the
 /// diff: a changed message should show in code review.
 fn check_golden(path: &Path, actual: &str, failures: &mut Vec<String>) {
@@ -50,9 +46,9 @@ fn stem(path: &Path) -> String {
 
 #[test]
 fn every_conformance_script_compiles() {
-    let dir = shared().join("conformance/kapacitor");
+    let dir = repo().join("testdata/conformance/kapacitor");
     let mut cases: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("conformance dir beside the repo")
+        .expect("testdata/conformance/kapacitor")
         .filter_map(|e| e.ok().map(|e| e.path().join("script.tick")))
         .filter(|p| p.exists())
         .collect();

@@ -1,5 +1,5 @@
 //! The alert node against Kapacitor's own alert test cases
-//! (`../shared/conformance/kapacitor/TestStream_Alert*`).
+//! (`testdata/conformance/kapacitor/TestStream_Alert*`).
 //!
 //! The lambda evaluator is not wired in here, so each case's conditions are
 //! written as closures equivalent to its script, and the nodes before the
@@ -25,7 +25,7 @@ const SEC: i64 = 1_000_000_000;
 
 fn case_dir(case: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/kapacitor")
+        .join("../testdata/conformance/kapacitor")
         .join(case)
 }
 

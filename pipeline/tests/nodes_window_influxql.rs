@@ -1,5 +1,5 @@
 //! The window and InfluxQL nodes against Kapacitor's own integration cases
-//! (`../shared/conformance/kapacitor/<case>/`): the replay data is decoded
+//! (`testdata/conformance/kapacitor/<case>/`): the replay data is decoded
 //! here by hand (pipeline cannot depend on `ingest`), the `from()` part of
 //! each script is applied by hand, and the last message per group (what
 //! `httpOut` serves) is compared with `expected.json`.
@@ -21,7 +21,7 @@ const ZERO: i64 = 31_536_000 * S;
 
 fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/kapacitor")
+        .join("../testdata/conformance/kapacitor")
         .join(case)
 }
 
