@@ -1,19 +1,15 @@
 //! The task manager: defines, enables, disables and deletes tasks, keeps
-//! the router's table in step, and runs each enabled stream task on its own
-//! thread behind a bounded queue.
+//! the router's table in step, and runs every enabled task on the shared
+//! worker pool ([`host::Pool`]) behind an inbox bounded in points.
 //!
-//! A task's thread owns its DAG outright, so nodes need no locks. The router
-//! offers points without blocking; when a task's queue is full the points
-//! are dropped and counted against that task, never slowing ingest or the
-//! other tasks. A panic inside a task marks that task errored and leaves the
-//! rest running.
+//! The worker running a task owns its DAG for that run, so nodes need no
+//! locks. The router offers points without blocking; when a task's inbox is
+//! full the points are dropped and counted against that task, never slowing
+//! ingest or the other tasks. A panic inside a task marks that task errored
+//! and leaves the rest running.
 
 use std::collections::{BTreeMap, HashMap};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use crate::alert_states::AlertStates;
@@ -22,18 +18,19 @@ use crate::outputs::OutputRegistry;
 use crate::sideload::Sideloads;
 use pipeline::nodes::sideload::SideloadSource;
 
-use pipeline::build::{TaskEnv, build_stream_task};
+use pipeline::build::{TaskEnv, build_dag, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
 use pipeline::spec::BuildError;
 
 use crate::handlers::{AlertHistory, HandlerRegistry};
 use pipeline::nodes::http_out::HttpOutEndpoint;
 use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
-use pipeline::{DbRp, Name, PointBatch, Route, Router, TaskInbox};
+use pipeline::{DbRp, Name, PointBatch, Route, Router};
 use serde::Serialize;
 
-/// Batches a task may have queued before the router drops for it.
-const QUEUE_BATCHES: usize = 1024;
+/// How long stopping a task waits for it to process what it holds before
+/// going on without it (it still ends on the pool when it can).
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// What defines a task.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,8 +56,6 @@ pub enum TaskError {
     NotFound(String),
     #[error("{0}")]
     Build(#[from] pipeline::spec::BuildError),
-    #[error("cannot start task thread: {0}")]
-    Thread(std::io::Error),
     #[error("{0}")]
     Store(#[from] storage::StoreError),
     #[error("where {0}")]
@@ -110,29 +105,6 @@ pub struct TaskInfo {
 pub struct DbRpJson {
     pub db: String,
     pub rp: String,
-}
-
-/// The queue in front of a running task.
-struct Inbox {
-    sender: SyncSender<PointBatch>,
-    dropped: AtomicU64,
-    received: AtomicU64,
-}
-
-impl TaskInbox for Inbox {
-    fn offer(&self, batch: PointBatch) -> usize {
-        let n = batch.points.len();
-        match self.sender.try_send(batch) {
-            Ok(()) => {
-                self.received.fetch_add(n as u64, Ordering::Relaxed);
-                n
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                0
-            }
-        }
-    }
 }
 
 /// The `httpOut` endpoints of every task, for the API to read.
@@ -335,14 +307,13 @@ impl TaskEnv for CheckEnv<'_> {
     }
 }
 
-/// A running task: its queue, its thread, and handles to its counters.
+/// A running task: its place on the pool, its effects, and handles to its
+/// counters.
 struct Running {
-    inbox: Arc<Inbox>,
+    task: host::TaskHandle,
     handlers: Arc<HandlerRegistry>,
     outputs: Arc<OutputRegistry>,
-    thread: Option<JoinHandle<()>>,
     stats: Vec<(String, String, Arc<NodeStats>)>,
-    failure: Arc<Mutex<Option<String>>>,
 }
 
 struct Entry {
@@ -379,6 +350,10 @@ pub struct TaskManager {
     endpoints: HttpEndpoints,
     /// The files sideload nodes read.
     sideloads: Sideloads,
+    /// The workers every task runs on.
+    pool: host::Pool,
+    /// Points a task may have waiting (`pipeline.inbox_points`).
+    inbox_points: usize,
 }
 
 /// A stored task's times, kept across restarts.
@@ -414,7 +389,22 @@ impl TaskManager {
             deadman: config::DeadmanConfig::default(),
             endpoints: HttpEndpoints::default(),
             sideloads: Sideloads::default(),
+            pool: start_pool(0),
+            inbox_points: config::PipelineConfig::default().inbox_points,
         }
+    }
+
+    /// Tasks run on `workers` threads (0: one per core), each with an inbox
+    /// of `inbox_points`. Call before any task is enabled.
+    pub fn with_workers(mut self, workers: usize, inbox_points: usize) -> Self {
+        self.pool = start_pool(workers);
+        self.inbox_points = inbox_points.max(1);
+        self
+    }
+
+    /// How many threads run the tasks.
+    pub fn workers(&self) -> usize {
+        self.pool.workers()
     }
 
     /// Deadman defaults; with `global`, tasks defined from now on get a
@@ -732,8 +722,7 @@ impl TaskManager {
         if save {
             self.persist(entry)?;
         }
-        if entry.running.is_some() || entry.def.task_type != dsl::TaskType::Stream {
-            // Batch tasks are stored and enabled; their scheduler comes later.
+        if entry.running.is_some() {
             return Ok(());
         }
         let handlers = Arc::new(
@@ -752,7 +741,14 @@ impl TaskManager {
             endpoints: &self.endpoints,
             sideloads: &self.sideloads,
         };
-        let task = match build_stream_task(&entry.plan, &env) {
+        let built = match entry.def.task_type {
+            dsl::TaskType::Stream => {
+                build_stream_task(&entry.plan, &env).map(host::TaskKind::Stream)
+            }
+            // Fed by whoever runs its queries ([`TaskManager::feed`]).
+            dsl::TaskType::Batch => build_dag(&entry.plan, &env).map(host::TaskKind::Batch),
+        };
+        let task = match built {
             Ok(task) => task,
             Err(e) => {
                 handlers.close_all();
@@ -760,38 +756,37 @@ impl TaskManager {
                 return Err(e.into());
             }
         };
-        let stats = task.dag.stats_handles();
-        let (sender, receiver) = sync_channel(QUEUE_BATCHES);
-        let inbox = Arc::new(Inbox {
-            sender,
-            dropped: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-        });
-        let failure = Arc::new(Mutex::new(None));
-        let thread = std::thread::Builder::new()
-            .name(format!("task {id}"))
-            .spawn({
-                let failure = failure.clone();
-                let id = id.to_string();
-                move || run_stream_task(&id, task, receiver, failure)
-            })
-            .map_err(TaskError::Thread)?;
-        self.router.upsert(Route {
-            task: Name::from(id),
-            dbrps: entry.def.dbrps.clone(),
-            measurement: entry.def.measurement.as_deref().map(Name::from),
-            filter: where_filter(&entry.def)?,
-            inbox: inbox.clone(),
-        });
+        let stats = task.dag().stats_handles();
+        let runner = host::Runner::new(task, host::ClockMode::Wall);
+        let handle = self.pool.spawn(id, Box::new(runner), self.inbox_points);
+        if entry.def.task_type == dsl::TaskType::Stream {
+            self.router.upsert(Route {
+                task: Name::from(id),
+                dbrps: entry.def.dbrps.clone(),
+                measurement: entry.def.measurement.as_deref().map(Name::from),
+                filter: where_filter(&entry.def)?,
+                inbox: Arc::new(handle.clone()),
+            });
+        }
         entry.running = Some(Running {
-            inbox,
+            task: handle,
             handlers,
             outputs,
-            thread: Some(thread),
             stats,
-            failure,
         });
         Ok(())
+    }
+
+    /// Hands `input` to a running task, waiting for room in its inbox: how
+    /// a batch task gets its query results.
+    pub fn feed(&self, id: &str, input: host::Input) -> Result<(), TaskError> {
+        let task = self
+            .lock()
+            .get(id)
+            .and_then(|e| e.running.as_ref().map(|r| r.task.clone()))
+            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        task.send(input)
+            .map_err(|_| TaskError::Script(format!("task {id:?} is stopping")))
     }
 
     /// Stops a task; its definition stays.
@@ -885,14 +880,14 @@ fn with_file_error(mut info: TaskInfo, errors: &BTreeMap<String, String>) -> Tas
 fn info(entry: &Entry) -> TaskInfo {
     let (status, executing, error, nodes, received, dropped) = match &entry.running {
         Some(r) => {
-            let failure = r.failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let failure = r.task.failure();
             let nodes = r
                 .stats
                 .iter()
                 .map(|(name, kind, s)| s.snapshot(name, kind))
                 .collect();
-            let received = r.inbox.received.load(Ordering::Relaxed);
-            let dropped = r.inbox.dropped.load(Ordering::Relaxed);
+            let counts = r.task.counts();
+            let (received, dropped) = (counts.received, counts.dropped);
             match failure {
                 Some(e) => (TaskStatus::Errored, false, e, nodes, received, dropped),
                 None => (
@@ -1010,74 +1005,27 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Closes the task's queue and waits for its thread to drain it.
-fn join(mut running: Running) {
-    // The router no longer holds the inbox; dropping ours closes the channel.
-    let thread = running.thread.take();
-    let handlers = running.handlers.clone();
-    let outputs = running.outputs.clone();
-    drop(running);
-    if let Some(thread) = thread {
-        let _ = thread.join();
+/// Closes the task's inbox and waits (a while) for it to process what it
+/// holds, then lets its handlers and outputs finish their queues.
+fn join(running: Running) {
+    running.task.close();
+    if !running.task.wait(STOP_WAIT) {
+        tracing::warn!(
+            task = running.task.name(),
+            "task still busy {STOP_WAIT:?} after it was asked to stop; it ends on its own"
+        );
     }
-    // The task has stopped publishing: let handlers and outputs finish
-    // their queues.
-    handlers.close_all();
-    outputs.close_all();
+    running.handlers.close_all();
+    running.outputs.close_all();
 }
 
-fn wall_clock_ns() -> i64 {
-    to_ns(SystemTime::now())
-}
-
-fn run_stream_task(
-    id: &str,
-    mut task: pipeline::build::StreamTask,
-    receiver: Receiver<PointBatch>,
-    failure: Arc<Mutex<Option<String>>>,
-) {
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        // Nodes that act on time (stats, deadman, barrier, idle-group
-        // expiry) are ticked on the wall clock, also while no data comes;
-        // the groups each node holds are counted about once a second.
-        const GAUGES_EVERY: i64 = 1_000_000_000;
-        let mut now = wall_clock_ns();
-        task.dag.start(now);
-        let mut gauges_due = now + GAUGES_EVERY;
-        loop {
-            let due = task
-                .dag
-                .next_tick()
-                .map_or(gauges_due, |d| d.min(gauges_due));
-            let wait = u64::try_from(due.saturating_sub(now)).unwrap_or(0);
-            let batch = match receiver.recv_timeout(Duration::from_nanos(wait)) {
-                Ok(batch) => Some(batch),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            now = wall_clock_ns();
-            if task.dag.next_tick().is_some() {
-                // Also moves the clock that nodes read as data arrives.
-                task.dag.tick(now);
-            }
-            if let Some(batch) = batch {
-                task.push_points(batch);
-            }
-            if now >= gauges_due {
-                task.dag.refresh_gauges();
-                gauges_due = now + GAUGES_EVERY;
-            }
-        }
-        task.dag.finish();
-    }));
-    if let Err(panic) = outcome {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        tracing::error!(task = id, "task stopped by a panic: {message}");
-        *failure.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(format!("task panicked: {message}"));
-    }
+/// The pool every task runs on: `workers` threads, or one per core.
+fn start_pool(workers: usize) -> host::Pool {
+    let workers = match workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    // Threads that cannot start leave the daemon unable to run any task:
+    // that is a failure at start, as a port in use is.
+    host::Pool::new(workers).unwrap_or_else(|e| panic!("cannot start {workers} task workers: {e}"))
 }

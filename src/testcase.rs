@@ -42,9 +42,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ingest::lp::Precision;
+use pipeline::PointBatch;
 use pipeline::build::{build_dag, build_stream_task};
 use pipeline::time::parse_rfc3339;
-use pipeline::{Message, PointBatch};
 use serde_json::Value;
 
 use crate::handlers::HandlerRegistry;
@@ -229,7 +229,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     };
     match task_type {
         dsl::TaskType::Stream => {
-            let mut stream = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
+            let stream = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
             let input = std::fs::read(dir.join("input.srpl"))
                 .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
             let mut points = read_srpl(&input, Precision::Second)
@@ -239,26 +239,22 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
                 p.time += shift;
             }
             let points = route(&task, points, &expected, meta.as_ref())?;
-            let task = &mut stream;
-            // The replay's clock: it starts at zero and reaches each point's
-            // time before the point is delivered.
-            task.dag.start(REPLAY_ZERO_NS);
-            let timed = task.dag.next_tick().is_some();
-            // Deliver in file order, `delivery_batch` points at a time,
-            // never mixing databases in one delivery, nor (when nodes read
-            // the clock) times.
+            // The replay's clock: it starts at zero and reaches each
+            // point's time before the point is delivered (the runner's
+            // data clock). Deliver in file order, `delivery_batch` points at
+            // a time, never mixing databases in one delivery.
+            let running = spawn(&task, host::TaskKind::Stream(stream));
             let mut pending: Option<PointBatch> = None;
             for (dbrp, point) in points {
                 if let Some(batch) = &mut pending {
-                    let same_time = !timed || batch.points[0].time == point.time;
-                    if batch.dbrp == dbrp && same_time && batch.points.len() < opts.delivery_batch {
+                    if batch.dbrp == dbrp && batch.points.len() < opts.delivery_batch {
                         batch.points.push(point);
                         continue;
                     }
-                    task.push_points(pending.take().unwrap_or_else(|| unreachable!()));
-                }
-                if timed {
-                    advance_clock(&mut task.dag, point.time);
+                    feed(
+                        &running,
+                        host::Input::Points(pending.take().unwrap_or_else(|| unreachable!())),
+                    )?;
                 }
                 pending = Some(PointBatch {
                     dbrp,
@@ -266,15 +262,16 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
                 });
             }
             if let Some(batch) = pending {
-                task.push_points(batch);
+                feed(&running, host::Input::Points(batch))?;
             }
-            if timed {
-                advance_clock(&mut task.dag, REPLAY_ZERO_NS + advance_to(&expected)?);
-            }
-            task.dag.finish();
+            feed(
+                &running,
+                host::Input::AdvanceTo(REPLAY_ZERO_NS + advance_to(&expected)?),
+            )?;
+            finish(&running)?;
         }
         dsl::TaskType::Batch => {
-            let mut dag = build_dag(&plan, &env).map_err(|e| Failure(e.to_string()))?;
+            let dag = build_dag(&plan, &env).map_err(|e| Failure(e.to_string()))?;
             let query_nodes: Vec<usize> = plan
                 .nodes
                 .iter()
@@ -321,10 +318,11 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
                 }
             }
             all.sort_by_key(|(t, order, _, _)| (*t, *order));
-            for (_, _, id, batch) in all {
-                dag.push_to(id, 0, Message::Batch(batch));
+            let running = spawn(&task, host::TaskKind::Batch(dag));
+            for (_, _, node, batch) in all {
+                feed(&running, host::Input::Batch { node, batch })?;
             }
-            dag.finish();
+            finish(&running)?;
         }
     }
     // The task has stopped: let the handlers and outputs deliver what they
@@ -451,13 +449,56 @@ impl pipeline::TaskInbox for Collect {
     }
 }
 
-/// Moves a task's clock to `to`, ticking every node whose time comes on
-/// the way, each at its own time, as a clock running through would.
-fn advance_clock(dag: &mut pipeline::runtime::TaskDag, to: i64) {
-    while let Some(due) = dag.next_tick().filter(|&due| due <= to) {
-        dag.tick(due);
+/// The pool that runs cases: the daemon's runner on a pool of its own, one
+/// worker per core, shared by every case this process runs.
+fn pool() -> &'static host::Pool {
+    static POOL: std::sync::OnceLock<host::Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        host::Pool::new(workers).unwrap_or_else(|e| panic!("cannot start the test workers: {e}"))
+    })
+}
+
+/// Points a case's task may have waiting before the replay waits for it.
+const CASE_INBOX_POINTS: usize = 10_000;
+/// How long a case's task may take to process its replay.
+const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Starts a case's task on the replay's clock.
+fn spawn(name: &str, task: host::TaskKind) -> host::TaskHandle {
+    let runner = host::Runner::new(
+        task,
+        host::ClockMode::Data {
+            start: REPLAY_ZERO_NS,
+        },
+    );
+    pool().spawn(name, Box::new(runner), CASE_INBOX_POINTS)
+}
+
+/// Hands the task its next input, as fast as it takes them.
+fn feed(task: &host::TaskHandle, input: host::Input) -> Result<(), Failure> {
+    task.send(input).map_err(|_| ended_early(task))
+}
+
+/// The replay is over: waits for the task to process it and end.
+fn finish(task: &host::TaskHandle) -> Result<(), Failure> {
+    task.close();
+    if !task.wait(CASE_TIMEOUT) {
+        return Err(Failure(format!(
+            "the task did not finish its replay within {CASE_TIMEOUT:?}"
+        )));
     }
-    dag.tick(to);
+    match task.failure() {
+        Some(why) => Err(Failure(why)),
+        None => Ok(()),
+    }
+}
+
+fn ended_early(task: &host::TaskHandle) -> Failure {
+    Failure(
+        task.failure()
+            .unwrap_or_else(|| "the task stopped taking input".into()),
+    )
 }
 
 /// `clock.advance_to` of a case, in ns (0 when absent).

@@ -1435,7 +1435,7 @@ fn cases_pass_every_way(dir: &std::path::Path) -> usize {
 #[test]
 fn kapacitor_conformance_cases_pass_every_way() {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/kapacitor");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/conformance/kapacitor");
     assert_eq!(
         cases_pass_every_way(&dir),
         43,

@@ -193,12 +193,19 @@ pub struct PipelineConfig {
     /// Alert state that is not OK survives, so a recovery is never lost.
     /// Default 24h.
     pub group_idle_timeout: std::time::Duration,
+    /// Worker threads that run every task; 0: one per core. Default 0.
+    pub workers: usize,
+    /// Points a task may have waiting before the router drops for it
+    /// (counted per task). Default 250,000.
+    pub inbox_points: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             group_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+            workers: 0,
+            inbox_points: 250_000,
         }
     }
 }

@@ -293,6 +293,18 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "group_idle_timeout",
         quote(&go_like_duration(c.pipeline.group_idle_timeout)),
     );
+    out.key(
+        1,
+        "Worker threads that run every task (a task never runs on two at once); 0: one per core.",
+        "workers",
+        c.pipeline.workers,
+    );
+    out.key(
+        1,
+        "Points a task may have waiting; past that the router drops the task's points and counts them.",
+        "inbox_points",
+        c.pipeline.inbox_points,
+    );
     out.0
 }
 

@@ -42,7 +42,7 @@ const INFLUXDB_KEYS: &[&str] = &[
     "insecure_skip_verify",
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
-const PIPELINE_KEYS: &[&str] = &["group_idle_timeout"];
+const PIPELINE_KEYS: &[&str] = &["group_idle_timeout", "workers", "inbox_points"];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
 const UDP_KEYS: &[&str] = &[
     "enabled",
@@ -642,13 +642,24 @@ impl<'f> Walker<'f> {
     fn pipeline(&mut self, node: &Node, c: &mut PipelineConfig) {
         for (key, value) in self.mapping("pipeline", node, PIPELINE_KEYS) {
             let full = dotted("pipeline", key);
-            if key == "group_idle_timeout" {
-                let timeout = self.string(&full, value).and_then(|text| {
-                    crate::task::parse_duration(&text)
-                        .map_err(|message| self.error(&full, value, message))
-                        .ok()
-                });
-                set(&mut c.group_idle_timeout, timeout);
+            match key {
+                "group_idle_timeout" => {
+                    let timeout = self.string(&full, value).and_then(|text| {
+                        crate::task::parse_duration(&text)
+                            .map_err(|message| self.error(&full, value, message))
+                            .ok()
+                    });
+                    set(&mut c.group_idle_timeout, timeout);
+                }
+                "workers" => set(&mut c.workers, self.count(&full, value)),
+                "inbox_points" => {
+                    let n = self.count(&full, value);
+                    if n == Some(0) {
+                        self.error(&full, value, "a task's inbox must hold at least one point");
+                    }
+                    set(&mut c.inbox_points, n.filter(|&n| n > 0));
+                }
+                _ => {}
             }
         }
     }

@@ -507,3 +507,17 @@ fn httppost_endpoints_are_read_and_their_mistakes_located() {
         assert!(errs.contains(wanted), "missing {wanted:?} in\n{errs}");
     }
 }
+
+#[test]
+fn pipeline_workers_and_inbox_points_are_counts() {
+    let c = parse("pipeline:\n  workers: 3\n  inbox_points: 5000\n").expect("valid");
+    assert_eq!((c.pipeline.workers, c.pipeline.inbox_points), (3, 5000));
+    let errs = errors("pipeline:\n  workers: many\n  inbox_points: 0\n");
+    assert_eq!(
+        located(&errs),
+        vec![
+            ("pipeline.workers", 2, 12),
+            ("pipeline.inbox_points", 3, 17)
+        ]
+    );
+}

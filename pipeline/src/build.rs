@@ -200,15 +200,13 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
         let alerting = instances
             .first()
             .is_some_and(|i| i.alerts_triggered().is_some());
-        let output = instances
-            .first()
-            .is_some_and(|i| i.output_counts().is_some());
+        let outputs = instances.iter().filter_map(|i| i.output()).collect();
         nodes.push(RunNode {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
             instances,
             children,
-            stats: Arc::new(NodeStats::new(alerting, output)),
+            stats: Arc::new(NodeStats::new(alerting, outputs)),
             shard_on,
         });
     }

@@ -106,8 +106,9 @@ pub trait Node: Send {
         None
     }
 
-    /// An output node's deliveries so far; `None` for the rest.
-    fn output_counts(&self) -> Option<crate::output::OutputCounts> {
+    /// An output node's output, whose counters show its deliveries;
+    /// `None` for the rest.
+    fn output(&self) -> Option<std::sync::Arc<dyn crate::output::Output>> {
         None
     }
 }

@@ -34,8 +34,35 @@ pub struct NodeStats {
     groups: AtomicU64,
     /// Alert events by level as of then, when the node alerts.
     alerts: Option<[AtomicU64; 4]>,
-    /// Deliveries as of then, when the node is an output.
-    output: Option<crate::output::OutputCounters>,
+    /// The outputs of an output node's instances, whose counters are read
+    /// when status is shown (their deliveries happen off the task).
+    outputs: Outputs,
+}
+
+/// An output node's outputs; empty for the other nodes.
+#[derive(Default)]
+struct Outputs(Vec<Arc<dyn crate::output::Output>>);
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} outputs", self.0.len())
+    }
+}
+
+impl Outputs {
+    fn counts(&self) -> Option<crate::output::OutputCounts> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut sum = crate::output::OutputCounts::default();
+        for c in self.0.iter().map(|o| o.counts()) {
+            sum.written += c.written;
+            sum.failed += c.failed;
+            sum.dropped += c.dropped;
+            sum.retried += c.retried;
+        }
+        Some(sum)
+    }
 }
 
 /// Messages fed to a task's root at once (see [`TaskDag::push_all`]).
@@ -82,11 +109,11 @@ pub struct AlertsTriggered {
 
 impl NodeStats {
     /// Counters for a node; `alerting` when it sends alert events,
-    /// `output` when it delivers somewhere.
-    pub fn new(alerting: bool, output: bool) -> Self {
+    /// `outputs` (one per instance) when it delivers somewhere.
+    pub fn new(alerting: bool, outputs: Vec<Arc<dyn crate::output::Output>>) -> Self {
         NodeStats {
             alerts: alerting.then(Default::default),
-            output: output.then(Default::default),
+            outputs: Outputs(outputs),
             ..NodeStats::default()
         }
     }
@@ -113,7 +140,7 @@ impl NodeStats {
                     crits_triggered: crit,
                 }
             }),
-            output: self.output.as_ref().map(|o| o.snapshot()),
+            output: self.outputs.counts(),
         }
     }
 }
@@ -317,19 +344,6 @@ impl TaskDag {
                 for (a, s) in alerts.iter().zip(sum) {
                     a.store(s, Ordering::Relaxed);
                 }
-            }
-            if let Some(output) = &node.stats.output {
-                let mut sum = crate::output::OutputCounts::default();
-                for c in node.instances.iter().filter_map(|i| i.output_counts()) {
-                    sum.written += c.written;
-                    sum.failed += c.failed;
-                    sum.dropped += c.dropped;
-                    sum.retried += c.retried;
-                }
-                output.written.store(sum.written, Ordering::Relaxed);
-                output.failed.store(sum.failed, Ordering::Relaxed);
-                output.dropped.store(sum.dropped, Ordering::Relaxed);
-                output.retried.store(sum.retried, Ordering::Relaxed);
             }
         }
     }

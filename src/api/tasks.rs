@@ -53,7 +53,6 @@ pub fn valid_id(id: &str) -> bool {
 fn task_error(e: TaskError) -> Response {
     match e {
         TaskError::NotFound(_) => json_error(StatusCode::NOT_FOUND, e.to_string()),
-        TaskError::Thread(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         _ => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

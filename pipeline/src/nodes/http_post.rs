@@ -22,7 +22,7 @@ use crate::batch::Message;
 use crate::build::TaskEnv;
 use crate::node::{Node, NodeError};
 use crate::nodes::alert::{Template, TemplateData, TemplateKind};
-use crate::output::{Output, OutputCounts, OutputSpec, Payload};
+use crate::output::{Output, OutputSpec, Payload};
 use crate::point::{FieldValue, Fields, Name, Tags};
 use crate::result::{Result as Rows, Series};
 use crate::spec::{BuildError, SpecExt};
@@ -161,8 +161,8 @@ impl Node for HttpPostNode {
         posted.map(|_| ())
     }
 
-    fn output_counts(&self) -> Option<OutputCounts> {
-        Some(self.output.counts())
+    fn output(&self) -> Option<Arc<dyn Output>> {
+        Some(self.output.clone())
     }
 }
 
@@ -188,8 +188,8 @@ mod tests {
             self.offer(payload);
             201
         }
-        fn counts(&self) -> OutputCounts {
-            OutputCounts::default()
+        fn counts(&self) -> crate::output::OutputCounts {
+            crate::output::OutputCounts::default()
         }
     }
 

@@ -11,7 +11,7 @@ use dsl::{NodeSpec, Value};
 
 use crate::batch::Message;
 use crate::node::{Node, NodeError};
-use crate::output::{Output, OutputCounts, OutputSpec};
+use crate::output::{Output, OutputSpec};
 use crate::point::{FieldValue, Fields, Name, Point, Series, Tags};
 use crate::spec::{BuildError, SpecExt};
 
@@ -168,7 +168,7 @@ impl Node for InfluxDbOutNode {
         Ok(())
     }
 
-    fn output_counts(&self) -> Option<OutputCounts> {
-        Some(self.output.counts())
+    fn output(&self) -> Option<Arc<dyn Output>> {
+        Some(self.output.clone())
     }
 }
