@@ -46,34 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '== %s\n' "$*" >&2; }
-
-# A free loopback port (TCP and UDP), never one handed out before in this run.
-used_ports=" "
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [[ $used_ports == *" $port "* ]] && continue
-        if ! ss -Htuan "( sport = :$port )" | grep -q .; then
-            used_ports+="$port "
-            echo "$port"
-            return
-        fi
-    done
-}
-
-# Waits until GET /ping answers 204; fails after $2 seconds.
-wait_ping() {
-    local url=$1 seconds=$2 i
-    for ((i = 0; i < seconds * 10; i++)); do
-        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/ping" 2>/dev/null) == 204 ]]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
+. "$root/bench/lib.sh"
 
 # ---- tools ---------------------------------------------------------------
 if ! command -v influxd >/dev/null || ! command -v curl >/dev/null || ! command -v ss >/dev/null; then

@@ -1,0 +1,31 @@
+# Shared by the bench scripts (sourced, not run): logging, free loopback
+# ports and waiting for a server to answer.
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# A free loopback port (TCP and UDP), never one handed out before in this run.
+used_ports=" "
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        [[ $used_ports == *" $port "* ]] && continue
+        if ! ss -Htuan "( sport = :$port )" | grep -q .; then
+            used_ports+="$port "
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Waits until GET /ping answers 204; fails after $2 seconds.
+wait_ping() {
+    local url=$1 seconds=$2 i
+    for ((i = 0; i < seconds * 100; i++)); do
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/ping" 2>/dev/null) == 204 ]]; then
+            return 0
+        fi
+        sleep 0.01
+    done
+    return 1
+}
