@@ -19,6 +19,15 @@ impl BuildError {
             message: message.into(),
         }
     }
+
+    /// A setting `dsl::compile` refuses, found in a plan that was not
+    /// compiled from a script: the checks themselves live in the DSL.
+    pub fn unchecked(spec: &NodeSpec, property: &str) -> Self {
+        BuildError::invalid(
+            spec,
+            format!("{property} is not valid; check the script with `kapacitor check`"),
+        )
+    }
 }
 
 /// Typed access to a node's arguments and properties.

@@ -36,7 +36,7 @@ impl SideloadNode {
     pub fn build(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Self, BuildError> {
         let source = spec
             .prop_string("source")?
-            .ok_or_else(|| BuildError::invalid(spec, "sideload needs a .source('file:///dir')"))?;
+            .ok_or_else(|| BuildError::unchecked(spec, ".source()"))?;
         let mut order = Vec::new();
         let mut fields: Vec<(Name, FieldValue)> = Vec::new();
         let mut tags: Vec<(Name, Name)> = Vec::new();

@@ -93,8 +93,8 @@ impl AlertSpec {
             ));
         }
         if let Some(history) = spec.prop_int("history")? {
-            alert.history = usize::try_from(history)
-                .map_err(|_| BuildError::invalid(spec, ".history() must be positive"))?;
+            alert.history =
+                usize::try_from(history).map_err(|_| BuildError::unchecked(spec, ".history()"))?;
         }
         alert.all = spec.has_prop("all");
         alert.level_tag = spec.prop_string("levelTag")?;
