@@ -16,7 +16,7 @@ use crate::span::Span;
 enum Bound {
     Positive,
     NonNegative,
-    AtLeastOne,
+    AtLeast(i64),
     NonZero,
     /// 0 to 100 inclusive.
     Percent,
@@ -27,42 +27,43 @@ impl Bound {
         match self {
             Bound::Positive => x > 0.0,
             Bound::NonNegative => x >= 0.0,
-            Bound::AtLeastOne => x >= 1.0,
+            Bound::AtLeast(n) => x >= n as f64,
             Bound::NonZero => x != 0.0,
             Bound::Percent => (0.0..=100.0).contains(&x),
         }
     }
 
-    fn words(self) -> &'static str {
+    fn words(self) -> String {
         match self {
-            Bound::Positive => "must be positive",
-            Bound::NonNegative => "must not be negative",
-            Bound::AtLeastOne => "must be at least 1",
-            Bound::NonZero => "must not be zero",
-            Bound::Percent => "must be between 0 and 100",
+            Bound::Positive => "must be positive".into(),
+            Bound::NonNegative => "must not be negative".into(),
+            Bound::AtLeast(n) => format!("must be at least {n}"),
+            Bound::NonZero => "must not be zero".into(),
+            Bound::Percent => "must be between 0 and 100".into(),
         }
     }
 }
 
 /// `(node kinds, property, bound)`; no kinds: every node.
 const PROPERTY_BOUNDS: &[(&[&str], &str, Bound)] = &[
-    (&[], "parallelism", Bound::AtLeastOne),
+    (&[], "parallelism", Bound::AtLeast(1)),
     (&["window"], "period", Bound::NonNegative),
     (&["window"], "every", Bound::NonNegative),
-    (&["window"], "periodCount", Bound::AtLeastOne),
-    (&["window"], "everyCount", Bound::AtLeastOne),
+    (&["window"], "periodCount", Bound::AtLeast(1)),
+    (&["window"], "everyCount", Bound::AtLeast(1)),
     (&["stateDuration", "derivative"], "unit", Bound::Positive),
     (
         &["join", "flatten", "combine"],
         "tolerance",
         Bound::NonNegative,
     ),
-    (&["combine"], "max", Bound::AtLeastOne),
+    (&["combine"], "max", Bound::AtLeast(1)),
     (&["barrier"], "idle", Bound::Positive),
     (&["barrier"], "period", Bound::Positive),
-    (&["influxDBOut"], "buffer", Bound::AtLeastOne),
+    (&["influxDBOut"], "buffer", Bound::AtLeast(1)),
     (&["influxDBOut"], "flushInterval", Bound::Positive),
-    (&["alert", "deadman"], "history", Bound::NonNegative),
+    // The current and the previous level.
+    (&["alert", "deadman"], "history", Bound::AtLeast(2)),
     (
         &["alert", "deadman"],
         "stateChangesOnly",
@@ -84,9 +85,9 @@ const ARGUMENT_BOUNDS: &[(&[&str], usize, &str, Bound)] = &[
         &["top", "bottom"],
         0,
         "the number of points",
-        Bound::AtLeastOne,
+        Bound::AtLeast(1),
     ),
-    (&["movingAverage"], 1, "the window", Bound::AtLeastOne),
+    (&["movingAverage"], 1, "the window", Bound::AtLeast(1)),
     (
         &["holtWinters", "holtWintersWithFit"],
         1,
@@ -549,13 +550,13 @@ fn flapping(node: &NodeSpec, out: &mut Vec<Diagnostic>) {
             Diagnostic::error("`.flapping()` thresholds must be between 0 and 1", p.span)
                 .with_label("shares of state changes, e.g. .flapping(0.25, 0.5)"),
         );
-    } else if low >= high {
+    } else if low > high {
         out.push(
             Diagnostic::error(
-                "`.flapping()` needs its low threshold below its high one",
+                "`.flapping()` needs its low threshold at or below its high one",
                 p.span,
             )
-            .with_label(format!("{low} is not below {high}")),
+            .with_label(format!("{low} is above {high}")),
         );
     }
 }

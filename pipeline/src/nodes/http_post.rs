@@ -60,8 +60,9 @@ impl HttpPostNode {
     pub fn output_spec(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<OutputSpec, BuildError> {
         let endpoint = match spec.prop_string("endpoint")? {
             Some(name) => Some(env.http_endpoint(&name).ok_or_else(|| {
-                BuildError::invalid(
+                BuildError::property(
                     spec,
+                    "endpoint",
                     format!("no endpoint named `{name}` in the config's `httppost`"),
                 )
             })?),

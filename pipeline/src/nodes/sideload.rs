@@ -45,10 +45,15 @@ impl SideloadNode {
                 ("order", args) => {
                     for a in args {
                         let Value::String(text) = a else {
-                            return Err(BuildError::invalid(spec, ".order() takes templates"));
+                            return Err(BuildError::at(
+                                &spec.name,
+                                p.span,
+                                ".order() takes templates",
+                            ));
                         };
-                        let t = Template::parse(TemplateKind::Order, text)
-                            .map_err(|e| BuildError::invalid(spec, format!("sideload: {e}")))?;
+                        let t = Template::parse(TemplateKind::Order, text).map_err(|e| {
+                            BuildError::at(&spec.name, p.span, format!("sideload: {e}"))
+                        })?;
                         order.push(t);
                     }
                 }
