@@ -112,16 +112,21 @@ enum Action {
     },
 }
 
+/// The (first) value of handler property `name`, if set.
+fn setting<'a>(h: &'a HandlerSpec, name: &str) -> Option<&'a Value> {
+    h.properties
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.args.first())
+}
+
 impl Action {
     fn from_spec(
         node: &str,
         h: &HandlerSpec,
         endpoints: &HttpEndpoints,
     ) -> Result<Action, BuildError> {
-        let invalid = |message: String| BuildError::Invalid {
-            node: node.to_string(),
-            message,
-        };
+        let invalid = |message: String| BuildError::at(node, h.span, message);
         let string = |v: Option<&Value>, what: &str| match v {
             Some(Value::String(s)) => Ok(s.clone()),
             _ => Err(invalid(format!(".{}() needs {what}", h.kind))),
@@ -132,22 +137,19 @@ impl Action {
                     Some(p) => {
                         let name = string(p.args.first(), "an endpoint name")?;
                         Some(endpoints.get(&name).ok_or_else(|| {
-                            invalid(format!(
-                                "no endpoint named `{name}` in the config's `httppost`"
-                            ))
+                            BuildError::at(
+                                node,
+                                p.span,
+                                format!("no endpoint named `{name}` in the config's `httppost`"),
+                            )
                         })?)
                     }
                     None => None,
                 };
-                let (url, mut headers) = match (h.args.first(), endpoint) {
-                    (Some(Value::String(url)), None) => (url.clone(), Vec::new()),
-                    (None, Some(e)) => (e.url, e.headers),
-                    (Some(_), Some(_)) => {
-                        return Err(invalid(
-                            ".post() takes a URL or an .endpoint(), not both".into(),
-                        ));
-                    }
-                    _ => return Err(invalid(".post() needs a URL or an .endpoint()".into())),
+                // A URL or an endpoint, not both: `dsl::compile` checks.
+                let (url, mut headers) = match endpoint {
+                    Some(e) => (e.url, e.headers),
+                    None => (string(h.args.first(), "a URL")?, Vec::new()),
                 };
                 for p in h.properties.iter().filter(|p| p.name == "header") {
                     match (p.args.first(), p.args.get(1)) {
@@ -165,17 +167,12 @@ impl Action {
                 let tls = Tls::skipping_verification(
                     h.properties.iter().any(|p| p.name == "skipSSLVerification"),
                 );
-                let timeout = match h.properties.iter().find(|p| p.name == "timeout") {
-                    Some(p) => match p.args.first() {
-                        Some(Value::Duration(ns)) if *ns > 0 => Duration::from_nanos(*ns as u64),
-                        _ => {
-                            return Err(invalid(
-                                ".post().timeout() takes a positive duration".into(),
-                            ));
-                        }
-                    },
-                    None => POST_TIMEOUT,
-                };
+                // Positive: `dsl::compile` checks.
+                let timeout = match setting(h, "timeout") {
+                    Some(Value::Duration(ns)) => u64::try_from(*ns).ok(),
+                    _ => None,
+                }
+                .map_or(POST_TIMEOUT, Duration::from_nanos);
                 Action::Post {
                     url,
                     headers,
@@ -187,14 +184,10 @@ impl Action {
                 addr: string(h.args.first(), "an address host:port")?,
             },
             "log" => {
-                let mode = h
-                    .properties
-                    .iter()
-                    .find(|p| p.name == "mode")
-                    .and_then(|p| match p.args.first() {
-                        Some(Value::Int(m)) => u32::try_from(*m).ok(),
-                        _ => None,
-                    });
+                let mode = match setting(h, "mode") {
+                    Some(Value::Int(m)) => u32::try_from(*m).ok(),
+                    _ => None,
+                };
                 Action::Log {
                     path: string(h.args.first(), "a file path")?,
                     mode,
@@ -315,12 +308,13 @@ impl HandlerSet {
         endpoints: &HttpEndpoints,
         history: Arc<AlertHistory>,
     ) -> Result<Self, BuildError> {
-        let actions: Vec<(String, Action)> = specs
+        let actions: Vec<(&HandlerSpec, Action)> = specs
             .iter()
-            .map(|h| Action::from_spec(node, h, endpoints).map(|a| (h.kind.clone(), a)))
+            .map(|h| Action::from_spec(node, h, endpoints).map(|a| (h, a)))
             .collect::<Result<_, _>>()?;
         let mut handlers = Vec::with_capacity(actions.len());
-        for (kind, action) in actions {
+        for (h, action) in actions {
+            let kind = h.kind.clone();
             let (tx, rx) = sync_channel::<Arc<str>>(QUEUE_EVENTS);
             let counters = Arc::new(HandlerCounters::default());
             let worker = std::thread::Builder::new()
@@ -329,10 +323,7 @@ impl HandlerSet {
                     let counters = counters.clone();
                     move || work(action, rx, counters)
                 })
-                .map_err(|e| BuildError::Invalid {
-                    node: node.to_string(),
-                    message: format!("cannot start handler: {e}"),
-                })?;
+                .map_err(|e| BuildError::at(node, h.span, format!("cannot start handler: {e}")))?;
             handlers.push(Handler {
                 kind,
                 queue: Mutex::new(Some(tx)),

@@ -654,7 +654,9 @@ impl TaskManager {
                 endpoints: &self.endpoints,
                 sideloads: &self.sideloads,
             };
-            pipeline::build::build_dag(&plan, &check)?;
+            pipeline::build::build_dag(&plan, &check).map_err(|e| {
+                TaskError::Script(e.render(&format!("{}.tick", def.id), &def.script))
+            })?;
         }
         let mut tasks = self.lock();
         if let Some(existing) = tasks.get(&def.id)

@@ -1569,7 +1569,8 @@ async fn a_task_where_predicate_filters_in_the_router() {
 
 /// What only building a task's nodes can find (a property refused, a URL
 /// template reading what a post lacks, an alert template naming no field) is a
-/// 400 at define, naming the node, and the running version keeps running.
+/// 400 at define, at its line and column (the node named beside the caret), and
+/// the running version keeps running.
 #[tokio::test]
 async fn node_build_errors_are_refused_at_define_and_the_running_version_stays() {
     let (server, _dir) = start().await;
@@ -1588,15 +1589,15 @@ async fn node_build_errors_are_refused_at_define_and_the_running_version_stays()
     for (script, wanted) in [
         (
             "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).topic('cpu')",
-            "alert2: .topic() is not supported yet",
+            "hook.tick:1:61: error: .topic() is not supported yet",
         ),
         (
             "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/{{.Level}}')|httpOut('out')",
-            "httpPost2: httpPost: url template 1:22: can't evaluate field Level",
+            "hook.tick:1:34: error: httpPost: url template 1:22: can't evaluate field Level",
         ),
         (
             "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).message('{{.Nope}}')",
-            "alert2: alert: message template 1:3: can't evaluate field Nope",
+            "hook.tick:1:61: error: alert: message template 1:3: can't evaluate field Nope",
         ),
     ] {
         let path = "/kapacitor/v1/tasks/hook";

@@ -183,6 +183,8 @@ struct Compiler {
     wrong_root: bool,
     /// Nodes whose edge type could not be known because of an earlier error.
     unknown_edge: Vec<usize>,
+    /// Nodes an error was reported on (a property or argument of theirs).
+    reported: Vec<usize>,
     /// Vars set from outside the script (see [`compile_with_vars`]).
     overrides: HashMap<String, Value>,
 }
@@ -217,6 +219,7 @@ impl Compiler {
             root_used: false,
             wrong_root: false,
             unknown_edge: Vec::new(),
+            reported: Vec::new(),
             overrides: HashMap::new(),
         }
     }
@@ -243,6 +246,7 @@ impl Compiler {
                 .with_help(format!("begin a pipeline like {example}")),
             );
         }
+        self.check_nodes();
         if !self.diags.is_empty() {
             self.diags.sort_by_key(|d| d.span.start);
             return Err(Diagnostics(self.diags));
@@ -254,6 +258,21 @@ impl Compiler {
             dbrps: self.dbrps,
             vars: self.vars,
         })
+    }
+
+    /// The meaning checks of [`crate::check`] on every node, skipping nodes
+    /// already reported on: a node whose arguments or properties failed to
+    /// type-check lacks them, and one mistake should give one error.
+    fn check_nodes(&mut self) {
+        let mut found = Vec::new();
+        for node in &self.nodes {
+            if self.unknown_edge.contains(&node.id) || self.reported.contains(&node.id) {
+                continue;
+            }
+            let parents = self.edges.iter().filter(|e| e.to == node.id).count();
+            crate::check::node(node, parents, &mut found);
+        }
+        self.diags.extend(found);
     }
 
     fn statement(&mut self, stmt: &Stmt) {
@@ -440,7 +459,26 @@ impl Compiler {
         }
     }
 
+    /// Chains `call` on `at`, noting the nodes it reported errors on.
     fn chain(&mut self, at: NodeRef, op: ChainOp, call: &Call, target: &Expr) -> Option<NodeRef> {
+        let before = self.diags.len();
+        let result = self.chain_call(at, op, call, target);
+        if self.diags.len() > before {
+            // A failed child may well be a property meant for its parent
+            // (`|period(10s)`), so the parent counts as reported too.
+            self.reported
+                .extend([at.id].into_iter().chain(result.map(|n| n.id)));
+        }
+        result
+    }
+
+    fn chain_call(
+        &mut self,
+        at: NodeRef,
+        op: ChainOp,
+        call: &Call,
+        target: &Expr,
+    ) -> Option<NodeRef> {
         let name = call.name.name.as_str();
         if at.id == POISON.id {
             // What the parent was is unknown: only check what stands alone.

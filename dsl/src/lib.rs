@@ -10,6 +10,7 @@
 //! ```
 
 pub mod ast;
+mod check;
 pub mod compile;
 pub mod diagnostic;
 pub mod lambda;

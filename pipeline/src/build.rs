@@ -369,6 +369,7 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             return Err(BuildError::Unsupported {
                 node: spec.name.clone(),
                 kind: other.to_string(),
+                span: spec.span,
             });
         }
     };

@@ -1,23 +1,76 @@
 //! Reading a node's settings out of its plan entry, with errors that name
 //! the node and the property.
 
-use dsl::{NodeSpec, Value};
+use dsl::{Diagnostic, NodeSpec, Span, Value};
 
-/// Why a task could not be built from its plan.
+/// Why a task could not be built from its plan: what only the daemon can
+/// judge (its config, what it supports), at the script's node or property.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BuildError {
     #[error("{node}: {message}")]
-    Invalid { node: String, message: String },
+    Invalid {
+        node: String,
+        message: String,
+        /// The node, property or handler in the script.
+        span: Span,
+    },
     #[error("{node}: the {kind} node is not supported yet")]
-    Unsupported { node: String, kind: String },
+    Unsupported {
+        node: String,
+        kind: String,
+        span: Span,
+    },
 }
 
 impl BuildError {
+    /// About node `spec` as a whole.
     pub fn invalid(spec: &NodeSpec, message: impl Into<String>) -> Self {
+        BuildError::at(&spec.name, spec.span, message)
+    }
+
+    /// About property `name` of `spec` (the node when it is not set).
+    pub fn property(spec: &NodeSpec, name: &str, message: impl Into<String>) -> Self {
+        let span = spec.property(name).map_or(spec.span, |p| p.span);
+        BuildError::at(&spec.name, span, message)
+    }
+
+    /// About `span` (a property or handler) of node `node`.
+    pub fn at(node: &str, span: Span, message: impl Into<String>) -> Self {
         BuildError::Invalid {
-            node: spec.name.clone(),
+            node: node.to_owned(),
             message: message.into(),
+            span,
         }
+    }
+
+    /// As a script diagnostic, at its place in the script.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let (node, message, span) = match self {
+            BuildError::Invalid {
+                node,
+                message,
+                span,
+            } => (node, message.clone(), *span),
+            BuildError::Unsupported { node, kind, span } => {
+                (node, format!("the {kind} node is not supported yet"), *span)
+            }
+        };
+        Diagnostic::error(message, span).with_label(format!("in {node}"))
+    }
+
+    /// Rendered like the compiler's diagnostics: `file:line:col`, the
+    /// line and a caret.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        self.diagnostic().render(file, source)
+    }
+
+    /// A setting `dsl::compile` refuses, found in a plan that was not
+    /// compiled from a script: the checks themselves live in the DSL.
+    pub fn unchecked(spec: &NodeSpec, property: &str) -> Self {
+        BuildError::invalid(
+            spec,
+            format!("{property} is not valid; check the script with `kapacitor check`"),
+        )
     }
 }
 
@@ -179,6 +232,24 @@ mod tests {
         );
         let got: Vec<&str> = out.iter().map(|n| &**n).collect();
         assert_eq!(got, ["dc", "rack", "host"]);
+    }
+
+    #[test]
+    fn a_build_error_renders_at_its_property() {
+        let script = "stream\n    |from()\n    |alert()\n        .message('{{ .Nope')\n";
+        let spec = node(script, "alert");
+        let err = crate::nodes::alert::AlertSpec::from_plan(&spec, "t")
+            .map(|_| ())
+            .unwrap_err();
+        let rendered = err.render("t.tick", script);
+        assert!(
+            rendered.starts_with("t.tick:4:10: error: alert: message template"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("^^^^^^^^^^^^^^^^^^^ in alert2"),
+            "{rendered}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod eval;
 mod functions;
 mod math;
 
+pub(crate) use functions::format_duration;
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};

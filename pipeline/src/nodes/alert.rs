@@ -253,29 +253,9 @@ impl AlertNode {
         let id_tmpl = parse(TemplateKind::Id, &spec.id)?;
         let message_tmpl = parse(TemplateKind::Message, &spec.message)?;
         let details_tmpl = parse(TemplateKind::Details, &spec.details)?;
-        if let Some((low, high)) = spec.flapping {
-            if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) {
-                return Err(NodeError::new(
-                    "alert: flapping thresholds are shares and must be between 0 and 1",
-                ));
-            }
-            if low > high {
-                return Err(NodeError::new(
-                    "alert: flapping low threshold is above the high one",
-                ));
-            }
-        }
-        if spec.history < 2 {
-            return Err(NodeError::new(
-                "alert: history must be at least 2 (the current and the previous level)",
-            ));
-        }
+        // Flapping thresholds, history and stateChangesOnly are checked
+        // in the script by `dsl::compile`.
         let resend_after = match spec.state_changes_only {
-            Some(Some(d)) if d < 0 => {
-                return Err(NodeError::new(
-                    "alert: stateChangesOnly duration must not be negative",
-                ));
-            }
             Some(Some(d)) if d > 0 => Some(d),
             _ => None,
         };
@@ -295,7 +275,8 @@ impl AlertNode {
             resend_after,
             no_recoveries: spec.no_recoveries,
             flapping: spec.flapping,
-            history: spec.history,
+            // The current and the previous level, at the least, as Kapacitor.
+            history: spec.history.max(2),
             all: spec.all,
             level_tag: name(spec.level_tag),
             level_field: name(spec.level_field),

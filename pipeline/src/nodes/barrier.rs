@@ -51,24 +51,7 @@ impl BarrierNode {
         let mode = match (idle, period) {
             (i, 0) if i > 0 => Mode::Idle(i),
             (0, p) if p > 0 => Mode::Period(p),
-            (0, 0) => {
-                return Err(BuildError::invalid(
-                    spec,
-                    "barrier needs a positive .idle() or .period()",
-                ));
-            }
-            (i, p) if i != 0 && p != 0 => {
-                return Err(BuildError::invalid(
-                    spec,
-                    "barrier takes .idle() or .period(), not both",
-                ));
-            }
-            _ => {
-                return Err(BuildError::invalid(
-                    spec,
-                    "barrier durations must be positive",
-                ));
-            }
+            _ => return Err(BuildError::unchecked(spec, ".idle() or .period()")),
         };
         let delete = match spec.prop("delete") {
             None => false,

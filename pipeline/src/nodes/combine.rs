@@ -58,26 +58,10 @@ impl CombineNode {
             })
             .collect();
         if names.len() != lambdas.len() {
-            return Err(BuildError::invalid(
-                spec,
-                format!(
-                    "combine needs one .as() name per lambda: {} lambdas, {} names",
-                    lambdas.len(),
-                    names.len()
-                ),
-            ));
+            return Err(BuildError::unchecked(spec, ".as()"));
         }
         let delimiter = spec.prop_string("delimiter")?.unwrap_or_else(|| ".".into());
-        if delimiter.is_empty() {
-            return Err(BuildError::invalid(spec, ".delimiter() must not be empty"));
-        }
         let tolerance = spec.prop_duration("tolerance")?.unwrap_or(0);
-        if tolerance < 0 {
-            return Err(BuildError::invalid(
-                spec,
-                ".tolerance() must not be negative",
-            ));
-        }
         Ok(CombineNode {
             lambdas,
             names,

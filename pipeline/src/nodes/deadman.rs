@@ -55,12 +55,7 @@ impl DeadmanNode {
         };
         let interval = match spec.arg(1) {
             Some(Value::Duration(d)) if *d > 0 => *d,
-            _ => {
-                return Err(BuildError::invalid(
-                    spec,
-                    "deadman needs a positive interval",
-                ));
-            }
+            _ => return Err(BuildError::unchecked(spec, "the interval")),
         };
         let extra: Vec<Lambda> = spec.args[2..]
             .iter()

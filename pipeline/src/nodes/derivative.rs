@@ -45,7 +45,7 @@ impl DerivativeNode {
         let field = Name::from(spec.arg_string(0)?);
         let unit = spec.prop_duration("unit")?.unwrap_or(1_000_000_000);
         if unit <= 0 {
-            return Err(BuildError::invalid(spec, ".unit() must be positive"));
+            return Err(BuildError::unchecked(spec, ".unit()"));
         }
         let as_name = spec
             .prop_string("as")?

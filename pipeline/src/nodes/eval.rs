@@ -93,16 +93,7 @@ impl EvalNode {
             }
         }
         if as_names.len() != lambdas.len() {
-            return Err(BuildError::invalid(
-                spec,
-                "must provide one name per expression via the 'As' property",
-            ));
-        }
-        if let Some(t) = tags.iter().find(|t| !as_names.contains(t)) {
-            return Err(BuildError::invalid(
-                spec,
-                format!(".tags() names {t:?}, which no expression is named with .as()"),
-            ));
+            return Err(BuildError::unchecked(spec, ".as()"));
         }
         let mut templates = Vec::with_capacity(lambdas.len());
         for l in &lambdas {

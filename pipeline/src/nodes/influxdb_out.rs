@@ -83,23 +83,17 @@ impl InfluxDbOutNode {
     pub fn output_spec(spec: &NodeSpec) -> Result<OutputSpec, BuildError> {
         let database = spec
             .prop_string("database")?
-            .ok_or_else(|| BuildError::invalid(spec, "influxDBOut needs .database()"))?;
+            .ok_or_else(|| BuildError::unchecked(spec, ".database()"))?;
         let precision = spec.prop_string("precision")?.unwrap_or_default();
         if unit_ns(&precision).is_none() {
-            return Err(BuildError::invalid(
-                spec,
-                format!("unknown precision {precision:?}: use n, u, ms, s, m or h"),
-            ));
+            return Err(BuildError::unchecked(spec, ".precision()"));
         }
         let buffer = spec.prop_int("buffer")?.unwrap_or(BUFFER);
         let flush_interval = spec
             .prop_duration("flushInterval")?
             .unwrap_or(FLUSH_INTERVAL);
         if buffer <= 0 || flush_interval <= 0 {
-            return Err(BuildError::invalid(
-                spec,
-                ".buffer() and .flushInterval() must be positive",
-            ));
+            return Err(BuildError::unchecked(spec, ".buffer() or .flushInterval()"));
         }
         Ok(OutputSpec::InfluxDb {
             cluster: spec.prop_string("cluster")?,

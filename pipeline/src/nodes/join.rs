@@ -415,26 +415,7 @@ impl JoinNode {
             &mut prefixes,
         )?;
         if prefixes.len() != parents {
-            return Err(BuildError::invalid(
-                spec,
-                format!(
-                    "join has {parents} parents but .as() gives {} names; give one per parent",
-                    prefixes.len()
-                ),
-            ));
-        }
-        if let Some(dup) = prefixes
-            .iter()
-            .enumerate()
-            .find(|(i, p)| prefixes[..*i].contains(p))
-        {
-            return Err(BuildError::invalid(
-                spec,
-                format!(
-                    "must provide unique names to .as(): {:?} is given twice",
-                    dup.1
-                ),
-            ));
+            return Err(BuildError::unchecked(spec, ".as()"));
         }
         let mut on = Vec::new();
         names(spec, "on", spec.prop_args("on").unwrap_or(&[]), &mut on)?;
@@ -446,15 +427,7 @@ impl JoinNode {
             Some(Value::String(s) | Value::Reference(s)) if s == "none" => Fill::None,
             Some(Value::Int(i)) => Fill::Number(FieldValue::Integer(*i)),
             Some(Value::Float(f)) => Fill::Number(FieldValue::Float(*f)),
-            Some(other) => {
-                return Err(BuildError::invalid(
-                    spec,
-                    format!(
-                        ".fill() takes 'null', 'none' or a number, not {}",
-                        other.type_name()
-                    ),
-                ));
-            }
+            Some(_) => return Err(BuildError::unchecked(spec, ".fill()")),
         };
         let delete_all = match spec.prop("deleteAll") {
             None => false,

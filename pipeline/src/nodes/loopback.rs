@@ -28,9 +28,7 @@ impl LoopbackNode {
         let need = |name: &str| -> Result<String, BuildError> {
             spec.prop_string(name)?
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    BuildError::invalid(spec, format!("kapacitorLoopback needs .{name}()"))
-                })
+                .ok_or_else(|| BuildError::unchecked(spec, &format!(".{name}()")))
         };
         Ok(LoopbackNode {
             sink,

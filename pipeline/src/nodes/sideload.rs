@@ -36,7 +36,7 @@ impl SideloadNode {
     pub fn build(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Self, BuildError> {
         let source = spec
             .prop_string("source")?
-            .ok_or_else(|| BuildError::invalid(spec, "sideload needs a .source('file:///dir')"))?;
+            .ok_or_else(|| BuildError::unchecked(spec, ".source()"))?;
         let mut order = Vec::new();
         let mut fields: Vec<(Name, FieldValue)> = Vec::new();
         let mut tags: Vec<(Name, Name)> = Vec::new();
@@ -45,10 +45,15 @@ impl SideloadNode {
                 ("order", args) => {
                     for a in args {
                         let Value::String(text) = a else {
-                            return Err(BuildError::invalid(spec, ".order() takes templates"));
+                            return Err(BuildError::at(
+                                &spec.name,
+                                p.span,
+                                ".order() takes templates",
+                            ));
                         };
-                        let t = Template::parse(TemplateKind::Order, text)
-                            .map_err(|e| BuildError::invalid(spec, format!("sideload: {e}")))?;
+                        let t = Template::parse(TemplateKind::Order, text).map_err(|e| {
+                            BuildError::at(&spec.name, p.span, format!("sideload: {e}"))
+                        })?;
                         order.push(t);
                     }
                 }

@@ -74,7 +74,7 @@ impl StateTrackingNode {
         } else {
             let unit = spec.prop_duration("unit")?.unwrap_or(1_000_000_000);
             if unit <= 0 {
-                return Err(BuildError::invalid(spec, ".unit() must be positive"));
+                return Err(BuildError::unchecked(spec, ".unit()"));
             }
             (Measure::Duration { unit }, "state_duration")
         };

@@ -106,37 +106,23 @@ enum Held {
 }
 
 impl WindowNode {
-    /// Validates `spec` as Kapacitor's `WindowNode.validate` and
-    /// `newWindowNode` do.
+    /// A window by time when `spec` has a period, else by count. What
+    /// Kapacitor's `WindowNode.validate` refuses in a script (both kinds,
+    /// negative or missing settings) is refused by `dsl::compile`; here a
+    /// spec that cannot run at all is refused.
     pub fn new(spec: WindowSpec) -> Result<Self, NodeError> {
         let period = spec.period.unwrap_or(0);
         let every = spec.every.unwrap_or(0);
         let period_count = spec.period_count.unwrap_or(0);
         let every_count = spec.every_count.unwrap_or(0);
-        if period < 0 || every < 0 {
-            return Err(NodeError::new(
-                "window period and every must not be negative",
-            ));
-        }
-        if period_count != 0 && period != 0 {
-            return Err(NodeError::new("cannot specify both period and periodCount"));
-        }
-        if period_count != 0 && spec.align {
-            return Err(NodeError::new(
-                "can only align windows based off time, not count",
-            ));
-        }
-        if period_count != 0 && every_count == 0 {
-            return Err(NodeError::new("everyCount must be greater than zero"));
-        }
-        let mode = if period != 0 {
+        let mode = if period > 0 && every >= 0 {
             Mode::Time {
                 period,
                 every,
                 align: spec.align,
                 fill_period: spec.fill_period,
             }
-        } else if period_count != 0 {
+        } else if period_count != 0 && every_count != 0 {
             Mode::Count {
                 period: period_count,
                 every: every_count,
@@ -144,7 +130,7 @@ impl WindowNode {
             }
         } else {
             return Err(NodeError::new(
-                "window node must have either a non zero period or non zero period count",
+                "a window needs a positive period, or a period count and an every count",
             ));
         };
         Ok(WindowNode {
@@ -733,23 +719,16 @@ mod tests {
         }
     }
 
+    /// Conflicting settings are the DSL's to refuse (see the golden cases
+    /// `testdata/dsl/bad/window_*`); a spec that cannot run is refused here.
     #[test]
-    fn validation_follows_kapacitor() {
+    fn a_window_that_cannot_run_is_refused() {
         assert!(WindowNode::new(WindowSpec::default()).is_err());
-        let both = WindowSpec {
-            period: Some(S),
-            period_count: Some(2),
-            every_count: Some(1),
+        let negative = WindowSpec {
+            period: Some(-S),
             ..Default::default()
         };
-        assert!(WindowNode::new(both).is_err());
-        let aligned_count = WindowSpec {
-            period_count: Some(2),
-            every_count: Some(1),
-            align: true,
-            ..Default::default()
-        };
-        assert!(WindowNode::new(aligned_count).is_err());
+        assert!(WindowNode::new(negative).is_err());
         let no_every_count = WindowSpec {
             period_count: Some(2),
             ..Default::default()

@@ -2,7 +2,7 @@
 
 use dsl::{Lambda, NodeSpec, Value};
 
-use super::{AlertSpec, EvalInput, Level};
+use super::{AlertSpec, EvalInput, Level, Template, TemplateKind};
 use crate::lambda::{BoolLambda, Scope};
 use crate::spec::{BuildError, SpecExt};
 
@@ -51,8 +51,9 @@ impl AlertSpec {
     pub fn from_plan(spec: &NodeSpec, task_name: &str) -> Result<AlertSpec, BuildError> {
         for unsupported in ["topic", "inhibit", "category"] {
             if spec.has_prop(unsupported) {
-                return Err(BuildError::invalid(
+                return Err(BuildError::property(
                     spec,
+                    unsupported,
                     format!(".{unsupported}() is not supported yet"),
                 ));
             }
@@ -69,6 +70,18 @@ impl AlertSpec {
         }
         if let Some(details) = spec.prop_string("details")? {
             alert.details = details;
+        }
+        // Parsed here too, where the template's property is known, so a
+        // template that does not parse is reported at it.
+        for (name, kind, text) in [
+            ("id", TemplateKind::Id, &alert.id),
+            ("message", TemplateKind::Message, &alert.message),
+            ("details", TemplateKind::Details, &alert.details),
+        ] {
+            if spec.has_prop(name) {
+                Template::parse(kind, text)
+                    .map_err(|e| BuildError::property(spec, name, format!("alert: {e}")))?;
+            }
         }
         for (prop, level) in [
             ("info", Level::Info),
@@ -93,8 +106,8 @@ impl AlertSpec {
             ));
         }
         if let Some(history) = spec.prop_int("history")? {
-            alert.history = usize::try_from(history)
-                .map_err(|_| BuildError::invalid(spec, ".history() must be positive"))?;
+            alert.history =
+                usize::try_from(history).map_err(|_| BuildError::unchecked(spec, ".history()"))?;
         }
         alert.all = spec.has_prop("all");
         alert.level_tag = spec.prop_string("levelTag")?;
