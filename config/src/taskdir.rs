@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, LazyLock};
 use std::thread;
 use std::time::Duration;
 
@@ -152,6 +153,7 @@ pub struct TaskDirWatcher {
     dir: PathBuf,
     signal: Sender<Signal>,
     debouncer: DebouncerKind,
+    scans: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TaskDirWatcher {
@@ -165,6 +167,11 @@ impl std::fmt::Debug for TaskDirWatcher {
 impl TaskDirWatcher {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Rescans done since the watch started (not counting the first scan).
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
     }
 
     /// Rescans now (an API or SIGHUP trigger); changes arrive as events.
@@ -268,10 +275,19 @@ impl TaskDir {
         let (events_tx, events_rx) = mpsc::channel();
         let worker_dir = dir.to_owned();
         let rescan_interval = options.rescan_interval;
+        let scans = Arc::new(AtomicU64::new(0));
+        let counted = scans.clone();
         thread::Builder::new()
             .name("tasks-dir-watch".to_owned())
             .spawn(move || {
-                run(&worker_dir, state, &signal_rx, &events_tx, rescan_interval);
+                let rescan = Rescan {
+                    dir: &worker_dir,
+                    signals: &signal_rx,
+                    events: &events_tx,
+                    interval: rescan_interval,
+                    scans: &counted,
+                };
+                rescan.run(state);
             })
             .map_err(|source| WatchError::Dir {
                 path: dir.to_owned(),
@@ -282,6 +298,7 @@ impl TaskDir {
                 dir: dir.to_owned(),
                 signal: signal_tx,
                 debouncer,
+                scans,
             },
             initial,
             events: events_rx,
@@ -297,12 +314,25 @@ fn worth_a_rescan(result: &DebounceEventResult) -> bool {
         Err(_) => true,
         Ok(events) => events.iter().any(|e| {
             e.need_rescan()
-                || e.paths.is_empty()
-                || e.paths.iter().any(|p| match file_name(p) {
-                    Some(name) => classify(name).is_some(),
-                    None => true,
-                })
+                || (changes_files(&e.kind) && e.paths.is_empty())
+                || (changes_files(&e.kind)
+                    && e.paths.iter().any(|p| match file_name(p) {
+                        Some(name) => classify(name).is_some(),
+                        None => true,
+                    }))
         }),
+    }
+}
+
+/// Whether an event can mean a file changed. Opening or reading one (the
+/// scan itself does, for every task file) cannot: were those a reason to
+/// rescan, each scan would cause the next, for ever.
+fn changes_files(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 
@@ -310,28 +340,39 @@ fn file_name(path: &Path) -> Option<&str> {
     path.file_name().and_then(|n| n.to_str())
 }
 
-fn run(
-    dir: &Path,
-    mut state: State,
-    signals: &Receiver<Signal>,
-    events: &Sender<TaskDirEvent>,
-    rescan_interval: Option<Duration>,
-) {
-    loop {
-        let got = match rescan_interval {
-            Some(every) => signals.recv_timeout(every),
-            None => signals.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match got {
-            Ok(Signal::Rescan) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        // Coalesce whatever else queued up meanwhile into this one rescan.
-        while signals.try_recv().is_ok() {}
-        let result = scan(dir);
-        for event in state.apply(&result) {
-            if events.send(event).is_err() {
-                return;
+/// The watcher's thread: rescans when signalled (or every `interval`)
+/// and sends what changed.
+struct Rescan<'a> {
+    dir: &'a Path,
+    signals: &'a Receiver<Signal>,
+    events: &'a Sender<TaskDirEvent>,
+    interval: Option<Duration>,
+    /// Rescans done, for [`TaskDirWatcher::scans`].
+    scans: &'a AtomicU64,
+}
+
+impl Rescan<'_> {
+    fn run(&self, mut state: State) {
+        loop {
+            let got = match self.interval {
+                Some(every) => self.signals.recv_timeout(every),
+                None => self
+                    .signals
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok(Signal::Rescan) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Coalesce whatever else queued up meanwhile into this one rescan.
+            while self.signals.try_recv().is_ok() {}
+            let result = scan(self.dir);
+            self.scans.fetch_add(1, Ordering::Relaxed);
+            for event in state.apply(&result) {
+                if self.events.send(event).is_err() {
+                    return;
+                }
             }
         }
     }

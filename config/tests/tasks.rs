@@ -681,6 +681,36 @@ fn watcher_new_pair_within_a_second() {
 }
 
 #[test]
+fn reading_the_task_files_causes_no_rescan() {
+    // A rescan reads every task file; were reads a reason to rescan, each
+    // scan would cause the next and an idle daemon would spin.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "cpu.tick", SCRIPT);
+    write(d, "cpu.yaml", META);
+    let w = watch(d, WatchMode::Events);
+    w.watcher.rescan();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while w.watcher.scans() == 0 {
+        assert!(Instant::now() < deadline, "the requested rescan never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Past the debounce of anything that rescan's reads could have set off.
+    std::thread::sleep(Duration::from_millis(600));
+    let scans = w.watcher.scans();
+    for _ in 0..5 {
+        fs::read(d.join("cpu.tick")).unwrap();
+        fs::read(d.join("cpu.yaml")).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(w.watcher.scans(), scans, "reads alone set off a rescan");
+    // An edit still does.
+    write(d, "cpu.tick", &format!("{SCRIPT}\n// edited\n"));
+    settles_to_upsert(&settle(&w.events, Duration::from_millis(500)), "cpu");
+    assert!(w.watcher.scans() > scans);
+}
+
+#[test]
 fn vim_saves_and_junk_files() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
