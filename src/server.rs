@@ -90,9 +90,10 @@ impl Server {
                 .with_deadman(config.deadman.clone()),
         );
         let restoring = tasks.clone();
-        let restored = tokio::task::spawn_blocking(move || restoring.restore())
-            .await
-            .unwrap_or(Ok(0))?;
+        let restored =
+            tokio::task::spawn_blocking(move || restoring.loading_many(|| restoring.restore()))
+                .await
+                .unwrap_or(Ok(0))?;
         if restored > 0 {
             tracing::info!(tasks = restored, "restored enabled tasks");
         }

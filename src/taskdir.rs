@@ -30,9 +30,12 @@ impl TaskDirSync {
         std::fs::create_dir_all(dir).map_err(|e| format!("tasks dir {}: {e}", dir.display()))?;
         let watching = TaskDir::watch(dir, WatchOptions::default())
             .map_err(|e| format!("cannot watch tasks dir {}: {e}", dir.display()))?;
-        for files in watching.initial.tasks {
-            upsert(&tasks, files);
-        }
+        let initial = watching.initial.tasks;
+        tasks.loading_many(|| {
+            for files in initial {
+                upsert(&tasks, files);
+            }
+        });
         for invalid in watching.initial.invalid {
             tasks.set_file_error(&invalid.id, Some(invalid.errors.to_string()));
         }

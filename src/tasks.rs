@@ -354,6 +354,9 @@ pub struct TaskManager {
     pool: host::Pool,
     /// Points a task may have waiting (`pipeline.inbox_points`).
     inbox_points: usize,
+    /// While many tasks are loaded at once: the routes of the tasks
+    /// enabled meanwhile, installed together at the end.
+    deferred_routes: Mutex<Option<HashMap<String, Route>>>,
 }
 
 /// A stored task's times, kept across restarts.
@@ -391,7 +394,49 @@ impl TaskManager {
             sideloads: Sideloads::default(),
             pool: start_pool(0),
             inbox_points: config::PipelineConfig::default().inbox_points,
+            deferred_routes: Mutex::default(),
         }
+    }
+
+    /// Runs `load` (which defines and enables many tasks) with the router
+    /// updated once at the end rather than once per task: its table is
+    /// rebuilt whole at each change, so a thousand tasks loaded one route
+    /// at a time would cost a million route copies.
+    pub fn loading_many<R>(&self, load: impl FnOnce() -> R) -> R {
+        *self.deferred() = Some(HashMap::new());
+        let out = load();
+        let routes = self.deferred().take().unwrap_or_default();
+        self.router.upsert_many(routes.into_values().collect());
+        out
+    }
+
+    fn deferred(&self) -> std::sync::MutexGuard<'_, Option<HashMap<String, Route>>> {
+        self.deferred_routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `route`'s task its points, now or, while loading many, at the
+    /// end of the load.
+    fn install_route(&self, route: Route) {
+        let mut deferred = self.deferred();
+        match deferred.as_mut() {
+            Some(routes) => {
+                routes.insert(route.task.to_string(), route);
+            }
+            None => {
+                drop(deferred);
+                self.router.upsert(route);
+            }
+        }
+    }
+
+    /// Stops routing points to task `id`.
+    fn remove_route(&self, id: &str) {
+        if let Some(routes) = self.deferred().as_mut() {
+            routes.remove(id);
+        }
+        self.router.remove(id);
     }
 
     /// Tasks run on `workers` threads (0: one per core), each with an inbox
@@ -762,7 +807,7 @@ impl TaskManager {
         let runner = host::Runner::new(task, host::ClockMode::Wall);
         let handle = self.pool.spawn(id, Box::new(runner), self.inbox_points);
         if entry.def.task_type == dsl::TaskType::Stream {
-            self.router.upsert(Route {
+            self.install_route(Route {
                 task: Name::from(id),
                 dbrps: entry.def.dbrps.clone(),
                 measurement: entry.def.measurement.as_deref().map(Name::from),
@@ -800,7 +845,7 @@ impl TaskManager {
         entry.enabled = false;
         self.persist(entry)?;
         if let Some(running) = entry.running.take() {
-            self.router.remove(id);
+            self.remove_route(id);
             join(running);
         }
         Ok(())

@@ -187,14 +187,27 @@ impl Router {
 
     /// Adds or replaces the route of `route.task`.
     pub fn upsert(&self, route: Route) {
+        self.upsert_many(vec![route]);
+    }
+
+    /// Adds or replaces the routes of their tasks at once: one rebuild of
+    /// the table for all of them (a thousand tasks loaded at start).
+    pub fn upsert_many(&self, new: Vec<Route>) {
+        if new.is_empty() {
+            return;
+        }
+        let replaced: std::collections::HashSet<&Name> = new.iter().map(|r| &r.task).collect();
         let mut routes = self.routes();
-        routes.retain(|r| r.task != route.task);
-        routes.push(route);
+        routes.retain(|r| !replaced.contains(&r.task));
+        routes.extend(new);
         self.set_routes(routes);
     }
 
-    /// Removes the route of `task`.
+    /// Removes the route of `task`, if it has one.
     pub fn remove(&self, task: &str) {
+        if !self.current().routes.iter().any(|r| &*r.task == task) {
+            return;
+        }
         let mut routes = self.routes();
         routes.retain(|r| &*r.task != task);
         self.set_routes(routes);
