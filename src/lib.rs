@@ -15,6 +15,7 @@ pub mod recording;
 mod server;
 pub mod sideload;
 pub mod signals;
+pub mod task_check;
 pub mod task_vars;
 pub mod taskdir;
 pub mod tasks;

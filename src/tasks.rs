@@ -16,6 +16,7 @@ use crate::alert_states::AlertStates;
 use crate::endpoints::HttpEndpoints;
 use crate::outputs::OutputRegistry;
 use crate::sideload::Sideloads;
+use crate::task_check::CheckEnv;
 use pipeline::nodes::sideload::SideloadSource;
 
 use pipeline::build::{TaskEnv, build_dag, build_stream_task};
@@ -25,7 +26,7 @@ use pipeline::spec::BuildError;
 use crate::handlers::{AlertHistory, HandlerRegistry};
 use pipeline::nodes::http_out::HttpOutEndpoint;
 use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
-use pipeline::{DbRp, Name, PointBatch, Route, Router};
+use pipeline::{DbRp, Name, Route, Router};
 use serde::Serialize;
 
 /// How long stopping a task waits for it to process what it holds before
@@ -213,7 +214,7 @@ impl TaskEnv for Env<'_> {
 }
 
 /// The sideload source `source` of node `spec`.
-fn sideload_source(
+pub(crate) fn sideload_source(
     sideloads: &Sideloads,
     spec: &dsl::NodeSpec,
     source: &str,
@@ -225,86 +226,11 @@ fn sideload_source(
 }
 
 /// The `deadman` section's templates; `None` where it sets none.
-fn deadman_templates(deadman: Option<&config::DeadmanConfig>) -> (Option<String>, Option<String>) {
+pub(crate) fn deadman_templates(
+    deadman: Option<&config::DeadmanConfig>,
+) -> (Option<String>, Option<String>) {
     let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
     deadman.map_or((None, None), |d| (given(&d.id), given(&d.message)))
-}
-
-/// What a task's nodes are given when it is only checked, at define: the
-/// same answers as [`Env`] where they can refuse a node, and inert stand-ins
-/// where [`Env`] would start something (handlers, output workers) or touch
-/// shared state (httpOut endpoints, the router).
-struct CheckEnv<'a> {
-    task: &'a str,
-    group_idle_timeout: Option<i64>,
-    deadman: &'a config::DeadmanConfig,
-    endpoints: &'a HttpEndpoints,
-    sideloads: &'a Sideloads,
-}
-
-/// Takes whatever a checked task would send, and does nothing with it.
-struct Inert;
-
-impl AlertSink for Inert {
-    fn publish(&self, _event: &pipeline::nodes::alert::AlertEvent) {}
-}
-
-impl pipeline::PointSink for Inert {
-    fn write(&self, _batch: PointBatch) {}
-}
-
-impl pipeline::output::Output for Inert {
-    fn offer(&self, _payload: pipeline::output::Payload) {}
-    fn counts(&self) -> pipeline::output::OutputCounts {
-        pipeline::output::OutputCounts::default()
-    }
-}
-
-impl TaskEnv for CheckEnv<'_> {
-    fn task_name(&self) -> &str {
-        self.task
-    }
-
-    fn group_idle_timeout(&self) -> Option<i64> {
-        self.group_idle_timeout
-    }
-
-    fn output(
-        &self,
-        _spec: &dsl::NodeSpec,
-        _output: pipeline::output::OutputSpec,
-    ) -> Result<Arc<dyn pipeline::output::Output>, BuildError> {
-        Ok(Arc::new(Inert))
-    }
-
-    fn deadman_templates(&self) -> (Option<String>, Option<String>) {
-        deadman_templates(Some(self.deadman))
-    }
-
-    fn loopback(&self, _spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
-        Ok(Arc::new(Inert))
-    }
-
-    fn http_out(&self, _name: &str) -> Arc<HttpOutEndpoint> {
-        HttpOutEndpoint::new()
-    }
-
-    fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-        crate::handlers::HandlerSet::check(&spec.name, &spec.handlers, self.endpoints)?;
-        Ok(Arc::new(Inert))
-    }
-
-    fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
-        self.endpoints.get(name)
-    }
-
-    fn sideload(
-        &self,
-        spec: &dsl::NodeSpec,
-        source: &str,
-    ) -> Result<Arc<dyn SideloadSource>, BuildError> {
-        sideload_source(self.sideloads, spec, source)
-    }
 }
 
 /// A running task: its place on the pool, its effects, and handles to its
@@ -699,8 +625,8 @@ impl TaskManager {
                 endpoints: &self.endpoints,
                 sideloads: &self.sideloads,
             };
-            pipeline::build::build_dag(&plan, &check).map_err(|e| {
-                TaskError::Script(e.render(&format!("{}.tick", def.id), &def.script))
+            check.build(&plan).map_err(|d| {
+                TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script))
             })?;
         }
         let mut tasks = self.lock();
@@ -868,20 +794,27 @@ impl TaskManager {
 
     fn stop(&self, id: &str, mut entry: Entry) {
         if let Some(running) = entry.running.take() {
-            self.router.remove(id);
+            self.remove_route(id);
             join(running);
         }
     }
 
     /// Stops every task (server shutdown), letting each drain its queue.
     pub fn stop_all(&self) {
-        let ids: Vec<String> = self.lock().keys().cloned().collect();
-        for id in ids {
-            let running = self.lock().get_mut(&id).and_then(|e| e.running.take());
-            if let Some(running) = running {
-                self.router.remove(&id);
-                join(running);
-            }
+        let running: Vec<(String, Running)> = self
+            .lock()
+            .iter_mut()
+            .filter_map(|(id, e)| e.running.take().map(|r| (id.clone(), r)))
+            .collect();
+        // Every task stops taking input and drains at once; then each is
+        // waited for, all within one deadline.
+        self.router.set_routes(Vec::new());
+        for (_, r) in &running {
+            r.task.close();
+        }
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        for (_, r) in running {
+            finish(r, deadline);
         }
         // No task publishes any more: commit what their alerts left.
         self.alert_states.close();
@@ -1056,7 +989,14 @@ fn rfc3339(t: SystemTime) -> String {
 /// holds, then lets its handlers and outputs finish their queues.
 fn join(running: Running) {
     running.task.close();
-    if !running.task.wait(STOP_WAIT) {
+    finish(running, std::time::Instant::now() + STOP_WAIT);
+}
+
+/// Waits until `deadline` for a closed task to end, then closes its
+/// handlers and outputs.
+fn finish(running: Running, deadline: std::time::Instant) {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    if !running.task.wait(left) {
         tracing::warn!(
             task = running.task.name(),
             "task still busy {STOP_WAIT:?} after it was asked to stop; it ends on its own"

@@ -138,9 +138,20 @@ impl StreamTask {
     }
 }
 
-/// Builds the DAG of `plan`.
+/// Builds the DAG of `plan`; the first node that cannot be built says why.
 pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> {
-    let fused = fused_windows(plan)?;
+    build_dag_all(plan, env).map_err(|errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| BuildError::at("task", dsl::Span::default(), "cannot be built"))
+    })
+}
+
+/// Builds the DAG of `plan`, or says why of every node that cannot be
+/// built (in plan order): what a check reports all at once.
+pub fn build_dag_all(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, Vec<BuildError>> {
+    let fused = fused_windows(plan).map_err(|e| vec![e])?;
     let clock = Clock::default();
     let mut nodes = Vec::with_capacity(plan.nodes.len());
     let mut errors = Vec::new();
@@ -192,7 +203,9 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
         let shard_on = match spec.prop_args("on") {
             Some(args) if spec.kind == "join" => {
                 let mut on = Vec::new();
-                crate::spec::names(spec, "on", args, &mut on)?;
+                if let Err(e) = crate::spec::names(spec, "on", args, &mut on) {
+                    errors.push(e);
+                }
                 Some(on)
             }
             _ => None,
@@ -210,8 +223,8 @@ pub fn build_dag(plan: &Plan, env: &dyn TaskEnv) -> Result<TaskDag, BuildError> 
             shard_on,
         });
     }
-    if let Some(first) = errors.into_iter().next() {
-        return Err(first);
+    if !errors.is_empty() {
+        return Err(errors);
     }
     Ok(TaskDag::new(nodes).with_clock(clock))
 }

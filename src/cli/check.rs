@@ -42,7 +42,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(TaskTypeArg::Batch) => dsl::TaskType::Batch,
             None => dsl::detect_task_type(&source),
         };
-        let result = dsl::compile(&source, task_type);
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // What define refuses too: the compiler's errors, then what only
+        // building the nodes finds.
+        let result = dsl::compile(&source, task_type)
+            .and_then(|plan| crate::task_check::check_offline(&id, &plan).map(|()| plan));
         if args.json {
             let file = path.display().to_string();
             report.push(match &result {
@@ -65,11 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match result {
             Ok(plan) => {
                 if args.dot {
-                    let name = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    out.write_all(plan.to_dot(&name).as_bytes())?;
+                    out.write_all(plan.to_dot(&id).as_bytes())?;
                 }
             }
             Err(diags) => {
