@@ -73,7 +73,7 @@ task_pair() {
         echo "type: stream"
         echo "dbrp: [bench.autogen]"
         echo "from: cpu"
-        [[ -n $3 ]] && echo "where: $3"
+        if [[ -n $3 ]]; then echo "where: $3"; fi
     } >"$1/$2.yaml"
 }
 
