@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert_states::AlertStates;
 use crate::endpoints::HttpEndpoints;
@@ -31,6 +31,10 @@ use serde::Serialize;
 /// How long stopping a task waits for it to process what it holds before
 /// going on without it (it still ends on the pool when it can).
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How long a stopped task's handlers and outputs may go on delivering
+/// what they hold before the rest is abandoned (counted as dropped): an
+/// endpoint that never answers must not hold up a disable or a shutdown.
+const EFFECTS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// What defines a task.
 #[derive(Clone, Debug, PartialEq)]
@@ -753,8 +757,9 @@ impl TaskManager {
         let task = match built {
             Ok(task) => task,
             Err(e) => {
-                handlers.close_all();
-                outputs.close_all();
+                // Nothing was offered to them yet.
+                handlers.close_all(Instant::now());
+                outputs.close_all(Instant::now());
                 return Err(e.into());
             }
         };
@@ -828,15 +833,26 @@ impl TaskManager {
         }
     }
 
-    /// Stops every task (server shutdown), letting each drain its queue.
+    /// Stops every task (server shutdown), letting each drain its queue,
+    /// then gives all their handlers and outputs one deadline together.
     pub fn stop_all(&self) {
         let ids: Vec<String> = self.lock().keys().cloned().collect();
+        let mut stopped = Vec::new();
         for id in ids {
             let running = self.lock().get_mut(&id).and_then(|e| e.running.take());
             if let Some(running) = running {
                 self.router.remove(&id);
-                join(running);
+                running.task.close();
+                stopped.push(running);
             }
+        }
+        for running in &stopped {
+            wait_for_task(running);
+        }
+        let deadline = Instant::now() + EFFECTS_STOP_WAIT;
+        for running in &stopped {
+            running.handlers.close_all(deadline);
+            running.outputs.close_all(deadline);
         }
         // No task publishes any more: commit what their alerts left.
         self.alert_states.close();
@@ -1008,17 +1024,23 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Closes the task's inbox and waits (a while) for it to process what it
-/// holds, then lets its handlers and outputs finish their queues.
+/// holds, then lets its handlers and outputs finish their queues (a while).
 fn join(running: Running) {
     running.task.close();
+    wait_for_task(&running);
+    let deadline = Instant::now() + EFFECTS_STOP_WAIT;
+    running.handlers.close_all(deadline);
+    running.outputs.close_all(deadline);
+}
+
+/// Waits at most [`STOP_WAIT`] for a closed task to process what it holds.
+fn wait_for_task(running: &Running) {
     if !running.task.wait(STOP_WAIT) {
         tracing::warn!(
             task = running.task.name(),
             "task still busy {STOP_WAIT:?} after it was asked to stop; it ends on its own"
         );
     }
-    running.handlers.close_all();
-    running.outputs.close_all();
 }
 
 /// The pool every task runs on: `workers` threads, or one per core.
