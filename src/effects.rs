@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Threads of the effects runtime: effects wait on I/O, they do not compute.
 const THREADS: usize = 2;
+/// Most threads for blocking work (`.log()` files, host name lookups): the
+/// daemon's thread count must not grow with its handlers.
+const BLOCKING_THREADS: usize = 4;
 
 /// The runtime every effect runs on, started on first use.
 pub fn runtime() -> &'static tokio::runtime::Handle {
@@ -28,6 +31,7 @@ pub fn runtime() -> &'static tokio::runtime::Handle {
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(THREADS)
+                .max_blocking_threads(BLOCKING_THREADS)
                 .thread_name("effects")
                 .enable_all()
                 .build()
