@@ -75,6 +75,12 @@ impl<T> Inbox<T> {
         self.items.recv().await
     }
 
+    /// The next item if one is queued now, without waiting: to gather a
+    /// batch after [`Inbox::recv`].
+    pub fn try_recv(&mut self) -> Option<T> {
+        self.items.try_recv().ok()
+    }
+
     /// Says that items of this total weight (see [`EffectWorker::offer`])
     /// are dealt with, delivered or not: they are no longer abandoned if
     /// the worker is stopped now.
@@ -175,6 +181,14 @@ impl<T: Send + 'static> EffectWorker<T> {
                 }
             }
         })
+    }
+
+    /// Whether the worker was closed (and takes nothing more).
+    pub fn is_closed(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// Stops taking items and lets the loop finish what it holds until

@@ -496,10 +496,7 @@ impl TaskManager {
     /// A manager that keeps task definitions and their enabled state in
     /// `store`, so they survive restarts.
     pub fn with_store(router: Arc<Router>, store: Arc<storage::Store>) -> Self {
-        let alert_states = AlertStates::with_store(store.clone()).unwrap_or_else(|e| {
-            tracing::error!("alert states will not be saved: cannot start their writer: {e}");
-            AlertStates::in_memory()
-        });
+        let alert_states = AlertStates::with_store(store.clone());
         TaskManager {
             store: Some(store),
             alert_states,
