@@ -1,7 +1,8 @@
 //! Alert states kept across restarts: every task's alert nodes read and
 //! write them through [`AlertStates::for_task`], in memory (so a reloaded
-//! task sees what the old version left a moment ago), while one writer
-//! thread commits the changes to the store in batches, off the data path.
+//! task sees what the old version left a moment ago), while one writer (an
+//! [`EffectWorker`] on the shared effects runtime) commits the changes to
+//! the store in batches, off the data path.
 //! Only alerts that are not OK are kept: an OK alert needs nothing restored.
 //! If the writer falls behind, changes are dropped (and counted) rather than
 //! slowing any task: memory stays right, only durability is lost for them.
@@ -10,22 +11,29 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use pipeline::nodes::alert::{AlertStateStore, Level, SavedAlert};
 use storage::{AlertStateOp, AlertStateRecord, Store};
+
+use crate::effects::{EffectWorker, Inbox};
 
 /// Changes waiting for the writer; beyond this they are dropped.
 const QUEUE: usize = 16_384;
 /// Most changes committed in one transaction.
 const BATCH: usize = 4_096;
+/// How long a deleted task's removal waits for room in a full queue.
+const REMOVE_WAIT: Duration = Duration::from_secs(5);
+/// How long closing waits for the writer to commit what is queued.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+type Writer = Arc<EffectWorker<AlertStateOp>>;
 
 pub struct AlertStates {
     store: Option<Arc<Store>>,
     tasks: Mutex<HashMap<String, Arc<TaskAlertStates>>>,
-    writer: Mutex<Option<(SyncSender<AlertStateOp>, JoinHandle<()>)>>,
+    writer: Mutex<Option<Writer>>,
     counters: Arc<Counters>,
 }
 
@@ -33,7 +41,7 @@ pub struct AlertStates {
 pub struct TaskAlertStates {
     task: String,
     states: Mutex<HashMap<String, SavedAlert>>,
-    sender: Option<SyncSender<AlertStateOp>>,
+    writer: Option<Writer>,
     counters: Arc<Counters>,
 }
 
@@ -53,7 +61,8 @@ pub struct AlertStateCounts {
     pub saved: u64,
     /// Changes whose commit failed (each failure is logged).
     pub failed: u64,
-    /// Changes dropped because the writer's queue was full.
+    /// Changes dropped because the writer's queue was full, or still
+    /// queued when the writer was closed and its deadline passed.
     pub dropped: u64,
     /// Changes queued and not yet committed or failed.
     pub pending: u64,
@@ -70,21 +79,18 @@ impl AlertStates {
         }
     }
 
-    /// States kept in `store` too, by a writer thread.
-    pub fn with_store(store: Arc<Store>) -> std::io::Result<Self> {
-        let (sender, receiver) = sync_channel(QUEUE);
+    /// States kept in `store` too, by a writer on the effects runtime.
+    pub fn with_store(store: Arc<Store>) -> Self {
         let writing = store.clone();
         let counters = Arc::<Counters>::default();
         let counting = counters.clone();
-        let thread = std::thread::Builder::new()
-            .name("alert states".into())
-            .spawn(move || write(&writing, &receiver, &counting))?;
-        Ok(AlertStates {
+        let writer = EffectWorker::start(QUEUE, |inbox| write(writing, inbox, counting));
+        AlertStates {
             store: Some(store),
             tasks: Mutex::default(),
-            writer: Mutex::new(Some((sender, thread))),
+            writer: Mutex::new(Some(Arc::new(writer))),
             counters,
-        })
+        }
     }
 
     /// The states of task `task`, loaded from the store the first time.
@@ -106,11 +112,10 @@ impl AlertStates {
                 Err(e) => tracing::warn!(task, "alert states not restored: {e}"),
             }
         }
-        let sender = self.sender();
         let t = Arc::new(TaskAlertStates {
             task: task.to_owned(),
             states: Mutex::new(states),
-            sender,
+            writer: self.writer(),
             counters: self.counters.clone(),
         });
         tasks.insert(task.to_owned(), t.clone());
@@ -124,29 +129,39 @@ impl AlertStates {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(task);
-        if let Some(sender) = self.sender() {
-            // Through the writer, so it lands after the task's last changes.
+        if let Some(writer) = self.writer() {
+            // Through the writer, so it lands after the task's last changes;
+            // unlike a change, not dropped when the queue is full (a delete
+            // is not on the data path): it waits a while for room.
             self.counters.queued.fetch_add(1, Ordering::Relaxed);
-            if sender
-                .send(AlertStateOp::RemoveTask {
-                    task: task.to_owned(),
-                })
-                .is_err()
-            {
-                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                tracing::warn!(task, "alert states of a deleted task not removed");
+            let mut op = AlertStateOp::RemoveTask {
+                task: task.to_owned(),
+            };
+            let until = Instant::now() + REMOVE_WAIT;
+            loop {
+                match writer.offer(op, 1) {
+                    Ok(()) => break,
+                    Err(refused) if Instant::now() < until && !writer.is_closed() => {
+                        op = refused;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(_) => {
+                        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(task, "alert states of a deleted task not removed");
+                        break;
+                    }
+                }
             }
         }
         drop(removed);
     }
 
-    /// A handle on the writer's queue, while it runs.
-    fn sender(&self) -> Option<SyncSender<AlertStateOp>> {
+    /// The writer, while it runs.
+    fn writer(&self) -> Option<Writer> {
         self.writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(s, _)| s.clone())
+            .clone()
     }
 
     /// What became of the changes so far.
@@ -165,14 +180,18 @@ impl AlertStates {
         }
     }
 
-    /// Commits what is queued and stops the writer.
+    /// Commits what is queued (for a while) and stops the writer.
     pub fn close(&self) {
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((sender, thread)) = writer {
-            drop(sender);
-            // Tasks' handles hold senders too; they were stopped first.
+        if let Some(writer) = writer {
             self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            let _ = thread.join();
+            let abandoned = writer.close(Instant::now() + CLOSE_WAIT);
+            if abandoned > 0 {
+                let c = &self.counters;
+                c.queued.fetch_sub(abandoned, Ordering::AcqRel);
+                c.dropped.fetch_add(abandoned, Ordering::Relaxed);
+                tracing::warn!("{abandoned} alert state changes not saved: stopped first");
+            }
         }
     }
 }
@@ -202,7 +221,7 @@ impl AlertStateStore for TaskAlertStates {
         }
         drop(states);
         // The change for the store is only made when there is one.
-        let Some(sender) = &self.sender else {
+        let Some(writer) = &self.writer else {
             return;
         };
         let (task, alert_id) = (self.task.clone(), id.to_owned());
@@ -217,34 +236,38 @@ impl AlertStateStore for TaskAlertStates {
         };
         let c = &self.counters;
         c.queued.fetch_add(1, Ordering::Release);
-        match sender.try_send(op) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                c.queued.fetch_sub(1, Ordering::Release);
-                c.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if writer.offer(op, 1).is_err() {
+            c.queued.fetch_sub(1, Ordering::Release);
+            c.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-/// The writer: takes what is queued, up to a batch, and commits it at once.
-fn write(store: &Store, receiver: &Receiver<AlertStateOp>, counters: &Counters) {
-    while let Ok(first) = receiver.recv() {
+/// The writer: takes what is queued, up to a batch, and commits it at once
+/// (on a blocking thread: a commit waits for the disk).
+async fn write(store: Arc<Store>, mut inbox: Inbox<AlertStateOp>, counters: Arc<Counters>) {
+    while let Some(first) = inbox.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
-            match receiver.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+            match inbox.try_recv() {
+                Some(op) => batch.push(op),
+                None => break,
             }
         }
         let n = batch.len() as u64;
-        match store.apply_alert_states(&batch) {
+        let committing = store.clone();
+        let committed = tokio::task::spawn_blocking(move || committing.apply_alert_states(&batch))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match committed {
             Ok(()) => counters.saved.fetch_add(n, Ordering::Release),
             Err(e) => {
                 tracing::warn!("{n} alert state changes not saved: {e}");
                 counters.failed.fetch_add(n, Ordering::Release)
             }
         };
+        inbox.settled(n);
     }
 }
 
@@ -282,7 +305,7 @@ mod tests {
     fn states_survive_a_new_store_handle_and_ok_ones_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
-        let states = AlertStates::with_store(store.clone()).unwrap();
+        let states = AlertStates::with_store(store.clone());
         let t = states.for_task("t");
         t.save("a", crit(1));
         t.save("b", crit(2));
@@ -298,7 +321,7 @@ mod tests {
         assert_eq!(t.load("b"), None);
         drop(t);
         states.close();
-        let again = AlertStates::with_store(store.clone()).unwrap();
+        let again = AlertStates::with_store(store.clone());
         assert_eq!(again.for_task("t").load("a"), Some(crit(1)));
         assert_eq!(again.for_task("t").load("b"), None);
         again.remove_task("t");

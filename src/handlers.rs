@@ -2,20 +2,22 @@
 //! `.log()`, `.exec()`), and the server's bounded alert history.
 //!
 //! Publishing an event only renders its JSON once and offers it to each
-//! handler's bounded queue; a worker thread per handler does the I/O. A slow
-//! or dead endpoint fills its own queue and then loses events (counted),
-//! never holding up points or the other handlers.
+//! handler's bounded queue, an [`EffectWorker`] on the shared effects
+//! runtime that does the I/O. A slow or dead endpoint fills its own queue
+//! and then loses events (counted), never holding up points or the other
+//! handlers; every action has a timeout, and stopping a task abandons what
+//! its handlers have not sent by the deadline it is given.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt as _;
+
+use crate::effects::EffectWorker;
 use crate::endpoints::HttpEndpoints;
 use crate::http_client::{HttpClient, Tls};
-use std::time::Duration;
 
 use dsl::{HandlerSpec, Value};
 use pipeline::nodes::alert::{AlertEvent, AlertSink};
@@ -27,6 +29,11 @@ const QUEUE_EVENTS: usize = 1000;
 /// Events the server remembers for `/kapacitor/v1/alerts`.
 const HISTORY_EVENTS: usize = 1000;
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `.tcp()` may take to connect and write an event.
+const TCP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an `.exec()` program may run before it is killed (Kapacitor
+/// has no such property, and waits forever).
+const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One remembered event.
 #[derive(Clone, Debug, Serialize)]
@@ -209,7 +216,7 @@ impl Action {
         })
     }
 
-    fn run(&self, json: &str, client: &mut Option<HttpClient>) -> Result<(), String> {
+    async fn run(&self, json: &str) -> Result<(), String> {
         match self {
             Action::Post {
                 url,
@@ -217,13 +224,15 @@ impl Action {
                 tls,
                 timeout,
             } => {
-                let answer = client.get_or_insert_with(|| HttpClient::new(*tls)).post(
-                    url,
-                    headers,
-                    "application/json",
-                    json.as_bytes().to_vec(),
-                    *timeout,
-                )?;
+                let answer = HttpClient::new(*tls)
+                    .post(
+                        url,
+                        headers,
+                        "application/json",
+                        json.as_bytes().to_vec(),
+                        *timeout,
+                    )
+                    .await?;
                 if (200..300).contains(&answer.status) {
                     Ok(())
                 } else {
@@ -237,38 +246,57 @@ impl Action {
                 }
             }
             Action::Tcp { addr } => {
-                let mut stream =
-                    std::net::TcpStream::connect(addr).map_err(|e| format!("tcp {addr}: {e}"))?;
-                stream
-                    .write_all(json.as_bytes())
-                    .and_then(|_| stream.write_all(b"\n"))
+                let send = async {
+                    let mut stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
+                    stream.write_all(json.as_bytes()).await?;
+                    stream.write_all(b"\n").await?;
+                    stream.shutdown().await
+                };
+                tokio::time::timeout(TCP_TIMEOUT, send)
+                    .await
+                    .map_err(|_| format!("tcp {addr}: timed out after {TCP_TIMEOUT:?}"))?
                     .map_err(|e| format!("tcp {addr}: {e}"))
             }
             Action::Log { path, mode } => {
-                let mut options = std::fs::OpenOptions::new();
+                let mut options = tokio::fs::OpenOptions::new();
                 options.create(true).append(true);
                 #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(mode.unwrap_or(0o600));
-                }
+                options.mode(mode.unwrap_or(0o600));
                 #[cfg(not(unix))]
                 let _ = mode;
-                let mut file = options.open(path).map_err(|e| format!("log {path}: {e}"))?;
+                let mut file = options
+                    .open(path)
+                    .await
+                    .map_err(|e| format!("log {path}: {e}"))?;
                 file.write_all(format!("{json}\n").as_bytes())
+                    .await
                     .map_err(|e| format!("log {path}: {e}"))
             }
             Action::Exec { program, args } => {
-                let mut child = std::process::Command::new(program)
+                let mut child = tokio::process::Command::new(program)
                     .args(args)
                     .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::null())
+                    // Abandoned at a stop: the program goes too.
+                    .kill_on_drop(true)
                     .spawn()
                     .map_err(|e| format!("exec {program}: {e}"))?;
-                if let Some(mut stdin) = child.stdin.take() {
-                    let _ = stdin.write_all(json.as_bytes());
-                }
-                let status = child.wait().map_err(|e| format!("exec {program}: {e}"))?;
+                let run = async {
+                    if let Some(mut stdin) = child.stdin.take() {
+                        // A program that does not read its input is fine.
+                        let _ = stdin.write_all(json.as_bytes()).await;
+                    }
+                    child.wait().await
+                };
+                let status = match tokio::time::timeout(EXEC_TIMEOUT, run).await {
+                    Ok(status) => status.map_err(|e| format!("exec {program}: {e}"))?,
+                    Err(_) => {
+                        let _ = child.kill().await;
+                        return Err(format!(
+                            "exec {program}: killed, still running after {EXEC_TIMEOUT:?}"
+                        ));
+                    }
+                };
                 if status.success() {
                     Ok(())
                 } else {
@@ -284,13 +312,14 @@ impl Action {
 pub struct HandlerCounters {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
+    /// Refused by a full queue, or still queued when the task stopped
+    /// and its deadline passed.
     pub dropped: AtomicU64,
 }
 
 struct Handler {
     kind: String,
-    queue: Mutex<Option<SyncSender<Arc<str>>>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: EffectWorker<Arc<str>>,
     counters: Arc<HandlerCounters>,
 }
 
@@ -301,7 +330,8 @@ pub struct HandlerSet {
 }
 
 impl HandlerSet {
-    /// Starts a worker per handler of an alert node.
+    /// Starts a worker per handler of an alert node (on the effects
+    /// runtime: no thread of its own).
     pub fn start(
         node: &str,
         specs: &[HandlerSpec],
@@ -312,25 +342,24 @@ impl HandlerSet {
             .iter()
             .map(|h| Action::from_spec(node, h, endpoints).map(|a| (h, a)))
             .collect::<Result<_, _>>()?;
-        let mut handlers = Vec::with_capacity(actions.len());
-        for (h, action) in actions {
-            let kind = h.kind.clone();
-            let (tx, rx) = sync_channel::<Arc<str>>(QUEUE_EVENTS);
-            let counters = Arc::new(HandlerCounters::default());
-            let worker = std::thread::Builder::new()
-                .name(format!("{node} .{kind}()"))
-                .spawn({
-                    let counters = counters.clone();
-                    move || work(action, rx, counters)
-                })
-                .map_err(|e| BuildError::at(node, h.span, format!("cannot start handler: {e}")))?;
-            handlers.push(Handler {
-                kind,
-                queue: Mutex::new(Some(tx)),
-                worker: Mutex::new(Some(worker)),
-                counters,
-            });
-        }
+        let handlers = actions
+            .into_iter()
+            .map(|(h, action)| {
+                let counters = Arc::new(HandlerCounters::default());
+                let worker = EffectWorker::each(QUEUE_EVENTS, |_| 1, {
+                    let (action, counters) = (Arc::new(action), counters.clone());
+                    move |json: Arc<str>| {
+                        let (action, counters) = (action.clone(), counters.clone());
+                        async move { handle(&action, &json, &counters).await }
+                    }
+                });
+                Handler {
+                    kind: h.kind.clone(),
+                    worker,
+                    counters,
+                }
+            })
+            .collect();
         Ok(HandlerSet { handlers, history })
     }
 
@@ -347,12 +376,18 @@ impl HandlerSet {
         Ok(())
     }
 
-    /// Lets every handler finish what is queued, then stops the workers.
-    pub fn close(&self) {
+    /// Lets every handler send what is queued until `deadline`, then
+    /// abandons the rest (counted as dropped).
+    pub fn close(&self, node: &str, deadline: Instant) {
         for h in &self.handlers {
-            h.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(worker) = h.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = worker.join();
+            let abandoned = h.worker.close(deadline);
+            if abandoned > 0 {
+                h.counters.dropped.fetch_add(abandoned, Ordering::Relaxed);
+                tracing::warn!(
+                    node,
+                    "{abandoned} events not sent by .{}(): the task stopped",
+                    h.kind
+                );
             }
         }
     }
@@ -366,40 +401,26 @@ impl HandlerSet {
     }
 }
 
-impl Drop for HandlerSet {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
 impl AlertSink for HandlerSet {
     fn publish(&self, event: &AlertEvent) {
         let json: Arc<str> = Arc::from(event.to_json());
         self.history.push(event, &json);
         for h in &self.handlers {
-            let queue = h.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tx) = queue.as_ref() else { continue };
-            match tx.try_send(json.clone()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    h.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            if h.worker.offer(json.clone(), 1).is_err() {
+                h.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
-fn work(action: Action, rx: Receiver<Arc<str>>, counters: Arc<HandlerCounters>) {
-    let mut client = None;
-    while let Ok(json) = rx.recv() {
-        match action.run(&json, &mut client) {
-            Ok(()) => {
-                counters.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("alert handler failed: {e}");
-            }
+async fn handle(action: &Action, json: &str, counters: &HandlerCounters) {
+    match action.run(json).await {
+        Ok(()) => {
+            counters.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("alert handler failed: {e}");
         }
     }
 }
@@ -443,11 +464,12 @@ impl HandlerRegistry {
         Ok(set)
     }
 
-    /// Waits for every handler to finish what is queued.
-    pub fn close_all(&self) {
+    /// Lets every handler send what is queued until `deadline` (one for
+    /// all of them: stopping never takes longer), then abandons the rest.
+    pub fn close_all(&self, deadline: Instant) {
         let sets = std::mem::take(&mut *self.sets.lock().unwrap_or_else(|e| e.into_inner()));
-        for (_, set) in sets {
-            set.close();
+        for (node, set) in sets {
+            set.close(&node, deadline);
         }
     }
 }

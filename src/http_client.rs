@@ -1,20 +1,23 @@
-//! A blocking HTTP/1 client, `http://` and `https://`, for worker threads (alert handlers, output
-//! nodes): each worker owns one, with its own single-threaded runtime, so
-//! nothing it waits for touches the server's runtime or a task's thread.
+//! The HTTP/1 client, `http://` and `https://`, of every alert handler and
+//! output node: async, on the effects runtime ([`crate::effects`]), with one
+//! connection pool per kind of certificate check for the whole process.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 
+type Client = hyper_util::client::legacy::Client<
+    HttpsConnector<HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// The shared client that checks certificates as `tls` says.
+#[derive(Clone, Copy, Debug)]
 pub struct HttpClient {
-    runtime: Option<tokio::runtime::Runtime>,
-    client: hyper_util::client::legacy::Client<
-        HttpsConnector<HttpConnector>,
-        http_body_util::Full<bytes::Bytes>,
-    >,
+    tls: Tls,
 }
 
 /// An answer: its status and (a bounded start of) its body.
@@ -47,21 +50,31 @@ impl Tls {
 }
 
 impl HttpClient {
-    /// A client for `http://` and `https://` URLs.
+    /// The client for `http://` and `https://` URLs.
     pub fn new(tls: Tls) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok();
-        let client =
+        HttpClient { tls }
+    }
+
+    /// The process's pool for this kind of check, made on first use.
+    fn pool(&self) -> &'static Client {
+        static VERIFY: OnceLock<Client> = OnceLock::new();
+        static SKIP_VERIFY: OnceLock<Client> = OnceLock::new();
+        let cell = match self.tls {
+            Tls::Verify => &VERIFY,
+            Tls::SkipVerify => &SKIP_VERIFY,
+        };
+        cell.get_or_init(|| {
+            // Connections are driven by tasks of the effects runtime,
+            // whichever thread first asked.
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector(tls));
-        HttpClient { runtime, client }
+                .build(connector(self.tls))
+        })
     }
 
     /// POSTs `body` to `url` and waits at most `timeout` for the answer.
-    /// `Err` when no answer came (refused, timed out, bad URL).
-    pub fn post(
+    /// `Err` when no answer came (refused, timed out, bad URL). Must run
+    /// on the effects runtime.
+    pub async fn post(
         &self,
         url: &str,
         headers: &[(String, String)],
@@ -69,7 +82,6 @@ impl HttpClient {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Answer, String> {
-        let runtime = self.runtime.as_ref().ok_or("no runtime for HTTP posts")?;
         let mut request = hyper::Request::post(url).header("content-type", content_type);
         for (k, v) in headers {
             request = request.header(k.as_str(), v.as_str());
@@ -77,29 +89,27 @@ impl HttpClient {
         let request = request
             .body(http_body_util::Full::new(bytes::Bytes::from(body)))
             .map_err(|e| format!("post {url}: {e}"))?;
-        runtime.block_on(async {
-            tokio::time::timeout(timeout, async {
-                let response = self
-                    .client
-                    .request(request)
-                    .await
-                    .map_err(|e| format!("post {url}: {}", causes(&e)))?;
-                let status = response.status().as_u16();
-                let bytes = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let kept = &bytes[..bytes.len().min(BODY_KEPT)];
-                Ok(Answer {
-                    status,
-                    body: String::from_utf8_lossy(kept).into_owned(),
-                })
+        tokio::time::timeout(timeout, async {
+            let response = self
+                .pool()
+                .request(request)
+                .await
+                .map_err(|e| format!("post {url}: {}", causes(&e)))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let kept = &bytes[..bytes.len().min(BODY_KEPT)];
+            Ok(Answer {
+                status,
+                body: String::from_utf8_lossy(kept).into_owned(),
             })
-            .await
-            .map_err(|_| format!("post {url}: timed out after {timeout:?}"))?
         })
+        .await
+        .map_err(|_| format!("post {url}: timed out after {timeout:?}"))?
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod alert_states;
 mod api;
 pub mod cli;
+mod effects;
 pub mod endpoints;
 pub mod handlers;
 mod http_client;

@@ -1,21 +1,21 @@
 //! The destinations of a task's output nodes: `httpPost` bodies and
-//! `influxDBOut` lines go into a bounded queue, and a worker thread per node
-//! delivers them, so a slow or dead destination never holds up the task.
+//! `influxDBOut` lines go into a bounded queue, and a worker per node (an
+//! [`EffectWorker`] on the shared effects runtime) delivers them, so a slow
+//! or dead destination never holds up the task.
 //! What a full queue refuses is dropped and counted; `influxDBOut` writes
 //! are buffered (`.buffer(n)` lines or `.flushInterval(d)`), retried with
 //! backoff over the server's URLs, and flushed when the task stops: with one
 //! more attempt, not the retries, so stopping or reloading a task whose
-//! InfluxDB is down does not wait out the backoff.
+//! InfluxDB is down does not wait out the backoff. What is still undelivered
+//! when the stop's deadline passes is abandoned and counted as dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use config::InfluxDbConfig;
 use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec, Payload};
 
+use crate::effects::{EffectWorker, Inbox};
 use crate::http_client::{HttpClient, Tls};
 
 /// Payloads queued per output node before new ones are dropped.
@@ -77,12 +77,12 @@ impl OutputRegistry {
                     // Nothing to stop later: the task's thread does the posting.
                     return Ok(Arc::new(WaitingPoster {
                         client: HttpClient::new(tls),
-                        target: PostTarget {
+                        target: Arc::new(PostTarget {
                             url,
                             headers,
                             timeout,
-                        },
-                        counters: OutputCounters::default(),
+                        }),
+                        counters: Arc::default(),
                     }));
                 }
                 let target = PostTarget {
@@ -90,12 +90,14 @@ impl OutputRegistry {
                     headers,
                     timeout,
                 };
-                Worker::spawn(format!("{node} httpPost"), false, move |rx, counters, _| {
-                    let client = HttpClient::new(tls);
-                    while let Ok(payload) = rx.recv() {
-                        target.post(&client, payload, &counters);
+                let target = Arc::new(target);
+                let client = HttpClient::new(tls);
+                Worker::start(node, false, move |mut inbox, counters| async move {
+                    while let Some(payload) = inbox.recv().await {
+                        target.post(&client, payload, &counters).await;
+                        inbox.settled(1);
                     }
-                })?
+                })
             }
             OutputSpec::InfluxDb {
                 cluster,
@@ -118,13 +120,9 @@ impl OutputRegistry {
                         create,
                     };
                     let flush = Duration::from_nanos(flush_interval.max(1) as u64);
-                    Worker::spawn(
-                        format!("{node} influxDBOut"),
-                        true,
-                        move |rx, counters, closing| {
-                            write_lines(&target, buffer, flush, &rx, &counters, &closing);
-                        },
-                    )?
+                    Worker::start(node, true, move |inbox, counters| async move {
+                        write_lines(&target, buffer, flush, inbox, &counters).await;
+                    })
                 }
             }
         };
@@ -151,48 +149,21 @@ impl OutputRegistry {
         })
     }
 
-    /// Lets every worker deliver what it holds, then stops them.
-    pub fn close_all(&self) {
+    /// Lets every worker deliver what it holds until `deadline` (one for
+    /// all of them), then abandons the rest.
+    pub fn close_all(&self, deadline: Instant) {
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         for w in workers {
-            w.close();
+            w.close(deadline);
         }
     }
 }
 
-/// Set when a worker is asked to stop: it gives up retrying.
-#[derive(Clone, Default)]
-struct Closing(Arc<AtomicBool>);
-
-impl Closing {
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Sleeps `d`, or less when the worker is asked to stop meanwhile;
-    /// says whether it slept the whole time.
-    fn sleep(&self, d: Duration) -> bool {
-        const SLICE: Duration = Duration::from_millis(20);
-        let until = Instant::now() + d;
-        loop {
-            if self.is_set() {
-                return false;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return true;
-            }
-            std::thread::sleep(left.min(SLICE));
-        }
-    }
-}
-
-/// A bounded queue and the thread that empties it (or, when capturing, a
+/// A bounded queue and the loop that empties it (or, when capturing, a
 /// list that keeps what is offered).
 struct Worker {
-    queue: Mutex<Option<SyncSender<Payload>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    closing: Closing,
+    node: String,
+    queue: Option<EffectWorker<Payload>>,
     counters: Arc<OutputCounters>,
     /// Count dropped payloads in lines (influxDBOut), not in bodies.
     lines: bool,
@@ -200,49 +171,56 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(
-        name: String,
+    fn start<F>(
+        node: &str,
         lines: bool,
-        run: impl FnOnce(Receiver<Payload>, Arc<OutputCounters>, Closing) + Send + 'static,
-    ) -> Result<Worker, String> {
-        let (tx, rx) = sync_channel(QUEUE);
+        run: impl FnOnce(Inbox<Payload>, Arc<OutputCounters>) -> F,
+    ) -> Worker
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let counters = Arc::new(OutputCounters::default());
-        let closing = Closing::default();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn({
-                let counters = counters.clone();
-                let closing = closing.clone();
-                move || run(rx, counters, closing)
-            })
-            .map_err(|e| format!("cannot start the output's worker: {e}"))?;
-        Ok(Worker {
-            queue: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            closing,
+        let queue = EffectWorker::start(QUEUE, |inbox| run(inbox, counters.clone()));
+        Worker {
+            node: node.to_owned(),
+            queue: Some(queue),
             counters,
             lines,
             capture: None,
-        })
+        }
     }
 
     fn capture(captured: Arc<Captured>, dbrp: String) -> Worker {
         Worker {
-            queue: Mutex::new(None),
-            thread: Mutex::new(None),
-            closing: Closing::default(),
+            node: String::new(),
+            queue: None,
             counters: Arc::default(),
             lines: true,
             capture: Some((captured, dbrp)),
         }
     }
 
-    /// Stops the worker once it has had one attempt at what it holds.
-    fn close(&self) {
-        self.closing.0.store(true, Ordering::Relaxed);
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = thread.join();
+    /// Stops the worker once it has had one attempt at what it holds, or
+    /// at `deadline`, whichever comes first.
+    fn close(&self, deadline: Instant) {
+        let Some(queue) = &self.queue else { return };
+        let abandoned = queue.close(deadline);
+        if abandoned > 0 {
+            OutputCounters::add(&self.counters.dropped, abandoned);
+            let what = if self.lines { "lines" } else { "bodies" };
+            tracing::warn!(
+                node = self.node,
+                "{abandoned} {what} not delivered: the task stopped"
+            );
+        }
+    }
+
+    /// What a payload counts for: its lines, or one body.
+    fn weight(&self, payload: &Payload) -> u64 {
+        if self.lines {
+            line_count(&payload.body)
+        } else {
+            1
         }
     }
 }
@@ -262,17 +240,13 @@ impl Output for Worker {
             OutputCounters::add(&self.counters.written, line_count(&payload.body));
             return;
         }
-        let n = if self.lines {
-            line_count(&payload.body)
-        } else {
-            1
-        };
-        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let sent = queue.as_ref().map(|q| q.try_send(payload));
-        if !matches!(sent, Some(Ok(()))) {
-            if let Some(Err(TrySendError::Full(_))) = sent {
-                tracing::debug!("output queue full: payload dropped");
-            }
+        let n = self.weight(&payload);
+        let refused = self
+            .queue
+            .as_ref()
+            .is_none_or(|q| q.offer(payload, n).is_err());
+        if refused {
+            tracing::debug!("output queue full or closed: payload dropped");
             OutputCounters::add(&self.counters.dropped, n);
         }
     }
@@ -292,15 +266,18 @@ struct PostTarget {
 impl PostTarget {
     /// Posts `payload` (to its own URL, if it has one) and counts how it
     /// went; the answer's status, 0 when none came.
-    fn post(&self, client: &HttpClient, payload: Payload, counters: &OutputCounters) -> u16 {
+    async fn post(&self, client: &HttpClient, payload: Payload, counters: &OutputCounters) -> u16 {
         let url = payload.url.as_deref().unwrap_or(&self.url);
-        match client.post(
-            url,
-            &self.headers,
-            "application/json",
-            payload.body,
-            self.timeout,
-        ) {
+        match client
+            .post(
+                url,
+                &self.headers,
+                "application/json",
+                payload.body,
+                self.timeout,
+            )
+            .await
+        {
             Ok(a) if (200..300).contains(&a.status) => {
                 OutputCounters::add(&counters.written, 1);
                 a.status
@@ -319,11 +296,12 @@ impl PostTarget {
     }
 }
 
-/// httpPost with `.codeField()`: posts on the caller's thread and waits.
+/// httpPost with `.codeField()`: the caller's thread waits for the answer
+/// (posted on the effects runtime, at most the post's timeout).
 struct WaitingPoster {
     client: HttpClient,
-    target: PostTarget,
-    counters: OutputCounters,
+    target: Arc<PostTarget>,
+    counters: Arc<OutputCounters>,
 }
 
 impl Output for WaitingPoster {
@@ -332,7 +310,16 @@ impl Output for WaitingPoster {
     }
 
     fn offer_and_wait(&self, payload: Payload) -> u16 {
-        self.target.post(&self.client, payload, &self.counters)
+        let (client, target, counters) = (self.client, self.target.clone(), self.counters.clone());
+        // The post's own timeout ends it first; this is a backstop.
+        let timeout = target.timeout + Duration::from_secs(1);
+        crate::effects::wait_for(timeout, async move {
+            target.post(&client, payload, &counters).await
+        })
+        .unwrap_or_else(|| {
+            OutputCounters::add(&self.counters.failed, 1);
+            0
+        })
     }
 
     fn counts(&self) -> OutputCounts {
@@ -361,7 +348,7 @@ impl Target {
     }
 
     /// POSTs to `path` of each URL in turn until one answers.
-    fn post(
+    async fn post(
         &self,
         client: &HttpClient,
         path: &str,
@@ -371,13 +358,16 @@ impl Target {
         let mut last = String::from("no URLs");
         for base in &self.server.urls {
             let url = format!("{base}{path}");
-            match client.post(
-                &url,
-                &self.auth(),
-                content_type,
-                body.to_vec(),
-                self.server.timeout,
-            ) {
+            match client
+                .post(
+                    &url,
+                    &self.auth(),
+                    content_type,
+                    body.to_vec(),
+                    self.server.timeout,
+                )
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(e) => last = e,
             }
@@ -385,7 +375,7 @@ impl Target {
         Err(last)
     }
 
-    fn create(&self, client: &HttpClient) -> Result<(), String> {
+    async fn create(&self, client: &HttpClient) -> Result<(), String> {
         let mut statements = vec![format!("CREATE DATABASE {}", quote_ident(&self.database))];
         if !self.retention_policy.is_empty() && self.retention_policy != "autogen" {
             statements.push(format!(
@@ -396,12 +386,14 @@ impl Target {
         }
         for q in statements {
             let body = serde_urlencoded::to_string([("q", q.as_str())]).unwrap_or_default();
-            let answer = self.post(
-                client,
-                "/query",
-                "application/x-www-form-urlencoded",
-                body.as_bytes(),
-            )?;
+            let answer = self
+                .post(
+                    client,
+                    "/query",
+                    "application/x-www-form-urlencoded",
+                    body.as_bytes(),
+                )
+                .await?;
             if !(200..300).contains(&answer.status) {
                 return Err(format!("{q}: {} {}", answer.status, answer.body.trim()));
             }
@@ -411,12 +403,12 @@ impl Target {
 
     /// Writes `lines`, retrying what may succeed later (no answer, 5xx)
     /// with a growing pause, until the worker is asked to stop.
-    fn write(
+    async fn write(
         &self,
         client: &HttpClient,
         lines: &[u8],
         counters: &OutputCounters,
-        closing: &Closing,
+        inbox: &Inbox<Payload>,
     ) -> Written {
         let mut query = vec![("db", self.database.as_str())];
         if !self.retention_policy.is_empty() {
@@ -432,13 +424,16 @@ impl Target {
         let mut pause = FIRST_BACKOFF;
         for attempt in 0..=RETRIES {
             if attempt > 0 {
-                if !closing.sleep(pause) {
+                if !inbox.sleep(pause).await {
                     return Written::None;
                 }
                 OutputCounters::add(&counters.retried, 1);
                 pause *= 4;
             }
-            match self.post(client, &path, "text/plain; charset=utf-8", lines) {
+            match self
+                .post(client, &path, "text/plain; charset=utf-8", lines)
+                .await
+            {
                 Ok(a) if (200..300).contains(&a.status) => return Written::All,
                 Ok(a) if a.status < 500 => {
                     // The server refused the data, or some of it; sending it
@@ -495,62 +490,78 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn write_lines(
+async fn write_lines(
     target: &Target,
     buffer: usize,
     flush_every: Duration,
-    rx: &Receiver<Payload>,
+    mut inbox: Inbox<Payload>,
     counters: &OutputCounters,
-    closing: &Closing,
 ) {
     let client = HttpClient::new(Tls::skipping_verification(
         target.server.insecure_skip_verify,
     ));
     if target.create
-        && let Err(e) = target.create(&client)
+        && let Err(e) = target.create(&client).await
     {
         tracing::warn!("influxDBOut .create(): {e}");
     }
-    let mut pending: Vec<u8> = Vec::new();
-    let mut lines: u64 = 0;
-    let mut due: Option<Instant> = None;
-    let flush = |pending: &mut Vec<u8>, lines: &mut u64| {
-        if *lines == 0 {
-            return;
-        }
-        let failed = match target.write(&client, pending, counters, closing) {
-            Written::All => 0,
-            Written::AllBut(refused) => refused.min(*lines),
-            Written::None => *lines,
-        };
-        OutputCounters::add(&counters.written, *lines - failed);
-        OutputCounters::add(&counters.failed, failed);
-        pending.clear();
-        *lines = 0;
-    };
+    let mut pending = Pending::default();
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
-        let wait = due.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        match rx.recv_timeout(wait) {
-            Ok(payload) => {
-                lines += line_count(&payload.body);
-                pending.extend_from_slice(&payload.body);
-                due.get_or_insert_with(|| Instant::now() + flush_every);
-                if lines as usize >= buffer {
-                    flush(&mut pending, &mut lines);
+        let next = match due {
+            Some(due) => tokio::time::timeout_at(due, inbox.recv()).await,
+            None => Ok(inbox.recv().await),
+        };
+        match next {
+            Ok(Some(payload)) => {
+                pending.lines += line_count(&payload.body);
+                pending.body.extend_from_slice(&payload.body);
+                due.get_or_insert_with(|| tokio::time::Instant::now() + flush_every);
+                if pending.lines as usize >= buffer {
+                    pending.flush(target, &client, counters, &inbox).await;
                     due = None;
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                flush(&mut pending, &mut lines);
+            Err(_elapsed) => {
+                pending.flush(target, &client, counters, &inbox).await;
                 due = None;
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut pending, &mut lines);
+            Ok(None) => {
+                pending.flush(target, &client, counters, &inbox).await;
                 return;
             }
         }
+    }
+}
+
+/// Lines buffered by influxDBOut, not yet written.
+#[derive(Default)]
+struct Pending {
+    body: Vec<u8>,
+    lines: u64,
+}
+
+impl Pending {
+    async fn flush(
+        &mut self,
+        target: &Target,
+        client: &HttpClient,
+        counters: &OutputCounters,
+        inbox: &Inbox<Payload>,
+    ) {
+        if self.lines == 0 {
+            return;
+        }
+        let failed = match target.write(client, &self.body, counters, inbox).await {
+            Written::All => 0,
+            Written::AllBut(refused) => refused.min(self.lines),
+            Written::None => self.lines,
+        };
+        OutputCounters::add(&counters.written, self.lines - failed);
+        OutputCounters::add(&counters.failed, failed);
+        inbox.settled(self.lines);
+        self.body.clear();
+        self.lines = 0;
     }
 }
 
@@ -601,7 +612,7 @@ mod tests {
         output.offer(b"cpu value=1 1\ncpu value=2 2\n".to_vec().into());
         // Buffered (an hour's flush interval): the stop is what sends it,
         // once, with no retries to wait out.
-        outputs.close_all();
+        outputs.close_all(Instant::now() + Duration::from_secs(5));
         let counts = output.counts();
         assert_eq!(
             (counts.written, counts.failed, counts.retried),

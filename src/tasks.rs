@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert_states::AlertStates;
 use crate::endpoints::HttpEndpoints;
@@ -30,8 +30,13 @@ use pipeline::{DbRp, Name, Route, Router};
 use serde::Serialize;
 
 /// How long stopping a task waits for it to process what it holds before
-/// going on without it (it still ends on the pool when it can).
-const STOP_WAIT: Duration = Duration::from_secs(5);
+/// going on without it (it still ends on the pool when it can). With
+/// [`EFFECTS_STOP_WAIT`], a disable, delete or shutdown answers within 5 s.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+/// How long a stopped task's handlers and outputs may go on delivering
+/// what they hold before the rest is abandoned (counted as dropped): an
+/// endpoint that never answers must not hold up a disable or a shutdown.
+const EFFECTS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// What defines a task.
 #[derive(Clone, Debug, PartialEq)]
@@ -463,10 +468,7 @@ impl TaskManager {
     /// A manager that keeps task definitions and their enabled state in
     /// `store`, so they survive restarts.
     pub fn with_store(router: Arc<Router>, store: Arc<storage::Store>) -> Self {
-        let alert_states = AlertStates::with_store(store.clone()).unwrap_or_else(|e| {
-            tracing::error!("alert states will not be saved: cannot start their writer: {e}");
-            AlertStates::in_memory()
-        });
+        let alert_states = AlertStates::with_store(store.clone());
         TaskManager {
             store: Some(store),
             alert_states,
@@ -724,8 +726,9 @@ impl TaskManager {
         let task = match built {
             Ok(task) => task,
             Err(e) => {
-                handlers.close_all();
-                outputs.close_all();
+                // Nothing was offered to them yet.
+                handlers.close_all(Instant::now());
+                outputs.close_all(Instant::now());
                 return Err(e.into());
             }
         };
@@ -799,22 +802,28 @@ impl TaskManager {
         }
     }
 
-    /// Stops every task (server shutdown), letting each drain its queue.
+    /// Stops every task (server shutdown), letting each drain its queue,
+    /// then gives all their handlers and outputs one deadline together.
     pub fn stop_all(&self) {
-        let running: Vec<(String, Running)> = self
+        let running: Vec<Running> = self
             .lock()
-            .iter_mut()
-            .filter_map(|(id, e)| e.running.take().map(|r| (id.clone(), r)))
+            .values_mut()
+            .filter_map(|e| e.running.take())
             .collect();
         // Every task stops taking input and drains at once; then each is
         // waited for, all within one deadline.
         self.router.set_routes(Vec::new());
-        for (_, r) in &running {
+        for r in &running {
             r.task.close();
         }
-        let deadline = std::time::Instant::now() + STOP_WAIT;
-        for (_, r) in running {
-            finish(r, deadline);
+        let deadline = Instant::now() + STOP_WAIT;
+        for r in &running {
+            wait_for_task(r, deadline);
+        }
+        let deadline = Instant::now() + EFFECTS_STOP_WAIT;
+        for running in &running {
+            running.handlers.close_all(deadline);
+            running.outputs.close_all(deadline);
         }
         // No task publishes any more: commit what their alerts left.
         self.alert_states.close();
@@ -986,24 +995,26 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Closes the task's inbox and waits (a while) for it to process what it
-/// holds, then lets its handlers and outputs finish their queues.
+/// holds, then lets its handlers and outputs finish their queues (a while).
 fn join(running: Running) {
     running.task.close();
-    finish(running, std::time::Instant::now() + STOP_WAIT);
+    wait_for_task(&running, Instant::now() + STOP_WAIT);
+    let deadline = Instant::now() + EFFECTS_STOP_WAIT;
+    running.handlers.close_all(deadline);
+    running.outputs.close_all(deadline);
 }
 
-/// Waits until `deadline` for a closed task to end, then closes its
-/// handlers and outputs.
-fn finish(running: Running, deadline: std::time::Instant) {
-    let left = deadline.saturating_duration_since(std::time::Instant::now());
-    if !running.task.wait(left) {
+/// Waits until `deadline` for a closed task to process what it holds.
+fn wait_for_task(running: &Running, deadline: Instant) {
+    if !running
+        .task
+        .wait(deadline.saturating_duration_since(Instant::now()))
+    {
         tracing::warn!(
             task = running.task.name(),
             "task still busy {STOP_WAIT:?} after it was asked to stop; it ends on its own"
         );
     }
-    running.handlers.close_all();
-    running.outputs.close_all();
 }
 
 /// The pool every task runs on: `workers` threads, or one per core.

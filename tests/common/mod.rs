@@ -1,0 +1,78 @@
+//! Helpers shared by the test binaries: the real kapacitord, started on
+//! free ports.
+// Each test binary uses some of these.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub fn kapacitord() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kapacitord"));
+    cmd.env_remove("KAPACITOR_HTTP_BIND")
+        .env_remove("KAPACITOR_UDP_BIND")
+        .env_remove("KAPACITOR_TCP_BIND")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// A kapacitord started on port 0 for HTTP, UDP and TCP, with the HTTP
+/// address it bound, read from its log (a port picked by the test and
+/// then bound by the daemon could be taken by a parallel test first).
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spawned {
+    pub fn start(mut cmd: Command) -> Spawned {
+        let mut child = cmd
+            .env("KAPACITOR_HTTP_BIND", "127.0.0.1:0")
+            .env("KAPACITOR_UDP_BIND", "127.0.0.1:0")
+            .env("KAPACITOR_TCP_BIND", "127.0.0.1:0")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the log to its end, so the daemon never blocks on a
+        // full pipe.
+        let reader = std::thread::spawn({
+            let log = log.clone();
+            move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some((_, addr)) = line.split_once("listener=\"http\" addr=") {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("kapacitord never listened: {}", log.lock().unwrap())
+            });
+        Spawned {
+            child,
+            url: format!("http://{addr}"),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Everything it logged, once it has exited.
+    pub fn log_after_exit(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log.lock().unwrap().clone()
+    }
+}
