@@ -240,6 +240,7 @@ impl Router {
 impl PointSink for Router {
     fn write(&self, batch: PointBatch) {
         let table = self.current();
+        let dbrp = batch.dbrp.clone();
         if table.routes.is_empty() {
             self.counters
                 .unrouted
@@ -249,9 +250,16 @@ impl PointSink for Router {
         let mut per_route: Vec<Vec<Point>> = vec![Vec::new(); table.routes.len()];
         let mut unrouted = 0u64;
         let mut learned: HashMap<usize, (Arc<Series>, SeriesRoutes)> = HashMap::new();
+        // Whether each route takes this write's database: once per write.
+        let wants: Vec<bool> = table
+            .routes
+            .iter()
+            .map(|r| r.wants_dbrp(&batch.dbrp))
+            .collect();
+        let mut targets: Vec<usize> = Vec::new();
         {
             let known = table.series.read().unwrap_or_else(|e| e.into_inner());
-            for point in &batch.points {
+            for point in batch.points {
                 let key = Arc::as_ptr(&point.series) as usize;
                 let routes = match known.get(&key) {
                     Some((_, r)) => r,
@@ -264,24 +272,28 @@ impl PointSink for Router {
                             .1
                     }
                 };
-                let mut wanted = false;
-                for &i in &routes.all {
-                    if table.routes[i].wants_dbrp(&batch.dbrp) {
-                        per_route[i].push(point.clone());
-                        wanted = true;
-                    }
-                }
+                targets.clear();
+                targets.extend(routes.all.iter().copied().filter(|&i| wants[i]));
                 for &i in &routes.some {
-                    let route = &table.routes[i];
-                    if route.wants_dbrp(&batch.dbrp)
-                        && route.filter.as_ref().is_none_or(|f| f.test(point))
+                    if wants[i]
+                        && table.routes[i]
+                            .filter
+                            .as_ref()
+                            .is_none_or(|f| f.test(&point))
                     {
-                        per_route[i].push(point.clone());
-                        wanted = true;
+                        targets.push(i);
                     }
                 }
-                if !wanted {
-                    unrouted += 1;
+                // The last task that wants the point gets it, the others a
+                // copy: a point for one task is moved, never cloned.
+                match targets.split_last() {
+                    None => unrouted += 1,
+                    Some((&last, rest)) => {
+                        for &i in rest {
+                            per_route[i].push(point.clone());
+                        }
+                        per_route[last].push(point);
+                    }
                 }
             }
         }
@@ -301,7 +313,7 @@ impl PointSink for Router {
             }
             let offered = points.len();
             let accepted = route.inbox.offer(PointBatch {
-                dbrp: batch.dbrp.clone(),
+                dbrp: dbrp.clone(),
                 points,
             });
             self.counters
