@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use config::DaemonConfig;
 
+/// Points are allocated by the listeners' threads and freed by the task
+/// workers': glibc's allocator serialises such frees on the allocating
+/// arena's lock, mimalloc hands them back without one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Kapacitor-compatible time-series processing and alerting daemon.
 #[derive(Debug, Parser)]
 #[command(name = "kapacitord", version, about)]
