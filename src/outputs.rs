@@ -313,8 +313,12 @@ impl Output for WaitingPoster {
         let (client, target, counters) = (self.client, self.target.clone(), self.counters.clone());
         // The post's own timeout ends it first; this is a backstop.
         let timeout = target.timeout + Duration::from_secs(1);
-        crate::effects::wait_for(timeout, async move {
-            target.post(&client, payload, &counters).await
+        // The task waits for the answer, but its worker is not lost to the
+        // other tasks meanwhile.
+        host::blocking(|| {
+            crate::effects::wait_for(timeout, async move {
+                target.post(&client, payload, &counters).await
+            })
         })
         .unwrap_or_else(|| {
             OutputCounters::add(&self.counters.failed, 1);

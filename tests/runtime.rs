@@ -134,3 +134,65 @@ fn a_thousand_stream_tasks_run_on_the_pool_threads() {
     assert_eq!(router.routed_points(), 1000);
     tasks.stop_all();
 }
+
+#[test]
+fn a_task_waiting_on_a_stuck_post_does_not_hold_up_the_others() {
+    // An endpoint that accepts and never answers.
+    let stuck = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", stuck.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for conn in stuck.incoming().take(4) {
+            conns.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let router = Arc::new(Router::new());
+    // One worker: were the waiting task to hold it, nothing else would run.
+    let tasks = TaskManager::new(router.clone()).with_workers(1, 1000);
+    let mut waiting = definition(
+        "waiting",
+        dsl::TaskType::Stream,
+        &format!("stream|from()|httpPost('{url}').codeField('code').timeout(10s)|httpOut('out')"),
+    );
+    waiting.measurement = Some("slow".into());
+    tasks.define(waiting).unwrap();
+    tasks.enable("waiting").unwrap();
+    let mut other = definition(
+        "other",
+        dsl::TaskType::Stream,
+        "stream|from()|httpOut('out')",
+    );
+    other.measurement = Some("cpu".into());
+    tasks.define(other).unwrap();
+    tasks.enable("other").unwrap();
+    let point = |m: &str| Point {
+        series: Arc::new(Series::new(m.into(), vec![]).unwrap()),
+        fields: Fields::from_pairs([("v".into(), FieldValue::Float(1.0))]),
+        time: 1_000_000_000,
+    };
+    let dbrp = DbRp::new("telegraf", "autogen");
+    router.write(PointBatch {
+        dbrp: dbrp.clone(),
+        points: vec![point("slow")],
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    router.write(PointBatch {
+        dbrp,
+        points: vec![point("cpu")],
+    });
+    eventually("the other task ran while the first one waited", || {
+        tasks
+            .http_out()
+            .get("other", "out")
+            .is_some_and(|e| e.result().series.len() == 1)
+    });
+    assert!(
+        tasks
+            .http_out()
+            .get("waiting", "out")
+            .is_none_or(|e| e.result().series.is_empty()),
+        "the post never answered, so the waiting task is still waiting"
+    );
+    drop(held);
+}

@@ -106,12 +106,79 @@ struct Sched {
     seq: u64,
     /// Workers waiting for work.
     idle: usize,
+    /// Worker threads alive, stand-ins included.
+    threads: usize,
+    /// Workers inside [`blocking`], whose place a stand-in takes.
+    blocked: usize,
     stop: bool,
 }
 
 struct Shared {
     sched: Mutex<Sched>,
     wake: Condvar,
+    /// Workers the pool keeps free to run tasks.
+    workers: usize,
+    /// Stand-in threads stopped (they may still be exiting): joined on
+    /// shutdown with the rest.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// How long [`Pool::shutdown`] waits for its workers.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// How long an extra thread waits for the next blocking task before it
+/// ends.
+const STAND_IN_LINGER: Duration = Duration::from_secs(1);
+
+/// Stand-ins at most, whatever blocks: past this, a blocking task holds its
+/// worker as any busy task does.
+const MAX_STAND_INS: usize = 64;
+
+thread_local! {
+    /// The pool this thread works for, on worker threads.
+    static POOL: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `wait`, which blocks (a task waiting for an HTTP answer), without
+/// taking a worker from the other tasks: on a pool worker, a stand-in
+/// thread runs tasks meanwhile and goes away after. Elsewhere it just runs
+/// `wait`.
+pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
+    let Some(shared) = POOL.with(|p| p.borrow().clone()) else {
+        return wait();
+    };
+    {
+        let mut sched = shared.lock();
+        sched.blocked += 1;
+        if sched.threads - sched.blocked < shared.workers
+            && sched.threads < shared.workers + MAX_STAND_INS
+        {
+            sched.threads += 1;
+            drop(sched);
+            spawn_worker(&shared, "task stand-in");
+        }
+    }
+    let out = wait();
+    shared.lock().blocked -= 1;
+    out
+}
+
+fn spawn_worker(shared: &Arc<Shared>, name: &str) {
+    let pool = shared.clone();
+    match std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || work(&pool))
+    {
+        Ok(handle) => {
+            let mut threads = shared.threads.lock().unwrap_or_else(|e| e.into_inner());
+            threads.retain(|t| !t.is_finished());
+            threads.push(handle);
+        }
+        Err(e) => {
+            tracing::warn!("cannot start a task worker: {e}");
+            shared.lock().threads -= 1;
+        }
+    }
 }
 
 impl Shared {
@@ -192,11 +259,17 @@ impl std::fmt::Debug for Pool {
 impl Pool {
     /// A pool of `workers` threads (at least one).
     pub fn new(workers: usize) -> std::io::Result<Self> {
+        let workers = workers.max(1);
         let shared = Arc::new(Shared {
-            sched: Mutex::default(),
+            sched: Mutex::new(Sched {
+                threads: workers,
+                ..Sched::default()
+            }),
             wake: Condvar::new(),
+            workers,
+            threads: Mutex::default(),
         });
-        let workers = (0..workers.max(1))
+        let workers = (0..workers)
             .map(|i| {
                 let shared = shared.clone();
                 std::thread::Builder::new()
@@ -207,9 +280,14 @@ impl Pool {
         Ok(Pool { shared, workers })
     }
 
-    /// How many worker threads run the tasks.
+    /// How many worker threads run the tasks (not counting stand-ins).
     pub fn workers(&self) -> usize {
-        self.workers.len()
+        self.shared.workers
+    }
+
+    /// Worker threads alive now, stand-ins for blocked workers included.
+    pub fn threads(&self) -> usize {
+        self.shared.lock().threads
     }
 
     /// Adds a task: `unit`, behind an inbox of `capacity` points. It starts
@@ -234,13 +312,34 @@ impl Pool {
         }
     }
 
-    /// Stops the workers once the ready queue is empty. Tasks still open
-    /// are not finished: close them first.
+    /// Stops the workers once the ready queue is empty, waiting up to
+    /// [`SHUTDOWN_WAIT`] for them. Tasks still open are not finished: close
+    /// them first. A worker still blocked past that (a task waiting on an
+    /// endpoint) is left to end on its own.
     pub fn shutdown(&mut self) {
         self.shared.lock().stop = true;
         self.shared.wake.notify_all();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        let mut threads: Vec<JoinHandle<()>> = self.workers.drain(..).collect();
+        threads.append(
+            &mut self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (done, blocked): (Vec<_>, Vec<_>) = threads.into_iter().partition(|t| t.is_finished());
+        for t in done {
+            let _ = t.join();
+        }
+        if !blocked.is_empty() {
+            tracing::warn!(
+                workers = blocked.len(),
+                "task workers still blocked at shutdown; not waiting for them"
+            );
         }
     }
 }
@@ -326,7 +425,8 @@ impl TaskInbox for TaskHandle {
     }
 }
 
-fn work(shared: &Shared) {
+fn work(shared: &Arc<Shared>) {
+    POOL.with(|p| *p.borrow_mut() = Some(shared.clone()));
     let mut inputs = Vec::new();
     let mut sched = shared.lock();
     loop {
@@ -360,6 +460,25 @@ fn work(shared: &Shared) {
         }
         if sched.stop {
             return;
+        }
+        if sched.threads - sched.blocked > shared.workers {
+            // One thread too many, now that a blocked worker is back: it
+            // stays a while for the next wait, then goes.
+            sched.idle += 1;
+            let (s, waited) = shared
+                .wake
+                .wait_timeout(sched, STAND_IN_LINGER)
+                .unwrap_or_else(|e| e.into_inner());
+            sched = s;
+            sched.idle -= 1;
+            if waited.timed_out()
+                && sched.ready.is_empty()
+                && sched.threads - sched.blocked > shared.workers
+            {
+                sched.threads -= 1;
+                return;
+            }
+            continue;
         }
         sched.idle += 1;
         sched = match sched.timers.peek() {

@@ -202,3 +202,64 @@ fn ten_thousand_tasks_share_two_workers() {
     assert_eq!(entries(&log, "x:finish").len(), 10_000);
     assert_eq!(entries(&log, "x:start").len(), 10_000);
 }
+
+/// Waits in [`host::blocking`] until `release` is set, then notes its input.
+struct Blocker {
+    log: Log,
+    release: Arc<AtomicBool>,
+}
+
+impl Unit for Blocker {
+    fn start(&mut self, _now: i64) {}
+    fn tick(&mut self, _now: i64) {}
+    fn input(&mut self, _input: Input) {
+        host::blocking(|| {
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        self.log.lock().unwrap().push("blocker:done".into());
+    }
+    fn due(&self) -> Option<i64> {
+        None
+    }
+    fn finish(&mut self) {}
+}
+
+#[test]
+fn a_task_waiting_in_blocking_leaves_its_worker_to_the_others() {
+    // One worker, held by a task that waits: the other task still runs.
+    let pool = Pool::new(1).unwrap();
+    let log = Log::default();
+    let release = Arc::new(AtomicBool::new(false));
+    let blocker = pool.spawn(
+        "blocker",
+        Box::new(Blocker {
+            log: log.clone(),
+            release: release.clone(),
+        }),
+        10,
+    );
+    blocker.offer(Input::AdvanceTo(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pool.threads() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no stand-in came");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let other = pool.spawn("other", Box::new(Probe::new("other", &log)), 10);
+    other.offer(Input::AdvanceTo(5));
+    close_and_wait(&other);
+    assert_eq!(
+        entries(&log, "blocker:"),
+        Vec::<String>::new(),
+        "still waiting"
+    );
+    release.store(true, Ordering::SeqCst);
+    close_and_wait(&blocker);
+    assert_eq!(entries(&log, "blocker:"), ["blocker:done"]);
+    // The stand-in goes once it has lingered.
+    while pool.threads() > 1 {
+        assert!(std::time::Instant::now() < deadline, "the stand-in stayed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
