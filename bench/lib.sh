@@ -3,6 +3,18 @@
 
 log() { printf '== %s\n' "$*" >&2; }
 
+# Servers the script started (it appends to pids); stop_pids ends them all.
+pids=()
+stop_pids() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
 # A free loopback port (TCP and UDP), never one handed out before in this run.
 used_ports=" "
 free_port() {

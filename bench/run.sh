@@ -32,21 +32,13 @@ bin=${BIN_DIR:-$root/target/release}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kapacitor-bench.XXXXXX")
 OUT=${OUT:-$work/reports}
 mkdir -p "$OUT"
-pids=()
+. "$root/bench/lib.sh"
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     rm -rf "$work/influxdb" "$work/kapacitord"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$root/bench/lib.sh"
 
 # ---- tools ---------------------------------------------------------------
 if ! command -v influxd >/dev/null || ! command -v curl >/dev/null || ! command -v ss >/dev/null; then

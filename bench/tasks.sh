@@ -33,21 +33,13 @@ bin=${BIN_DIR:-$root/target/release}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kapacitor-tasks-bench.XXXXXX")
 OUT=${OUT:-$work/reports}
 mkdir -p "$OUT"
-pids=()
+. "$root/bench/lib.sh"
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     rm -rf "$work/daemons"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$root/bench/lib.sh"
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "cargo build --release --bin kapacitor --bin kapacitord"
