@@ -1,8 +1,8 @@
 //! Alert latency (issue 4): how long after a point is handed to the
 //! router its threshold alert is published: in the alert history and on
-//! every handler's queue (the same call does both). The task runs on its
-//! own thread, as in the daemon, so the time includes routing, the hand-off
-//! to the task's thread and waking it. Each point crosses the threshold one
+//! every handler's queue (the same call does both). The task runs on the
+//! worker pool, as in the daemon, so the time includes routing, the hand-off
+//! to the task's inbox and waking a worker. Each point crosses the threshold one
 //! way or the other, so each raises one event.
 //!
 //! Besides criterion's mean, the bench prints the median and 99th
