@@ -106,6 +106,10 @@ struct Sched {
     seq: u64,
     /// Workers waiting for work.
     idle: usize,
+    /// Of those, the ones already woken and not yet back: a burst of work
+    /// (a write for a thousand tasks) wakes each idle worker once, not once
+    /// per task.
+    woken: usize,
     /// Worker threads alive, stand-ins included.
     threads: usize,
     /// Workers inside [`blocking`], whose place a stand-in takes.
@@ -213,7 +217,13 @@ impl Shared {
 
     fn enqueue(&self, sched: &mut Sched, cell: Arc<Cell>) {
         sched.ready.push_back(cell);
-        if sched.idle > 0 {
+        self.wake_one(sched);
+    }
+
+    /// Wakes an idle worker, unless every idle one is already woken.
+    fn wake_one(&self, sched: &mut Sched) {
+        if sched.idle > sched.woken {
+            sched.woken += 1;
             self.wake.notify_one();
         }
     }
@@ -235,9 +245,9 @@ impl Shared {
             seq,
             cell: cell.clone(),
         }));
-        if earliest && sched.idle > 0 {
+        if earliest {
             // A waiting worker may sleep past it: let it look again.
-            self.wake.notify_one();
+            self.wake_one(&mut sched);
         }
     }
 }
@@ -450,8 +460,8 @@ fn work(shared: &Arc<Shared>) {
             }
         }
         if let Some(cell) = sched.ready.pop_front() {
-            if !sched.ready.is_empty() && sched.idle > 0 {
-                shared.wake.notify_one();
+            if !sched.ready.is_empty() {
+                shared.wake_one(&mut sched);
             }
             drop(sched);
             run(shared, &cell, &mut inputs);
@@ -471,6 +481,7 @@ fn work(shared: &Arc<Shared>) {
                 .unwrap_or_else(|e| e.into_inner());
             sched = s;
             sched.idle -= 1;
+            sched.woken = sched.woken.saturating_sub(1);
             if waited.timed_out()
                 && sched.ready.is_empty()
                 && sched.threads - sched.blocked > shared.workers
@@ -493,6 +504,9 @@ fn work(shared: &Arc<Shared>) {
             None => shared.wake.wait(sched).unwrap_or_else(|e| e.into_inner()),
         };
         sched.idle -= 1;
+        // Woken or timed out, it is back (a timeout may take the place of a
+        // wake in flight: at worst one more wake later).
+        sched.woken = sched.woken.saturating_sub(1);
     }
 }
 
