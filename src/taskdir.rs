@@ -120,10 +120,7 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     }
     let def = TaskDefinition {
         id: files.id.clone(),
-        task_type: match meta.task_type {
-            config::TaskType::Stream => dsl::TaskType::Stream,
-            config::TaskType::Batch => dsl::TaskType::Batch,
-        },
+        task_type: meta.task_type,
         dbrps: meta
             .dbrps
             .iter()

@@ -486,11 +486,7 @@ impl TaskManager {
         let mut started = 0;
         for record in store.list_tasks()? {
             let id = record.id.clone();
-            let Some(task_type) = (match record.task_type.as_str() {
-                "stream" => Some(dsl::TaskType::Stream),
-                "batch" => Some(dsl::TaskType::Batch),
-                _ => None,
-            }) else {
+            let Ok(task_type) = record.task_type.parse::<dsl::TaskType>() else {
                 tracing::error!(task = %id, "stored task has unknown type {:?}", record.task_type);
                 continue;
             };
@@ -541,10 +537,7 @@ impl TaskManager {
         }
         let record = storage::TaskRecord {
             id: entry.def.id.clone(),
-            task_type: match entry.def.task_type {
-                dsl::TaskType::Stream => "stream".into(),
-                dsl::TaskType::Batch => "batch".into(),
-            },
+            task_type: entry.def.task_type.as_str().into(),
             dbrps: entry
                 .def
                 .dbrps

@@ -188,10 +188,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         .replace("{{CASE_DIR}}", &case_dir.display().to_string());
     let meta = task_meta(dir)?;
     let task_type: dsl::TaskType = match (&meta, expected["task_type"].as_str()) {
-        (Some(m), _) => match m.task_type {
-            config::TaskType::Stream => dsl::TaskType::Stream,
-            config::TaskType::Batch => dsl::TaskType::Batch,
-        },
+        (Some(m), _) => m.task_type,
         (None, t) => t.unwrap_or("stream").parse().map_err(Failure)?,
     };
     let vars = meta

@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use model::TaskType;
+
 use crate::error::{ConfigError, ConfigErrors};
 use crate::predicate::WherePredicate;
 use crate::walk::{Walker, dotted};
@@ -17,29 +19,6 @@ const TASK_KEYS: &[&str] = &[
     "vars",
 ];
 const VAR_KEYS: &[&str] = &["type", "value", "description"];
-
-/// Stream tasks see points as they arrive; batch tasks run a query on a
-/// schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskType {
-    Stream,
-    Batch,
-}
-
-impl TaskType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskType::Stream => "stream",
-            TaskType::Batch => "batch",
-        }
-    }
-}
-
-impl fmt::Display for TaskType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A database and retention policy, `telegraf.autogen`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -416,15 +395,10 @@ fn text_of(node: &Node) -> Option<&str> {
 
 fn task_type(w: &mut Walker<'_>, node: &Node) -> Option<TaskType> {
     let text = w.string("type", node)?;
-    match text.to_ascii_lowercase().as_str() {
-        "stream" | "streamer" => Some(TaskType::Stream),
-        "batch" | "batcher" => Some(TaskType::Batch),
-        _ => {
-            w.error(
-                "type",
-                node,
-                format!("unknown task type `{text}`; expected stream or batch"),
-            );
+    match text.parse() {
+        Ok(t) => Some(t),
+        Err(message) => {
+            w.error("type", node, message);
             None
         }
     }

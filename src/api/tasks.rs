@@ -57,14 +57,6 @@ fn task_error(e: TaskError) -> Response {
     }
 }
 
-fn parse_type(t: &str) -> Result<dsl::TaskType, String> {
-    match t {
-        "stream" | "streamer" => Ok(dsl::TaskType::Stream),
-        "batch" | "batcher" => Ok(dsl::TaskType::Batch),
-        other => Err(format!("invalid task type {other:?}: use stream or batch")),
-    }
-}
-
 /// Applies `body` on top of `base` (or makes a new definition) and sets the
 /// status, all on a blocking thread since stopping a task waits for it.
 async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bool) -> Response {
@@ -73,7 +65,7 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
         return json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist"));
     }
     let task_type = match (&body.task_type, &base) {
-        (Some(t), _) => match parse_type(t) {
+        (Some(t), _) => match t.parse() {
             Ok(t) => t,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
         },
