@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use config::{TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchOptions};
-use pipeline::DbRp;
 
 use crate::tasks::{TaskDefinition, TaskManager};
 
@@ -121,11 +120,7 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     let def = TaskDefinition {
         id: files.id.clone(),
         task_type: meta.task_type,
-        dbrps: meta
-            .dbrps
-            .iter()
-            .map(|d| DbRp::new(d.db.as_str(), d.rp.as_str()))
-            .collect(),
+        dbrps: meta.dbrps.clone(),
         script: files.script.clone(),
         measurement: meta.from.clone(),
         meta: extra,

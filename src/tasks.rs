@@ -83,7 +83,7 @@ pub struct TaskInfo {
     pub id: String,
     #[serde(rename = "type")]
     pub task_type: dsl::TaskType,
-    pub dbrps: Vec<DbRpJson>,
+    pub dbrps: Vec<DbRp>,
     pub script: String,
     /// The YAML `from`: only this measurement reaches the task.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,13 +104,6 @@ pub struct TaskInfo {
     pub modified: String,
     #[serde(rename = "last-enabled")]
     pub last_enabled: Option<String>,
-}
-
-/// A database and retention policy as Kapacitor's API writes them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct DbRpJson {
-    pub db: String,
-    pub rp: String,
 }
 
 /// The `httpOut` endpoints of every task, for the API to read.
@@ -888,15 +881,7 @@ fn info(entry: &Entry) -> TaskInfo {
     TaskInfo {
         id: entry.def.id.clone(),
         task_type: entry.def.task_type,
-        dbrps: entry
-            .def
-            .dbrps
-            .iter()
-            .map(|d| DbRpJson {
-                db: d.db.to_string(),
-                rp: d.rp.to_string(),
-            })
-            .collect(),
+        dbrps: entry.def.dbrps.clone(),
         script: entry.def.script.clone(),
         from: entry.def.measurement.clone(),
         meta: entry

@@ -391,22 +391,10 @@ fn route(
 ) -> Result<Vec<(pipeline::DbRp, pipeline::Point)>, Failure> {
     use pipeline::{PointSink as _, Route, Router};
     let dbrps: Vec<pipeline::DbRp> = match meta {
-        Some(m) => m
-            .dbrps
-            .iter()
-            .map(|d| pipeline::DbRp::new(d.db.as_str(), d.rp.as_str()))
-            .collect(),
-        None => expected["dbrps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|d| {
-                pipeline::DbRp::new(
-                    d["db"].as_str().unwrap_or_default(),
-                    d["rp"].as_str().unwrap_or_default(),
-                )
-            })
-            .collect(),
+        Some(m) => m.dbrps.clone(),
+        None if expected["dbrps"].is_null() => Vec::new(),
+        None => serde_json::from_value(expected["dbrps"].clone())
+            .map_err(|e| Failure(format!("expected.json: dbrps: {e}")))?,
     };
     let filter = match meta.and_then(|m| m.where_clause.as_ref()) {
         Some(w) => Some(

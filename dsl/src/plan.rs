@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-pub use model::TaskType;
+pub use model::{DbRp, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::ast::BinaryOp;
@@ -141,12 +141,6 @@ pub struct Edge {
     pub from: usize,
     pub to: usize,
     pub edge: EdgeType,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DbRp {
-    pub db: String,
-    pub rp: String,
 }
 
 /// A script variable other than a pipeline; these can be overridden when a
