@@ -121,10 +121,9 @@ mod tests {
         assert_eq!(d("telegraf", "autogen").to_string(), "telegraf.autogen");
         let odd = d("a\"b", "c\\d.e");
         assert_eq!(parse(&odd.to_string()), Ok(odd));
-        assert!(parse("telegraf").is_err());
-        assert!(parse("a.b.c").is_err());
-        assert!(parse(".rp").is_err());
-        assert!(parse("\"db.rp").is_err());
+        for bad in ["telegraf", "a.b.c", ".rp", "\"db.rp", "db. rp", ""] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
