@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use config::{TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchOptions};
-use pipeline::DbRp;
 
 use crate::tasks::{TaskDefinition, TaskManager};
 
@@ -120,15 +119,8 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     }
     let def = TaskDefinition {
         id: files.id.clone(),
-        task_type: match meta.task_type {
-            config::TaskType::Stream => dsl::TaskType::Stream,
-            config::TaskType::Batch => dsl::TaskType::Batch,
-        },
-        dbrps: meta
-            .dbrps
-            .iter()
-            .map(|d| DbRp::new(d.db.as_str(), d.rp.as_str()))
-            .collect(),
+        task_type: meta.task_type,
+        dbrps: meta.dbrps.clone(),
         script: files.script.clone(),
         measurement: meta.from.clone(),
         meta: extra,

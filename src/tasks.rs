@@ -83,7 +83,7 @@ pub struct TaskInfo {
     pub id: String,
     #[serde(rename = "type")]
     pub task_type: dsl::TaskType,
-    pub dbrps: Vec<DbRpJson>,
+    pub dbrps: Vec<DbRp>,
     pub script: String,
     /// The YAML `from`: only this measurement reaches the task.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,13 +104,6 @@ pub struct TaskInfo {
     pub modified: String,
     #[serde(rename = "last-enabled")]
     pub last_enabled: Option<String>,
-}
-
-/// A database and retention policy as Kapacitor's API writes them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct DbRpJson {
-    pub db: String,
-    pub rp: String,
 }
 
 /// The `httpOut` endpoints of every task, for the API to read.
@@ -486,11 +479,7 @@ impl TaskManager {
         let mut started = 0;
         for record in store.list_tasks()? {
             let id = record.id.clone();
-            let Some(task_type) = (match record.task_type.as_str() {
-                "stream" => Some(dsl::TaskType::Stream),
-                "batch" => Some(dsl::TaskType::Batch),
-                _ => None,
-            }) else {
+            let Ok(task_type) = record.task_type.parse::<dsl::TaskType>() else {
                 tracing::error!(task = %id, "stored task has unknown type {:?}", record.task_type);
                 continue;
             };
@@ -541,10 +530,7 @@ impl TaskManager {
         }
         let record = storage::TaskRecord {
             id: entry.def.id.clone(),
-            task_type: match entry.def.task_type {
-                dsl::TaskType::Stream => "stream".into(),
-                dsl::TaskType::Batch => "batch".into(),
-            },
+            task_type: entry.def.task_type.as_str().into(),
             dbrps: entry
                 .def
                 .dbrps
@@ -895,15 +881,7 @@ fn info(entry: &Entry) -> TaskInfo {
     TaskInfo {
         id: entry.def.id.clone(),
         task_type: entry.def.task_type,
-        dbrps: entry
-            .def
-            .dbrps
-            .iter()
-            .map(|d| DbRpJson {
-                db: d.db.to_string(),
-                rp: d.rp.to_string(),
-            })
-            .collect(),
+        dbrps: entry.def.dbrps.clone(),
         script: entry.def.script.clone(),
         from: entry.def.measurement.clone(),
         meta: entry

@@ -188,10 +188,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         .replace("{{CASE_DIR}}", &case_dir.display().to_string());
     let meta = task_meta(dir)?;
     let task_type: dsl::TaskType = match (&meta, expected["task_type"].as_str()) {
-        (Some(m), _) => match m.task_type {
-            config::TaskType::Stream => dsl::TaskType::Stream,
-            config::TaskType::Batch => dsl::TaskType::Batch,
-        },
+        (Some(m), _) => m.task_type,
         (None, t) => t.unwrap_or("stream").parse().map_err(Failure)?,
     };
     let vars = meta
@@ -394,22 +391,10 @@ fn route(
 ) -> Result<Vec<(pipeline::DbRp, pipeline::Point)>, Failure> {
     use pipeline::{PointSink as _, Route, Router};
     let dbrps: Vec<pipeline::DbRp> = match meta {
-        Some(m) => m
-            .dbrps
-            .iter()
-            .map(|d| pipeline::DbRp::new(d.db.as_str(), d.rp.as_str()))
-            .collect(),
-        None => expected["dbrps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|d| {
-                pipeline::DbRp::new(
-                    d["db"].as_str().unwrap_or_default(),
-                    d["rp"].as_str().unwrap_or_default(),
-                )
-            })
-            .collect(),
+        Some(m) => m.dbrps.clone(),
+        None if expected["dbrps"].is_null() => Vec::new(),
+        None => serde_json::from_value(expected["dbrps"].clone())
+            .map_err(|e| Failure(format!("expected.json: dbrps: {e}")))?,
     };
     let filter = match meta.and_then(|m| m.where_clause.as_ref()) {
         Some(w) => Some(

@@ -13,7 +13,8 @@
 //! (validated the same way, every error located), its compiled `where`
 //! predicate ([`WherePredicate`]), and the directory scanner and watcher.
 //! Does not own: starting listeners or anything else
-//! done with the values, nor logging setup (the binaries do that).
+//! done with the values, nor logging setup (the binaries do that), nor the
+//! `DbRp` and `TaskType` a task's YAML names (`model`'s, re-exported).
 //!
 //! YAML is read with `saphyr-parser` (pure Rust, YAML 1.2) into a small tree
 //! that keeps positions, rather than through serde, because serde stops at
@@ -36,11 +37,10 @@ pub use daemon::{
     UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use model::{DbRp, TaskType};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
 pub use sideload::read_yaml_values;
-pub use task::{
-    DbRp, TaskMeta, TaskType, TaskVar, VarType, VarValue, check_cron, parse_dbrp, parse_duration,
-};
+pub use task::{TaskMeta, TaskVar, VarType, VarValue, check_cron, parse_duration};
 pub use taskdir::{
     InvalidTask, ScanResult, TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchError,
     WatchMode, WatchOptions, Watching, is_valid_task_id,

@@ -3,9 +3,10 @@
 //! `where` predicate, batch query and schedule, template vars.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
+
+use model::{DbRp, TaskType};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::predicate::WherePredicate;
@@ -17,117 +18,6 @@ const TASK_KEYS: &[&str] = &[
     "vars",
 ];
 const VAR_KEYS: &[&str] = &["type", "value", "description"];
-
-/// Stream tasks see points as they arrive; batch tasks run a query on a
-/// schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskType {
-    Stream,
-    Batch,
-}
-
-impl TaskType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskType::Stream => "stream",
-            TaskType::Batch => "batch",
-        }
-    }
-}
-
-impl fmt::Display for TaskType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A database and retention policy, `telegraf.autogen`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DbRp {
-    pub db: String,
-    pub rp: String,
-}
-
-impl fmt::Display for DbRp {
-    /// `db.rp`, quoting a part that holds a dot or a quote.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let part = |s: &str| {
-            if s.contains(['.', '"']) || s.is_empty() {
-                format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-            } else {
-                s.to_owned()
-            }
-        };
-        write!(f, "{}.{}", part(&self.db), part(&self.rp))
-    }
-}
-
-impl std::str::FromStr for DbRp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_dbrp(s)
-    }
-}
-
-/// `db.rp`, `"my.db"."rp"`, `"my.db".rp`: a bare part cannot hold a dot.
-pub fn parse_dbrp(text: &str) -> Result<DbRp, String> {
-    let expected = || {
-        format!(
-            "`{text}` is not a db.rp; expected database and retention policy such as \
-             `telegraf.autogen`, quoting a name that holds a dot: `\"my.db\".\"autogen\"`"
-        )
-    };
-    let chars: Vec<char> = text.trim().chars().collect();
-    let mut parts = Vec::new();
-    let mut i = 0;
-    loop {
-        let mut part = String::new();
-        if chars.get(i) == Some(&'"') {
-            i += 1;
-            loop {
-                match chars.get(i) {
-                    None => return Err(expected()),
-                    Some('\\') if i + 1 < chars.len() => {
-                        part.push(chars[i + 1]);
-                        i += 2;
-                    }
-                    Some('"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(&c) => {
-                        part.push(c);
-                        i += 1;
-                    }
-                }
-            }
-        } else {
-            while let Some(&c) = chars.get(i) {
-                if c == '.' {
-                    break;
-                }
-                if c == '"' || c.is_whitespace() {
-                    return Err(expected());
-                }
-                part.push(c);
-                i += 1;
-            }
-        }
-        if part.is_empty() {
-            return Err(expected());
-        }
-        parts.push(part);
-        match chars.get(i) {
-            None => break,
-            Some('.') => i += 1,
-            Some(_) => return Err(expected()),
-        }
-    }
-    match <[String; 2]>::try_from(parts) {
-        Ok([db, rp]) => Ok(DbRp { db, rp }),
-        Err(_) => Err(expected()),
-    }
-}
 
 /// The declared type of a template var (Kapacitor's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -416,15 +306,10 @@ fn text_of(node: &Node) -> Option<&str> {
 
 fn task_type(w: &mut Walker<'_>, node: &Node) -> Option<TaskType> {
     let text = w.string("type", node)?;
-    match text.to_ascii_lowercase().as_str() {
-        "stream" | "streamer" => Some(TaskType::Stream),
-        "batch" | "batcher" => Some(TaskType::Batch),
-        _ => {
-            w.error(
-                "type",
-                node,
-                format!("unknown task type `{text}`; expected stream or batch"),
-            );
+    match text.parse() {
+        Ok(t) => Some(t),
+        Err(message) => {
+            w.error("type", node, message);
             None
         }
     }
@@ -459,7 +344,7 @@ fn dbrps(w: &mut Walker<'_>, node: &Node) -> Vec<DbRp> {
         let Some(text) = nonempty(w, &key, item) else {
             continue;
         };
-        match parse_dbrp(&text) {
+        match text.parse::<DbRp>() {
             Ok(d) if out.contains(&d) => w.error(&key, item, format!("`{d}` is listed twice")),
             Ok(d) => out.push(d),
             Err(message) => w.error(&key, item, message),
@@ -884,22 +769,6 @@ mod tests {
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("1.5h").is_err());
-    }
-
-    #[test]
-    fn dbrps() {
-        let d = |db: &str, rp: &str| DbRp {
-            db: db.to_owned(),
-            rp: rp.to_owned(),
-        };
-        assert_eq!(parse_dbrp("telegraf.autogen"), Ok(d("telegraf", "autogen")));
-        assert_eq!(parse_dbrp("\"my.db\".\"rp\""), Ok(d("my.db", "rp")));
-        assert_eq!(parse_dbrp("\"my.db\".rp"), Ok(d("my.db", "rp")));
-        assert_eq!(d("my.db", "rp").to_string(), "\"my.db\".rp");
-        assert!(parse_dbrp("telegraf").is_err());
-        assert!(parse_dbrp("a.b.c").is_err());
-        assert!(parse_dbrp(".rp").is_err());
-        assert!(parse_dbrp("\"db.rp").is_err());
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn seed_batcher_metadata() {
     assert_eq!(m.task_type, TaskType::Batch);
     assert_eq!(m.period, Some(Duration::from_secs(900)));
     assert_eq!(m.group_by, Some(Duration::from_secs(3600)));
-    assert_eq!(m.dbrps[1].db, "my.db");
+    assert_eq!(&*m.dbrps[1].db, "my.db");
     assert!(!m.enabled);
 
     let m = meta("type: batch\nquery: select 1\ncron: '*/15 * * * *'\n").unwrap();

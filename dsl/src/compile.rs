@@ -278,10 +278,7 @@ impl Compiler {
     fn statement(&mut self, stmt: &Stmt) {
         match stmt {
             Stmt::Error => {}
-            Stmt::Dbrp { db, rp, .. } => self.dbrps.push(DbRp {
-                db: db.clone(),
-                rp: rp.clone(),
-            }),
+            Stmt::Dbrp { db, rp, .. } => self.dbrps.push(DbRp::new(db.as_str(), rp.as_str())),
             Stmt::TypeDecl { name, ty, .. } => {
                 if !VAR_TYPES.contains(&ty.name.as_str()) {
                     let mut d = Diagnostic::error(format!("unknown type `{}`", ty.name), ty.span)

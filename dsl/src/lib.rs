@@ -1,8 +1,9 @@
 //! The TICKscript DSL: tokens, the lalrpop grammar (with `grammar.ebnf` as
 //! the normative grammar users read), an AST with spans, diagnostics, and
 //! `compile(script, task_type) -> Plan`, a serialisable DAG of typed node
-//! specs, plus the lambda evaluator. It depends on nothing else of ours and
-//! runs nothing: the runtime in `pipeline` turns a plan into running nodes.
+//! specs, plus the lambda evaluator. Of ours it depends only on `model`,
+//! whose `TaskType` and `DbRp` it re-exports, and it runs nothing: the
+//! runtime in `pipeline` turns a plan into running nodes.
 //!
 //! ```
 //! let plan = dsl::compile("stream|from().measurement('cpu')|window().period(10s)", dsl::TaskType::Stream).unwrap();

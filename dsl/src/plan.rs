@@ -3,41 +3,12 @@
 
 use std::fmt::Write as _;
 
+pub use model::{DbRp, TaskType};
 use serde::{Deserialize, Serialize};
 
 use crate::ast::BinaryOp;
 use crate::lambda::Lambda;
 use crate::span::Span;
-
-/// Whether a task is fed points (`stream`) or scheduled query results
-/// (`batch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskType {
-    Stream,
-    Batch,
-}
-
-impl TaskType {
-    /// The name of the root node a script of this type starts from.
-    pub fn root(self) -> &'static str {
-        match self {
-            TaskType::Stream => "stream",
-            TaskType::Batch => "batch",
-        }
-    }
-}
-
-impl std::str::FromStr for TaskType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "stream" => Ok(TaskType::Stream),
-            "batch" => Ok(TaskType::Batch),
-            other => Err(format!("task type must be stream or batch, not `{other}`")),
-        }
-    }
-}
 
 /// What travels on an edge: single points or batches of points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,12 +141,6 @@ pub struct Edge {
     pub from: usize,
     pub to: usize,
     pub edge: EdgeType,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DbRp {
-    pub db: String,
-    pub rp: String,
 }
 
 /// A script variable other than a pipeline; these can be overridden when a

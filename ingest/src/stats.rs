@@ -117,7 +117,9 @@ impl ListenerCounters {
         let by_dbrp = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner());
         let dbrps: BTreeMap<String, DbRpSnapshot> = by_dbrp
             .iter()
-            .map(|(k, v)| (k.to_string(), v.snapshot()))
+            // Keyed `db.rp` unquoted, as these keys have always been, not
+            // with DbRp's Display, which quotes a part that holds a dot.
+            .map(|(k, v)| (format!("{}.{}", k.db, k.rp), v.snapshot()))
             .collect();
         let sum = |f: fn(&DbRpSnapshot) -> u64| dbrps.values().map(f).sum();
         let units = Some(self.units.load(Ordering::Relaxed));

@@ -1,7 +1,8 @@
 //! The core of kapacitord: the point model every other crate speaks, the
 //! [`Router`] that decides which task receives which point, and (in later
 //! steps) the DAG runtime, its nodes, alert state and the `AlertHandler` and
-//! `Output` traits.
+//! `Output` traits. A point's [`Name`]s and [`DbRp`] are `model`'s,
+//! re-exported here.
 //!
 //! This crate owns data and its processing only. It knows nothing of sockets,
 //! files or HTTP: listeners (`ingest`), the store (`storage`) and the API

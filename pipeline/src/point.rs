@@ -8,9 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// A shared, immutable name: a measurement, a tag key or value, a field key,
-/// a database or retention policy.
-pub type Name = Arc<str>;
+pub use model::{DbRp, Name};
 
 /// Tags sorted by key, with unique keys.
 pub type Tags = Arc<[(Name, Name)]>;
@@ -57,28 +55,6 @@ impl fmt::Display for FieldValue {
                 f.write_str("\"")
             }
         }
-    }
-}
-
-/// Database and retention policy a point was written to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DbRp {
-    pub db: Name,
-    pub rp: Name,
-}
-
-impl DbRp {
-    pub fn new(db: impl Into<Name>, rp: impl Into<Name>) -> Self {
-        DbRp {
-            db: db.into(),
-            rp: rp.into(),
-        }
-    }
-}
-
-impl fmt::Display for DbRp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.db, self.rp)
     }
 }
 

@@ -12,7 +12,7 @@ use pipeline::DbRp;
 use serde::Deserialize;
 
 use crate::server::ServerState;
-use crate::tasks::{DbRpJson, TaskDefinition, TaskError, TaskManager};
+use crate::tasks::{TaskDefinition, TaskError, TaskManager};
 
 /// The body of `POST /tasks` and `PATCH /tasks/ID`; in a PATCH every member
 /// is optional and only what is given changes.
@@ -22,7 +22,7 @@ pub struct TaskBody {
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub task_type: Option<String>,
-    pub dbrps: Option<Vec<DbRpJson>>,
+    pub dbrps: Option<Vec<DbRp>>,
     pub script: Option<String>,
     /// `enabled` or `disabled`.
     pub status: Option<String>,
@@ -57,14 +57,6 @@ fn task_error(e: TaskError) -> Response {
     }
 }
 
-fn parse_type(t: &str) -> Result<dsl::TaskType, String> {
-    match t {
-        "stream" | "streamer" => Ok(dsl::TaskType::Stream),
-        "batch" | "batcher" => Ok(dsl::TaskType::Batch),
-        other => Err(format!("invalid task type {other:?}: use stream or batch")),
-    }
-}
-
 /// Applies `body` on top of `base` (or makes a new definition) and sets the
 /// status, all on a blocking thread since stopping a task waits for it.
 async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bool) -> Response {
@@ -73,7 +65,7 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
         return json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist"));
     }
     let task_type = match (&body.task_type, &base) {
-        (Some(t), _) => match parse_type(t) {
+        (Some(t), _) => match t.parse() {
             Ok(t) => t,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
         },
@@ -90,14 +82,11 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
     else {
         return json_error(StatusCode::BAD_REQUEST, "a new task needs a script");
     };
-    let dbrps = match (&body.dbrps, &base) {
-        (Some(d), _) => d
-            .iter()
-            .map(|d| DbRp::new(d.db.as_str(), d.rp.as_str()))
-            .collect(),
-        (None, Some(b)) => b.dbrps.clone(),
-        (None, None) => Vec::new(),
-    };
+    let dbrps = body
+        .dbrps
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.dbrps.clone()))
+        .unwrap_or_default();
     let measurement = body
         .from
         .clone()

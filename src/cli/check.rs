@@ -7,20 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum TaskTypeArg {
-    Stream,
-    Batch,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// TICKscript files to check.
     #[arg(required = true, value_name = "FILE.tick")]
     files: Vec<PathBuf>,
-    /// Task type; by default taken from the root the script starts from.
-    #[arg(long = "type", value_enum)]
-    task_type: Option<TaskTypeArg>,
+    /// Task type, stream or batch; by default taken from the root the
+    /// script starts from.
+    #[arg(long = "type")]
+    task_type: Option<dsl::TaskType>,
     /// Print each DAG in Graphviz DOT, with Kapacitor's node names.
     #[arg(long)]
     dot: bool,
@@ -37,11 +32,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for path in &args.files {
         let source =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let task_type = match args.task_type {
-            Some(TaskTypeArg::Stream) => dsl::TaskType::Stream,
-            Some(TaskTypeArg::Batch) => dsl::TaskType::Batch,
-            None => dsl::detect_task_type(&source),
-        };
+        let task_type = args
+            .task_type
+            .unwrap_or_else(|| dsl::detect_task_type(&source));
         let id = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

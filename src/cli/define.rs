@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hyper::Method;
+use pipeline::DbRp;
 use serde_json::{Value, json};
 
 use super::http::{send, send_json};
@@ -42,9 +43,10 @@ struct Streamer {
     /// The TICKscript file.
     #[arg(long)]
     script: PathBuf,
-    /// Database and retention policy the task reads (db.rp); repeatable.
-    #[arg(long)]
-    dbrp: Vec<String>,
+    /// Database and retention policy the task reads (db.rp, or db for
+    /// db.autogen); repeatable.
+    #[arg(long, value_parser = parse_dbrp)]
+    dbrp: Vec<DbRp>,
     /// A JSON file of values for the script's vars, as Kapacitor's
     /// `-vars`: {"crit": {"type": "float", "value": 90}}.
     #[arg(long)]
@@ -69,21 +71,18 @@ struct Batcher {
     group_by: Option<String>,
     #[arg(long)]
     script: PathBuf,
-    #[arg(long)]
-    dbrp: Vec<String>,
+    #[arg(long, value_parser = parse_dbrp)]
+    dbrp: Vec<DbRp>,
     /// A JSON file of values for the script's vars (see `define streamer`).
     #[arg(long)]
     vars: Option<PathBuf>,
 }
 
-/// `db.rp` as `{db, rp}`; a bare `db` takes `autogen`.
-pub fn parse_dbrp(s: &str) -> anyhow::Result<Value> {
-    let (db, rp) = s.split_once('.').unwrap_or((s, "autogen"));
-    let (db, rp) = (db.trim_matches('"'), rp.trim_matches('"'));
-    if db.is_empty() || rp.is_empty() {
-        bail!("--dbrp {s:?}: expected db.rp, e.g. telegraf.autogen");
-    }
-    Ok(json!({ "db": db, "rp": rp }))
+/// `db.rp` as the daemon reads it (`"my.db".rp` for a name with a dot); a
+/// bare `db` takes `autogen`.
+fn parse_dbrp(s: &str) -> Result<DbRp, String> {
+    s.parse()
+        .or_else(|e| format!("{s}.autogen").parse().map_err(|_| e))
 }
 
 fn read_script(path: &PathBuf) -> anyhow::Result<String> {
@@ -102,12 +101,7 @@ fn read_vars(path: &std::path::Path) -> anyhow::Result<Value> {
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     let (name, body) = match args.kind {
         Kind::Streamer(s) => {
-            let dbrps = s
-                .dbrp
-                .iter()
-                .map(|d| parse_dbrp(d))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut body = json!({ "id": s.name, "type": "stream", "script": read_script(&s.script)?, "dbrps": dbrps });
+            let mut body = json!({ "id": s.name, "type": "stream", "script": read_script(&s.script)?, "dbrps": s.dbrp });
             if let Some(from) = s.from {
                 body["from"] = json!(from);
             }
@@ -123,13 +117,8 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             if b.period.is_none() && b.cron.is_none() {
                 bail!("a batcher needs --period or --cron");
             }
-            let dbrps = b
-                .dbrp
-                .iter()
-                .map(|d| parse_dbrp(d))
-                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut body = json!({
-                "id": b.name, "type": "batch", "script": read_script(&b.script)?, "dbrps": dbrps,
+                "id": b.name, "type": "batch", "script": read_script(&b.script)?, "dbrps": b.dbrp,
                 "query": b.query, "period": b.period, "cron": b.cron, "group_by": b.group_by,
             });
             if let Some(path) = &b.vars {
@@ -167,15 +156,23 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    use pipeline::DbRp;
+
     use super::parse_dbrp;
 
     #[test]
     fn dbrp_forms() {
         assert_eq!(
-            parse_dbrp("telegraf.autogen").unwrap(),
-            serde_json::json!({"db": "telegraf", "rp": "autogen"})
+            parse_dbrp("telegraf.autogen"),
+            Ok(DbRp::new("telegraf", "autogen"))
         );
-        assert_eq!(parse_dbrp("telegraf").unwrap()["rp"], "autogen");
+        assert_eq!(parse_dbrp("telegraf"), Ok(DbRp::new("telegraf", "autogen")));
+        assert_eq!(parse_dbrp("\"my.db\""), Ok(DbRp::new("my.db", "autogen")));
+        assert_eq!(
+            parse_dbrp("a.b.c").unwrap_err(),
+            "`a.b.c` is not a db.rp; expected database and retention policy such as \
+             `telegraf.autogen`, quoting a name that holds a dot: `\"my.db\".\"autogen\"`"
+        );
         assert!(parse_dbrp(".x").is_err());
     }
 }
