@@ -154,11 +154,8 @@ impl Template {
             syntax,
         };
         let mut pieces = dsl::template::parse(src).map_err(|e| error(e, true))?;
-        if kind == TemplateKind::Order {
-            each_arg(&mut pieces, &mut order_path);
-        }
         Reads { kind, src }
-            .pieces(&pieces)
+            .pieces(&mut pieces)
             .map_err(|e| error(e, false))?;
         Ok(Template { kind, pieces })
     }
@@ -343,54 +340,10 @@ impl Template {
 
 // ---- what a template may read ----------------------------------------------
 
-/// In an order template `.host` is the tag host.
-fn order_path(arg: &mut Arg) {
-    if let Arg::Path { path, .. } = arg
-        && path.len() == 1
-    {
-        path.insert(0, "Tags".to_owned());
-    }
-}
-
-/// Calls `f` on every operand of `pieces`.
-fn each_arg(pieces: &mut [Piece], f: &mut impl FnMut(&mut Arg)) {
-    fn action(a: &mut Action, f: &mut impl FnMut(&mut Arg)) {
-        match a {
-            Action::Print(arg) | Action::Json { arg, .. } => f(arg),
-            Action::Index { coll, key, .. } => {
-                f(coll);
-                f(key);
-            }
-            Action::Printf { arg, .. } => action(arg, f),
-        }
-    }
-    for piece in pieces {
-        match piece {
-            Piece::Text(_) => {}
-            Piece::Action(a) => action(a, f),
-            Piece::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                match cond {
-                    Cond::Truthy(a) => action(a, f),
-                    Cond::Compare(_, a, b) => {
-                        action(a, f);
-                        action(b, f);
-                    }
-                }
-                each_arg(then, f);
-                each_arg(otherwise, f);
-            }
-        }
-    }
-}
-
 /// Refuses, now rather than per event, what Go would fail on when
 /// executing a template of `kind`: unknown fields, fields of values that
 /// have none, functions the kind lacks. The first in the template is
-/// reported.
+/// reported. In an order template `.host` becomes `.Tags.host` on the way.
 struct Reads<'s> {
     kind: TemplateKind,
     src: &'s str,
@@ -403,7 +356,7 @@ impl Reads<'_> {
         Refused::at(self.src, at, message)
     }
 
-    fn pieces(&self, pieces: &[Piece]) -> Result<(), Refused> {
+    fn pieces(&self, pieces: &mut [Piece]) -> Result<(), Refused> {
         for piece in pieces {
             match piece {
                 Piece::Text(_) => {}
@@ -428,7 +381,7 @@ impl Reads<'_> {
         Ok(())
     }
 
-    fn action(&self, action: &Action) -> Result<(), Refused> {
+    fn action(&self, action: &mut Action) -> Result<(), Refused> {
         match action {
             Action::Print(arg) => self.arg(arg, None),
             Action::Printf { arg, .. } => self.action(arg),
@@ -455,11 +408,14 @@ impl Reads<'_> {
     }
 
     /// Checks a path operand, reporting at `at` when given, else at it.
-    fn arg(&self, arg: &Arg, at: Option<usize>) -> Result<(), Refused> {
+    fn arg(&self, arg: &mut Arg, at: Option<usize>) -> Result<(), Refused> {
         let Arg::Path { path, at: own } = arg else {
             return Ok(());
         };
         let at = at.unwrap_or(*own);
+        if self.kind == TemplateKind::Order && path.len() == 1 {
+            path.insert(0, "Tags".to_owned());
+        }
         let Some(first) = path.first() else {
             return Ok(());
         };
