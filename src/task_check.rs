@@ -1,6 +1,6 @@
 //! Checking a task without running it: its nodes are built once against
 //! inert stand-ins, so what only building can see (a named endpoint the
-//! config lacks, a template that does not parse) is reported at define and
+//! config lacks, a template reading what its data lacks) is reported at define and
 //! by `kapacitor check`, every error at its line and column.
 
 use std::sync::Arc;

@@ -155,6 +155,14 @@ const EXCLUSIVE: &[(&str, &[&str], &[&str], &str)] = &[
     ),
 ];
 
+/// `(node kinds, property)` whose string arguments are Go templates.
+const TEMPLATES: &[(&[&str], &str)] = &[
+    (&["alert", "deadman"], "id"),
+    (&["alert", "deadman"], "message"),
+    (&["alert", "deadman"], "details"),
+    (&["sideload"], "order"),
+];
+
 /// Checks node `node` (with `parents` parents) and its handlers, adding a
 /// diagnostic per problem to `out`.
 pub(crate) fn node(node: &NodeSpec, parents: usize, out: &mut Vec<Diagnostic>) {
@@ -166,6 +174,7 @@ pub(crate) fn node(node: &NodeSpec, parents: usize, out: &mut Vec<Diagnostic>) {
     if matches!(node.kind.as_str(), "alert" | "deadman") {
         flapping(node, out);
     }
+    templates(node, out);
     for h in &node.handlers {
         handler(h, out);
     }
@@ -558,5 +567,38 @@ fn flapping(node: &NodeSpec, out: &mut Vec<Diagnostic>) {
             )
             .with_label(format!("{low} is above {high}")),
         );
+    }
+}
+
+/// Templates that do not parse, each at its property. What a template may
+/// read depends on what the runtime renders it with, and is checked there.
+fn templates(node: &NodeSpec, out: &mut Vec<Diagnostic>) {
+    let mut check = |what: &str, text: &str, span: Span| {
+        if let Err(e) = crate::template::parse(text) {
+            out.push(
+                Diagnostic::error(
+                    format!("{what} template does not parse: {}", e.message),
+                    span,
+                )
+                .with_label(format!("at {}:{} of the template", e.line, e.column)),
+            );
+        }
+    };
+    for (kinds, name) in TEMPLATES {
+        if !kinds.contains(&node.kind.as_str()) {
+            continue;
+        }
+        for p in node.properties.iter().filter(|p| p.name == *name) {
+            for text in names_of(p) {
+                check(&format!("the `.{name}()`"), text, p.span);
+            }
+        }
+    }
+    // A URL without `{{` is taken as written.
+    if node.kind == "httpPost"
+        && let Some(Value::String(url)) = node.args.first()
+        && url.contains("{{")
+    {
+        check("the httpPost URL", url, node.span);
     }
 }

@@ -1,7 +1,8 @@
 //! The TICKscript DSL: tokens, the lalrpop grammar (with `grammar.ebnf` as
 //! the normative grammar users read), an AST with spans, diagnostics, and
 //! `compile(script, task_type) -> Plan`, a serialisable DAG of typed node
-//! specs, plus the lambda evaluator. Of ours it depends only on `model`,
+//! specs, plus the lambda evaluator and the syntax of the Go templates
+//! alerts, httpPost and sideload use. Of ours it depends only on `model`,
 //! whose `TaskType` and `DbRp` it re-exports, and it runs nothing: the
 //! runtime in `pipeline` turns a plan into running nodes.
 //!
@@ -20,6 +21,7 @@ pub mod nodes;
 pub mod parse;
 pub mod plan;
 pub mod span;
+pub mod template;
 
 #[allow(
     clippy::all,

@@ -236,7 +236,9 @@ mod tests {
 
     #[test]
     fn a_build_error_renders_at_its_property() {
-        let script = "stream\n    |from()\n    |alert()\n        .message('{{ .Nope')\n";
+        // A field the message cannot read: what does not parse is refused by
+        // `dsl::compile`.
+        let script = "stream\n    |from()\n    |alert()\n        .message('{{.Nop}}')\n";
         let spec = node(script, "alert");
         let err = crate::nodes::alert::AlertSpec::from_plan(&spec, "t")
             .map(|_| ())
@@ -250,6 +252,16 @@ mod tests {
             rendered.contains("^^^^^^^^^^^^^^^^^^^ in alert2"),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_is_the_compilers_to_report() {
+        let mut spec = node("stream|from()|alert().message('ok')", "alert");
+        spec.properties[0].args[0] = Value::String("{{ .ID".into());
+        let err = crate::nodes::alert::AlertSpec::from_plan(&spec, "t")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("kapacitor check"), "{err}");
     }
 
     #[test]

@@ -44,8 +44,15 @@ impl HttpPostNode {
         let OutputSpec::HttpPost { url, .. } = &output else {
             unreachable!("output_spec makes an HttpPost");
         };
-        let url = Template::parse(TemplateKind::Url, url)
-            .map_err(|e| BuildError::invalid(spec, format!("httpPost: {e}")))?;
+        // A URL of the script that does not parse was refused by
+        // `dsl::compile`; an endpoint's comes from the config.
+        let url = Template::parse(TemplateKind::Url, url).map_err(|e| {
+            if e.syntax && spec.arg(0).is_some() {
+                BuildError::unchecked(spec, "the URL template")
+            } else {
+                BuildError::invalid(spec, format!("httpPost: {e}"))
+            }
+        })?;
         Ok(HttpPostNode {
             output: env.output(spec, output)?,
             url: (!url.is_literal()).then_some(url),

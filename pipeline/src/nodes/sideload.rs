@@ -52,7 +52,11 @@ impl SideloadNode {
                             ));
                         };
                         let t = Template::parse(TemplateKind::Order, text).map_err(|e| {
-                            BuildError::at(&spec.name, p.span, format!("sideload: {e}"))
+                            if e.syntax {
+                                BuildError::unchecked(spec, "an .order() template")
+                            } else {
+                                BuildError::at(&spec.name, p.span, format!("sideload: {e}"))
+                            }
                         })?;
                         order.push(t);
                     }

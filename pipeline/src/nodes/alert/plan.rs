@@ -72,15 +72,20 @@ impl AlertSpec {
             alert.details = details;
         }
         // Parsed here too, where the template's property is known, so a
-        // template that does not parse is reported at it.
+        // template reading what its alert lacks is reported at it.
         for (name, kind, text) in [
             ("id", TemplateKind::Id, &alert.id),
             ("message", TemplateKind::Message, &alert.message),
             ("details", TemplateKind::Details, &alert.details),
         ] {
             if spec.has_prop(name) {
-                Template::parse(kind, text)
-                    .map_err(|e| BuildError::property(spec, name, format!("alert: {e}")))?;
+                Template::parse(kind, text).map_err(|e| {
+                    if e.syntax {
+                        BuildError::unchecked(spec, &format!("the .{name}() template"))
+                    } else {
+                        BuildError::property(spec, name, format!("alert: {e}"))
+                    }
+                })?;
             }
         }
         for (prop, level) in [

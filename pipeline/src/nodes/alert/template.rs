@@ -1,15 +1,10 @@
-//! The subset of Go's `text/template` (and, for details, `html/template`)
-//! that alert templates use, rendered as Kapacitor renders it.
-//!
-//! Supported: literal text, `{{ .Field }}` and `{{ .Tags.host }}` paths,
-//! `{{ index .Tags "host" }}`, `{{ index .Fields "value" }}`, `{{ json . }}`
-//! and `{{ jsonCompact . }}` (details only, as in Kapacitor), `printf` (also
-//! at the end of a pipeline: `{{ index .Fields "v" | printf "%0.2f" }}`),
-//! `{{ if COND }}…{{ else }}…{{ end }}` where COND is a value or
-//! `eq`/`ne`/`lt`/`le`/`gt`/`ge` of two, comments, and the `{{-` / `-}}`
-//! whitespace trims. Everything else (`range`, `with`, variables, method
-//! calls) is refused when the template is parsed, with the position, rather
-//! than failing on every event later.
+//! Rendering Go templates (`text/template`, and for details
+//! `html/template`) as Kapacitor renders them, over what an alert, a post or
+//! a sideload lookup has. The syntax is the DSL's ([`dsl::template`]), so a
+//! script's template that does not parse is refused with the script's other
+//! errors; here is what depends on the data: which fields each kind of
+//! template may read (refused when the template is built, with the
+//! position, rather than failing on every event later), and the values.
 //!
 //! Values print as Go's `fmt` prints them (`%v`), because users compare
 //! messages with what Kapacitor sent: floats in `%g` style (`1e+06`), times
@@ -18,6 +13,8 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+
+use dsl::template::{Action, Arg, CmpOp, Cond, Piece};
 
 use crate::point::{FieldValue, Fields, Tags};
 use crate::time::format_rfc3339;
@@ -72,6 +69,10 @@ pub struct TemplateError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    /// The template does not parse at all, which `dsl::compile` refuses in
+    /// a script: only a template from elsewhere (the config, a plan not
+    /// compiled from a script) gets here with it.
+    pub syntax: bool,
 }
 
 /// Kapacitor's `.ServerInfo`.
@@ -99,80 +100,6 @@ pub struct TemplateData<'a> {
     pub message: &'a str,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Arg {
-    /// `.A.B`; empty for `.` itself.
-    Path(Vec<String>),
-    Str(String),
-    Int(i64),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Action {
-    Print(Arg),
-    Index(Arg, Arg),
-    Json {
-        arg: Arg,
-        compact: bool,
-    },
-    /// `printf FORMAT VALUE`, or `VALUE | printf FORMAT`.
-    Printf {
-        format: String,
-        arg: Box<Action>,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Cond {
-    /// Go's truth: not false, 0, nil or empty.
-    Truthy(Action),
-    Compare(CmpOp, Action, Action),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Piece {
-    Text(String),
-    Action(Action),
-    If {
-        cond: Cond,
-        then: Vec<Piece>,
-        otherwise: Vec<Piece>,
-    },
-}
-
-/// Deepest `if` nesting accepted (rendering recurses once per level).
-const MAX_NESTING: usize = 100;
-
-/// An `if` being parsed: the pieces before it, its condition, its `then`
-/// branch once `else` was seen, and where it began.
-struct OpenIf {
-    outer: Vec<Piece>,
-    cond: Cond,
-    then: Option<Vec<Piece>>,
-    at: usize,
-}
-
-/// One action as parsed: what it prints, or where it opens or closes a
-/// branch.
-enum Parsed {
-    Comment,
-    Action(Action),
-    If(Cond),
-    Else,
-    End,
-}
-
-/// A parsed template, rendered once per event.
 /// No fields and no server: what a template outside an alert sees of them.
 static NO_FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| Fields::from_pairs([]));
 static NO_SERVER_INFO: ServerInfo = ServerInfo {
@@ -216,9 +143,21 @@ pub struct RenderError {
 }
 
 impl Template {
-    /// Parses `src` as a template of `kind`.
+    /// Parses `src` as a template of `kind`, and refuses what it may not
+    /// read.
     pub fn parse(kind: TemplateKind, src: &str) -> Result<Self, TemplateError> {
-        Parser { kind, src, pos: 0 }.parse()
+        let error = |e: dsl::template::TemplateError, syntax| TemplateError {
+            kind: kind.name(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+            syntax,
+        };
+        let mut pieces = dsl::template::parse(src).map_err(|e| error(e, true))?;
+        Reads { kind, src }
+            .pieces(&mut pieces)
+            .map_err(|e| error(e, false))?;
+        Ok(Template { kind, pieces })
     }
 
     /// Renders the template; literal text is copied as written.
@@ -297,14 +236,14 @@ impl Template {
     pub fn references(&self, field: &str) -> bool {
         fn arg_reads(a: &Arg, field: &str) -> bool {
             match a {
-                Arg::Path(p) => p.first().is_none_or(|f| f == field),
+                Arg::Path { path, .. } => path.first().is_none_or(|f| f == field),
                 Arg::Str(_) | Arg::Int(_) => false,
             }
         }
         fn action_reads(a: &Action, field: &str) -> bool {
             match a {
                 Action::Print(a) | Action::Json { arg: a, .. } => arg_reads(a, field),
-                Action::Index(a, b) => arg_reads(a, field) || arg_reads(b, field),
+                Action::Index { coll, key, .. } => arg_reads(coll, field) || arg_reads(key, field),
                 Action::Printf { arg, .. } => action_reads(arg, field),
             }
         }
@@ -336,7 +275,7 @@ impl Template {
     ) -> Result<Val<'a>, RenderError> {
         match action {
             Action::Print(arg) => Ok(resolve(arg, data)),
-            Action::Index(coll, key) => self.index(coll, key, data),
+            Action::Index { coll, key, .. } => self.index(coll, key, data),
             Action::Json { .. } | Action::Printf { .. } => {
                 Ok(Val::Str(Cow::Owned(self.eval(action, data)?)))
             }
@@ -377,13 +316,13 @@ impl Template {
     fn eval(&self, action: &Action, data: &TemplateData<'_>) -> Result<String, RenderError> {
         match action {
             Action::Print(arg) => Ok(go_print(&resolve(arg, data), self.kind, data)),
-            Action::Index(coll, key) => {
+            Action::Index { coll, key, .. } => {
                 Ok(go_print(&self.index(coll, key, data)?, self.kind, data))
             }
             Action::Printf { format, arg } => {
                 Ok(go_printf(format, &self.value(arg, data)?, self.kind, data))
             }
-            Action::Json { arg, compact } => {
+            Action::Json { arg, compact, .. } => {
                 let mut out = String::new();
                 // Go's encoder fails on NaN and infinities and Kapacitor then
                 // renders nothing for the action.
@@ -399,328 +338,84 @@ impl Template {
     }
 }
 
-fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
-    tags.binary_search_by(|(k, _)| (**k).cmp(key))
-        .ok()
-        .map(|i| &*tags[i].1)
-}
+// ---- what a template may read ----------------------------------------------
 
-// ---- parsing ------------------------------------------------------------
-
-struct Parser<'s> {
+/// Refuses, now rather than per event, what Go would fail on when
+/// executing a template of `kind`: unknown fields, fields of values that
+/// have none, functions the kind lacks. The first in the template is
+/// reported. In an order template `.host` becomes `.Tags.host` on the way.
+struct Reads<'s> {
     kind: TemplateKind,
     src: &'s str,
-    pos: usize,
 }
 
-enum Token {
-    Pipe,
-    Path(Vec<String>),
-    Word(String),
-    Str(String),
-    Int(i64),
-}
+type Refused = dsl::template::TemplateError;
 
-impl Parser<'_> {
-    fn error(&self, at: usize, message: impl Into<String>) -> TemplateError {
-        let before = &self.src[..at.min(self.src.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        TemplateError {
-            kind: self.kind.name(),
-            line,
-            column,
-            message: message.into(),
-        }
+impl Reads<'_> {
+    fn error(&self, at: usize, message: impl Into<String>) -> Refused {
+        Refused::at(self.src, at, message)
     }
 
-    fn rest(&self) -> &str {
-        &self.src[self.pos..]
-    }
-
-    fn parse(mut self) -> Result<Template, TemplateError> {
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut open_ifs: Vec<OpenIf> = Vec::new();
-        let mut trim_next_text = false;
-        while self.pos < self.src.len() {
-            let start = self.pos;
-            let end = self.rest().find("{{").map_or(self.src.len(), |i| start + i);
-            let mut text = &self.src[start..end];
-            if trim_next_text {
-                text = text.trim_start_matches(is_space);
-            }
-            self.pos = end;
-            if end == self.src.len() {
-                push_text(&mut pieces, text);
-                break;
-            }
-            let open = self.pos;
-            self.pos += 2;
-            // `{{- ` trims the text before; `{{-3}}` is a number.
-            if self.rest().starts_with('-') && self.rest()[1..].starts_with(is_space) {
-                text = text.trim_end_matches(is_space);
-                self.pos += 1;
-            }
-            push_text(&mut pieces, text);
-            let (action, trim_after) = self.action(open)?;
-            trim_next_text = trim_after;
-            match action {
-                Parsed::Comment => {}
-                Parsed::Action(a) => pieces.push(Piece::Action(a)),
-                Parsed::If(_) if open_ifs.len() >= MAX_NESTING => {
-                    return Err(self.error(open, "ifs nested more than 100 deep"));
-                }
-                Parsed::If(cond) => open_ifs.push(OpenIf {
-                    outer: std::mem::take(&mut pieces),
+    fn pieces(&self, pieces: &mut [Piece]) -> Result<(), Refused> {
+        for piece in pieces {
+            match piece {
+                Piece::Text(_) => {}
+                Piece::Action(a) => self.action(a)?,
+                Piece::If {
                     cond,
-                    then: None,
-                    at: open,
-                }),
-                Parsed::Else => match open_ifs.last_mut() {
-                    Some(OpenIf {
-                        then: then @ None, ..
-                    }) => {
-                        *then = Some(std::mem::take(&mut pieces));
+                    then,
+                    otherwise,
+                } => {
+                    match cond {
+                        Cond::Truthy(a) => self.action(a)?,
+                        Cond::Compare(_, a, b) => {
+                            self.action(a)?;
+                            self.action(b)?;
+                        }
                     }
-                    Some(_) => return Err(self.error(open, "second {{ else }} in one if")),
-                    None => return Err(self.error(open, "unexpected {{ else }}")),
-                },
-                Parsed::End => {
-                    let Some(OpenIf {
-                        outer, cond, then, ..
-                    }) = open_ifs.pop()
-                    else {
-                        return Err(self.error(open, "unexpected {{ end }}"));
-                    };
-                    let inner = std::mem::replace(&mut pieces, outer);
-                    let (then, otherwise) = match then {
-                        Some(then) => (then, inner),
-                        None => (inner, Vec::new()),
-                    };
-                    pieces.push(Piece::If {
-                        cond,
-                        then,
-                        otherwise,
-                    });
+                    self.pieces(then)?;
+                    self.pieces(otherwise)?;
                 }
             }
         }
-        if let Some(OpenIf { at, .. }) = open_ifs.last() {
-            return Err(self.error(*at, "unexpected EOF: {{ if }} without {{ end }}"));
-        }
-        Ok(Template {
-            kind: self.kind,
-            pieces,
-        })
+        Ok(())
     }
 
-    /// Parses one action after `{{`, through `}}`.
-    fn action(&mut self, open: usize) -> Result<(Parsed, bool), TemplateError> {
-        self.skip_space();
-        if self.rest().starts_with("/*") {
-            let Some(end) = self.rest().find("*/") else {
-                return Err(self.error(open, "unclosed comment"));
-            };
-            self.pos += end + 2;
-            self.skip_space();
-            let trim = self.close(open)?;
-            return Ok((Parsed::Comment, trim));
-        }
-        let mut tokens: Vec<(usize, Token)> = Vec::new();
-        let trim = loop {
-            self.skip_space();
-            if self.rest().is_empty() {
-                return Err(self.error(open, "unclosed action: missing }}"));
-            }
-            if self.rest().starts_with("}}") || self.rest().starts_with("-}}") {
-                break self.close(open)?;
-            }
-            let at = self.pos;
-            let tok = self.token()?;
-            tokens.push((at, tok));
-        };
-        let parsed = match tokens.split_first() {
-            None => return Err(self.error(open, "missing value for command")),
-            Some(((_, Token::Word(w)), rest)) if w == "if" => {
-                if rest.is_empty() {
-                    return Err(self.error(open, "missing value for if"));
-                }
-                Parsed::If(self.condition(open, rest)?)
-            }
-            Some(((at, Token::Word(w)), rest)) if w == "else" || w == "end" => {
-                if let Some((aat, _)) = rest.first() {
-                    let what = if w == "else" {
-                        "{{ else if }} is not supported: nest an {{ if }} in the {{ else }}"
-                    } else {
-                        "{{ end }} takes no arguments"
-                    };
-                    return Err(self.error(if w == "else" { *at } else { *aat }, what));
-                }
-                if w == "else" {
-                    Parsed::Else
-                } else {
-                    Parsed::End
-                }
-            }
-            Some(_) => Parsed::Action(self.pipeline(open, &tokens)?),
-        };
-        Ok((parsed, trim))
-    }
-
-    /// The condition of an `if`: a comparison of two values, or one value.
-    fn condition(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Cond, TemplateError> {
-        let op = match tokens.first() {
-            Some((_, Token::Word(w))) => match w.as_str() {
-                "eq" => Some(CmpOp::Eq),
-                "ne" => Some(CmpOp::Ne),
-                "lt" => Some(CmpOp::Lt),
-                "le" => Some(CmpOp::Le),
-                "gt" => Some(CmpOp::Gt),
-                "ge" => Some(CmpOp::Ge),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(op) = op else {
-            return Ok(Cond::Truthy(self.pipeline(open, tokens)?));
-        };
-        let (at, _) = tokens[0];
-        let [_, (aat, a), (bat, b)] = tokens else {
-            return Err(self.error(
-                at,
-                "a comparison takes two values, as in {{ if eq .Level \"OK\" }}",
-            ));
-        };
-        Ok(Cond::Compare(
-            op,
-            Action::Print(self.arg(*aat, a)?),
-            Action::Print(self.arg(*bat, b)?),
-        ))
-    }
-
-    /// Commands separated by `|`; each after the first gets the value of
-    /// the one before as its last argument (only `printf` is accepted there).
-    fn pipeline(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Action, TemplateError> {
-        let mut commands = tokens.split(|(_, t)| matches!(t, Token::Pipe));
-        let first = commands.next().unwrap_or(&[]);
-        let mut action = self.command(open, first)?;
-        for command in commands {
-            action = match command {
-                [(_, Token::Word(w)), (_, Token::Str(format))] if w == "printf" => Action::Printf {
-                    format: format.clone(),
-                    arg: Box::new(action),
-                },
-                [(at, _), ..] => {
-                    return Err(
-                        self.error(*at, "only printf \"FORMAT\" may follow | in a pipeline")
-                    );
-                }
-                [] => return Err(self.error(open, "missing command after |")),
-            };
-        }
-        Ok(action)
-    }
-
-    fn command(&self, open: usize, tokens: &[(usize, Token)]) -> Result<Action, TemplateError> {
-        let Some(((at, first), args)) = tokens.split_first() else {
-            return Err(self.error(open, "missing value for command"));
-        };
-        let action = match first {
-            Token::Word(w) if w == "printf" => {
-                let [(_, Token::Str(format)), (aat, a)] = args else {
-                    return Err(self.error(
-                        *at,
-                        "printf takes a format and one value, as in {{ printf \"%0.2f\" .Fields.v }}",
-                    ));
-                };
-                Action::Printf {
-                    format: format.clone(),
-                    arg: Box::new(Action::Print(self.arg(*aat, a)?)),
-                }
-            }
-            Token::Word(w) if w == "index" => {
-                let [(_, coll), (kat, key)] = args else {
-                    return Err(self.error(
-                        *at,
-                        "index takes a map and one key, as in {{ index .Tags \"host\" }}",
-                    ));
-                };
-                let coll = self.arg(*at, coll)?;
-                if !matches!(&coll, Arg::Path(p) if matches!(p.first().map(String::as_str), Some("Tags" | "Fields")) && p.len() == 1)
-                {
+    fn action(&self, action: &mut Action) -> Result<(), Refused> {
+        match action {
+            Action::Print(arg) => self.arg(arg, None),
+            Action::Printf { arg, .. } => self.action(arg),
+            Action::Index { coll, key, at } => {
+                self.arg(coll, Some(*at))?;
+                let map = matches!(coll, Arg::Path { path, .. }
+                    if path.len() == 1 && matches!(path[0].as_str(), "Tags" | "Fields"));
+                if !map {
                     return Err(self.error(*at, "index works on .Tags or .Fields"));
                 }
-                Action::Index(coll, self.arg(*kat, key)?)
+                self.arg(key, None)
             }
-            Token::Word(w) if w == "json" || w == "jsonCompact" => {
+            Action::Json { arg, compact, at } => {
                 if self.kind != TemplateKind::Details {
+                    let w = if *compact { "jsonCompact" } else { "json" };
                     return Err(self.error(
                         *at,
                         format!("function {w:?} not defined (only the details template has it)"),
                     ));
                 }
-                let [(aat, a)] = args else {
-                    return Err(self.error(*at, format!("{w} takes one argument")));
-                };
-                Action::Json {
-                    arg: self.arg(*aat, a)?,
-                    compact: w == "jsonCompact",
-                }
+                self.arg(arg, None)
             }
-            Token::Word(w) => {
-                let what = if matches!(
-                    w.as_str(),
-                    "if" | "else"
-                        | "end"
-                        | "eq"
-                        | "ne"
-                        | "range"
-                        | "with"
-                        | "define"
-                        | "template"
-                        | "block"
-                        | "break"
-                        | "continue"
-                ) {
-                    format!("unsupported action {w:?}")
-                } else {
-                    format!("function {w:?} not defined")
-                };
-                return Err(self.error(*at, what));
-            }
-            other => {
-                if let Some((aat, _)) = args.first() {
-                    return Err(self.error(*aat, "can't give arguments to a value"));
-                }
-                Action::Print(self.arg(*at, other)?)
-            }
-        };
-        Ok(action)
-    }
-
-    fn arg(&self, at: usize, tok: &Token) -> Result<Arg, TemplateError> {
-        match tok {
-            Token::Path(p) => {
-                // In an order template `.host` is the tag host.
-                let p = match &p[..] {
-                    [tag] if self.kind == TemplateKind::Order => {
-                        vec!["Tags".to_owned(), tag.clone()]
-                    }
-                    _ => p.clone(),
-                };
-                self.check_path(at, &p)?;
-                Ok(Arg::Path(p))
-            }
-            Token::Str(s) => Ok(Arg::Str(s.clone())),
-            Token::Int(i) => Ok(Arg::Int(*i)),
-            Token::Word(w) => Err(self.error(at, format!("function {w:?} not defined"))),
-            Token::Pipe => Err(self.error(at, "unexpected |")),
         }
     }
 
-    /// Refuses, now rather than per event, what Go would fail on when
-    /// executing: unknown fields, and fields of values that have none.
-    fn check_path(&self, at: usize, path: &[String]) -> Result<(), TemplateError> {
+    /// Checks a path operand, reporting at `at` when given, else at it.
+    fn arg(&self, arg: &mut Arg, at: Option<usize>) -> Result<(), Refused> {
+        let Arg::Path { path, at: own } = arg else {
+            return Ok(());
+        };
+        let at = at.unwrap_or(*own);
+        if self.kind == TemplateKind::Order && path.len() == 1 {
+            path.insert(0, "Tags".to_owned());
+        }
         let Some(first) = path.first() else {
             return Ok(());
         };
@@ -750,158 +445,12 @@ impl Parser<'_> {
             )),
         }
     }
-
-    /// Consumes `}}` or ` -}}`; true when the text after is to be trimmed.
-    fn close(&mut self, open: usize) -> Result<bool, TemplateError> {
-        if self.rest().starts_with("-}}") {
-            let spaced = self.src[..self.pos].ends_with(is_space);
-            if !spaced {
-                return Err(self.error(self.pos, "unexpected \"-\" before }} (write \" -}}\")"));
-            }
-            self.pos += 3;
-            Ok(true)
-        } else if self.rest().starts_with("}}") {
-            self.pos += 2;
-            Ok(false)
-        } else {
-            Err(self.error(open, "unclosed action: missing }}"))
-        }
-    }
-
-    fn skip_space(&mut self) {
-        let n = self.rest().len() - self.rest().trim_start_matches(is_space).len();
-        self.pos += n;
-    }
-
-    fn token(&mut self) -> Result<Token, TemplateError> {
-        let at = self.pos;
-        let rest = self.rest();
-        let c = rest.chars().next().unwrap_or(' ');
-        match c {
-            '.' => {
-                let mut path = Vec::new();
-                let mut i = 0;
-                let b = rest.as_bytes();
-                while i < b.len() && b[i] == b'.' {
-                    let start = i + 1;
-                    let mut j = start;
-                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                        j += 1;
-                    }
-                    if j == start {
-                        if i == 0 && (j == b.len() || !b[j].is_ascii_digit()) {
-                            i = j;
-                            break;
-                        }
-                        return Err(self.error(at + i, "bad field reference"));
-                    }
-                    path.push(rest[start..j].to_string());
-                    i = j;
-                }
-                self.pos += i;
-                self.after_token(at)?;
-                Ok(Token::Path(path))
-            }
-            '"' => {
-                let mut s = String::new();
-                let mut chars = rest.char_indices().skip(1);
-                loop {
-                    match chars.next() {
-                        None | Some((_, '\n')) => {
-                            return Err(self.error(at, "unterminated quoted string"));
-                        }
-                        Some((i, '"')) => {
-                            self.pos += i + 1;
-                            break;
-                        }
-                        Some((_, '\\')) => match chars.next().map(|(_, c)| c) {
-                            Some('n') => s.push('\n'),
-                            Some('t') => s.push('\t'),
-                            Some('r') => s.push('\r'),
-                            Some('\\') => s.push('\\'),
-                            Some('"') => s.push('"'),
-                            Some('\'') => s.push('\''),
-                            _ => return Err(self.error(at, "unsupported escape in quoted string")),
-                        },
-                        Some((_, c)) => s.push(c),
-                    }
-                }
-                self.after_token(at)?;
-                Ok(Token::Str(s))
-            }
-            '`' => {
-                let Some(end) = rest[1..].find('`') else {
-                    return Err(self.error(at, "unterminated raw quoted string"));
-                };
-                let s = rest[1..1 + end].to_string();
-                self.pos += end + 2;
-                self.after_token(at)?;
-                Ok(Token::Str(s))
-            }
-            c if c.is_ascii_digit() || c == '-' => {
-                let len = rest
-                    .char_indices()
-                    .skip(1)
-                    .find(|(_, c)| !c.is_ascii_digit())
-                    .map_or(rest.len(), |(i, _)| i);
-                let n: i64 = rest[..len]
-                    .parse()
-                    .map_err(|_| self.error(at, "unsupported number"))?;
-                self.pos += len;
-                self.after_token(at)?;
-                Ok(Token::Int(n))
-            }
-            c if c.is_alphabetic() || c == '_' => {
-                let len = rest
-                    .char_indices()
-                    .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
-                    .map_or(rest.len(), |(i, _)| i);
-                let w = rest[..len].to_string();
-                self.pos += len;
-                self.after_token(at)?;
-                Ok(Token::Word(w))
-            }
-            '|' => {
-                self.pos += 1;
-                Ok(Token::Pipe)
-            }
-            '$' => Err(self.error(at, "variables ($) are not supported")),
-            '(' | ')' => Err(self.error(at, "parenthesised commands are not supported")),
-            c => Err(self.error(at, format!("unexpected {c:?} in action"))),
-        }
-    }
-
-    /// A token must be followed by space or the end of the action, so that
-    /// `.Name.x(` or `"a"b` are errors rather than silently split.
-    fn after_token(&self, at: usize) -> Result<(), TemplateError> {
-        let r = self.rest();
-        if r.is_empty() || r.starts_with(is_space) || r.starts_with("}}") {
-            Ok(())
-        } else {
-            Err(self.error(
-                at,
-                format!(
-                    "unexpected {:?} after operand",
-                    r.chars().next().unwrap_or(' ')
-                ),
-            ))
-        }
-    }
 }
 
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-fn push_text(pieces: &mut Vec<Piece>, text: &str) {
-    if text.is_empty() {
-        return;
-    }
-    if let Some(Piece::Text(prev)) = pieces.last_mut() {
-        prev.push_str(text);
-    } else {
-        pieces.push(Piece::Text(text.to_string()));
-    }
+fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
+    tags.binary_search_by(|(k, _)| (**k).cmp(key))
+        .ok()
+        .map(|i| &*tags[i].1)
 }
 
 // ---- values ---------------------------------------------------------------
@@ -925,7 +474,7 @@ fn resolve<'a>(arg: &'a Arg, d: &TemplateData<'a>) -> Val<'a> {
     let path = match arg {
         Arg::Str(s) => return Val::Str(Cow::Borrowed(s)),
         Arg::Int(i) => return Val::Int(*i),
-        Arg::Path(p) => p,
+        Arg::Path { path, .. } => path,
     };
     let Some(first) = path.first() else {
         return Val::Dot;
