@@ -32,7 +32,7 @@ use serde::Serialize;
 /// How long stopping a task waits for it to process what it holds before
 /// going on without it (it still ends on the pool when it can). With
 /// [`EFFECTS_STOP_WAIT`], a disable, delete or shutdown answers within 5 s.
-const STOP_WAIT: Duration = Duration::from_secs(2);
+const STOP_WAIT: Duration = Duration::from_secs(1);
 /// How long a stopped task's handlers and outputs may go on delivering
 /// what they hold before the rest is abandoned (counted as dropped): an
 /// endpoint that never answers must not hold up a disable or a shutdown.

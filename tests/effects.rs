@@ -104,7 +104,7 @@ fn full_backlog() -> (SocketAddr, socket2::Socket, Vec<TcpStream>) {
     panic!("the backlog of {addr} never filled");
 }
 
-/// The processes whose parent is `pid`, by name.
+/// The programs running as children of `pid`, by name.
 fn children(pid: u32) -> Vec<String> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -116,7 +116,11 @@ fn children(pid: u32) -> Vec<String> {
         else {
             continue;
         };
-        if rest.split(' ').nth(1) == Some(&pid.to_string()) {
+        // A killed child the runtime has not reaped yet is a zombie (Z):
+        // it no longer runs.
+        let mut fields = rest.split(' ');
+        let (state, ppid) = (fields.next(), fields.next());
+        if ppid == Some(&pid.to_string()) && state != Some("Z") {
             names.push(name.to_string());
         }
     }
