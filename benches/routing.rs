@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use kapacitor::handlers::{AlertHistory, HandlerRegistry};
+use kapacitor::effects::handlers::{AlertHistory, HandlerRegistry};
 use kapacitor::tasks::{Env, HttpOutRegistry, point_filter};
 use pipeline::build::{StreamTask, build_stream_task};
 use pipeline::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series};
@@ -50,7 +50,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
     let plan = dsl::compile(script, dsl::TaskType::Stream).expect("compiles");
     let http_out = HttpOutRegistry::default();
     let handlers = HandlerRegistry::new(Arc::new(AlertHistory::default()));
-    let outputs = kapacitor::outputs::OutputRegistry::new(Arc::from([]));
+    let outputs = kapacitor::effects::outputs::OutputRegistry::new(Arc::from([]));
     let env = Env {
         task: name,
         http_out: &http_out,

@@ -1,25 +1,24 @@
 //! kapacitord and the kapacitor CLI: wiring of the crates into a [`Server`]
 //! that tests start in-process on port 0, the HTTP API, and the CLI.
 //!
-//! Data flows one way: listeners (`ingest`) → router and tasks (`pipeline`)
-//! → handlers. This crate only connects them and serves the API.
+//! Data flows one way: listeners (`ingest`) → router (`pipeline`) → tasks on
+//! the worker pool (`host`) → effects. This crate connects them and serves
+//! the API; what runs where:
+//!
+//! - [`tasks`]: the task manager (define, enable, stop; the store and the
+//!   tasks directory), what a task's nodes are given, and checking a script
+//!   as define does.
+//! - [`effects`]: what tasks hand off and never wait for: alert handlers,
+//!   output nodes' deliveries, the alert-state writer, on one shared runtime.
+//! - [`replay`]: recordings and `kapacitor test`'s case runner, which run a
+//!   task on the data's own clock.
 
-pub mod alert_states;
 mod api;
 pub mod cli;
-mod effects;
-pub mod endpoints;
-pub mod handlers;
-mod http_client;
-pub mod outputs;
-pub mod recording;
+pub mod effects;
+pub mod replay;
 mod server;
-pub mod sideload;
 pub mod signals;
-pub mod task_check;
-pub mod task_vars;
-pub mod taskdir;
 pub mod tasks;
-pub mod testcase;
 
 pub use server::{BoundAddrs, Server, ServerError, ServerState};

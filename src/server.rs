@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
-use crate::taskdir::TaskDirSync;
 use crate::tasks::TaskManager;
+use crate::tasks::dir::TaskDirSync;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -50,7 +50,7 @@ fn a_batch_task_defined_in_the_daemon_runs_on_the_pool() {
     let plan = dsl::compile(&script, dsl::TaskType::Batch).unwrap();
     let query = plan.nodes.iter().find(|n| n.kind == "query").unwrap().id;
     let text = std::fs::read_to_string(dir.join("input.0.brpl")).unwrap();
-    let mut batches = kapacitor::recording::read_brpl(&text).unwrap();
+    let mut batches = kapacitor::replay::recording::read_brpl(&text).unwrap();
     // As `kapacitor test` does: the first point at 1971-01-01T00:00:00Z.
     let zero = 31_536_000 * 1_000_000_000;
     let shift = zero - batches[0].points[0].time;
@@ -73,7 +73,7 @@ fn a_batch_task_defined_in_the_daemon_runs_on_the_pool() {
             .get(id, "TestBatch_Derivative")
             .map(|e| serde_json::to_value(e.result()).unwrap())
             .unwrap_or_default();
-        kapacitor::testcase::compare_result(want, &actual, true).is_ok()
+        kapacitor::replay::testcase::compare_result(want, &actual, true).is_ok()
     });
     let info = tasks.get(id).unwrap();
     let derivative = info.nodes.iter().find(|n| n.kind == "derivative").unwrap();

@@ -1345,7 +1345,7 @@ async fn the_seed_script_alerts_when_mean_idle_drops_below_30() {
 /// parallelism 1 and 4 and with points delivered one by one and in
 /// batches; returns how many cases there are. All must pass, every way.
 fn cases_pass_every_way(dir: &std::path::Path) -> usize {
-    use kapacitor::testcase::{RunOptions, find_cases, run_case};
+    use kapacitor::replay::testcase::{RunOptions, find_cases, run_case};
     let cases = find_cases(&[dir.to_path_buf()]);
     let modes = [(1, 1), (4, 1), (1, 50), (4, 7)].map(|(parallelism, delivery_batch)| RunOptions {
         parallelism,

@@ -128,7 +128,7 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
             meta.remove("vars");
         }
         Some(v) => {
-            if let Err(e) = crate::task_vars::from_json(v) {
+            if let Err(e) = crate::tasks::vars::from_json(v) {
                 return json_error(StatusCode::BAD_REQUEST, e);
             }
             meta.insert("vars".to_string(), v.to_string());

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // What define refuses too: the compiler's errors, then what only
         // building the nodes finds.
         let result = dsl::compile(&source, task_type)
-            .and_then(|plan| crate::task_check::check_offline(&id, &plan).map(|()| plan));
+            .and_then(|plan| crate::tasks::check::check_offline(&id, &plan).map(|()| plan));
         if args.json {
             let file = path.display().to_string();
             report.push(match &result {

@@ -94,7 +94,7 @@ fn read_vars(path: &std::path::Path) -> anyhow::Result<Value> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let vars: Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    crate::task_vars::from_json(&vars).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    crate::tasks::vars::from_json(&vars).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(vars)
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::testcase::{RunOptions, find_cases, run_case};
+use crate::replay::testcase::{RunOptions, find_cases, run_case};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -108,7 +108,7 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     if !meta.vars.is_empty() {
         extra.insert(
             "vars".to_string(),
-            crate::task_vars::yaml_to_json(&meta.vars).to_string(),
+            crate::tasks::vars::yaml_to_json(&meta.vars).to_string(),
         );
     }
     if let Some(g) = meta.group_by {

@@ -10,6 +10,19 @@
 //! deadline and then abandons the rest, so an endpoint that never answers
 //! cannot hold up disabling a task or stopping the daemon.
 
+//!
+//! Here: [`handlers`] (`.post()`, `.tcp()`, `.log()`, `.exec()` and the
+//! alert history), [`outputs`] (httpPost, influxDBOut), [`alert_states`]
+//! (alert state saved to the store), [`endpoints`] (the config's named HTTP
+//! endpoints) and the HTTP client they share. Not here: deciding what to
+//! send (the nodes, in `pipeline`) and running tasks (`host`).
+
+pub mod alert_states;
+pub mod endpoints;
+pub mod handlers;
+mod http_client;
+pub mod outputs;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

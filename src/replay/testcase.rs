@@ -47,8 +47,8 @@ use pipeline::build::{build_dag, build_stream_task};
 use pipeline::time::parse_rfc3339;
 use serde_json::Value;
 
-use crate::handlers::HandlerRegistry;
-use crate::recording::{read_brpl, read_srpl};
+use crate::effects::handlers::HandlerRegistry;
+use crate::replay::recording::{read_brpl, read_srpl};
 use crate::tasks::{Env, HttpOutRegistry};
 
 /// `1971-01-01T00:00:00Z`, where replays start their clock.
@@ -194,22 +194,22 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
     let vars = meta
         .as_ref()
         .filter(|m| !m.vars.is_empty())
-        .map(|m| crate::task_vars::yaml_to_json(&m.vars));
+        .map(|m| crate::tasks::vars::yaml_to_json(&m.vars));
     let file = dir.join("script.tick").display().to_string();
-    let mut plan = crate::task_vars::compile(&script, task_type, vars.as_ref(), &file)
+    let mut plan = crate::tasks::vars::compile(&script, task_type, vars.as_ref(), &file)
         .map_err(|e| Failure(e.replace("\nvars.", "\ntask.yaml: vars.")))?;
     if opts.parallelism > 1 {
         force_parallelism(&mut plan, opts.parallelism);
     }
     let task = expected["test"].as_str().unwrap_or("test").to_string();
     let http_out = HttpOutRegistry::default();
-    let history: Arc<crate::handlers::AlertHistory> = Arc::default();
+    let history: Arc<crate::effects::handlers::AlertHistory> = Arc::default();
     // No config here: every `.endpoint(NAME)` posts to the case's sink.
-    let endpoints = crate::endpoints::HttpEndpoints::any_name(&sink.url);
-    let sideloads = crate::sideload::Sideloads::default();
+    let endpoints = crate::effects::endpoints::HttpEndpoints::any_name(&sink.url);
+    let sideloads = crate::tasks::sideload::Sideloads::default();
     let handlers = HandlerRegistry::new(history.clone()).with_endpoints(endpoints.clone());
-    let captured = Arc::new(crate::outputs::Captured::default());
-    let outputs = crate::outputs::OutputRegistry::capturing(captured.clone());
+    let captured = Arc::new(crate::effects::outputs::Captured::default());
+    let outputs = crate::effects::outputs::OutputRegistry::capturing(captured.clone());
     let looped = Arc::new(LoopbackCapture::default());
     let env = Env {
         task: &task,

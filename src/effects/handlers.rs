@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::effects::EffectWorker;
-use crate::endpoints::HttpEndpoints;
-use crate::http_client::{HttpClient, Tls};
+use crate::effects::endpoints::HttpEndpoints;
+use crate::effects::http_client::{HttpClient, Tls};
 
 use dsl::{HandlerSpec, Value};
 use pipeline::nodes::alert::{AlertEvent, AlertSink};

@@ -8,22 +8,27 @@
 //! ingest or the other tasks. A panic inside a task marks that task errored
 //! and leaves the rest running.
 
+pub mod check;
+pub mod dir;
+pub mod sideload;
+pub mod vars;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::alert_states::AlertStates;
-use crate::endpoints::HttpEndpoints;
-use crate::outputs::OutputRegistry;
-use crate::sideload::Sideloads;
-use crate::task_check::CheckEnv;
+use crate::effects::alert_states::AlertStates;
+use crate::effects::endpoints::HttpEndpoints;
+use crate::effects::outputs::OutputRegistry;
+use crate::tasks::check::CheckEnv;
+use crate::tasks::sideload::Sideloads;
 use pipeline::nodes::sideload::SideloadSource;
 
 use pipeline::build::{TaskEnv, build_dag, build_stream_task};
 use pipeline::nodes::alert::AlertSink;
 use pipeline::spec::BuildError;
 
-use crate::handlers::{AlertHistory, HandlerRegistry};
+use crate::effects::handlers::{AlertHistory, HandlerRegistry};
 use pipeline::nodes::http_out::HttpOutEndpoint;
 use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
 use pipeline::{DbRp, Name, Route, Router};
@@ -561,7 +566,7 @@ impl TaskManager {
     }
 
     /// What became of the alert state changes sent to the store.
-    pub fn alert_state_counts(&self) -> crate::alert_states::AlertStateCounts {
+    pub fn alert_state_counts(&self) -> crate::effects::alert_states::AlertStateCounts {
         self.alert_states.counts()
     }
 
@@ -591,7 +596,7 @@ impl TaskManager {
                     .map_err(|e| TaskError::Script(format!("vars: {e}")))?,
             ),
         };
-        let mut plan = crate::task_vars::compile(
+        let mut plan = crate::tasks::vars::compile(
             &def.script,
             def.task_type,
             vars.as_ref(),

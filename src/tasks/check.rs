@@ -12,8 +12,8 @@ use pipeline::nodes::http_out::HttpOutEndpoint;
 use pipeline::nodes::sideload::SideloadSource;
 use pipeline::spec::BuildError;
 
-use crate::endpoints::HttpEndpoints;
-use crate::sideload::Sideloads;
+use crate::effects::endpoints::HttpEndpoints;
+use crate::tasks::sideload::Sideloads;
 use crate::tasks::{deadman_templates, sideload_source};
 
 /// What a task's nodes are given when it is only checked: the same
@@ -103,7 +103,7 @@ impl TaskEnv for CheckEnv<'_> {
     }
 
     fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-        crate::handlers::HandlerSet::check(&spec.name, &spec.handlers, self.endpoints)?;
+        crate::effects::handlers::HandlerSet::check(&spec.name, &spec.handlers, self.endpoints)?;
         Ok(Arc::new(Inert))
     }
 

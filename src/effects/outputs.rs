@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use config::InfluxDbConfig;
 use pipeline::output::{Output, OutputCounters, OutputCounts, OutputSpec, Payload};
 
+use crate::effects::http_client::{HttpClient, Tls};
 use crate::effects::{EffectWorker, Inbox};
-use crate::http_client::{HttpClient, Tls};
 
 /// Payloads queued per output node before new ones are dropped.
 const QUEUE: usize = 1000;
@@ -347,7 +347,7 @@ impl Target {
         }
         vec![(
             "authorization".into(),
-            crate::endpoints::basic_auth(&self.server.username, &self.server.password),
+            crate::effects::endpoints::basic_auth(&self.server.username, &self.server.password),
         )]
     }
 
@@ -358,7 +358,7 @@ impl Target {
         path: &str,
         content_type: &str,
         body: &[u8],
-    ) -> Result<crate::http_client::Answer, String> {
+    ) -> Result<crate::effects::http_client::Answer, String> {
         let mut last = String::from("no URLs");
         for base in &self.server.urls {
             let url = format!("{base}{path}");
