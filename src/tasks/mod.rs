@@ -10,8 +10,20 @@
 
 pub mod check;
 pub mod dir;
+mod env;
+mod filter;
+mod info;
 pub mod sideload;
+mod store;
 pub mod vars;
+
+pub use env::{Env, HttpOutRegistry};
+pub(crate) use env::{deadman_templates, sideload_source};
+pub use filter::point_filter;
+use filter::where_filter;
+pub use info::{TaskInfo, TaskStatus};
+use info::{info, with_file_error};
+use store::Times;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,17 +34,12 @@ use crate::effects::endpoints::HttpEndpoints;
 use crate::effects::outputs::OutputRegistry;
 use crate::tasks::check::CheckEnv;
 use crate::tasks::sideload::Sideloads;
-use pipeline::nodes::sideload::SideloadSource;
 
-use pipeline::build::{TaskEnv, build_dag, build_stream_task};
-use pipeline::nodes::alert::AlertSink;
-use pipeline::spec::BuildError;
+use pipeline::build::{build_dag, build_stream_task};
 
 use crate::effects::handlers::{AlertHistory, HandlerRegistry};
-use pipeline::nodes::http_out::HttpOutEndpoint;
-use pipeline::runtime::{NodeStats, NodeStatsSnapshot};
+use pipeline::runtime::NodeStats;
 use pipeline::{DbRp, Name, Route, Router};
-use serde::Serialize;
 
 /// How long stopping a task waits for it to process what it holds before
 /// going on without it (it still ends on the pool when it can). With
@@ -71,169 +78,6 @@ pub enum TaskError {
     Store(#[from] storage::StoreError),
     #[error("where {0}")]
     Where(#[from] config::WhereError),
-}
-
-/// A task's state as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskStatus {
-    Enabled,
-    Disabled,
-    Errored,
-}
-
-/// A task as the API and status endpoint show it.
-#[derive(Clone, Debug, Serialize)]
-pub struct TaskInfo {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub task_type: dsl::TaskType,
-    pub dbrps: Vec<DbRp>,
-    pub script: String,
-    /// The YAML `from`: only this measurement reaches the task.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub meta: BTreeMap<String, String>,
-    /// Values given for the script's vars, in Kapacitor's shape.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vars: Option<serde_json::Value>,
-    pub status: TaskStatus,
-    pub executing: bool,
-    pub error: String,
-    pub points_received: u64,
-    pub points_dropped: u64,
-    pub nodes: Vec<NodeStatsSnapshot>,
-    pub dot: String,
-    pub created: String,
-    pub modified: String,
-    #[serde(rename = "last-enabled")]
-    pub last_enabled: Option<String>,
-}
-
-/// The `httpOut` endpoints of every task, for the API to read.
-#[derive(Default)]
-pub struct HttpOutRegistry {
-    endpoints: Mutex<HashMap<(String, String), Arc<HttpOutEndpoint>>>,
-}
-
-impl HttpOutRegistry {
-    pub fn get(&self, task: &str, name: &str) -> Option<Arc<HttpOutEndpoint>> {
-        self.lock()
-            .get(&(task.to_string(), name.to_string()))
-            .cloned()
-    }
-
-    /// The endpoint, created on first use.
-    pub fn endpoint(&self, task: &str, name: &str) -> Arc<HttpOutEndpoint> {
-        self.lock()
-            .entry((task.to_string(), name.to_string()))
-            .or_default()
-            .clone()
-    }
-
-    fn remove_task(&self, task: &str) {
-        self.lock().retain(|(t, _), _| t != task);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<HttpOutEndpoint>>> {
-        self.endpoints.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// What a task's nodes are given: its httpOut endpoints and alert handlers.
-pub struct Env<'a> {
-    pub task: &'a str,
-    pub http_out: &'a HttpOutRegistry,
-    pub handlers: &'a HandlerRegistry,
-    /// `pipeline.group_idle_timeout` in ns; `None`: groups never expire.
-    pub group_idle_timeout: Option<i64>,
-    /// Where alert states outlive the task; `None`: they do not.
-    pub alert_states: Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>>,
-    /// The task's output workers (httpPost, influxDBOut).
-    pub outputs: &'a OutputRegistry,
-    /// Where kapacitorLoopback writes; `None`: it is not available.
-    pub loopback: Option<Arc<dyn pipeline::PointSink>>,
-    /// The `deadman` section: default templates of deadman alerts.
-    pub deadman: Option<&'a config::DeadmanConfig>,
-    /// The config's named HTTP endpoints.
-    pub endpoints: &'a HttpEndpoints,
-    /// The files sideload nodes read.
-    pub sideloads: &'a Sideloads,
-}
-
-impl TaskEnv for Env<'_> {
-    fn task_name(&self) -> &str {
-        self.task
-    }
-
-    fn group_idle_timeout(&self) -> Option<i64> {
-        self.group_idle_timeout
-    }
-
-    fn alert_states(&self) -> Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>> {
-        self.alert_states.clone()
-    }
-
-    fn output(
-        &self,
-        spec: &dsl::NodeSpec,
-        output: pipeline::output::OutputSpec,
-    ) -> Result<Arc<dyn pipeline::output::Output>, BuildError> {
-        self.outputs
-            .start(&spec.name, output)
-            .map_err(|e| BuildError::invalid(spec, e))
-    }
-
-    fn deadman_templates(&self) -> (Option<String>, Option<String>) {
-        deadman_templates(self.deadman)
-    }
-
-    fn loopback(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn pipeline::PointSink>, BuildError> {
-        self.loopback
-            .clone()
-            .ok_or_else(|| BuildError::invalid(spec, "kapacitorLoopback is not available here"))
-    }
-
-    fn http_out(&self, name: &str) -> Arc<HttpOutEndpoint> {
-        self.http_out.endpoint(self.task, name)
-    }
-
-    fn alert_sink(&self, spec: &dsl::NodeSpec) -> Result<Arc<dyn AlertSink>, BuildError> {
-        self.handlers.sink_for(spec)
-    }
-
-    fn http_endpoint(&self, name: &str) -> Option<pipeline::build::HttpEndpoint> {
-        self.endpoints.get(name)
-    }
-
-    fn sideload(
-        &self,
-        spec: &dsl::NodeSpec,
-        source: &str,
-    ) -> Result<Arc<dyn SideloadSource>, BuildError> {
-        sideload_source(self.sideloads, spec, source)
-    }
-}
-
-/// The sideload source `source` of node `spec`.
-pub(crate) fn sideload_source(
-    sideloads: &Sideloads,
-    spec: &dsl::NodeSpec,
-    source: &str,
-) -> Result<Arc<dyn SideloadSource>, BuildError> {
-    let source = sideloads
-        .source(source)
-        .map_err(|e| BuildError::invalid(spec, e))?;
-    Ok(source)
-}
-
-/// The `deadman` section's templates; `None` where it sets none.
-pub(crate) fn deadman_templates(
-    deadman: Option<&config::DeadmanConfig>,
-) -> (Option<String>, Option<String>) {
-    let given = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    deadman.map_or((None, None), |d| (given(&d.id), given(&d.message)))
 }
 
 /// A running task: its place on the pool, its effects, and handles to its
@@ -286,23 +130,6 @@ pub struct TaskManager {
     /// While many tasks are loaded at once: the routes of the tasks
     /// enabled meanwhile, installed together at the end.
     deferred_routes: Mutex<Option<HashMap<String, Route>>>,
-}
-
-/// A stored task's times, kept across restarts.
-#[derive(Clone, Copy)]
-struct Times {
-    created: SystemTime,
-    modified: SystemTime,
-    last_enabled: Option<SystemTime>,
-}
-
-fn to_ns(t: SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
-fn from_ns(ns: i64) -> SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64)
 }
 
 impl TaskManager {
@@ -461,97 +288,6 @@ impl TaskManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(id)
-    }
-
-    /// A manager that keeps task definitions and their enabled state in
-    /// `store`, so they survive restarts.
-    pub fn with_store(router: Arc<Router>, store: Arc<storage::Store>) -> Self {
-        let alert_states = AlertStates::with_store(store.clone());
-        TaskManager {
-            store: Some(store),
-            alert_states,
-            ..TaskManager::new(router)
-        }
-    }
-
-    /// Defines (and enables, as they were) the tasks kept in the store.
-    /// A task that no longer compiles is kept, disabled, with its error
-    /// logged, rather than stopping the server. Returns how many started.
-    pub fn restore(&self) -> Result<usize, TaskError> {
-        let Some(store) = &self.store else {
-            return Ok(0);
-        };
-        let mut started = 0;
-        for record in store.list_tasks()? {
-            let id = record.id.clone();
-            let Ok(task_type) = record.task_type.parse::<dsl::TaskType>() else {
-                tracing::error!(task = %id, "stored task has unknown type {:?}", record.task_type);
-                continue;
-            };
-            let mut meta = record.meta.clone();
-            let measurement = meta.remove("from");
-            let def = TaskDefinition {
-                id: id.clone(),
-                task_type,
-                dbrps: record
-                    .dbrps
-                    .iter()
-                    .map(|(db, rp)| DbRp::new(db.as_str(), rp.as_str()))
-                    .collect(),
-                script: record.script.clone(),
-                measurement,
-                meta,
-            };
-            let times = Times {
-                created: from_ns(record.created),
-                modified: from_ns(record.modified),
-                last_enabled: record.last_enabled.map(from_ns),
-            };
-            if let Err(e) = self.define_inner(def, Some(times)) {
-                tracing::error!(task = %id, "stored task no longer compiles: {e}");
-                continue;
-            }
-            if record.enabled {
-                match self.enable_inner(&id, false) {
-                    Ok(()) => started += 1,
-                    Err(e) => tracing::error!(task = %id, "stored task cannot start: {e}"),
-                }
-            }
-        }
-        Ok(started)
-    }
-
-    /// Writes a task's current definition and state to the store.
-    fn persist(&self, entry: &Entry) -> Result<(), TaskError> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        if self.is_dir_task(&entry.def.id) {
-            return Ok(());
-        }
-        let mut meta = entry.def.meta.clone();
-        if let Some(from) = &entry.def.measurement {
-            meta.insert("from".into(), from.clone());
-        }
-        let record = storage::TaskRecord {
-            id: entry.def.id.clone(),
-            task_type: entry.def.task_type.as_str().into(),
-            dbrps: entry
-                .def
-                .dbrps
-                .iter()
-                .map(|d| (d.db.to_string(), d.rp.to_string()))
-                .collect(),
-            script: entry.def.script.clone(),
-            meta,
-            enabled: entry.enabled,
-            created: to_ns(entry.created),
-            modified: to_ns(entry.modified),
-            last_enabled: entry.last_enabled.map(to_ns),
-            error: String::new(),
-        };
-        store.put_task(&record)?;
-        Ok(())
     }
 
     /// Recent alert events of every task.
@@ -845,136 +581,6 @@ impl TaskManager {
             .get(id)
             .map(|e| with_file_error(info(e), &errors))
     }
-}
-
-/// A running task's own failure wins; otherwise a problem with its files.
-fn with_file_error(mut info: TaskInfo, errors: &BTreeMap<String, String>) -> TaskInfo {
-    if info.error.is_empty()
-        && let Some(e) = errors.get(&info.id)
-    {
-        info.error = e.clone();
-    }
-    info
-}
-
-fn info(entry: &Entry) -> TaskInfo {
-    let (status, executing, error, nodes, received, dropped) = match &entry.running {
-        Some(r) => {
-            let failure = r.task.failure();
-            let nodes = r
-                .stats
-                .iter()
-                .map(|(name, kind, s)| s.snapshot(name, kind))
-                .collect();
-            let counts = r.task.counts();
-            let (received, dropped) = (counts.received, counts.dropped);
-            match failure {
-                Some(e) => (TaskStatus::Errored, false, e, nodes, received, dropped),
-                None => (
-                    TaskStatus::Enabled,
-                    true,
-                    String::new(),
-                    nodes,
-                    received,
-                    dropped,
-                ),
-            }
-        }
-        None if entry.enabled => (TaskStatus::Enabled, false, String::new(), Vec::new(), 0, 0),
-        None => (TaskStatus::Disabled, false, String::new(), Vec::new(), 0, 0),
-    };
-    TaskInfo {
-        id: entry.def.id.clone(),
-        task_type: entry.def.task_type,
-        dbrps: entry.def.dbrps.clone(),
-        script: entry.def.script.clone(),
-        from: entry.def.measurement.clone(),
-        meta: entry
-            .def
-            .meta
-            .iter()
-            .filter(|(k, _)| *k != "vars")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        vars: entry
-            .def
-            .meta
-            .get("vars")
-            .and_then(|v| serde_json::from_str(v).ok()),
-        created: rfc3339(entry.created),
-        modified: rfc3339(entry.modified),
-        last_enabled: entry.last_enabled.map(rfc3339),
-        status,
-        executing,
-        error,
-        points_received: received,
-        points_dropped: dropped,
-        nodes,
-        dot: entry.plan.to_dot(&entry.def.id),
-    }
-}
-
-/// The router's filter for a task's `where` (checked when it was defined).
-fn where_filter(def: &TaskDefinition) -> Result<Option<pipeline::PointFilter>, TaskError> {
-    let Some(source) = def.meta.get("where") else {
-        return Ok(None);
-    };
-    Ok(Some(point_filter(source)?))
-}
-
-/// The router's filter for a task's YAML `where` (InfluxQL-style or lambda
-/// style), compiled once.
-pub fn point_filter(source: &str) -> Result<pipeline::PointFilter, config::WhereError> {
-    let predicate = config::WherePredicate::parse(source)?;
-    let mut names = Vec::new();
-    read_names(predicate.expr(), &mut names);
-    Ok(pipeline::PointFilter::new(
-        names,
-        move |point: &pipeline::Point| {
-            // A tag first, then a field, as InfluxQL's WHERE resolves names.
-            predicate.eval(&|name: &str| {
-                if let Some(v) = point.series.tag(name) {
-                    return Some(config::Value::String(v.to_string()));
-                }
-                point.fields.get(name).and_then(|v| match v {
-                    pipeline::FieldValue::Float(f) => Some(config::Value::Float(*f)),
-                    pipeline::FieldValue::Integer(i) => Some(config::Value::Int(*i)),
-                    pipeline::FieldValue::Unsigned(u) => {
-                        i64::try_from(*u).ok().map(config::Value::Int)
-                    }
-                    pipeline::FieldValue::String(s) => Some(config::Value::String(s.to_string())),
-                    pipeline::FieldValue::Boolean(b) => Some(config::Value::Bool(*b)),
-                })
-            })
-        },
-    ))
-}
-
-/// The tag or field names `expr` reads.
-fn read_names(expr: &config::WhereExpr, names: &mut Vec<pipeline::Name>) {
-    use config::{Operand, WhereExpr};
-    let operand = |o: &Operand, names: &mut Vec<pipeline::Name>| {
-        if let Operand::Ident(name) = o {
-            names.push(pipeline::Name::from(name.as_str()));
-        }
-    };
-    match expr {
-        WhereExpr::And(a, b) | WhereExpr::Or(a, b) => {
-            read_names(a, names);
-            read_names(b, names);
-        }
-        WhereExpr::Not(e) => read_names(e, names),
-        WhereExpr::Compare { left, right, .. } => {
-            operand(left, names);
-            operand(right, names);
-        }
-        WhereExpr::Matches { ident, .. } => names.push(pipeline::Name::from(ident.as_str())),
-        WhereExpr::Truthy(o) => operand(o, names),
-    }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Closes the task's inbox and waits (a while) for it to process what it
