@@ -1841,6 +1841,8 @@ async fn metrics_in_prometheus_text_format() {
         "# TYPE kapacitor_ingest_rejected_total counter",
         "kapacitor_alert_state_changes_total{outcome=\"dropped\"} 0",
         "kapacitor_alert_state_changes_pending 0",
+        "# TYPE kapacitor_task_workers gauge",
+        "# TYPE kapacitor_task_worker_threads gauge",
     ] {
         assert!(
             reply.body.lines().any(|l| l == line),
@@ -1859,6 +1861,29 @@ async fn metrics_in_prometheus_text_format() {
             "{name} has no HELP"
         );
     }
+    server.shutdown().await;
+}
+
+/// `pipeline.workers` sizes the pool every task runs on; the status and
+/// /metrics show it.
+#[tokio::test]
+async fn the_task_pool_is_sized_by_the_config_and_shown() {
+    let (mut config, _dir) = test_config();
+    config.pipeline.workers = 3;
+    config.pipeline.inbox_points = 1234;
+    let server = Server::start(config).await.expect("server starts");
+    let addr = server.addrs().http.unwrap();
+    let s = status(addr).await;
+    assert_eq!(
+        s["task_pool"],
+        serde_json::json!({"workers": 3, "threads": 3, "inbox_points": 1234})
+    );
+    let reply = request(addr, "GET", "/metrics", &[], b"").await;
+    assert!(
+        reply.body.lines().any(|l| l == "kapacitor_task_workers 3"),
+        "{}",
+        reply.body
+    );
     server.shutdown().await;
 }
 

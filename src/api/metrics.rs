@@ -120,6 +120,22 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
         "Alert state changes waiting to be committed.",
     );
     let _ = writeln!(out, "{name} {}", states.pending);
+    let pool = state.tasks.pool_status();
+    for (name, help, value) in [
+        (
+            "kapacitor_task_workers",
+            "Worker threads that run every task.",
+            pool.workers,
+        ),
+        (
+            "kapacitor_task_worker_threads",
+            "Worker threads alive now, with stand-ins for tasks waiting on an answer.",
+            pool.threads,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     let tasks = state.tasks.list();
     family(
         &mut out,

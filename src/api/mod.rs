@@ -123,6 +123,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "routed_points": state.router.routed_points(),
             "dropped_points": state.router.dropped_points(),
         },
+        "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),
         "alert_states": state.tasks.alert_state_counts(),
         "task_dir": {

@@ -107,13 +107,33 @@ fn render(s: &Value) -> String {
             num(&states["failed"]),
         );
     }
+    let dropped: u64 = s["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["points_dropped"].as_u64())
+        .sum();
     match s["tasks"].as_array() {
         Some(tasks) if !tasks.is_empty() => {
-            let _ = writeln!(out, "tasks: {}", tasks.len());
+            let _ = writeln!(
+                out,
+                "tasks: {}, {dropped} points dropped by full inboxes",
+                tasks.len()
+            );
         }
         _ => {
             let _ = writeln!(out, "tasks: none");
         }
+    }
+    let pool = &s["task_pool"];
+    if pool.is_object() {
+        let _ = writeln!(
+            out,
+            "task workers: {} ({} threads now), inboxes of {} points",
+            num(&pool["workers"]),
+            num(&pool["threads"]),
+            num(&pool["inbox_points"]),
+        );
     }
     out
 }
@@ -145,7 +165,9 @@ mod tests {
                 "udp": {"enabled": false, "bind": null, "datagrams": 0, "points": 0, "bytes": 0,
                          "parse_errors": 0, "dropped": 0, "rejected": 0, "dbrps": {}}
             },
-            "router": {"unrouted_points": 3}, "tasks": [],
+            "router": {"unrouted_points": 3},
+            "tasks": [{"id": "a", "points_dropped": 5}, {"id": "b", "points_dropped": 2}],
+            "task_pool": {"workers": 2, "threads": 3, "inbox_points": 250000},
             "alert_states": {"saved": 4, "failed": 0, "dropped": 1, "pending": 0}
         });
         let text = super::render(&status);
@@ -156,6 +178,14 @@ mod tests {
         assert!(text.contains("points no task wanted: 3"), "{text}");
         assert!(
             text.contains("alert states: 4 saved, 0 pending, 1 dropped, 0 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tasks: 2, 7 points dropped by full inboxes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("task workers: 2 (3 threads now), inboxes of 250000 points"),
             "{text}"
         );
     }

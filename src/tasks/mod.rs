@@ -50,6 +50,15 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 /// endpoint that never answers must not hold up a disable or a shutdown.
 const EFFECTS_STOP_WAIT: Duration = Duration::from_secs(2);
 
+/// The worker pool, for the status.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct PoolStatus {
+    pub workers: usize,
+    pub threads: usize,
+    /// Points each task's inbox holds at most.
+    pub inbox_points: usize,
+}
+
 /// What defines a task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskDefinition {
@@ -206,6 +215,16 @@ impl TaskManager {
     /// How many threads run the tasks.
     pub fn workers(&self) -> usize {
         self.pool.workers()
+    }
+
+    /// The worker pool as the status shows it: its size, and the threads
+    /// alive now (more while tasks wait in `host::blocking`).
+    pub fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            workers: self.pool.workers(),
+            threads: self.pool.threads(),
+            inbox_points: self.inbox_points,
+        }
     }
 
     /// Deadman defaults; with `global`, tasks defined from now on get a
