@@ -162,9 +162,15 @@ pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
             spawn_worker(&shared, "task stand-in");
         }
     }
-    let out = wait();
-    shared.lock().blocked -= 1;
-    out
+    /// Counts the worker back when the wait ends, even by a panic.
+    struct Back<'a>(&'a Shared);
+    impl Drop for Back<'_> {
+        fn drop(&mut self) {
+            self.0.lock().blocked -= 1;
+        }
+    }
+    let _back = Back(&shared);
+    wait()
 }
 
 fn spawn_worker(shared: &Arc<Shared>, name: &str) {
