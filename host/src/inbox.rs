@@ -125,8 +125,10 @@ impl Inbox {
     }
 
     /// Moves inputs into `into` until about `budget` points are taken (at
-    /// least one input, when there is one); returns the points taken.
-    pub(crate) fn take(&self, budget: usize, into: &mut Vec<Input>) -> usize {
+    /// least one input, when there is one); returns the points taken, and
+    /// whether the inbox is now closed and empty (so a worker finding
+    /// nothing knows in the same lock whether the task is over).
+    pub(crate) fn take(&self, budget: usize, into: &mut Vec<Input>) -> (usize, bool) {
         let mut q = self.lock();
         let mut taken = 0;
         while taken < budget
@@ -139,7 +141,7 @@ impl Inbox {
         if q.waiting > 0 && taken > 0 {
             self.room.notify_all();
         }
-        taken
+        (taken, q.closed && q.inputs.is_empty())
     }
 
     /// Puts inputs taken but not processed back at the front, in order.
@@ -173,12 +175,6 @@ impl Inbox {
         }
         drop(q);
         self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
-    }
-
-    /// Closed, and nothing left to take.
-    pub(crate) fn is_drained(&self) -> bool {
-        let q = self.lock();
-        q.closed && q.inputs.is_empty()
     }
 
     pub fn counts(&self) -> InboxCounts {
@@ -235,7 +231,7 @@ mod tests {
             }
         );
         let mut out = Vec::new();
-        assert_eq!(inbox.take(1, &mut out), 6, "at least one input");
+        assert_eq!(inbox.take(1, &mut out), (6, false), "at least one input");
         assert_eq!(inbox.counts().queued, 4);
     }
 
@@ -277,6 +273,10 @@ mod tests {
         inbox.offer(points(7));
         inbox.discard();
         assert_eq!(inbox.counts().dropped, 7);
-        assert!(inbox.is_drained());
+        assert_eq!(
+            inbox.take(10, &mut Vec::new()),
+            (0, true),
+            "closed and empty"
+        );
     }
 }

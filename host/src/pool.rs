@@ -546,8 +546,13 @@ fn run(shared: &Shared, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
         let deadline = Instant::now() + SLICE;
         loop {
             inputs.clear();
-            if cell.inbox.take(CHUNK_POINTS, inputs) == 0 {
-                break;
+            let (taken, drained) = cell.inbox.take(CHUNK_POINTS, inputs);
+            if taken == 0 {
+                if drained {
+                    task.finish();
+                    return Step::Finished;
+                }
+                return Step::Idle;
             }
             let mut taken = inputs.drain(..);
             for input in taken.by_ref() {
@@ -559,11 +564,6 @@ fn run(shared: &Shared, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
                 }
             }
         }
-        if cell.inbox.is_drained() {
-            task.finish();
-            return Step::Finished;
-        }
-        Step::Idle
     }));
     let step = match outcome {
         Ok(step) => step,
