@@ -88,8 +88,13 @@ struct Table {
     any_measurement: Vec<usize>,
     /// Which routes want each series seen lately, keyed by the series'
     /// address (the entry holds the `Arc`, so the address stays its own).
-    series: RwLock<HashMap<usize, (Arc<Series>, SeriesRoutes), foldhash::fast::RandomState>>,
+    series: RwLock<KnownSeries>,
 }
+
+/// Series whose routes are worked out, by the series' address.
+type KnownSeries = HashMap<usize, (Arc<Series>, SeriesRoutes), foldhash::fast::RandomState>;
+/// Series met first in one write, added to the known ones after it.
+type Learned = HashMap<usize, (Arc<Series>, SeriesRoutes)>;
 
 /// The routes that may want the points of one series.
 #[derive(Clone, Default)]
@@ -148,6 +153,35 @@ impl Table {
         }
         out.all.sort_unstable();
         out
+    }
+
+    /// The routes that take `point` (of a write whose database each route
+    /// `wants` or not), into `targets`.
+    fn targets(
+        &self,
+        point: &Point,
+        wants: &[bool],
+        known: &KnownSeries,
+        learned: &mut Learned,
+        targets: &mut Vec<usize>,
+    ) {
+        let key = Arc::as_ptr(&point.series) as usize;
+        let routes = match known.get(&key) {
+            Some((_, r)) => r,
+            None => {
+                &learned
+                    .entry(key)
+                    .or_insert_with(|| (point.series.clone(), self.routes_for(&point.series)))
+                    .1
+            }
+        };
+        targets.clear();
+        targets.extend(routes.all.iter().copied().filter(|&i| wants[i]));
+        for &i in &routes.some {
+            if wants[i] && self.routes[i].filter.as_ref().is_none_or(|f| f.test(point)) {
+                targets.push(i);
+            }
+        }
     }
 }
 
@@ -235,64 +269,83 @@ impl Router {
     pub fn dropped_points(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }
+
+    fn offer(&self, route: &Route, dbrp: &DbRp, points: Vec<Point>) {
+        let offered = points.len();
+        let accepted = route.inbox.offer(PointBatch {
+            dbrp: dbrp.clone(),
+            points,
+        });
+        self.counters
+            .routed
+            .fetch_add(accepted as u64, Ordering::Relaxed);
+        if accepted < offered {
+            self.counters
+                .dropped
+                .fetch_add((offered - accepted) as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl PointSink for Router {
     fn write(&self, batch: PointBatch) {
         let table = self.current();
-        let dbrp = batch.dbrp.clone();
+        let PointBatch { dbrp, mut points } = batch;
         if table.routes.is_empty() {
             self.counters
                 .unrouted
-                .fetch_add(batch.points.len() as u64, Ordering::Relaxed);
+                .fetch_add(points.len() as u64, Ordering::Relaxed);
             return;
         }
-        let mut per_route: Vec<Vec<Point>> = vec![Vec::new(); table.routes.len()];
-        let mut unrouted = 0u64;
-        let mut learned: HashMap<usize, (Arc<Series>, SeriesRoutes)> = HashMap::new();
+        let mut learned: Learned = HashMap::new();
         // Whether each route takes this write's database: once per write.
-        let wants: Vec<bool> = table
-            .routes
-            .iter()
-            .map(|r| r.wants_dbrp(&batch.dbrp))
-            .collect();
+        let wants: Vec<bool> = table.routes.iter().map(|r| r.wants_dbrp(&dbrp)).collect();
         let mut targets: Vec<usize> = Vec::new();
+        let mut per_route: Vec<Vec<Point>> = Vec::new();
+        let mut whole = None;
+        let mut unrouted = 0u64;
         {
             let known = table.series.read().unwrap_or_else(|e| e.into_inner());
-            for point in batch.points {
-                let key = Arc::as_ptr(&point.series) as usize;
-                let routes = match known.get(&key) {
-                    Some((_, r)) => r,
-                    None => {
-                        &learned
-                            .entry(key)
-                            .or_insert_with(|| {
-                                (point.series.clone(), table.routes_for(&point.series))
-                            })
-                            .1
-                    }
-                };
-                targets.clear();
-                targets.extend(routes.all.iter().copied().filter(|&i| wants[i]));
-                for &i in &routes.some {
-                    if wants[i]
-                        && table.routes[i]
-                            .filter
-                            .as_ref()
-                            .is_none_or(|f| f.test(&point))
-                    {
-                        targets.push(i);
-                    }
+            let mut look = |point: &Point, targets: &mut Vec<usize>| {
+                table.targets(point, &wants, &known, &mut learned, targets)
+            };
+            // The common case, one task taking every point of the write, is
+            // handed the write's own vector: nothing is moved point by point.
+            let mut only = None;
+            let mut same = 0;
+            while let Some(point) = points.get(same) {
+                look(point, &mut targets);
+                match (targets.as_slice(), only) {
+                    (&[i], None) => only = Some(i),
+                    (&[i], Some(o)) if i == o => {}
+                    _ => break,
                 }
-                // The last task that wants the point gets it, the others a
-                // copy: a point for one task is moved, never cloned.
-                match targets.split_last() {
-                    None => unrouted += 1,
-                    Some((&last, rest)) => {
-                        for &i in rest {
-                            per_route[i].push(point.clone());
+                same += 1;
+            }
+            if same == points.len() {
+                whole = only;
+            } else {
+                per_route = vec![Vec::new(); table.routes.len()];
+                let rest = points.split_off(same);
+                if let Some(o) = only {
+                    per_route[o] = std::mem::take(&mut points);
+                }
+                // `targets` already holds the first one's routes.
+                let mut looked = true;
+                for point in rest {
+                    if !std::mem::take(&mut looked) {
+                        look(&point, &mut targets);
+                    }
+                    // The last task that wants the point gets it, the others
+                    // a copy: a point for one task is moved, never cloned.
+                    match targets.split_last() {
+                        None => unrouted += 1,
+                        Some((&last, others)) => {
+                            for &i in others {
+                                per_route[i].push(point.clone());
+                            }
+                            per_route[last].push(point);
                         }
-                        per_route[last].push(point);
                     }
                 }
             }
@@ -307,22 +360,12 @@ impl PointSink for Router {
         self.counters
             .unrouted
             .fetch_add(unrouted, Ordering::Relaxed);
+        if let Some(only) = whole {
+            self.offer(&table.routes[only], &dbrp, points);
+        }
         for (route, points) in table.routes.iter().zip(per_route) {
-            if points.is_empty() {
-                continue;
-            }
-            let offered = points.len();
-            let accepted = route.inbox.offer(PointBatch {
-                dbrp: dbrp.clone(),
-                points,
-            });
-            self.counters
-                .routed
-                .fetch_add(accepted as u64, Ordering::Relaxed);
-            if accepted < offered {
-                self.counters
-                    .dropped
-                    .fetch_add((offered - accepted) as u64, Ordering::Relaxed);
+            if !points.is_empty() {
+                self.offer(route, &dbrp, points);
             }
         }
     }
@@ -463,6 +506,60 @@ mod tests {
         assert_eq!(tag_calls.load(Ordering::Relaxed), 2, "once per series");
         assert_eq!(by_field.points.lock().unwrap().len(), 6);
         assert_eq!(field_calls.load(Ordering::Relaxed), 12, "once per point");
+    }
+
+    #[test]
+    fn a_write_that_starts_with_one_task_and_then_widens_keeps_every_point_in_order() {
+        let router = Router::new();
+        let cpu = Arc::new(Collect::default());
+        let all = Arc::new(Collect::default());
+        router.upsert(route("cpu", Some("cpu"), vec![], cpu.clone()));
+        router.upsert(route("all", None, vec![], all.clone()));
+        let mut mem_only = route(
+            "mem_only",
+            Some("mem"),
+            vec![],
+            Arc::new(Collect::default()),
+        );
+        mem_only.dbrps = vec![DbRp::new("other", "r")];
+        router.upsert(mem_only);
+        let times = |c: &Collect| {
+            c.points
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|p| p.time)
+                .collect::<Vec<_>>()
+        };
+        // Only `all` wants mem: the write starts with one task, then two.
+        let points = ["mem", "mem", "cpu", "mem", "cpu"]
+            .iter()
+            .enumerate()
+            .map(|(t, m)| Point {
+                time: t as i64,
+                ..point(m, "a")
+            })
+            .collect();
+        router.write(PointBatch {
+            dbrp: DbRp::new("d", "r"),
+            points,
+        });
+        assert_eq!(times(&all), [0, 1, 2, 3, 4]);
+        assert_eq!(times(&cpu), [2, 4]);
+        // Every point to `all`: handed over whole.
+        let points = (5..8)
+            .map(|t| Point {
+                time: t,
+                ..point("mem", "b")
+            })
+            .collect();
+        router.write(PointBatch {
+            dbrp: DbRp::new("d", "r"),
+            points,
+        });
+        assert_eq!(times(&all), [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(router.routed_points(), 10);
+        assert_eq!(router.unrouted_points(), 0);
     }
 
     #[test]

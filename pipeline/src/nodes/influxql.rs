@@ -534,13 +534,15 @@ impl InfluxQlNode {
     /// `acc` (see [`InfluxQlNode::is_incremental`]), and the first error its
     /// points raised. Resets `acc` for the next window. The point's one
     /// field is named by `keys` ([`InfluxQlNode::output_keys`]), which all
-    /// such points share, as its series shares the group's tags.
+    /// such points share; its series (`name` with the group's tags) is made
+    /// on the group's first window and kept in `series` for the next ones.
     pub fn emit_accumulated(
         &self,
         name: &Name,
         tmax: i64,
         group: &GroupKey,
         acc: &mut Accumulator,
+        series: &mut Option<Arc<Series>>,
         keys: &Arc<[Name]>,
     ) -> (Option<Message>, Option<NodeError>) {
         let acc = std::mem::take(acc);
@@ -565,15 +567,19 @@ impl InfluxQlNode {
             Function::Mean => (None, FieldValue::Float(acc.float_sum / acc.samples as f64)),
             _ => return (None, err),
         };
-        let Ok(series) = Series::with_sorted_tags(name.clone(), group.tags().clone()) else {
-            return (None, err);
+        let series = match series {
+            Some(s) => s.clone(),
+            None => match Series::with_sorted_tags(name.clone(), group.tags().clone()) {
+                Ok(s) => series.insert(Arc::new(s)).clone(),
+                Err(_) => return (None, err),
+            },
         };
         let time = match (self.spec.use_point_times, time) {
             (true, Some(t)) => t,
             _ => tmax,
         };
         let point = Point {
-            series: Arc::new(series),
+            series,
             fields: Fields::new(keys.clone(), Arc::from([value])),
             time,
         };

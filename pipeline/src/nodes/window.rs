@@ -101,8 +101,9 @@ struct GroupWindow {
 enum Held {
     /// The buffered points, oldest first.
     Points(Buffer),
-    /// Fused: the current window's aggregate, in place of the points.
-    Aggregate(Accumulator),
+    /// Fused: the current window's aggregate, in place of the points, and
+    /// the series of what it emits (the same every window: made once).
+    Aggregate(Accumulator, Option<Arc<Series>>),
 }
 
 impl WindowNode {
@@ -175,7 +176,7 @@ impl WindowNode {
             .iter()
             .map(|g| match &g.held {
                 Held::Points(buf) => buf.slots.len(),
-                Held::Aggregate(_) => 0,
+                Held::Aggregate(..) => 0,
             })
             .sum()
     }
@@ -225,7 +226,7 @@ impl WindowNode {
                 match (&mut w.held, &self.aggregate) {
                     // A point older than the window's start would be
                     // filtered out of its batch, and of every later one.
-                    (Held::Aggregate(acc), Some(fused)) => {
+                    (Held::Aggregate(acc, _), Some(fused)) => {
                         if p.time >= w.next_emit.saturating_sub(period) {
                             fused.node.accumulate(acc, &p.fields);
                         }
@@ -327,7 +328,7 @@ impl GroupWindow {
             next_emit,
             count: 0,
             held: if fused {
-                Held::Aggregate(Accumulator::default())
+                Held::Aggregate(Accumulator::default(), None)
             } else {
                 Held::Points(Buffer::with_capacity(cap))
             },
@@ -342,14 +343,18 @@ impl GroupWindow {
         aggregate: Option<&Fused>,
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
-        let (Some(fused), Held::Aggregate(acc)) = (aggregate, &mut self.held) else {
+        let (Some(fused), Held::Aggregate(acc, series)) = (aggregate, &mut self.held) else {
             out.push(Message::Batch(self.emit_left_closed(period)));
             return Ok(());
         };
-        let (msg, err) =
-            fused
-                .node
-                .emit_accumulated(&self.name, self.next_emit, &self.group, acc, &fused.keys);
+        let (msg, err) = fused.node.emit_accumulated(
+            &self.name,
+            self.next_emit,
+            &self.group,
+            acc,
+            series,
+            &fused.keys,
+        );
         out.extend(msg);
         err.map_or(Ok(()), Err)
     }
@@ -404,7 +409,7 @@ impl Held {
     fn buffered(&self) -> Option<&Buffer> {
         match self {
             Held::Points(buf) => Some(buf),
-            Held::Aggregate(_) => None,
+            Held::Aggregate(..) => None,
         }
     }
 
@@ -414,7 +419,7 @@ impl Held {
     fn points(&mut self) -> &mut Buffer {
         match self {
             Held::Points(buf) => buf,
-            Held::Aggregate(_) => unreachable!("a fused window keeps no points"),
+            Held::Aggregate(..) => unreachable!("a fused window keeps no points"),
         }
     }
 }
