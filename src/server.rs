@@ -47,6 +47,8 @@ pub struct ServerState {
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
+    pub auth: Arc<crate::api::Auth>,
+    pub host_check: Arc<crate::api::HostCheck>,
 }
 
 /// The addresses the listeners actually bound (port 0 resolved).
@@ -181,6 +183,8 @@ impl Server {
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });
         let state = Arc::new(ServerState {
+            auth: Arc::new(crate::api::Auth::from_config(&config.auth)),
+            host_check: Arc::new(crate::api::HostCheck::from_config(&config)),
             config,
             stats,
             router,

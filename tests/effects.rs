@@ -3,7 +3,6 @@
 //! user does (status, metrics, disable, delete, SIGTERM), and tasks with
 //! handlers do not cost a thread each. Against the real kapacitord.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -20,24 +19,11 @@ const PROMPT: Duration = Duration::from_secs(5);
 /// when no answer comes within [`PROMPT`].
 fn call(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let addr = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PROMPT)).unwrap();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reply = String::new();
-    stream
-        .read_to_string(&mut reply)
-        .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    common::exchange(addr, &request, PROMPT)
 }
 
 /// `call`, timed: asserts it answered with `expected` within [`PROMPT`].

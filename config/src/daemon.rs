@@ -53,6 +53,11 @@ pub struct HttpConfig {
     /// Largest request body in bytes (after gzip is undone it is still
     /// this body, compressed, that counts). Default 25 MB.
     pub max_body_size: u64,
+    /// With auth off, the dotted host names a request's `Host` may carry
+    /// (IP addresses, `localhost` and single-label names always may); any
+    /// other is refused, so that a web page cannot reach the API through
+    /// DNS rebinding. `*` allows every name. Default none.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Line protocol over UDP.
@@ -245,6 +250,7 @@ impl Default for HttpConfig {
             enabled: true,
             bind: loopback(9092),
             max_body_size: 25_000_000,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -444,19 +450,36 @@ impl DaemonConfig {
         render::render(self)
     }
 
-    /// A copy with passwords and tokens replaced by `<redacted>`, for
-    /// printing where secrets should not appear.
+    /// A copy with every secret replaced by `<redacted>`: passwords,
+    /// tokens, credential headers of endpoints and credentials written
+    /// into URLs. What `kapacitord config` prints.
     pub fn redacted(&self) -> DaemonConfig {
+        const REDACTED: &str = "<redacted>";
         let mut copy = self.clone();
         for user in &mut copy.auth.users {
-            user.password = "<redacted>".to_owned();
+            user.password = REDACTED.to_owned();
         }
         for token in &mut copy.auth.tokens {
-            *token = "<redacted>".to_owned();
+            *token = REDACTED.to_owned();
         }
+        let hide = |s: &mut String| {
+            if !s.is_empty() {
+                *s = REDACTED.to_owned();
+            }
+        };
         for e in &mut copy.httppost {
-            if !e.password.is_empty() {
-                e.password = "<redacted>".to_owned();
+            hide(&mut e.password);
+            e.url = redact_url(&e.url);
+            for (name, value) in &mut e.headers {
+                if is_secret_header(name) {
+                    hide(value);
+                }
+            }
+        }
+        for i in &mut copy.influxdb {
+            hide(&mut i.password);
+            for url in &mut i.urls {
+                *url = redact_url(url);
             }
         }
         copy
@@ -587,5 +610,29 @@ impl DaemonConfig {
             problem("logging.level", &message);
         }
         out
+    }
+}
+
+/// Headers that carry credentials: their values are secrets.
+fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization"
+        || name == "proxy-authorization"
+        || name == "cookie"
+        || ["token", "secret", "key", "password", "auth"]
+            .iter()
+            .any(|w| name.contains(w))
+}
+
+/// `scheme://user:password@host/…` with the user information redacted;
+/// other URLs as they are.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }

@@ -40,6 +40,11 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_body_size",
         c.http.max_body_size,
     );
+    out.comment(
+        1,
+        "With auth off, the dotted host names a request's Host header may carry, e.g. [\"kapacitor.example.com\"] (IP addresses, localhost and single-label names always may); others get 403 (DNS rebinding). \"*\" allows any.",
+    );
+    strings(&mut out, 1, "allowed_hosts", &c.http.allowed_hosts);
 
     out.section(
         "UDP line protocol (Telegraf socket_writer, InfluxDB [[udp]] clients).",
@@ -141,14 +146,7 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         }
     }
     out.comment(1, "Accepted API tokens, e.g. [\"s3cr3t\"].");
-    if c.auth.tokens.is_empty() {
-        out.line(1, "tokens: []");
-    } else {
-        out.line(1, "tokens:");
-        for token in &c.auth.tokens {
-            out.line(2, &format!("- {}", quote(token)));
-        }
-    }
+    strings(&mut out, 1, "tokens", &c.auth.tokens);
 
     out.section("How writes are interpreted.", "ingest");
     out.key(
@@ -376,6 +374,18 @@ pub(crate) fn quote(text: &str) -> String {
 /// YAML file anyway.
 fn quote_path(path: &Path) -> String {
     quote(&path.to_string_lossy())
+}
+
+/// `key: []` or `key:` with one `- "item"` line each.
+fn strings(out: &mut Out, depth: usize, key: &str, items: &[String]) {
+    if items.is_empty() {
+        out.line(depth, &format!("{key}: []"));
+    } else {
+        out.line(depth, &format!("{key}:"));
+        for item in items {
+            out.line(depth + 1, &format!("- {}", quote(item)));
+        }
+    }
 }
 
 #[cfg(test)]

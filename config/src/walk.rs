@@ -43,7 +43,7 @@ const INFLUXDB_KEYS: &[&str] = &[
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout", "workers", "inbox_points"];
-const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size"];
+const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size", "allowed_hosts"];
 const UDP_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -375,6 +375,7 @@ impl<'f> Walker<'f> {
                 "enabled" => set(&mut c.enabled, self.bool(&full, value)),
                 "bind" => set(&mut c.bind, self.addr(&full, value)),
                 "max_body_size" => set(&mut c.max_body_size, self.size(&full, value)),
+                "allowed_hosts" => set(&mut c.allowed_hosts, self.strings(&full, value)),
                 _ => {}
             }
         }
@@ -415,7 +416,7 @@ impl<'f> Walker<'f> {
             match key {
                 "enabled" => set(&mut c.enabled, self.bool(&full, value)),
                 "users" => set(&mut c.users, self.users(&full, value)),
-                "tokens" => set(&mut c.tokens, self.tokens(&full, value)),
+                "tokens" => set(&mut c.tokens, self.strings(&full, value)),
                 _ => {}
             }
         }
@@ -450,7 +451,7 @@ impl<'f> Walker<'f> {
         Some(users)
     }
 
-    fn tokens(&mut self, key: &str, node: &Node) -> Option<Vec<String>> {
+    fn strings(&mut self, key: &str, node: &Node) -> Option<Vec<String>> {
         let items = self.items(key, node)?;
         let mut tokens = Vec::with_capacity(items.len());
         for (path, item) in items {

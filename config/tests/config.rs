@@ -394,10 +394,52 @@ fn to_yaml_round_trips() {
     let text = c.to_yaml();
     assert_eq!(parse(&text), Ok(c.clone()), "{text}");
 
+    c.http.allowed_hosts = vec!["kapacitor.example.com".into(), "*".into()];
+    let text = c.to_yaml();
+    assert_eq!(parse(&text), Ok(c.clone()), "{text}");
+
     let redacted = c.redacted();
     assert!(!redacted.to_yaml().contains("\"123\""));
     assert!(!redacted.to_yaml().contains("p4ss"));
     assert_eq!(redacted.auth.users[0].username, "ünï");
+}
+
+#[test]
+fn redacted_hides_every_secret_and_keeps_the_rest() {
+    let mut c = DaemonConfig::default();
+    c.auth.users.push(UserConfig {
+        username: "admin".into(),
+        password: "user-secret-1".into(),
+    });
+    c.auth.tokens.push("token-secret-2".into());
+    c.httppost.push(HttpPostConfig {
+        endpoint: "hook".into(),
+        url: "https://hook-user:url-secret-3@hooks.example.com/path?x=1".into(),
+        headers: vec![
+            ("Authorization".into(), "Bearer header-secret-4".into()),
+            ("X-Api-Key".into(), "header-secret-5".into()),
+            ("Accept".into(), "application/json".into()),
+        ],
+        username: "u".into(),
+        password: "post-secret-6".into(),
+    });
+    c.influxdb[0].password = "influx-secret-7".into();
+    c.influxdb[0].urls = vec!["http://reader:url-secret-8@10.0.0.1:8086".into()];
+    let text = c.redacted().to_yaml();
+    for n in 1..=8 {
+        assert!(
+            !text.contains(&format!("secret-{n}")),
+            "secret {n} in:\n{text}"
+        );
+    }
+    for kept in [
+        "admin",
+        "hooks.example.com/path?x=1",
+        "application/json",
+        "10.0.0.1:8086",
+    ] {
+        assert!(text.contains(kept), "{kept} missing from:\n{text}");
+    }
 }
 
 fn sample_path() -> PathBuf {

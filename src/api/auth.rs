@@ -3,8 +3,12 @@
 //! user:password` (the v2 compatibility API), `Token <token>` / `Bearer
 //! <token>`, and `?u=&p=` query parameters. `/ping` stays open, as in
 //! InfluxDB, so health checks need no credentials.
+//!
+//! Secrets are compared in time that does not depend on where they differ,
+//! and a refused request is counted and logged without what it sent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,6 +20,7 @@ use ingest::http::json_error;
 /// The credentials a server accepts; `None` when auth is off.
 pub struct Auth {
     credentials: Option<Credentials>,
+    failures: AtomicU64,
 }
 
 struct Credentials {
@@ -33,13 +38,42 @@ impl Auth {
                 .collect(),
             tokens: cfg.tokens.clone(),
         });
-        Auth { credentials }
+        Auth {
+            credentials,
+            failures: AtomicU64::new(0),
+        }
     }
+
+    /// Requests refused for missing or wrong credentials.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether `a == b`, looking at every byte of the longer one whatever the
+/// answer, so the time taken does not tell how much of a guess was right.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Whether any of `candidates` matches: every one is compared, so the time
+/// does not tell which (or whether one) did.
+fn any_matches<'a>(candidates: impl Iterator<Item = bool> + 'a) -> bool {
+    candidates.fold(false, |found, m| found | m)
 }
 
 impl Credentials {
     fn user(&self, name: &str, password: &str) -> bool {
-        self.users.iter().any(|(u, p)| u == name && p == password)
+        any_matches(
+            self.users
+                .iter()
+                .map(|(u, p)| same_secret(u, name) & same_secret(p, password)),
+        )
     }
 
     fn allows(&self, req: &Request) -> bool {
@@ -59,7 +93,7 @@ impl Credentials {
                 return self.user(user, password);
             }
             if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
-                if self.tokens.iter().any(|t| t == rest) {
+                if any_matches(self.tokens.iter().map(|t| same_secret(t, rest))) {
                     return true;
                 }
                 return rest.split_once(':').is_some_and(|(u, p)| self.user(u, p));
@@ -101,10 +135,34 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
     } else {
         "unable to parse authentication credentials"
     };
+    auth.failures.fetch_add(1, Ordering::Relaxed);
+    // Never what was sent: a mistyped password is often a real one.
+    tracing::warn!(
+        method = %req.method(),
+        path = req.uri().path(),
+        "refused a request: {message}"
+    );
     let mut response = json_error(StatusCode::UNAUTHORIZED, message);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"kapacitord\""),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_secret_is_equality() {
+        assert!(same_secret("", ""));
+        assert!(same_secret("s3cr3t", "s3cr3t"));
+        assert!(!same_secret("s3cr3t", "s3cr3u"));
+        assert!(!same_secret("s3cr3t", "s3cr3"));
+        assert!(!same_secret("s3cr3", "s3cr3t"));
+        assert!(!same_secret("", "x"));
+        // A longer guess whose extra bytes are NUL is still wrong.
+        assert!(!same_secret("ab", "ab\0"));
+    }
 }

@@ -120,6 +120,19 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
         "Alert state changes waiting to be committed.",
     );
     let _ = writeln!(out, "{name} {}", states.pending);
+    let name = "kapacitor_http_refused_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "HTTP requests refused, by reason: missing or wrong credentials, or a Host name that is not served.",
+    );
+    for (reason, count) in [
+        ("auth", state.auth.failures()),
+        ("host", state.host_check.refused()),
+    ] {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {count}");
+    }
     let pool = state.tasks.pool_status();
     for (name, help, value) in [
         (

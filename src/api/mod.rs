@@ -13,8 +13,12 @@ use ingest::http::{HttpIngest, json_error};
 use crate::server::ServerState;
 
 mod auth;
+mod host_check;
 mod metrics;
 mod tasks;
+
+pub use auth::Auth;
+pub use host_check::HostCheck;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -32,12 +36,18 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
         .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
-    let auth = Arc::new(auth::Auth::from_config(&state.config.auth));
     Router::new()
         .merge(ingest::http::routes(ingest))
         .merge(api)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(auth, auth::require))
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::require,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.host_check.clone(),
+            host_check::require,
+        ))
         .layer(middleware::map_response(version_header))
 }
 
@@ -122,6 +132,10 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "unrouted_points": state.router.unrouted_points(),
             "routed_points": state.router.routed_points(),
             "dropped_points": state.router.dropped_points(),
+        },
+        "http_refused": {
+            "auth_failures": state.auth.failures(),
+            "unknown_host": state.host_check.refused(),
         },
         "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),

@@ -27,7 +27,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the effective config (file, defaults and environment) as YAML.
+    /// Print the effective config (file, defaults and environment) as YAML,
+    /// with passwords, tokens and other credentials shown as `<redacted>`.
     Config,
 }
 
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Config) = args.command {
-        print!("{}", config.to_yaml());
+        print!("{}", config.redacted().to_yaml());
         return ExitCode::SUCCESS;
     }
     init_logging(&config.logging.level);

@@ -260,7 +260,7 @@ impl Store {
     /// [`StoreError::NewerSchema`], and a file another process (or another
     /// `Store` of this process) has open with [`StoreError::InUse`].
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        private_dir(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_path_buf(),
             source,
         })?;
@@ -278,6 +278,10 @@ impl Store {
                     source: Box::new(e.into()),
                 },
             })?;
+        private_file(&path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let store = Store { db, path };
         store.migrate()?;
         Ok(store)
@@ -572,6 +576,29 @@ impl Store {
     }
 }
 
+/// Creates `dir` (and its parents) readable by its owner alone: it holds
+/// alert states, task scripts and recordings. An existing directory keeps
+/// the mode its owner gave it.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes `file` readable and writable by its owner alone.
+pub fn private_file(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +611,18 @@ mod tests {
             .insert(SCHEMA_VERSION_KEY, version)
             .unwrap();
         txn.commit().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_and_the_store_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/data");
+        let store = Store::open(&data).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
     }
 
     #[test]

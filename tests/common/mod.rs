@@ -3,6 +3,8 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -75,4 +77,25 @@ impl Spawned {
         }
         self.log.lock().unwrap().clone()
     }
+}
+
+/// Sends one raw HTTP/1.1 `request` (which should say `Connection:
+/// close`) to `addr` and reads the answer: its status and body. Panics
+/// when none comes within `wait`.
+pub fn exchange(addr: &str, request: &str, wait: Duration) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let first_line = request.lines().next().unwrap_or_default();
+    stream
+        .read_to_string(&mut reply)
+        .unwrap_or_else(|e| panic!("{first_line}: no answer: {e}"));
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
 }
