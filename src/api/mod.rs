@@ -137,6 +137,15 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "auth_failures": state.auth.failures(),
             "unknown_host": state.host_check.refused(),
         },
+        "store": {
+            // What was moved aside at start because it could not be read;
+            // the stored text stays in the store, out of the status.
+            "quarantined": state.tasks.quarantined().iter().map(|q| serde_json::json!({
+                "table": q.table,
+                "key": q.key,
+                "error": q.error,
+            })).collect::<Vec<_>>(),
+        },
         "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),
         "alert_states": state.tasks.alert_state_counts(),

@@ -395,31 +395,36 @@ impl TaskManager {
             }
             None => (created, last_enabled),
         };
-        if let Some(old) = tasks.remove(&def.id) {
-            self.stop(&def.id, old);
-        }
         let id = def.id.clone();
-        tasks.insert(
-            id.clone(),
-            Entry {
-                def,
-                plan,
-                enabled: false,
-                running: None,
-                created,
-                modified,
-                last_enabled,
-            },
-        );
-        if restored.is_none()
-            && let Some(entry) = tasks.get_mut(&id)
-        {
+        let mut entry = Entry {
+            def,
+            plan,
             // Stored as it will be: still enabled if it was.
-            entry.enabled = was_enabled;
-            self.persist(entry)?;
-            entry.enabled = false;
+            enabled: was_enabled,
+            running: None,
+            created,
+            modified,
+            last_enabled,
+        };
+        if restored.is_none() {
+            // Saved before anything changes: a store that refuses it leaves
+            // the old definition running, in memory as on disk.
+            self.persist(&entry)?;
         }
+        entry.enabled = false;
+        let old = tasks.insert(id.clone(), entry).and_then(|mut old| {
+            let running = old.running.take();
+            if running.is_some() {
+                self.remove_route(&id);
+            }
+            running
+        });
+        // The old version drains without the lock: status and the other
+        // tasks do not wait for its handlers.
         drop(tasks);
+        if let Some(running) = old {
+            join(running);
+        }
         if was_enabled {
             self.enable(&id)?;
         }
@@ -436,12 +441,15 @@ impl TaskManager {
         let entry = tasks
             .get_mut(id)
             .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        let before = (entry.enabled, entry.last_enabled);
         if !entry.enabled && save {
             entry.last_enabled = Some(SystemTime::now());
         }
         entry.enabled = true;
-        if save {
-            self.persist(entry)?;
+        if save && let Err(e) = self.persist(entry) {
+            // Memory stays what the store holds.
+            (entry.enabled, entry.last_enabled) = before;
+            return Err(e);
         }
         if entry.running.is_some() {
             return Ok(());
@@ -517,10 +525,20 @@ impl TaskManager {
         let entry = tasks
             .get_mut(id)
             .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
-        entry.enabled = false;
-        self.persist(entry)?;
-        if let Some(running) = entry.running.take() {
+        if entry.enabled {
+            entry.enabled = false;
+            if let Err(e) = self.persist(entry) {
+                entry.enabled = true;
+                return Err(e);
+            }
+        }
+        let running = entry.running.take();
+        if running.is_some() {
             self.remove_route(id);
+        }
+        // Drains without the lock, as define's restart does.
+        drop(tasks);
+        if let Some(running) = running {
             join(running);
         }
         Ok(())

@@ -46,7 +46,17 @@ impl TaskManager {
             return Ok(0);
         };
         let mut started = 0;
-        for record in store.list_tasks()? {
+        let records = store.list_tasks()?;
+        for q in self.quarantined() {
+            tracing::error!(
+                table = %q.table,
+                key = %q.key,
+                "a stored record cannot be read and was moved to the quarantine table \
+                 (the daemon goes on without it): {}",
+                q.error
+            );
+        }
+        for record in records {
             let id = record.id.clone();
             let Ok(task_type) = record.task_type.parse::<dsl::TaskType>() else {
                 tracing::error!(task = %id, "stored task has unknown type {:?}", record.task_type);
@@ -83,6 +93,17 @@ impl TaskManager {
             }
         }
         Ok(started)
+    }
+
+    /// Records of the store that could not be read, moved aside at start.
+    pub fn quarantined(&self) -> Vec<storage::Quarantined> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        store.quarantined().unwrap_or_else(|e| {
+            tracing::error!("reading the store's quarantine: {e}");
+            Vec::new()
+        })
     }
 
     /// Writes a task's current definition and state to the store.

@@ -69,6 +69,22 @@ pub const ALERT_STATES: TableDefinition<(&str, &str), &str> =
 /// are files under `<data_dir>/recordings/`, referenced by path.
 pub const RECORDINGS: TableDefinition<&str, &str> = TableDefinition::new(RECORDINGS_NAME);
 
+/// `quarantine_v1`: `"<table>/<key>"` → JSON of [`Quarantined`]: records
+/// that could not be decoded, moved aside so that one bad record never
+/// stops the daemon from starting, and kept for a person to look at.
+pub const QUARANTINE: TableDefinition<&str, &str> = TableDefinition::new("quarantine_v1");
+
+/// A record moved out of its table because it could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub table: String,
+    pub key: String,
+    /// Why it could not be read.
+    pub error: String,
+    /// The stored text, as it was.
+    pub value: String,
+}
+
 /// A task defined through the CLI or the HTTP API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRecord {
@@ -556,14 +572,78 @@ impl Store {
         def: TableDefinition<&str, &str>,
         name: &'static str,
     ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        {
+            let txn = self.read()?;
+            let table = txn.open_table(def).map_err(|e| self.db_err(e))?;
+            for entry in table.iter().map_err(|e| self.db_err(e))? {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                match self.decode(name, k.value(), v.value()) {
+                    Ok(record) => out.push(record),
+                    Err(e) => bad.push(Quarantined {
+                        table: name.to_owned(),
+                        key: k.value().to_owned(),
+                        error: e.to_string(),
+                        value: v.value().to_owned(),
+                    }),
+                }
+            }
+        }
+        if !bad.is_empty() {
+            self.quarantine(def, &bad)?;
+        }
+        Ok(out)
+    }
+
+    /// Moves undecodable records of `def` into [`QUARANTINE`].
+    fn quarantine(
+        &self,
+        def: TableDefinition<&str, &str>,
+        bad: &[Quarantined],
+    ) -> Result<(), StoreError> {
+        self.write_with(|txn| {
+            let mut from = txn.open_table(def)?;
+            let mut to = txn.open_table(QUARANTINE)?;
+            for q in bad {
+                let json = serde_json::to_string(q).unwrap_or_default();
+                to.insert(format!("{}/{}", q.table, q.key).as_str(), json.as_str())?;
+                from.remove(q.key.as_str())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The records moved aside because they could not be decoded, oldest
+    /// key first. They stay until [`Store::clear_quarantine`].
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(def).map_err(|e| self.db_err(e))?;
+        let table = match txn.open_table(QUARANTINE) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_err(e)),
+        };
         let mut out = Vec::new();
         for entry in table.iter().map_err(|e| self.db_err(e))? {
             let (k, v) = entry.map_err(|e| self.db_err(e))?;
-            out.push(self.decode(name, k.value(), v.value())?);
+            out.push(
+                serde_json::from_str(v.value()).unwrap_or_else(|e| Quarantined {
+                    table: String::new(),
+                    key: k.value().to_owned(),
+                    error: format!("unreadable quarantine entry: {e}"),
+                    value: v.value().to_owned(),
+                }),
+            );
         }
         Ok(out)
+    }
+
+    /// Forgets every quarantined record.
+    pub fn clear_quarantine(&self) -> Result<(), StoreError> {
+        self.write_with(|txn| {
+            txn.delete_table(QUARANTINE)?;
+            Ok(())
+        })
     }
 
     fn delete(&self, def: TableDefinition<&str, &str>, key: &str) -> Result<bool, StoreError> {
@@ -611,6 +691,47 @@ mod tests {
             .insert(SCHEMA_VERSION_KEY, version)
             .unwrap();
         txn.commit().unwrap();
+    }
+
+    #[test]
+    fn an_undecodable_record_is_quarantined_and_the_others_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let good = TaskRecord {
+            id: "good".into(),
+            task_type: "stream".into(),
+            dbrps: vec![],
+            script: "stream".into(),
+            meta: BTreeMap::new(),
+            enabled: true,
+            created: 0,
+            modified: 0,
+            last_enabled: None,
+            error: String::new(),
+        };
+        store.put_task(&good).unwrap();
+        store
+            .write_with(|txn| {
+                txn.open_table(TASKS)?.insert("bad", "{\"id\": 42")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.list_tasks().unwrap(), vec![good.clone()]);
+        let q = store.quarantined().unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(
+            (q[0].table.as_str(), q[0].key.as_str()),
+            (TASKS_NAME, "bad")
+        );
+        assert_eq!(q[0].value, "{\"id\": 42");
+        assert!(q[0].error.contains("bad record"), "{}", q[0].error);
+        // Moved, not copied: the next start reads a clean table.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.list_tasks().unwrap(), vec![good]);
+        assert_eq!(store.quarantined().unwrap().len(), 1);
+        store.clear_quarantine().unwrap();
+        assert!(store.quarantined().unwrap().is_empty());
     }
 
     #[cfg(unix)]
@@ -706,10 +827,10 @@ mod tests {
         assert!(msg.contains(&store.path().display().to_string()), "{msg}");
         assert!(msg.contains("tasks_v1"), "{msg}");
         assert!(msg.contains("broken"), "{msg}");
-        assert!(store.list_tasks().is_err());
-        // The rest of the store is unaffected.
-        assert!(store.delete_task("broken").unwrap());
+        // Listing moves it aside (see the quarantine test) rather than fail.
         assert!(store.list_tasks().unwrap().is_empty());
+        assert!(!store.delete_task("broken").unwrap());
+        assert_eq!(store.quarantined().unwrap()[0].key, "broken");
     }
 
     #[test]
