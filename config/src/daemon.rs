@@ -644,7 +644,10 @@ impl DaemonConfig {
             ("limits.max_script_size", self.limits.max_script_size as u64),
             ("limits.max_nodes", self.limits.max_nodes as u64),
             ("limits.max_chain_depth", self.limits.max_chain_depth as u64),
-            ("limits.max_expression_depth", self.limits.max_expression_depth as u64),
+            (
+                "limits.max_expression_depth",
+                self.limits.max_expression_depth as u64,
+            ),
             ("limits.max_parallelism", self.limits.max_parallelism),
             ("limits.max_history", self.limits.max_history),
             ("limits.max_forecast", self.limits.max_forecast),

@@ -346,7 +346,12 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_script_size",
         c.limits.max_script_size,
     );
-    out.key(1, "Most nodes in one task.", "max_nodes", c.limits.max_nodes);
+    out.key(
+        1,
+        "Most nodes in one task.",
+        "max_nodes",
+        c.limits.max_nodes,
+    );
     out.key(
         1,
         "Most nodes on one path from the task's root.",

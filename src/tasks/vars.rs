@@ -15,16 +15,18 @@ pub fn compile(
     task_type: dsl::TaskType,
     vars: Option<&Json>,
     file: &str,
+    limits: &dsl::Limits,
 ) -> Result<dsl::Plan, String> {
     let render = |d: dsl::Diagnostics| d.render(file, script);
     let values = match vars {
         None => HashMap::new(),
         Some(v) => from_json(v)?,
     };
+    let plain =
+        dsl::compile_with_limits(script, task_type, &HashMap::new(), limits).map_err(render)?;
     if values.is_empty() {
-        return dsl::compile(script, task_type).map_err(render);
+        return Ok(plain);
     }
-    let plain = dsl::compile(script, task_type).map_err(render)?;
     let errors = dsl::check_vars(&plain.vars, &values);
     if !errors.is_empty() {
         let lines: Vec<String> = errors
@@ -33,7 +35,7 @@ pub fn compile(
             .collect();
         return Err(lines.join("\n"));
     }
-    dsl::compile_with_vars(script, task_type, &values).map_err(render)
+    dsl::compile_with_limits(script, task_type, &values, limits).map_err(render)
 }
 
 /// The vars of Kapacitor's JSON, as values the DSL takes.

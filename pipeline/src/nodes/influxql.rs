@@ -1295,7 +1295,13 @@ mod tests {
         // A comparison that called NaN equal to everything is not a total
         // order, and the standard sort may panic on one.
         let vals: Vec<f64> = (0..400)
-            .map(|i| if i % 3 == 0 { f64::NAN } else { ((i * 7919) % 401) as f64 })
+            .map(|i| {
+                if i % 3 == 0 {
+                    f64::NAN
+                } else {
+                    ((i * 7919) % 401) as f64
+                }
+            })
             .collect();
         for f in [
             Function::Percentile(50.0),
@@ -1319,7 +1325,10 @@ mod tests {
             _ => 0,
         };
         assert!(v.windows(2).all(|w| class(&w[0]) <= class(&w[1])));
-        assert!(v.windows(2).all(|w| cmp_values(&w[0], &w[1]) != Ordering::Greater));
+        assert!(
+            v.windows(2)
+                .all(|w| cmp_values(&w[0], &w[1]) != Ordering::Greater)
+        );
     }
 
     fn one(f: Function, vals: &[f64]) -> FieldValue {
