@@ -107,6 +107,12 @@ impl Server {
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
+            limits: ingest::lp::LineLimits {
+                max_line_length: config.ingest.max_line_length,
+                max_fields: config.ingest.max_fields,
+                max_tags: config.ingest.max_tags,
+                max_errors: config.ingest.max_parse_errors,
+            },
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -163,7 +169,11 @@ impl Server {
                 sink: sink.clone(),
                 stats: stats.clone(),
                 settings,
-                max_line_length: config.tcp.max_line_length,
+                max_line_length: config
+                    .tcp
+                    .max_line_length
+                    .min(config.ingest.max_line_length),
+                max_inflated_size: config.ingest.max_inflated_size,
                 max_connections: config.tcp.max_connections,
             };
             let (token, connections) = (shutdown.clone(), tracker.clone());
@@ -178,6 +188,7 @@ impl Server {
             sink,
             stats: stats.clone(),
             max_body_size: config.http.max_body_size,
+            max_inflated_size: config.ingest.max_inflated_size,
             settings,
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });

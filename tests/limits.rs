@@ -229,3 +229,68 @@ fn configured_limits_apply() {
     assert!(body.contains("more than 3 deep"), "{body}");
     d.assert_alive();
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_flood_of_bad_lines_keeps_few_errors_and_says_how_many() {
+    let mut d = Daemon::start("");
+    // 24 MB of bad lines: every error used to be kept (1.4 GB peak).
+    let body = "a\n".repeat(12_000_000);
+    let (status, msg) = d.write(&format!("cpu value=1\n{body}"));
+    assert_eq!(status, 400, "{msg}");
+    assert!(msg.contains("unable to parse 'a'"), "{msg}");
+    assert!(msg.contains("dropped=12000000"), "{msg}");
+    assert!(msg.contains("more bad lines"), "{msg}");
+    d.assert_alive();
+}
+
+#[test]
+fn oversized_points_and_gzip_bombs_are_refused_by_name() {
+    let mut d = Daemon::start(
+        "ingest:\n  max_fields: 100\n  max_tags: 10\n  max_line_length: 10000\n  max_inflated_size: 1000000\n",
+    );
+    let fields: Vec<String> = (0..101).map(|i| format!("f{i}=1")).collect();
+    let (status, msg) = d.write(&format!("m {}\nm f=1\n", fields.join(",")));
+    assert_eq!(status, 400);
+    assert!(
+        msg.contains("too many fields: 101 > 100 (ingest.max_fields)") && msg.contains("dropped=1"),
+        "{msg}"
+    );
+    let tags: String = (0..11).map(|i| format!(",t{i}=x")).collect();
+    let (_, msg) = d.write(&format!("m{tags} f=1\n"));
+    assert!(msg.contains("(ingest.max_tags)"), "{msg}");
+    let (_, msg) = d.write(&format!("m f=\"{}\"\n", "x".repeat(20_000)));
+    assert!(msg.contains("(ingest.max_line_length)"), "{msg}");
+    // 10 MB of zeros gzip to about 10 KB.
+    let bomb = gzip(&vec![b'0'; 10_000_000]);
+    let (status, msg) = d.request(
+        "POST",
+        "/write?db=telegraf",
+        &["Content-Encoding: gzip"],
+        &bomb,
+    );
+    assert_eq!(status, 413, "{msg}");
+    assert!(msg.contains("ingest.max_inflated_size"), "{msg}");
+    d.assert_alive();
+}
+
+#[test]
+fn fifty_thousand_distinct_fields_are_quick() {
+    let mut d = Daemon::start("ingest:\n  max_fields: 100000\n");
+    let fields: Vec<String> = (0..50_000).map(|i| format!("field_{i}={i}")).collect();
+    let started = Instant::now();
+    let (status, msg) = d.write(&format!("m {} 1\n", fields.join(",")));
+    assert_eq!(status, 204, "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    d.assert_alive();
+}
