@@ -474,6 +474,7 @@ impl Decoder {
 
 /// Everything after the series key: fields, the key-length check that needs
 /// them, and the timestamp. Returns the time and whether the keys were `hint`.
+#[allow(clippy::too_many_arguments)] // scratch buffers borrowed apart from the decoder
 fn scan_rest(
     line: &str,
     key_end: usize,
