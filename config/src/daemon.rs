@@ -117,7 +117,8 @@ pub struct IngestConfig {
     /// Parse errors kept (with their line) per request, datagram or
     /// connection batch; the rest are only counted. Default 100.
     pub max_parse_errors: usize,
-    /// Largest gzip body once inflated, in bytes, on HTTP and TCP.
+    /// Largest gzip body once inflated, in bytes: an HTTP body (which
+    /// `http.max_body_size` also bounds) or what one TCP read inflates to.
     /// Default 100 MB.
     pub max_inflated_size: u64,
 }

@@ -189,7 +189,7 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
     );
     out.key(
         1,
-        "Largest gzip body once inflated, in bytes, over HTTP (413 past it) and TCP (connection closed).",
+        "Largest gzip body once inflated, in bytes: over HTTP (413; http.max_body_size applies too) and per read over TCP (connection closed).",
         "max_inflated_size",
         c.ingest.max_inflated_size,
     );

@@ -191,12 +191,17 @@ async fn read_body(
     if !gzip {
         return Ok(bytes);
     }
+    // Inflated, the body is held to the smaller limit: max_body_size as
+    // before, or max_inflated_size when that is set lower.
+    let by_inflated = inflated_limit < limit;
+    let inflated_limit = inflated_limit.min(limit);
     let inflated_usize = usize::try_from(inflated_limit).unwrap_or(usize::MAX);
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(inflated_usize));
     // Read one byte past the limit to tell "exactly at the limit" from "over".
     let mut decoder =
         flate2::read::MultiGzDecoder::new(&bytes[..]).take(inflated_limit.saturating_add(1));
     match decoder.read_to_end(&mut out) {
+        Ok(n) if n as u64 > inflated_limit && !by_inflated => Err(too_large()),
         Ok(n) if n as u64 > inflated_limit => Err(json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("gzip body inflates past {inflated_limit} bytes (ingest.max_inflated_size)"),
