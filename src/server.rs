@@ -87,6 +87,7 @@ impl Server {
             TaskManager::with_store(router.clone(), Arc::new(store))
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
+                .with_limits(&config.limits)
                 .with_influxdb(&config.influxdb)
                 .with_http_endpoints(&config.httppost)
                 .with_deadman(config.deadman.clone()),
@@ -108,6 +109,12 @@ impl Server {
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
+            limits: ingest::lp::LineLimits {
+                max_line_length: config.ingest.max_line_length,
+                max_fields: config.ingest.max_fields,
+                max_tags: config.ingest.max_tags,
+                max_errors: config.ingest.max_parse_errors,
+            },
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -164,7 +171,11 @@ impl Server {
                 sink: sink.clone(),
                 stats: stats.clone(),
                 settings,
-                max_line_length: config.tcp.max_line_length,
+                max_line_length: config
+                    .tcp
+                    .max_line_length
+                    .min(config.ingest.max_line_length),
+                max_inflated_size: config.ingest.max_inflated_size,
                 max_connections: config.tcp.max_connections,
             };
             let (token, connections) = (shutdown.clone(), tracker.clone());
@@ -179,6 +190,7 @@ impl Server {
             sink,
             stats: stats.clone(),
             max_body_size: config.http.max_body_size,
+            max_inflated_size: config.ingest.max_inflated_size,
             settings,
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });

@@ -42,6 +42,7 @@ pub struct DaemonConfig {
     /// `.post().endpoint(NAME)`, like Kapacitor's `[[httppost]]`.
     pub httppost: Vec<HttpPostConfig>,
     pub deadman: DeadmanConfig,
+    pub limits: LimitsConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -111,6 +112,20 @@ pub struct IngestConfig {
     pub accept_unsigned: bool,
     /// Retention policy used when a write names none. Default `autogen`.
     pub default_retention_policy: String,
+    /// Longest line of line protocol in bytes, on every listener (TCP also
+    /// keeps its own `tcp.max_line_length`; the smaller wins). Default 1 MiB.
+    pub max_line_length: usize,
+    /// Most fields one point may have. Default 10,000.
+    pub max_fields: usize,
+    /// Most tags one point may have. Default 1,000.
+    pub max_tags: usize,
+    /// Parse errors kept (with their line) per request, datagram or
+    /// connection batch; the rest are only counted. Default 100.
+    pub max_parse_errors: usize,
+    /// Largest gzip body once inflated, in bytes: an HTTP body (which
+    /// `http.max_body_size` also bounds) or what one TCP read inflates to.
+    /// Default 100 MB.
+    pub max_inflated_size: u64,
 }
 
 /// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
@@ -205,6 +220,48 @@ pub struct PipelineConfig {
     pub inbox_points: usize,
 }
 
+/// Limits on what one task may ask for, checked when it is defined (each
+/// breach a diagnostic at the script's line and column), so no script can
+/// exhaust memory or the stack of the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Longest TICKscript in bytes. Default 1 MiB.
+    pub max_script_size: usize,
+    /// Most nodes in one task. Default 1,000.
+    pub max_nodes: usize,
+    /// Most nodes on one path from the root (nodes run recursively along
+    /// a path). Default 200.
+    pub max_chain_depth: usize,
+    /// Deepest nesting of a `where` predicate or lambda expression
+    /// (parentheses, operators). At most 1,000. Default 100.
+    pub max_expression_depth: usize,
+    /// Largest `.parallelism(n)`. Default 64.
+    pub max_parallelism: u64,
+    /// Largest `.history(n)` of alert and deadman nodes. Default 10,000.
+    pub max_history: u64,
+    /// Most values `holtWinters(field, h, ...)` may forecast (`h`) or take
+    /// as a season (`m`). Default 100,000.
+    pub max_forecast: u64,
+}
+
+/// The highest `limits.max_expression_depth` accepted: deeper trees would
+/// risk the stack of the threads that evaluate them.
+pub const MAX_EXPRESSION_DEPTH_CEILING: usize = 1000;
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_script_size: 1_048_576,
+            max_nodes: 1000,
+            max_chain_depth: 200,
+            max_expression_depth: 100,
+            max_parallelism: 64,
+            max_history: 10_000,
+            max_forecast: 100_000,
+        }
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
@@ -240,6 +297,7 @@ impl Default for DaemonConfig {
             influxdb: vec![InfluxDbConfig::default()],
             httppost: Vec::new(),
             deadman: DeadmanConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -285,6 +343,11 @@ impl Default for IngestConfig {
         IngestConfig {
             accept_unsigned: true,
             default_retention_policy: "autogen".to_owned(),
+            max_line_length: 1_048_576,
+            max_fields: 10_000,
+            max_tags: 1000,
+            max_parse_errors: 100,
+            max_inflated_size: 100_000_000,
         }
     }
 }
@@ -597,6 +660,32 @@ impl DaemonConfig {
             }
         }
 
+        for (key, value) in [
+            ("ingest.max_line_length", self.ingest.max_line_length as u64),
+            ("ingest.max_fields", self.ingest.max_fields as u64),
+            ("ingest.max_tags", self.ingest.max_tags as u64),
+            ("ingest.max_inflated_size", self.ingest.max_inflated_size),
+            ("limits.max_script_size", self.limits.max_script_size as u64),
+            ("limits.max_nodes", self.limits.max_nodes as u64),
+            ("limits.max_chain_depth", self.limits.max_chain_depth as u64),
+            (
+                "limits.max_expression_depth",
+                self.limits.max_expression_depth as u64,
+            ),
+            ("limits.max_parallelism", self.limits.max_parallelism),
+            ("limits.max_history", self.limits.max_history),
+            ("limits.max_forecast", self.limits.max_forecast),
+        ] {
+            if value == 0 {
+                problem(key, positive);
+            }
+        }
+        if self.limits.max_expression_depth > MAX_EXPRESSION_DEPTH_CEILING {
+            problem(
+                "limits.max_expression_depth",
+                &format!("must be at most {MAX_EXPRESSION_DEPTH_CEILING}"),
+            );
+        }
         if self.ingest.default_retention_policy.is_empty() {
             problem("ingest.default_retention_policy", nonempty);
         }

@@ -109,13 +109,25 @@ impl std::str::FromStr for WherePredicate {
 }
 
 impl WherePredicate {
-    /// Parses and compiles (regexes included) an expression.
+    /// Parses and compiles (regexes included) an expression, nested at
+    /// most [`DEFAULT_MAX_DEPTH`] deep.
     pub fn parse(source: &str) -> Result<WherePredicate, WhereError> {
+        Self::parse_with_depth(source, DEFAULT_MAX_DEPTH)
+    }
+
+    /// [`parse`](Self::parse) with a limit on how deep the expression nests
+    /// (parentheses, `!`, and each `and`/`or` over a deeper side count
+    /// one): parsing, evaluating and dropping the tree recurse once per
+    /// level, so the limit bounds their stack. Past it: an error at the
+    /// token that went too deep.
+    pub fn parse_with_depth(source: &str, max_depth: usize) -> Result<WherePredicate, WhereError> {
         let tokens = lex(source)?;
         let mut parser = Parser {
             tokens: &tokens,
             pos: 0,
             end: source.chars().count() + 1,
+            nesting: 0,
+            max_depth: max_depth.min(crate::daemon::MAX_EXPRESSION_DEPTH_CEILING),
         };
         if tokens.is_empty() {
             return Err(WhereError {
@@ -123,7 +135,7 @@ impl WherePredicate {
                 message: "the predicate is empty".to_owned(),
             });
         }
-        let expr = parser.or()?;
+        let (expr, _) = parser.or()?;
         if let Some(t) = parser.peek() {
             return Err(WhereError {
                 column: t.column,
@@ -470,7 +482,16 @@ struct Parser<'t> {
     pos: usize,
     /// Column just past the end, for "expected … at the end" errors.
     end: usize,
+    /// Open parentheses and `!` the parser is inside (its recursion).
+    nesting: usize,
+    max_depth: usize,
 }
+
+/// The nesting a `where` predicate may have unless configured
+/// (`limits.max_expression_depth`).
+pub const DEFAULT_MAX_DEPTH: usize = 100;
+
+type Parsed = Result<(WhereExpr, usize), WhereError>;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
@@ -485,39 +506,77 @@ impl Parser<'_> {
         t
     }
 
-    fn or(&mut self) -> Result<WhereExpr, WhereError> {
-        let mut left = self.and()?;
-        while matches!(self.peek(), Some(t) if t.kind == TokenKind::Or) {
+    fn too_deep<T>(&self, column: usize) -> Result<T, WhereError> {
+        err(
+            column,
+            format!(
+                "the predicate nests more than {} deep (limits.max_expression_depth); simplify it",
+                self.max_depth
+            ),
+        )
+    }
+
+    /// `left OP right` one level above the deeper side.
+    fn join(&self, column: usize, left: usize, right: usize) -> Result<usize, WhereError> {
+        let depth = left.max(right) + 1;
+        if depth > self.max_depth {
+            return self.too_deep(column);
+        }
+        Ok(depth)
+    }
+
+    fn or(&mut self) -> Parsed {
+        let (mut left, mut depth) = self.and()?;
+        while let Some(t) = self.peek().filter(|t| t.kind == TokenKind::Or) {
+            let column = t.column;
             self.pos += 1;
-            let right = self.and()?;
+            let (right, d) = self.and()?;
+            depth = self.join(column, depth, d)?;
             left = WhereExpr::Or(Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn and(&mut self) -> Result<WhereExpr, WhereError> {
-        let mut left = self.unary()?;
-        while matches!(self.peek(), Some(t) if t.kind == TokenKind::And) {
+    fn and(&mut self) -> Parsed {
+        let (mut left, mut depth) = self.unary()?;
+        while let Some(t) = self.peek().filter(|t| t.kind == TokenKind::And) {
+            let column = t.column;
             self.pos += 1;
-            let right = self.unary()?;
+            let (right, d) = self.unary()?;
+            depth = self.join(column, depth, d)?;
             left = WhereExpr::And(Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn unary(&mut self) -> Result<WhereExpr, WhereError> {
-        if matches!(self.peek(), Some(t) if t.kind == TokenKind::Not) {
-            self.pos += 1;
-            return Ok(WhereExpr::Not(Box::new(self.unary()?)));
+    /// Runs `inner` one level deeper, refusing past the limit.
+    fn nested(&mut self, column: usize, inner: impl FnOnce(&mut Self) -> Parsed) -> Parsed {
+        if self.nesting >= self.max_depth {
+            return self.too_deep(column);
         }
-        self.comparison()
+        self.nesting += 1;
+        let result = inner(self);
+        self.nesting -= 1;
+        result
+    }
+
+    fn unary(&mut self) -> Parsed {
+        if let Some(t) = self.peek().filter(|t| t.kind == TokenKind::Not) {
+            let column = t.column;
+            self.pos += 1;
+            let (inner, depth) = self.nested(column, Self::unary)?;
+            let depth = self.join(column, depth, 0)?;
+            return Ok((WhereExpr::Not(Box::new(inner)), depth));
+        }
+        Ok((self.comparison()?, 1))
     }
 
     fn comparison(&mut self) -> Result<WhereExpr, WhereError> {
-        if matches!(self.peek(), Some(t) if t.kind == TokenKind::LParen) {
+        if let Some(t) = self.peek().filter(|t| t.kind == TokenKind::LParen) {
+            let column = t.column;
             let open = self.pos;
             self.pos += 1;
-            let inner = self.or()?;
+            let (inner, _) = self.nested(column, Self::or)?;
             return match self.next() {
                 Some(Token {
                     kind: TokenKind::RParen,
@@ -631,5 +690,28 @@ mod tests {
         assert_eq!(e.column, 7, "{e}");
         let e = WherePredicate::parse("host =~ /[/").unwrap_err();
         assert_eq!(e.column, 9, "{e}");
+    }
+
+    #[test]
+    fn absurd_nesting_is_an_error_not_a_stack_overflow() {
+        // Parentheses: the parser's own recursion.
+        let deep = format!("{}a = 1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = WherePredicate::parse(&deep).unwrap_err();
+        assert_eq!(e.column, 101, "{e}");
+        assert!(e.message.contains("limits.max_expression_depth"), "{e}");
+        // A long chain builds a deep tree without any recursion in the parser.
+        let chain = vec!["a = 1"; 100_000].join(" and ");
+        let e = WherePredicate::parse(&chain).unwrap_err();
+        assert!(e.message.contains("more than 100 deep"), "{e}");
+        let nots = format!("{}a", "!".repeat(100_000));
+        assert!(WherePredicate::parse(&nots).is_err());
+        // Within the limit all is well, and it is configurable.
+        let ok = format!("{}a = 1{}", "(".repeat(99), ")".repeat(99));
+        assert!(WherePredicate::parse(&ok).is_ok());
+        let chain = vec!["a = 1"; 100].join(" or ");
+        assert!(WherePredicate::parse(&chain).is_ok());
+        assert!(WherePredicate::parse_with_depth(&chain, 50).is_err());
+        let p = WherePredicate::parse_with_depth(&vec!["a = 1"; 500].join(" and "), 1000).unwrap();
+        assert!(p.eval(&|_| Some(Value::Int(1))));
     }
 }

@@ -161,6 +161,36 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "default_retention_policy",
         quote(&c.ingest.default_retention_policy),
     );
+    out.key(
+        1,
+        "Longest line in bytes on every listener (a string such as \"1MiB\" also works); a longer line is a parse error.",
+        "max_line_length",
+        c.ingest.max_line_length,
+    );
+    out.key(
+        1,
+        "Most fields one point may have; a line with more is a parse error.",
+        "max_fields",
+        c.ingest.max_fields,
+    );
+    out.key(
+        1,
+        "Most tags one point may have; a line with more is a parse error.",
+        "max_tags",
+        c.ingest.max_tags,
+    );
+    out.key(
+        1,
+        "Parse errors reported per request (or UDP datagram, TCP batch); the rest are only counted.",
+        "max_parse_errors",
+        c.ingest.max_parse_errors,
+    );
+    out.key(
+        1,
+        "Largest gzip body once inflated, in bytes: over HTTP (413; http.max_body_size applies too) and per read over TCP (connection closed).",
+        "max_inflated_size",
+        c.ingest.max_inflated_size,
+    );
 
     out.0.push('\n');
     out.key(
@@ -302,6 +332,53 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "Points a task may have waiting; past that the router drops the task's points and counts them.",
         "inbox_points",
         c.pipeline.inbox_points,
+    );
+
+    out.section(
+        "What one task may ask for; a script past a limit is refused at define time with its line:col.",
+        "limits",
+    );
+    out.key(
+        1,
+        "Longest TICKscript in bytes.",
+        "max_script_size",
+        c.limits.max_script_size,
+    );
+    out.key(
+        1,
+        "Most nodes in one task.",
+        "max_nodes",
+        c.limits.max_nodes,
+    );
+    out.key(
+        1,
+        "Most nodes on one path from the task's root.",
+        "max_chain_depth",
+        c.limits.max_chain_depth,
+    );
+    out.key(
+        1,
+        "Deepest nesting of a where predicate or lambda (parentheses, operators); at most 1000.",
+        "max_expression_depth",
+        c.limits.max_expression_depth,
+    );
+    out.key(
+        1,
+        "Largest .parallelism(n).",
+        "max_parallelism",
+        c.limits.max_parallelism,
+    );
+    out.key(
+        1,
+        "Largest .history(n) of alert and deadman nodes.",
+        "max_history",
+        c.limits.max_history,
+    );
+    out.key(
+        1,
+        "Largest horizon h and season m of holtWinters(field, h, m, interval).",
+        "max_forecast",
+        c.limits.max_forecast,
     );
     out.0
 }

@@ -355,7 +355,9 @@ fn dbrps(w: &mut Walker<'_>, node: &Node) -> Vec<DbRp> {
 
 fn where_clause(w: &mut Walker<'_>, source: &str, node: &Node) -> Option<WherePredicate> {
     let text = nonempty(w, "where", node)?;
-    match WherePredicate::parse(&text) {
+    // Only what no config could accept is refused here; the daemon checks
+    // its own `limits.max_expression_depth` when it defines the task.
+    match WherePredicate::parse_with_depth(&text, crate::daemon::MAX_EXPRESSION_DEPTH_CEILING) {
         Ok(p) => Some(p),
         Err(e) => {
             // Point at the spot in the file when the expression sits on the

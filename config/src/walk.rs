@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
-    IngestConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -30,6 +30,16 @@ const TOP_KEYS: &[&str] = &[
     "influxdb",
     "httppost",
     "deadman",
+    "limits",
+];
+const LIMITS_KEYS: &[&str] = &[
+    "max_script_size",
+    "max_nodes",
+    "max_chain_depth",
+    "max_expression_depth",
+    "max_parallelism",
+    "max_history",
+    "max_forecast",
 ];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &[
@@ -61,7 +71,15 @@ const TCP_KEYS: &[&str] = &[
 ];
 const AUTH_KEYS: &[&str] = &["enabled", "users", "tokens"];
 const USER_KEYS: &[&str] = &["username", "password"];
-const INGEST_KEYS: &[&str] = &["accept_unsigned", "default_retention_policy"];
+const INGEST_KEYS: &[&str] = &[
+    "accept_unsigned",
+    "default_retention_policy",
+    "max_line_length",
+    "max_fields",
+    "max_tags",
+    "max_parse_errors",
+    "max_inflated_size",
+];
 const LOGGING_KEYS: &[&str] = &["level"];
 
 /// Where each dotted key's value was written.
@@ -117,6 +135,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "influxdb" => set(&mut config.influxdb, w.influxdb("influxdb", value)),
             "httppost" => set(&mut config.httppost, w.httppost("httppost", value)),
             "deadman" => w.deadman(value, &mut config.deadman),
+            "limits" => w.limits(value, &mut config.limits),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -410,6 +429,23 @@ impl<'f> Walker<'f> {
         }
     }
 
+    fn limits(&mut self, node: &Node, c: &mut LimitsConfig) {
+        for (key, value) in self.mapping("limits", node, LIMITS_KEYS) {
+            let full = dotted("limits", key);
+            let count = |w: &mut Self| w.count(&full, value);
+            match key {
+                "max_script_size" => set(&mut c.max_script_size, self.size_usize(&full, value)),
+                "max_nodes" => set(&mut c.max_nodes, count(self)),
+                "max_chain_depth" => set(&mut c.max_chain_depth, count(self)),
+                "max_expression_depth" => set(&mut c.max_expression_depth, count(self)),
+                "max_parallelism" => set(&mut c.max_parallelism, count(self).map(|n| n as u64)),
+                "max_history" => set(&mut c.max_history, count(self).map(|n| n as u64)),
+                "max_forecast" => set(&mut c.max_forecast, count(self).map(|n| n as u64)),
+                _ => {}
+            }
+        }
+    }
+
     fn auth(&mut self, node: &Node, c: &mut AuthConfig) {
         for (key, value) in self.mapping("auth", node, AUTH_KEYS) {
             let full = dotted("auth", key);
@@ -470,6 +506,11 @@ impl<'f> Walker<'f> {
                 "default_retention_policy" => {
                     set(&mut c.default_retention_policy, self.string(&full, value));
                 }
+                "max_line_length" => set(&mut c.max_line_length, self.size_usize(&full, value)),
+                "max_fields" => set(&mut c.max_fields, self.count(&full, value)),
+                "max_tags" => set(&mut c.max_tags, self.count(&full, value)),
+                "max_parse_errors" => set(&mut c.max_parse_errors, self.count(&full, value)),
+                "max_inflated_size" => set(&mut c.max_inflated_size, self.size(&full, value)),
                 _ => {}
             }
         }

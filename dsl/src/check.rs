@@ -8,6 +8,7 @@
 //! handlers it supports) is checked when the task is built.
 
 use crate::diagnostic::Diagnostic;
+use crate::limits::Limits;
 use crate::plan::{HandlerSpec, NodeSpec, Property, Value};
 use crate::span::Span;
 
@@ -165,9 +166,10 @@ const TEMPLATES: &[(&[&str], &str)] = &[
 
 /// Checks node `node` (with `parents` parents) and its handlers, adding a
 /// diagnostic per problem to `out`.
-pub(crate) fn node(node: &NodeSpec, parents: usize, out: &mut Vec<Diagnostic>) {
+pub(crate) fn node(node: &NodeSpec, parents: usize, limits: &Limits, out: &mut Vec<Diagnostic>) {
     let before = out.len();
     bounds(node, out);
+    maxima(node, limits, out);
     choices(node, out);
     required(node, out);
     exclusive(node, out);
@@ -226,6 +228,50 @@ fn bounds(node: &NodeSpec, out: &mut Vec<Diagnostic>) {
         {
             let what = format!("{what} of `{}`", node.kind);
             out.push(out_of_bound(&what, *bound, v, node.span));
+        }
+    }
+}
+
+/// The configured maxima (`limits:`): values that would make the runtime
+/// allocate per instance, per history slot or per forecast value.
+fn maxima(node: &NodeSpec, limits: &Limits, out: &mut Vec<Diagnostic>) {
+    let too_large = |what: &str, key: &str, max: u64, v: &Value, span: Span| {
+        Diagnostic::error(format!("{what} must be at most {max} (limits.{key})"), span).with_label(
+            format!(
+                "found {}",
+                number(v).map_or_else(String::new, |x| x.to_string())
+            ),
+        )
+    };
+    let over = |v: &Value, max: u64| number(v).is_some_and(|x| x > max as f64);
+    let mut props: Vec<(&str, &str, u64)> =
+        vec![("parallelism", "max_parallelism", limits.max_parallelism)];
+    if matches!(node.kind.as_str(), "alert" | "deadman") {
+        props.push(("history", "max_history", limits.max_history));
+    }
+    for (name, key, max) in props {
+        for p in node.properties.iter().filter(|p| p.name == name) {
+            if let Some(v) = p.args.first()
+                && over(v, max)
+            {
+                out.push(too_large(&format!("`.{name}()`"), key, max, v, p.span));
+            }
+        }
+    }
+    if matches!(node.kind.as_str(), "holtWinters" | "holtWintersWithFit") {
+        for (i, what) in [(1, "the number of predictions"), (2, "the season")] {
+            if let Some(v) = node.args.get(i)
+                && over(v, limits.max_forecast)
+            {
+                let what = format!("{what} of `{}`", node.kind);
+                out.push(too_large(
+                    &what,
+                    "max_forecast",
+                    limits.max_forecast,
+                    v,
+                    node.span,
+                ));
+            }
         }
     }
 }

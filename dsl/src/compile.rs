@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::ast::{BinaryOp, Call, ChainOp, Expr, ExprKind, Ident, Stmt, UnaryOp};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::lambda::{EvalValue, Lambda, LambdaExpr, PointScope};
+use crate::limits::{Limits, MAX_LAMBDA_SIZE, measure};
 use crate::nodes::{
     self, HandlerDef, MAP, NodeDef, Parent, Sig, Ty, ValueType, Wants, function_def, handler_def,
     node_def,
@@ -54,6 +55,35 @@ pub fn compile_with_vars(
     task_type: TaskType,
     vars: &HashMap<String, Value>,
 ) -> Result<Plan, Diagnostics> {
+    compile_with_limits(script, task_type, vars, &Limits::default())
+}
+
+/// [`compile_with_vars`] under `limits` (the daemon's `limits:` config):
+/// a script past one is refused with a diagnostic at the place that
+/// breaks it (the byte past the size, the node past the count or depth,
+/// the lambda too deep, the `.parallelism()` too large).
+pub fn compile_with_limits(
+    script: &str,
+    task_type: TaskType,
+    vars: &HashMap<String, Value>,
+    limits: &Limits,
+) -> Result<Plan, Diagnostics> {
+    if script.len() > limits.max_script_size {
+        let mut at = limits.max_script_size;
+        while !script.is_char_boundary(at) {
+            at -= 1;
+        }
+        return Err(Diagnostics(vec![
+            Diagnostic::error(
+                format!(
+                    "the script is longer than {} bytes (limits.max_script_size)",
+                    limits.max_script_size
+                ),
+                Span::new(at, at),
+            )
+            .with_label(format!("{} bytes in all", script.len())),
+        ]));
+    }
     let (stmts, syntax) = crate::parse::parse(script);
     if !syntax.is_empty() {
         // Meaning checks on a half-parsed script mostly echo the syntax
@@ -62,7 +92,13 @@ pub fn compile_with_vars(
     }
     let mut c = Compiler::new(task_type);
     c.overrides = vars.clone();
+    c.limits = *limits;
     for stmt in &stmts {
+        if c.nodes.len() > limits.max_nodes {
+            // Stop early: the rest could only add nodes, and compiling
+            // them costs time the refusal does not need.
+            break;
+        }
         c.statement(stmt);
     }
     c.finish()
@@ -187,6 +223,7 @@ struct Compiler {
     reported: Vec<usize>,
     /// Vars set from outside the script (see [`compile_with_vars`]).
     overrides: HashMap<String, Value>,
+    limits: Limits,
 }
 
 impl Compiler {
@@ -221,6 +258,7 @@ impl Compiler {
             unknown_edge: Vec::new(),
             reported: Vec::new(),
             overrides: HashMap::new(),
+            limits: Limits::default(),
         }
     }
 
@@ -247,6 +285,7 @@ impl Compiler {
             );
         }
         self.check_nodes();
+        self.check_shape();
         if !self.diags.is_empty() {
             self.diags.sort_by_key(|d| d.span.start);
             return Err(Diagnostics(self.diags));
@@ -263,6 +302,56 @@ impl Compiler {
     /// The meaning checks of [`crate::check`] on every node, skipping nodes
     /// already reported on: a node whose arguments or properties failed to
     /// type-check lacks them, and one mistake should give one error.
+    /// Node count and chain depth against the limits: the runtime passes a
+    /// point down a path by recursion, and each node costs memory.
+    fn check_shape(&mut self) {
+        let limits = self.limits;
+        if let Some(node) = self.nodes.get(limits.max_nodes) {
+            let d = Diagnostic::error(
+                format!(
+                    "the task has more than {} nodes (limits.max_nodes)",
+                    limits.max_nodes
+                ),
+                node.span,
+            )
+            .with_label("one node too many")
+            .with_help("split the work into several tasks");
+            self.diags.push(d);
+            return;
+        }
+        let mut parents: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for e in &self.edges {
+            if let Some(p) = parents.get_mut(e.to) {
+                p.push(e.from);
+            }
+        }
+        // Parents are created before their children, so one pass in id
+        // order sees every parent's depth first.
+        let mut depth = vec![0usize; self.nodes.len()];
+        for node in &self.nodes {
+            let d = 1 + parents[node.id]
+                .iter()
+                .filter(|&&p| p < node.id)
+                .map(|&p| depth[p])
+                .max()
+                .unwrap_or(0);
+            depth[node.id] = d;
+            if d > limits.max_chain_depth {
+                let d = Diagnostic::error(
+                    format!(
+                        "the chain of nodes is more than {} deep (limits.max_chain_depth)",
+                        limits.max_chain_depth
+                    ),
+                    node.span,
+                )
+                .with_label(format!("node {} of one path from the root", d))
+                .with_help("split the work into several tasks");
+                self.diags.push(d);
+                return;
+            }
+        }
+    }
+
     fn check_nodes(&mut self) {
         let mut found = Vec::new();
         for node in &self.nodes {
@@ -270,7 +359,7 @@ impl Compiler {
                 continue;
             }
             let parents = self.edges.iter().filter(|e| e.to == node.id).count();
-            crate::check::node(node, parents, &mut found);
+            crate::check::node(node, parents, &self.limits, &mut found);
         }
         self.diags.extend(found);
     }
@@ -1024,6 +1113,33 @@ impl Compiler {
             }
             ExprKind::Lambda(inner) => {
                 let (expr, ty) = self.lambda(inner)?;
+                let (depth, size) = measure(&expr);
+                let max = self.limits.max_expression_depth;
+                if depth > max {
+                    self.error(
+                        Diagnostic::error(
+                            format!("the lambda nests more than {max} deep (limits.max_expression_depth)"),
+                            inner.span,
+                        )
+                        .with_label(format!("{depth} levels, counting the lambda vars it uses"))
+                        .with_help("simplify it"),
+                    );
+                    return None;
+                }
+                if size > MAX_LAMBDA_SIZE {
+                    self.error(
+                        Diagnostic::error(
+                            format!(
+                                "the lambda has more than {MAX_LAMBDA_SIZE} operators and values"
+                            ),
+                            inner.span,
+                        )
+                        .with_label(format!(
+                            "{size}, counting each use of a lambda var as a copy of it"
+                        )),
+                    );
+                    return None;
+                }
                 Value::Lambda(Lambda { expr, ty })
             }
             ExprKind::Ident(_) | ExprKind::Chain(..) => match self.value_or_node(e)? {

@@ -17,6 +17,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod lambda;
 pub mod lexer;
+pub mod limits;
 pub mod nodes;
 pub mod parse;
 pub mod plan;
@@ -35,9 +36,12 @@ mod grammar {
     pub use grammar::*;
 }
 
-pub use compile::{check_vars, compile, compile_with_vars, detect_task_type, lambda_var};
+pub use compile::{
+    check_vars, compile, compile_with_limits, compile_with_vars, detect_task_type, lambda_var,
+};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use lambda::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
+pub use limits::Limits;
 pub use parse::parse;
 pub use plan::{
     DbRp, Edge, EdgeType, HandlerSpec, NodeSpec, Plan, Property, TaskType, Value, VarSpec,

@@ -28,8 +28,10 @@ use crate::write::{LineSettings, decode_and_route};
 pub struct HttpIngest {
     pub sink: Arc<dyn PointSink>,
     pub stats: Arc<IngestStats>,
-    /// Largest body accepted, before and after gzip decompression.
+    /// Largest body accepted (as sent, gzip or not).
     pub max_body_size: u64,
+    /// Largest gzip body once inflated.
+    pub max_inflated_size: u64,
     pub settings: LineSettings,
     /// Retention policy for writes that name none.
     pub default_retention_policy: String,
@@ -128,7 +130,7 @@ async fn write(
     body: Body,
 ) -> Response {
     let counters = &state.stats.http;
-    let body = match read_body(state.max_body_size, headers, body).await {
+    let body = match read_body(state.max_body_size, state.max_inflated_size, headers, body).await {
         Ok(body) => body,
         Err(response) => {
             counters.reject();
@@ -157,7 +159,12 @@ async fn write(
 
 /// Reads the whole body within the size limit, gunzipping it when the client
 /// says it is gzip. Errors come back as the response to send.
-async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+async fn read_body(
+    limit: u64,
+    inflated_limit: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Response> {
     let too_large = || json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -184,11 +191,21 @@ async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Result<Bytes,
     if !gzip {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit_usize));
+    // Inflated, the body is held to the smaller limit: max_body_size as
+    // before, or max_inflated_size when that is set lower.
+    let by_inflated = inflated_limit < limit;
+    let inflated_limit = inflated_limit.min(limit);
+    let inflated_usize = usize::try_from(inflated_limit).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(inflated_usize));
     // Read one byte past the limit to tell "exactly at the limit" from "over".
-    let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]).take(limit.saturating_add(1));
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(&bytes[..]).take(inflated_limit.saturating_add(1));
     match decoder.read_to_end(&mut out) {
-        Ok(n) if n as u64 > limit => Err(too_large()),
+        Ok(n) if n as u64 > inflated_limit && !by_inflated => Err(too_large()),
+        Ok(n) if n as u64 > inflated_limit => Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("gzip body inflates past {inflated_limit} bytes (ingest.max_inflated_size)"),
+        )),
         Ok(_) => Ok(Bytes::from(out)),
         Err(err) => {
             let msg = if bytes.len() < 2 || bytes[..2] != [0x1f, 0x8b] {

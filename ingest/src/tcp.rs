@@ -31,7 +31,14 @@ pub struct TcpIngest {
     /// so a client that never sends a newline cannot grow memory.
     pub max_line_length: usize,
     pub max_connections: usize,
+    /// Most bytes one gzip read may inflate to before the connection is
+    /// closed (`ingest.max_inflated_size`).
+    pub max_inflated_size: u64,
 }
+
+/// Compressed bytes inflated at a time, so what one step inflates to stays
+/// small (deflate expands at most about 1,000 times) whatever is sent.
+const GZIP_STEP: usize = 1024;
 
 impl TcpIngest {
     /// Accepts connections until `shutdown` is cancelled; connections are
@@ -121,10 +128,30 @@ impl Connection<'_> {
     fn feed(&mut self, chunk: &[u8]) -> io::Result<()> {
         match &mut self.encoding {
             Encoding::Plain => self.lines(chunk),
-            Encoding::Gzip(gz) => {
-                gz.write_all(chunk)?;
-                let out = std::mem::take(gz.get_mut());
-                self.lines(&out);
+            Encoding::Gzip(_) => {
+                // One step at a time, decoding what each inflates to before
+                // the next, so memory stays bounded; a read that inflates
+                // past the limit ends the connection.
+                let mut inflated: u64 = 0;
+                for step in chunk.chunks(GZIP_STEP) {
+                    let Encoding::Gzip(gz) = &mut self.encoding else {
+                        unreachable!()
+                    };
+                    gz.write_all(step)?;
+                    let out = std::mem::take(gz.get_mut());
+                    inflated += out.len() as u64;
+                    if inflated > self.ingest.max_inflated_size {
+                        self.counters.drop_points(1);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "gzip inflates past {} bytes in one read (ingest.max_inflated_size); closing",
+                                self.ingest.max_inflated_size
+                            ),
+                        ));
+                    }
+                    self.lines(&out);
+                }
             }
             Encoding::Unknown(head) => {
                 head.extend_from_slice(chunk);

@@ -60,8 +60,9 @@ impl UdpIngest {
                 listener.accept();
                 errors.clear();
                 let before = points.len();
-                decoder.decode(&buf[..n], &opts, &mut points, &mut errors);
-                counters.record(n, points.len() - before, errors.len());
+                decoder.limits = self.settings.limits;
+                let bad = decoder.decode(&buf[..n], &opts, &mut points, &mut errors);
+                counters.record(n, points.len() - before, bad);
                 for e in &errors {
                     tracing::debug!(listener = "udp", line = e.line, "{e}");
                 }

@@ -18,7 +18,10 @@ const MAX_LISTED_ERRORS: usize = 20;
 #[derive(Debug, Default)]
 pub struct WriteOutcome {
     pub points: usize,
+    /// The first bad lines (up to `ingest.max_parse_errors`).
     pub errors: Vec<LineError>,
+    /// Every bad line, listed in `errors` or not.
+    pub bad_lines: usize,
 }
 
 impl WriteOutcome {
@@ -26,7 +29,7 @@ impl WriteOutcome {
     /// dropped=N` when some lines were kept, the bare list when none was.
     /// `None` when every line parsed.
     pub fn error_message(&self) -> Option<String> {
-        if self.errors.is_empty() {
+        if self.bad_lines == 0 {
             return None;
         }
         let mut msg = String::new();
@@ -36,14 +39,15 @@ impl WriteOutcome {
             }
             msg.push_str(&format!("line {}: {e}", e.line));
         }
-        if self.errors.len() > MAX_LISTED_ERRORS {
+        let listed = self.errors.len().min(MAX_LISTED_ERRORS);
+        if self.bad_lines > listed {
             msg.push_str(&format!(
                 "\n(and {} more bad lines)",
-                self.errors.len() - MAX_LISTED_ERRORS
+                self.bad_lines - listed
             ));
         }
         Some(if self.points > 0 {
-            format!("partial write: {msg} dropped={}", self.errors.len())
+            format!("partial write: {msg} dropped={}", self.bad_lines)
         } else {
             msg
         })
@@ -54,6 +58,8 @@ impl WriteOutcome {
 #[derive(Clone, Copy, Debug)]
 pub struct LineSettings {
     pub accept_unsigned: bool,
+    /// `ingest.max_*`: line length, fields, tags, errors kept.
+    pub limits: crate::lp::LineLimits,
 }
 
 thread_local! {
@@ -123,11 +129,13 @@ pub fn decode_with(
     };
     let mut points: Vec<Point> = Vec::new();
     let mut errors = Vec::new();
-    decoder.decode(body, &opts, &mut points, &mut errors);
-    counters.record(body.len(), points.len(), errors.len());
+    decoder.limits = settings.limits;
+    let bad_lines = decoder.decode(body, &opts, &mut points, &mut errors);
+    counters.record(body.len(), points.len(), bad_lines);
     let outcome = WriteOutcome {
         points: points.len(),
         errors,
+        bad_lines,
     };
     if !points.is_empty() {
         sink.write(PointBatch {

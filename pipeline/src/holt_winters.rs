@@ -62,6 +62,11 @@ pub fn forecast(
         }
         y.push(value);
     }
+    // Points sharing a slot count once: a season needs m slots, not m
+    // points, or the seasonal guesses below read past the data.
+    if seasonal && y.len() < m {
+        return Vec::new();
+    }
     let model = Model { y, m, seasonal };
     let params = model.fit();
     let fitted = model.run(h, &mut params.clone());
@@ -349,5 +354,17 @@ mod tests {
         assert!(out.iter().all(|p| p.1.is_finite()));
         let fit = forecast(&points, 2, 0, 10, true);
         assert_eq!(fit.len(), 5 + 2, "fit over 5 slots (one NaN input), then 2");
+    }
+
+    #[test]
+    fn points_sharing_slots_or_nan_values_do_not_panic() {
+        // Four points but two slots: a season of four cannot be fitted
+        // (this indexed past the data).
+        let shared = [(0, 1.0), (1, 2.0), (10, 3.0), (11, 4.0)];
+        assert!(forecast(&shared, 3, 4, 10, false).is_empty());
+        assert!(forecast(&shared, 3, 4, 10, true).is_empty());
+        let nan = [(0, f64::NAN), (10, f64::NAN), (20, 1.0), (30, f64::NAN)];
+        let _ = forecast(&nan, 3, 2, 10, true);
+        let _ = forecast(&nan, 3, 0, 10, false);
     }
 }

@@ -196,8 +196,14 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         .filter(|m| !m.vars.is_empty())
         .map(|m| crate::tasks::vars::yaml_to_json(&m.vars));
     let file = dir.join("script.tick").display().to_string();
-    let mut plan = crate::tasks::vars::compile(&script, task_type, vars.as_ref(), &file)
-        .map_err(|e| Failure(e.replace("\nvars.", "\ntask.yaml: vars.")))?;
+    let mut plan = crate::tasks::vars::compile(
+        &script,
+        task_type,
+        vars.as_ref(),
+        &file,
+        &dsl::Limits::default(),
+    )
+    .map_err(|e| Failure(e.replace("\nvars.", "\ntask.yaml: vars.")))?;
     if opts.parallelism > 1 {
         force_parallelism(&mut plan, opts.parallelism);
     }

@@ -15,7 +15,9 @@ pub(super) fn where_filter(
 /// The router's filter for a task's YAML `where` (InfluxQL-style or lambda
 /// style), compiled once.
 pub fn point_filter(source: &str) -> Result<pipeline::PointFilter, config::WhereError> {
-    let predicate = config::WherePredicate::parse(source)?;
+    // The configured depth was checked when the task was defined.
+    let predicate =
+        config::WherePredicate::parse_with_depth(source, config::MAX_EXPRESSION_DEPTH_CEILING)?;
     let mut names = Vec::new();
     read_names(predicate.expr(), &mut names);
     Ok(pipeline::PointFilter::new(

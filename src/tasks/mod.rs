@@ -121,6 +121,8 @@ pub struct TaskManager {
     file_errors: Mutex<BTreeMap<String, String>>,
     /// See [`Env::group_idle_timeout`].
     group_idle_timeout: Option<i64>,
+    /// `limits:` of the config: what a script may ask for.
+    limits: dsl::Limits,
     /// Alert states by task and alert id, kept across reloads (and, with a
     /// store, restarts).
     alert_states: AlertStates,
@@ -152,6 +154,7 @@ impl TaskManager {
             dir_tasks: Mutex::default(),
             file_errors: Mutex::default(),
             group_idle_timeout: None,
+            limits: dsl::Limits::default(),
             alert_states: AlertStates::in_memory(),
             influxdb: Arc::from([]),
             deadman: config::DeadmanConfig::default(),
@@ -244,6 +247,20 @@ impl TaskManager {
     /// Tasks started from now on write influxDBOut points to `servers`.
     pub fn with_influxdb(mut self, servers: &[config::InfluxDbConfig]) -> Self {
         self.influxdb = Arc::from(servers);
+        self
+    }
+
+    /// Scripts defined from now on are held to `limits`.
+    pub fn with_limits(mut self, limits: &config::LimitsConfig) -> Self {
+        self.limits = dsl::Limits {
+            max_script_size: limits.max_script_size,
+            max_nodes: limits.max_nodes,
+            max_chain_depth: limits.max_chain_depth,
+            max_expression_depth: limits.max_expression_depth,
+            max_parallelism: limits.max_parallelism,
+            max_history: limits.max_history,
+            max_forecast: limits.max_forecast,
+        };
         self
     }
 
@@ -342,7 +359,7 @@ impl TaskManager {
 
     fn define_inner(&self, def: TaskDefinition, restored: Option<Times>) -> Result<(), TaskError> {
         if let Some(w) = def.meta.get("where") {
-            config::WherePredicate::parse(w)?;
+            config::WherePredicate::parse_with_depth(w, self.limits.max_expression_depth)?;
         }
         let vars = match def.meta.get("vars") {
             None => None,
@@ -356,6 +373,7 @@ impl TaskManager {
             def.task_type,
             vars.as_ref(),
             &format!("{}.tick", def.id),
+            &self.limits,
         )
         .map_err(TaskError::Script)?;
         if self.deadman.global && def.task_type == dsl::TaskType::Stream {

@@ -15,16 +15,18 @@ pub fn compile(
     task_type: dsl::TaskType,
     vars: Option<&Json>,
     file: &str,
+    limits: &dsl::Limits,
 ) -> Result<dsl::Plan, String> {
     let render = |d: dsl::Diagnostics| d.render(file, script);
     let values = match vars {
         None => HashMap::new(),
         Some(v) => from_json(v)?,
     };
+    let plain =
+        dsl::compile_with_limits(script, task_type, &HashMap::new(), limits).map_err(render)?;
     if values.is_empty() {
-        return dsl::compile(script, task_type).map_err(render);
+        return Ok(plain);
     }
-    let plain = dsl::compile(script, task_type).map_err(render)?;
     let errors = dsl::check_vars(&plain.vars, &values);
     if !errors.is_empty() {
         let lines: Vec<String> = errors
@@ -33,7 +35,7 @@ pub fn compile(
             .collect();
         return Err(lines.join("\n"));
     }
-    dsl::compile_with_vars(script, task_type, &values).map_err(render)
+    dsl::compile_with_limits(script, task_type, &values, limits).map_err(render)
 }
 
 /// The vars of Kapacitor's JSON, as values the DSL takes.
@@ -137,13 +139,28 @@ mod tests {
     #[test]
     fn kapacitor_json_vars_apply_and_mistakes_are_named() {
         let vars = json!({"crit": {"type": "float", "value": 95}, "every": {"type": "duration", "value": "1m"}});
-        let plan = compile(SCRIPT, dsl::TaskType::Stream, Some(&vars), "t.tick").unwrap();
+        let plan = compile(
+            SCRIPT,
+            dsl::TaskType::Stream,
+            Some(&vars),
+            "t.tick",
+            &dsl::Limits::default(),
+        )
+        .unwrap();
         let crit = plan.vars.iter().find(|v| v.name == "crit").unwrap();
         assert_eq!(crit.value, Some(dsl::Value::Float(95.0)));
         let every = plan.vars.iter().find(|v| v.name == "every").unwrap();
         assert_eq!(every.value, Some(dsl::Value::Duration(60_000_000_000)));
-        let err =
-            |vars: Json| compile(SCRIPT, dsl::TaskType::Stream, Some(&vars), "t.tick").unwrap_err();
+        let err = |vars: Json| {
+            compile(
+                SCRIPT,
+                dsl::TaskType::Stream,
+                Some(&vars),
+                "t.tick",
+                &dsl::Limits::default(),
+            )
+            .unwrap_err()
+        };
         assert_eq!(
             err(json!({"crit": {"type": "int", "value": 95}})),
             "vars.crit: the script's var `crit` is a float, not int"
@@ -170,7 +187,14 @@ mod tests {
             json,
             json!({"crit": {"type": "float", "value": 90.0}, "every": {"type": "duration", "value": 30_000_000_000i64}})
         );
-        let plan = compile(SCRIPT, dsl::TaskType::Stream, Some(&json), "t.tick").unwrap();
+        let plan = compile(
+            SCRIPT,
+            dsl::TaskType::Stream,
+            Some(&json),
+            "t.tick",
+            &dsl::Limits::default(),
+        )
+        .unwrap();
         let crit = plan.vars.iter().find(|v| v.name == "crit").unwrap();
         assert_eq!(crit.value, Some(dsl::Value::Float(90.0)));
     }

@@ -18,6 +18,8 @@ mod cache;
 mod scan;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
@@ -159,6 +161,36 @@ pub fn next_line_end(input: &[u8], start: usize) -> Option<usize> {
     (end < input.len()).then_some(end)
 }
 
+/// Bounds on what one line or one body may cost; past one a line is a
+/// parse error that names the limit. `Default` is the config's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineLimits {
+    /// Longest line in bytes (`ingest.max_line_length`).
+    pub max_line_length: usize,
+    /// Most fields of one point (`ingest.max_fields`).
+    pub max_fields: usize,
+    /// Most tags of one point (`ingest.max_tags`).
+    pub max_tags: usize,
+    /// Errors kept per [`Decoder::decode`] call; the rest are only counted
+    /// (`ingest.max_parse_errors`).
+    pub max_errors: usize,
+}
+
+impl Default for LineLimits {
+    fn default() -> Self {
+        LineLimits {
+            max_line_length: 1_048_576,
+            max_fields: 10_000,
+            max_tags: 1000,
+            max_errors: 100,
+        }
+    }
+}
+
+/// Above this many fields, duplicates are found with a hash map rather
+/// than by scanning the keys so far (quadratic on a 50,000-field line).
+const LINEAR_DEDUP_FIELDS: usize = 32;
+
 /// A line-protocol decoder with bounded caches of recently seen series and
 /// field-key lists, so a steady stream of known series skips tag parsing and
 /// most allocation. Keep one per connection or worker thread.
@@ -176,6 +208,8 @@ pub struct Decoder {
     tags: Vec<[usize; 4]>,
     raw_keys: Vec<(usize, usize)>,
     values: Vec<FieldValue>,
+    /// See [`LineLimits`].
+    pub limits: LineLimits,
 }
 
 /// How many distinct key lists `recent_keys` holds.
@@ -195,7 +229,8 @@ impl Decoder {
     }
 
     /// Decodes every line of `input`, pushing good points to `points` and one
-    /// [`LineError`] per bad line. Never panics.
+    /// [`LineError`] per bad line, up to `limits.max_errors` of them; returns
+    /// how many bad lines there were in all. Never panics.
     ///
     /// Differences from InfluxDB 1.6.7, all on inputs it would store oddly:
     /// * a line that is not valid UTF-8 is rejected (`invalid UTF-8`); 1.6
@@ -212,8 +247,10 @@ impl Decoder {
         opts: &DecodeOptions,
         points: &mut Vec<Point>,
         errors: &mut Vec<LineError>,
-    ) {
+    ) -> usize {
         let default_ns = opts.precision.truncate(opts.now_ns);
+        let limits = self.limits;
+        let mut bad = 0;
         // One check for the whole body; only a body with bad bytes pays for
         // checking line by line.
         let text = std::str::from_utf8(input).ok();
@@ -236,18 +273,30 @@ impl Decoder {
             if start >= end || input[start] == b'#' {
                 continue;
             }
-            let line = match text {
-                Some(t) => t.get(start..end),
-                None => std::str::from_utf8(&input[start..end]).ok(),
+            let line = if end - start > limits.max_line_length {
+                Err(Cow::Owned(format!(
+                    "line too long: {} bytes > {} (ingest.max_line_length)",
+                    end - start,
+                    limits.max_line_length
+                )))
+            } else {
+                Ok(match text {
+                    Some(t) => t.get(start..end),
+                    None => std::str::from_utf8(&input[start..end]).ok(),
+                })
             };
-            let result = match line {
+            let result = line.and_then(|line| match line {
                 Some(line) => self.decode_line(line, opts, default_ns, points),
                 None => Err(Cow::Borrowed("invalid UTF-8")),
-            };
+            });
             if let Err(reason) = result {
-                errors.push(LineError::new(this_line, &input[start..end], reason));
+                bad += 1;
+                if errors.len() < limits.max_errors {
+                    errors.push(LineError::new(this_line, &input[start..end], reason));
+                }
             }
         }
+        bad
     }
 
     /// Decodes one line (leading whitespace already gone) into `points`.
@@ -277,6 +326,7 @@ impl Decoder {
                 default_ns,
                 &mut self.raw_keys,
                 &mut self.values,
+                self.limits.max_fields,
             )?;
             if let Some(k) = &e.keys
                 && (same || (!k.plain && same_keys(&k.names, line, &self.raw_keys)))
@@ -295,6 +345,14 @@ impl Decoder {
         }
 
         let k = scan::scan_key(b, &mut self.tags)?;
+        if self.tags.len() > self.limits.max_tags {
+            return Err(format!(
+                "too many tags: {} > {} (ingest.max_tags)",
+                self.tags.len(),
+                self.limits.max_tags
+            )
+            .into());
+        }
         let series = Arc::new(build_series(line, &k, &self.tags, &mut self.names)?);
         let key_end = k.key_end;
         if key_end > MAX_KEY_LEN {
@@ -317,6 +375,7 @@ impl Decoder {
             default_ns,
             &mut self.raw_keys,
             &mut self.values,
+            self.limits.max_fields,
         )?;
         match last {
             Some(k) if same_keys(&k.names, line, &self.raw_keys) => {
@@ -369,9 +428,23 @@ impl Decoder {
         let mut keys: Vec<Name> = Vec::with_capacity(self.raw_keys.len());
         let mut out: Vec<FieldValue> = Vec::with_capacity(self.raw_keys.len());
         let mut repeated = false;
+        let mut index: HashMap<Cow<'_, str>, usize> = HashMap::new();
+        let hashed = self.raw_keys.len() > LINEAR_DEDUP_FIELDS;
         for (&(a, e), v) in self.raw_keys.iter().zip(self.values.drain(..)) {
             let name = scan::unescape_name(line.get(a..e).unwrap_or_default());
-            match keys.iter().position(|k| **k == *name) {
+            let found = if hashed {
+                let next = keys.len();
+                match index.entry(name.clone()) {
+                    Entry::Occupied(o) => Some(*o.get()),
+                    Entry::Vacant(v) => {
+                        v.insert(next);
+                        None
+                    }
+                }
+            } else {
+                keys.iter().position(|k| **k == *name)
+            };
+            match found {
                 Some(i) => {
                     out[i] = v;
                     repeated = true;
@@ -401,6 +474,7 @@ impl Decoder {
 
 /// Everything after the series key: fields, the key-length check that needs
 /// them, and the timestamp. Returns the time and whether the keys were `hint`.
+#[allow(clippy::too_many_arguments)] // scratch buffers borrowed apart from the decoder
 fn scan_rest(
     line: &str,
     key_end: usize,
@@ -409,9 +483,17 @@ fn scan_rest(
     default_ns: i64,
     raw_keys: &mut Vec<(usize, usize)>,
     values: &mut Vec<FieldValue>,
+    max_fields: usize,
 ) -> Result<(i64, bool), Reason> {
     let (fields_end, same) =
         scan::scan_fields(line, key_end, opts.accept_unsigned, hint, raw_keys, values)?;
+    if raw_keys.len() > max_fields {
+        return Err(format!(
+            "too many fields: {} > {max_fields} (ingest.max_fields)",
+            raw_keys.len()
+        )
+        .into());
+    }
     for &(a, e) in raw_keys.iter() {
         let size = key_end + 4 + (e - a);
         if size > MAX_KEY_LEN {

@@ -239,3 +239,68 @@ fn duplicate_fields_keep_last_in_first_place() {
     let (p, _) = run_with("m a=1,b=2,a=3 1\nm a=1,b=2,a=4 2", &opts());
     assert_eq!(p[1].fields.get("a"), Some(&FieldValue::Float(4.0)));
 }
+
+#[test]
+fn limits_make_lines_parse_errors_that_name_them() {
+    let mut d = Decoder::new();
+    d.limits = LineLimits {
+        max_line_length: 40,
+        max_fields: 3,
+        max_tags: 2,
+        max_errors: 100,
+    };
+    let input = format!(
+        "m,a=1,b=2 f=1\nm,a=1,b=2,c=3 f=1\nm f=1,g=2,h=3,i=4\nm f=\"{}\"\nm f=1,g=2,h=3\n",
+        "x".repeat(50)
+    );
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    let bad = d.decode(input.as_bytes(), &opts(), &mut points, &mut errors);
+    assert_eq!((points.len(), bad), (2, 3));
+    assert!(
+        errors[0]
+            .reason
+            .contains("too many tags: 3 > 2 (ingest.max_tags)")
+    );
+    assert!(
+        errors[1]
+            .reason
+            .contains("too many fields: 4 > 3 (ingest.max_fields)")
+    );
+    assert!(
+        errors[2]
+            .reason
+            .contains("line too long: 56 bytes > 40 (ingest.max_line_length)")
+    );
+}
+
+#[test]
+fn only_max_errors_are_kept_but_every_bad_line_is_counted() {
+    let mut d = Decoder::new();
+    d.limits.max_errors = 5;
+    let input = "a\n".repeat(100_000);
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    let bad = d.decode(input.as_bytes(), &opts(), &mut points, &mut errors);
+    assert_eq!((errors.len(), bad), (5, 100_000));
+    assert_eq!(errors[4].line, 5);
+}
+
+#[test]
+fn many_distinct_fields_dedup_in_linear_time_and_keep_the_last() {
+    let mut fields: Vec<String> = (0..50_000).map(|i| format!("f{i}={i}")).collect();
+    fields.push("f7=1.5".to_string());
+    let line = format!("m {} 1", fields.join(","));
+    let mut d = Decoder::new();
+    d.limits.max_fields = 100_000;
+    let started = std::time::Instant::now();
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    d.decode(line.as_bytes(), &opts(), &mut points, &mut errors);
+    // Quadratic took seconds even in release; linear takes milliseconds.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(points[0].fields.len(), 50_000);
+    assert_eq!(points[0].fields.get("f7"), Some(&FieldValue::Float(1.5)));
+}

@@ -834,7 +834,20 @@ fn as_f64(v: &FieldValue) -> f64 {
 }
 
 /// Orders two values of one kind as InfluxDB's `<` does (false < true).
+/// A total order, as sorting needs (a comparison that is not one makes
+/// `sort_by` panic): numbers, then NaN, then strings.
 fn cmp_values(a: &FieldValue, b: &FieldValue) -> Ordering {
+    fn class(v: &FieldValue) -> u8 {
+        match v {
+            FieldValue::String(_) => 2,
+            FieldValue::Float(f) if f.is_nan() => 1,
+            _ => 0,
+        }
+    }
+    let (ca, cb) = (class(a), class(b));
+    if ca != cb || ca == 1 {
+        return ca.cmp(&cb);
+    }
     match (a, b) {
         (FieldValue::Float(x), FieldValue::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         (FieldValue::Integer(x), FieldValue::Integer(y)) => x.cmp(y),
@@ -1281,6 +1294,47 @@ mod tests {
             .enumerate()
             .map(|(i, v)| bp(i as i64, FieldValue::Float(*v), "x"))
             .collect()
+    }
+
+    #[test]
+    fn nan_values_sort_without_panicking() {
+        // A comparison that called NaN equal to everything is not a total
+        // order, and the standard sort may panic on one.
+        let vals: Vec<f64> = (0..400)
+            .map(|i| {
+                if i % 3 == 0 {
+                    f64::NAN
+                } else {
+                    ((i * 7919) % 401) as f64
+                }
+            })
+            .collect();
+        for f in [
+            Function::Percentile(50.0),
+            Function::Distinct,
+            Function::Median,
+            Function::Top { n: 5, tags: vec![] },
+            Function::Bottom { n: 5, tags: vec![] },
+        ] {
+            let (out, _) = run(
+                InfluxQlSpec::new(f, "value"),
+                vec![Message::Batch(batch(floats(&vals)))],
+            );
+            assert!(!out.is_empty());
+        }
+        let mut v: Vec<FieldValue> = vals.iter().map(|&x| FieldValue::Float(x)).collect();
+        v.push(FieldValue::String("s".into()));
+        v.sort_by(cmp_values);
+        let class = |x: &FieldValue| match x {
+            FieldValue::Float(f) if f.is_nan() => 1,
+            FieldValue::String(_) => 2,
+            _ => 0,
+        };
+        assert!(v.windows(2).all(|w| class(&w[0]) <= class(&w[1])));
+        assert!(
+            v.windows(2)
+                .all(|w| cmp_values(&w[0], &w[1]) != Ordering::Greater)
+        );
     }
 
     fn one(f: Function, vals: &[f64]) -> FieldValue {

@@ -1,0 +1,296 @@
+//! Issue 12: no input crashes, hangs or exhausts the daemon. Each test runs
+//! the real kapacitord over real sockets, sends what used to abort or
+//! exhaust it, and checks the answer and that the daemon still serves.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{Spawned, kapacitord};
+
+struct Daemon {
+    spawned: Spawned,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml.
+    fn start(yaml: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
+        let mut cmd = kapacitord();
+        cmd.current_dir(dir.path());
+        let spawned = Spawned::start(cmd);
+        let addr = spawned.url.trim_start_matches("http://").to_string();
+        Daemon {
+            spawned,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// One request over a fresh connection: (status, body).
+    fn request(&self, method: &str, target: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        // The daemon may answer before reading a large body.
+        let _ = s.write_all(body);
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no response: {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    fn define(&self, id: &str, script: &str, extra: &str) -> (u16, String) {
+        let body = format!(
+            r#"{{"id":{},"type":"stream","dbrps":[{{"db":"telegraf","rp":"autogen"}}],"script":{},"status":"enabled"{extra}}}"#,
+            serde_json::to_string(id).unwrap(),
+            serde_json::to_string(script).unwrap(),
+        );
+        self.request(
+            "POST",
+            "/kapacitor/v1/tasks",
+            &["Content-Type: application/json"],
+            body.as_bytes(),
+        )
+    }
+
+    fn write(&self, lines: &str) -> (u16, String) {
+        self.request("POST", "/write?db=telegraf", &[], lines.as_bytes())
+    }
+
+    /// The daemon still answers, and has not exited.
+    fn assert_alive(&mut self) {
+        // Points are run after the write is answered.
+        std::thread::sleep(Duration::from_millis(300));
+        let (status, _) = self.request("GET", "/ping", &[], b"");
+        assert_eq!(status, 204);
+        assert!(
+            self.spawned.child.try_wait().unwrap().is_none(),
+            "kapacitord exited"
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.spawned.child.kill();
+        let _ = self.spawned.child.wait();
+    }
+}
+
+const SOME_POINTS: &str = "cpu value=1 1000000000\ncpu value=2 2000000000\ncpu value=2 2000000001\ncpu value=3 30000000000\ncpu value=4 60000000000\n";
+
+#[test]
+fn allocation_sizes_from_a_script_are_refused_at_define_time() {
+    let mut d = Daemon::start("");
+    for (id, script, says) in [
+        (
+            "par",
+            "stream\n  |from()\n    .parallelism(1099511627776)\n  |log()",
+            "3:6",
+        ),
+        (
+            "hist",
+            "stream|from()|alert().crit(lambda: TRUE).history(1099511627776)",
+            "limits.max_history",
+        ),
+        (
+            "hw",
+            "stream|from()|window().period(10s).every(10s)|holtWinters('value', 1099511627776, 0, 1s)",
+            "limits.max_forecast",
+        ),
+    ] {
+        let (status, body) = d.define(id, script, "");
+        assert_eq!(status, 400, "{id}: {body}");
+        assert!(body.contains(says), "{id}: {body}");
+        d.write(SOME_POINTS);
+        d.assert_alive();
+    }
+    // Within the limits all of them run, on points that share time slots.
+    for (id, script) in [
+        ("par", "stream|from().parallelism(4)|log()"),
+        (
+            "hist",
+            "stream|from()|alert().crit(lambda: TRUE).history(10000)",
+        ),
+        (
+            "hw",
+            "stream|from()|window().period(100s).every(100s)|holtWinters('value', 100, 4, 1s)",
+        ),
+    ] {
+        let (status, body) = d.define(id, script, "");
+        assert_eq!(status, 200, "{id}: {body}");
+    }
+    d.write(SOME_POINTS);
+    d.write("cpu value=5 200000000000\n");
+    d.assert_alive();
+}
+
+#[test]
+fn deep_where_and_long_chains_are_errors_not_stack_overflows() {
+    let mut d = Daemon::start("");
+    // The YAML/API `where`: 100,000 parentheses, and a 100,000-long chain.
+    let parens = format!("{}\"x\" > 0{}", "(".repeat(100_000), ")".repeat(100_000));
+    let extra = format!(r#","where":{}"#, serde_json::to_string(&parens).unwrap());
+    let (status, body) = d.define("w1", "stream|from()|log()", &extra);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("column 101") && body.contains("limits.max_expression_depth"),
+        "{body}"
+    );
+    d.assert_alive();
+    let chain = vec!["\"x\" > 0"; 100_000].join(" AND ");
+    let extra = format!(r#","where":{}"#, serde_json::to_string(&chain).unwrap());
+    let (status, body) = d.define("w2", "stream|from()|log()", &extra);
+    assert_eq!(status, 400, "{body}");
+    d.assert_alive();
+
+    // A TICKscript lambda: parentheses, and a lambda built from lambda vars.
+    let lambda = format!("stream|from().where(lambda: {parens})|log()");
+    let (status, body) = d.define("w3", &lambda, "");
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    d.assert_alive();
+    let mut vars = String::from("var l0 = lambda: \"x\" > 0\n");
+    for i in 1..5000 {
+        vars.push_str(&format!("var l{i} = lambda: l{} AND TRUE\n", i - 1));
+    }
+    vars.push_str("stream|from().where(l4999)|log()\n");
+    let (status, body) = d.define("w4", &vars, "");
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    assert!(body.contains("limits.max_expression_depth"));
+
+    // 20,000 chained nodes, one per var: refused quickly at node 1000.
+    let mut chain = String::from("var n0 = stream|from()\n");
+    for i in 1..20_000 {
+        chain.push_str(&format!("var n{i} = n{}|log()\n", i - 1));
+    }
+    let started = Instant::now();
+    let (status, body) = d.define("chain", &chain, "");
+    assert_eq!(status, 400, "{}", &body[..body.len().min(300)]);
+    assert!(
+        body.contains("limits.max_nodes"),
+        "{}",
+        &body[..body.len().min(300)]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The deepest allowed chain and predicate run on points.
+    let chain: String = chain.lines().take(199).map(|l| format!("{l}\n")).collect();
+    let (status, body) = d.define("chain", &chain, "");
+    assert_eq!(status, 200, "{}", &body[..body.len().min(300)]);
+    let deep = format!("{}\"value\" > 0{}", "(".repeat(99), ")".repeat(99));
+    let extra = format!(r#","where":{}"#, serde_json::to_string(&deep).unwrap());
+    let (status, body) = d.define("w1", "stream|from()|log()", &extra);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.write(SOME_POINTS).0, 204);
+    d.assert_alive();
+}
+
+#[test]
+fn configured_limits_apply() {
+    let mut d = Daemon::start("limits:\n  max_parallelism: 2\n  max_expression_depth: 3\n");
+    let (status, body) = d.define("p", "stream|from().parallelism(3)|log()", "");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("at most 2 (limits.max_parallelism)"),
+        "{body}"
+    );
+    let extra = r#","where":"a = 1 and b = 2 and c = 3 and d = 4""#;
+    let (status, body) = d.define("w", "stream|from()|log()", extra);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("more than 3 deep"), "{body}");
+    d.assert_alive();
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_flood_of_bad_lines_keeps_few_errors_and_says_how_many() {
+    let mut d = Daemon::start("");
+    // 24 MB of bad lines: every error used to be kept (1.4 GB peak).
+    let body = "a\n".repeat(12_000_000);
+    let (status, msg) = d.write(&format!("cpu value=1\n{body}"));
+    assert_eq!(status, 400, "{msg}");
+    assert!(msg.contains("unable to parse 'a'"), "{msg}");
+    assert!(msg.contains("dropped=12000000"), "{msg}");
+    assert!(msg.contains("more bad lines"), "{msg}");
+    d.assert_alive();
+}
+
+#[test]
+fn oversized_points_and_gzip_bombs_are_refused_by_name() {
+    let mut d = Daemon::start(
+        "ingest:\n  max_fields: 100\n  max_tags: 10\n  max_line_length: 10000\n  max_inflated_size: 1000000\n",
+    );
+    let fields: Vec<String> = (0..101).map(|i| format!("f{i}=1")).collect();
+    let (status, msg) = d.write(&format!("m {}\nm f=1\n", fields.join(",")));
+    assert_eq!(status, 400);
+    assert!(
+        msg.contains("too many fields: 101 > 100 (ingest.max_fields)") && msg.contains("dropped=1"),
+        "{msg}"
+    );
+    let tags: String = (0..11).map(|i| format!(",t{i}=x")).collect();
+    let (_, msg) = d.write(&format!("m{tags} f=1\n"));
+    assert!(msg.contains("(ingest.max_tags)"), "{msg}");
+    let (_, msg) = d.write(&format!("m f=\"{}\"\n", "x".repeat(20_000)));
+    assert!(msg.contains("(ingest.max_line_length)"), "{msg}");
+    // 10 MB of zeros gzip to about 10 KB.
+    let bomb = gzip(&vec![b'0'; 10_000_000]);
+    let (status, msg) = d.request(
+        "POST",
+        "/write?db=telegraf",
+        &["Content-Encoding: gzip"],
+        &bomb,
+    );
+    assert_eq!(status, 413, "{msg}");
+    assert!(msg.contains("ingest.max_inflated_size"), "{msg}");
+    d.assert_alive();
+}
+
+#[test]
+fn fifty_thousand_distinct_fields_are_quick() {
+    let mut d = Daemon::start("ingest:\n  max_fields: 100000\n");
+    let fields: Vec<String> = (0..50_000).map(|i| format!("field_{i}={i}")).collect();
+    let started = Instant::now();
+    let (status, msg) = d.write(&format!("m {} 1\n", fields.join(",")));
+    assert_eq!(status, 204, "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    d.assert_alive();
+}
