@@ -113,6 +113,7 @@ fn route(task: &str, measurement: Option<&str>, filter: Option<&str>, inbox: Arc
         measurement: measurement.map(Name::from),
         filter: filter.map(|f| point_filter(f).expect("where parses")),
         inbox,
+        block_when_full: false,
     }
 }
 

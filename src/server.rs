@@ -109,6 +109,7 @@ impl Server {
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
+            backpressure_timeout: config.ingest.backpressure_timeout,
             limits: ingest::lp::LineLimits {
                 max_line_length: config.ingest.max_line_length,
                 max_fields: config.ingest.max_fields,

@@ -3,14 +3,13 @@
 //! user does (status, metrics, disable, delete, SIGTERM), and tasks with
 //! handlers do not cost a thread each. Against the real kapacitord.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Spawned, kapacitord};
+use common::{Spawned, kapacitord, silent_http};
 
 /// What each call a user makes must answer within.
 const PROMPT: Duration = Duration::from_secs(5);
@@ -52,21 +51,6 @@ fn define(url: &str, id: &str, script: &str) {
 fn write(url: &str, lines: &str) {
     let (status, answer) = call(url, "POST", "/write?db=db&rp=autogen", lines);
     assert_eq!(status, 204, "{answer}");
-}
-
-/// An HTTP server that accepts connections, reads nothing and never
-/// answers; and how many it accepted.
-fn silent_http() -> (SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let holding = held.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            holding.lock().unwrap().push(stream);
-        }
-    });
-    (addr, held)
 }
 
 /// A TCP listener that never accepts, its backlog full: a connect to it

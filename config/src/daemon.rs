@@ -126,6 +126,12 @@ pub struct IngestConfig {
     /// `http.max_body_size` also bounds) or what one TCP read inflates to.
     /// Default 100 MB.
     pub max_inflated_size: u64,
+    /// How long an HTTP or TCP write waits for room when a task's inbox is
+    /// full (tasks with `overflow: drop` never hold it up); past it, an
+    /// HTTP write gets 503 with `Retry-After` and nothing of it is applied,
+    /// a TCP write is dropped and counted. Below Telegraf's 5 s timeout, so
+    /// it sees the 503. Default 2s.
+    pub backpressure_timeout: std::time::Duration,
 }
 
 /// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
@@ -348,6 +354,7 @@ impl Default for IngestConfig {
             max_tags: 1000,
             max_parse_errors: 100,
             max_inflated_size: 100_000_000,
+            backpressure_timeout: std::time::Duration::from_secs(2),
         }
     }
 }

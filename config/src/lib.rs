@@ -40,7 +40,7 @@ pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use model::{DbRp, TaskType};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
 pub use sideload::read_yaml_values;
-pub use task::{TaskMeta, TaskVar, VarType, VarValue, check_cron, parse_duration};
+pub use task::{Overflow, TaskMeta, TaskVar, VarType, VarValue, check_cron, parse_duration};
 pub use taskdir::{
     InvalidTask, ScanResult, TaskDir, TaskDirEvent, TaskDirWatcher, TaskFiles, WatchError,
     WatchMode, WatchOptions, Watching, is_valid_task_id,

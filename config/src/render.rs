@@ -191,6 +191,12 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_inflated_size",
         c.ingest.max_inflated_size,
     );
+    out.key(
+        1,
+        "How long an HTTP or TCP write waits for room in a full task inbox (tasks with overflow: drop never hold it up); then HTTP answers 503 with Retry-After and applies nothing, TCP drops and counts.",
+        "backpressure_timeout",
+        quote(&go_like_duration(c.ingest.backpressure_timeout)),
+    );
 
     out.0.push('\n');
     out.key(

@@ -15,7 +15,7 @@ use crate::yaml::{self, Kind, Node, Typed};
 
 const TASK_KEYS: &[&str] = &[
     "type", "dbrp", "from", "where", "query", "period", "cron", "group_by", "script", "enabled",
-    "vars",
+    "vars", "overflow",
 ];
 const VAR_KEYS: &[&str] = &["type", "value", "description"];
 
@@ -120,6 +120,37 @@ pub struct TaskMeta {
     pub enabled: bool,
     /// Typed template vars, by name.
     pub vars: BTreeMap<String, TaskVar>,
+    /// Stream: what a write meets when this task's inbox is full.
+    pub overflow: Overflow,
+}
+
+/// What a write meets when a task's inbox is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The write waits for room, up to `ingest.backpressure_timeout`, then
+    /// is refused (HTTP 503): no point is lost without its writer knowing.
+    #[default]
+    Block,
+    /// The task's share is dropped and counted; the write goes on.
+    Drop,
+}
+
+impl Overflow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overflow::Block => "block",
+            Overflow::Drop => "drop",
+        }
+    }
+
+    /// `block` or `drop`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "block" => Ok(Overflow::Block),
+            "drop" => Ok(Overflow::Drop),
+            other => Err(format!("overflow must be block or drop, not {other:?}")),
+        }
+    }
 }
 
 impl Default for TaskMeta {
@@ -136,6 +167,7 @@ impl Default for TaskMeta {
             script: None,
             enabled: true,
             vars: BTreeMap::new(),
+            overflow: Overflow::Block,
         }
     }
 }
@@ -191,6 +223,14 @@ impl TaskMeta {
                 }
                 "dbrp" => meta.dbrps = dbrps(&mut w, value),
                 "from" => meta.from = nonempty(&mut w, key, value),
+                "overflow" => {
+                    if let Some(text) = nonempty(&mut w, key, value) {
+                        match Overflow::parse(&text) {
+                            Ok(o) => meta.overflow = o,
+                            Err(message) => w.error(key, value, message),
+                        }
+                    }
+                }
                 "where" => meta.where_clause = where_clause(&mut w, text, value),
                 "query" => meta.query = nonempty(&mut w, key, value),
                 "period" => meta.period = duration(&mut w, key, value),

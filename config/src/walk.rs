@@ -79,6 +79,7 @@ const INGEST_KEYS: &[&str] = &[
     "max_tags",
     "max_parse_errors",
     "max_inflated_size",
+    "backpressure_timeout",
 ];
 const LOGGING_KEYS: &[&str] = &["level"];
 
@@ -511,6 +512,10 @@ impl<'f> Walker<'f> {
                 "max_tags" => set(&mut c.max_tags, self.count(&full, value)),
                 "max_parse_errors" => set(&mut c.max_parse_errors, self.count(&full, value)),
                 "max_inflated_size" => set(&mut c.max_inflated_size, self.size(&full, value)),
+                "backpressure_timeout" => {
+                    let timeout = self.duration(&full, value);
+                    set(&mut c.backpressure_timeout, timeout);
+                }
                 _ => {}
             }
         }
@@ -681,16 +686,21 @@ impl<'f> Walker<'f> {
         }
     }
 
+    /// A duration such as `10s` or `1h30m`.
+    fn duration(&mut self, key: &str, value: &Node) -> Option<std::time::Duration> {
+        self.string(key, value).and_then(|text| {
+            crate::task::parse_duration(&text)
+                .map_err(|message| self.error(key, value, message))
+                .ok()
+        })
+    }
+
     fn pipeline(&mut self, node: &Node, c: &mut PipelineConfig) {
         for (key, value) in self.mapping("pipeline", node, PIPELINE_KEYS) {
             let full = dotted("pipeline", key);
             match key {
                 "group_idle_timeout" => {
-                    let timeout = self.string(&full, value).and_then(|text| {
-                        crate::task::parse_duration(&text)
-                            .map_err(|message| self.error(&full, value, message))
-                            .ok()
-                    });
+                    let timeout = self.duration(&full, value);
                     set(&mut c.group_idle_timeout, timeout);
                 }
                 "workers" => set(&mut c.workers, self.count(&full, value)),

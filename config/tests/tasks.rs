@@ -133,7 +133,7 @@ vars:
             "2:1 form: unknown key (did you mean `from`?)",
             "4:10 enabled: expected true or false, found string `yes`",
             "5:8 dbrp[0]: `telegraf` is not a db.rp; expected database and retention policy such as `telegraf.autogen`, quoting a name that holds a dot: `\"my.db\".\"autogen\"`",
-            "6:1 colour: unknown key (expected one of type, dbrp, from, where, query, period, cron, group_by, script, enabled, vars)",
+            "6:1 colour: unknown key (expected one of type, dbrp, from, where, query, period, cron, group_by, script, enabled, vars, overflow)",
             "8:28 vars.crit.value: an int var needs a whole number, found string `high`",
             "9:30 vars.w.value: a duration var needs a duration such as 10s, found integer `10`",
         ]
@@ -215,7 +215,7 @@ fn golden_syntax_and_empty() {
     assert_eq!(
         golden("- a\n"),
         [
-            "1:1 : task metadata must be a mapping with keys type, dbrp, from, where, query, period, cron, group_by, script, enabled, vars, found a list"
+            "1:1 : task metadata must be a mapping with keys type, dbrp, from, where, query, period, cron, group_by, script, enabled, vars, overflow, found a list"
         ]
     );
 }
@@ -762,4 +762,27 @@ fn watching_a_missing_directory_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let err = TaskDir::watch(&tmp.path().join("nope"), WatchOptions::default()).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn overflow_is_block_by_default_drop_on_request_and_nothing_else() {
+    let path = std::path::Path::new("t.yaml");
+    assert_eq!(
+        TaskMeta::from_yaml("type: stream\n", path)
+            .unwrap()
+            .overflow,
+        config::Overflow::Block
+    );
+    assert_eq!(
+        TaskMeta::from_yaml("overflow: drop\n", path)
+            .unwrap()
+            .overflow,
+        config::Overflow::Drop
+    );
+    let err = TaskMeta::from_yaml("type: stream\noverflow: sometimes\n", path).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("2:11") && text.contains("block or drop"),
+        "{text}"
+    );
 }

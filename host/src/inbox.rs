@@ -102,6 +102,39 @@ impl Inbox {
         points
     }
 
+    /// Points it can take now: any number when empty (one input larger than
+    /// the bound still gets in), else what is left of the bound.
+    pub fn room(&self) -> usize {
+        let q = self.lock();
+        if q.closed {
+            0
+        } else if q.points == 0 {
+            usize::MAX
+        } else {
+            self.capacity.saturating_sub(q.points)
+        }
+    }
+
+    /// Queues `input` whatever it holds, unless closed: for a write whose
+    /// room was checked just before ([`Inbox::room`]), so that a concurrent
+    /// write taking that room meanwhile goes over the bound by at most its
+    /// own size instead of being dropped after it was promised.
+    pub fn push(&self, input: Input) -> usize {
+        let weight = input.weight();
+        let points = points_of(&input);
+        let mut q = self.lock();
+        if q.closed {
+            drop(q);
+            self.dropped.fetch_add(points as u64, Ordering::Relaxed);
+            return 0;
+        }
+        q.points += weight;
+        q.inputs.push_back(input);
+        drop(q);
+        self.received.fetch_add(points as u64, Ordering::Relaxed);
+        points
+    }
+
     /// Queues `input`, waiting for room as long as it takes: for replays,
     /// which go as fast as the task does and lose nothing. `Err` gives it
     /// back when the inbox is closed.

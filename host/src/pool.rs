@@ -439,6 +439,16 @@ impl TaskInbox for TaskHandle {
     fn offer(&self, batch: PointBatch) -> usize {
         TaskHandle::offer(self, Input::Points(batch))
     }
+
+    fn room(&self) -> usize {
+        self.cell.inbox.room()
+    }
+
+    fn push(&self, batch: PointBatch) -> usize {
+        let n = self.cell.inbox.push(Input::Points(batch));
+        self.shared.notify(&self.cell);
+        n
+    }
 }
 
 fn work(shared: &Arc<Shared>) {

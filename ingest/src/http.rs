@@ -22,7 +22,7 @@ use pipeline::{DbRp, PointSink};
 
 use crate::lp::Precision;
 use crate::stats::IngestStats;
-use crate::write::{LineSettings, decode_and_route};
+use crate::write::{LineSettings, decode_and_route, wait_for_room};
 
 /// What the HTTP write routes need.
 pub struct HttpIngest {
@@ -143,7 +143,7 @@ async fn write(
         rp
     };
     let dbrp = DbRp::new(db, rp);
-    let outcome = decode_and_route(
+    let mut outcome = decode_and_route(
         &state.sink,
         &counters.dbrp(&dbrp),
         &dbrp,
@@ -151,10 +151,33 @@ async fn write(
         precision,
         state.settings,
     );
+    if let Some(held) = outcome.held.take() {
+        let timeout = state.settings.backpressure_timeout;
+        if let Err(points) = wait_for_room(&state.sink, held, timeout, true).await {
+            counters.reject();
+            return backpressure(points, timeout);
+        }
+    }
     match outcome.error_message() {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(msg) => json_error(StatusCode::BAD_REQUEST, msg),
     }
+}
+
+/// 503 for a write no task had room for in time: Telegraf keeps the batch
+/// and sends it again, so nothing is lost and nothing was applied.
+fn backpressure(points: usize, waited: std::time::Duration) -> Response {
+    let mut response = json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "tasks are behind: the {points} points of this write were not taken within \
+             {waited:?} (ingest.backpressure_timeout) and nothing of it was applied; retry later"
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Reads the whole body within the size limit, gunzipping it when the client

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use pipeline::{DbRp, PointSink};
+use pipeline::{DbRp, Held, PointSink};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::lp::{Decoder, Precision};
 use crate::stats::{DbRpCounters, IngestStats};
-use crate::write::{LineSettings, decode_with};
+use crate::write::{LineSettings, decode_with, wait_for_room};
 
 const READ_CHUNK: usize = 64 * 1024;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -90,6 +90,7 @@ impl TcpIngest {
             decoder: Decoder::new(),
             framer: LineFramer::new(self.max_line_length),
             encoding: Encoding::Unknown(Vec::new()),
+            held: Vec::new(),
         };
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -101,8 +102,12 @@ impl TcpIngest {
                 break;
             }
             conn.feed(&buf[..n])?;
+            // Not reading on while a task has no room is TCP's backpressure.
+            conn.wait_for_room().await;
         }
-        conn.finish()
+        conn.finish()?;
+        conn.wait_for_room().await;
+        Ok(())
     }
 }
 
@@ -122,6 +127,8 @@ struct Connection<'a> {
     decoder: Decoder,
     framer: LineFramer,
     encoding: Encoding,
+    /// Decoded writes waiting for room in a task's inbox.
+    held: Vec<Held>,
 }
 
 impl Connection<'_> {
@@ -170,7 +177,23 @@ impl Connection<'_> {
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    /// Hands over what waits for room; what does not get in within
+    /// `ingest.backpressure_timeout` is dropped and counted (a TCP writer
+    /// cannot be told).
+    async fn wait_for_room(&mut self) {
+        let timeout = self.ingest.settings.backpressure_timeout;
+        for held in std::mem::take(&mut self.held) {
+            if let Err(points) = wait_for_room(&self.ingest.sink, held, timeout, false).await {
+                self.counters.drop_points(points);
+                tracing::warn!(
+                    listener = "tcp",
+                    "dropped {points} points: a task had no room for them within {timeout:?}"
+                );
+            }
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
         match std::mem::replace(&mut self.encoding, Encoding::Plain) {
             Encoding::Unknown(head) => self.lines(&head),
             Encoding::Plain => {}
@@ -218,6 +241,7 @@ impl Connection<'_> {
         for e in &outcome.errors {
             tracing::debug!(listener = "tcp", "{e}");
         }
+        self.held.extend(outcome.held);
     }
 }
 

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pipeline::{DbRp, Point, PointBatch, PointSink};
+use pipeline::{DbRp, Held, Point, PointBatch, PointSink};
 
 use crate::lp::{DecodeOptions, Decoder, LineError, Precision};
 use crate::stats::DbRpCounters;
@@ -22,6 +22,9 @@ pub struct WriteOutcome {
     pub errors: Vec<LineError>,
     /// Every bad line, listed in `errors` or not.
     pub bad_lines: usize,
+    /// The points, when a task that must not lose them had no room:
+    /// nothing of them was handed over yet ([`wait_for_room`]).
+    pub held: Option<Held>,
 }
 
 impl WriteOutcome {
@@ -58,6 +61,8 @@ impl WriteOutcome {
 #[derive(Clone, Copy, Debug)]
 pub struct LineSettings {
     pub accept_unsigned: bool,
+    /// `ingest.backpressure_timeout`.
+    pub backpressure_timeout: std::time::Duration,
     /// `ingest.max_*`: line length, fields, tags, errors kept.
     pub limits: crate::lp::LineLimits,
 }
@@ -132,16 +137,47 @@ pub fn decode_with(
     decoder.limits = settings.limits;
     let bad_lines = decoder.decode(body, &opts, &mut points, &mut errors);
     counters.record(body.len(), points.len(), bad_lines);
-    let outcome = WriteOutcome {
+    let mut outcome = WriteOutcome {
         points: points.len(),
         errors,
         bad_lines,
+        held: None,
     };
     if !points.is_empty() {
-        sink.write(PointBatch {
-            dbrp: dbrp.clone(),
-            points,
-        });
+        outcome.held = sink
+            .try_write(PointBatch {
+                dbrp: dbrp.clone(),
+                points,
+            })
+            .err();
     }
     outcome
+}
+
+/// Waits, without holding a thread, for the tasks that must not lose a
+/// write's points to have room for them, and hands them over; `Err` with
+/// the number of points when `timeout` passes first. Then the sink counts
+/// them as refused when `writer_told` (the caller answers 503), else as
+/// dropped.
+pub async fn wait_for_room(
+    sink: &Arc<dyn PointSink>,
+    mut held: Held,
+    timeout: std::time::Duration,
+    writer_told: bool,
+) -> Result<(), usize> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(sink.refuse(held, writer_told));
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        // Tasks drain in slices of milliseconds: no point asking more often.
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        match sink.retry(held) {
+            Ok(()) => return Ok(()),
+            Err(back) => held = back,
+        }
+    }
 }

@@ -4,9 +4,15 @@
 //! tasks that could want it, and the answer for a series is remembered: a
 //! task's YAML `where` that reads only tags gives the same answer for every
 //! point of a series, so it runs once per series, not once per point. A
-//! hundred tasks that each want 1% of the points cost about as much as one. Each task's points from one write are handed
-//! over together, without blocking: a task that cannot keep up loses points
-//! (counted) instead of slowing ingest.
+//! hundred tasks that each want 1% of the points cost about as much as one.
+//! Each task's points from one write are handed over together.
+//!
+//! A full task inbox is met in one of two ways. [`PointSink::try_write`]
+//! (HTTP and TCP writes) hands a write over only when every task that must
+//! not lose points ([`Route::block_when_full`]) has room for its share, and
+//! otherwise gives it back whole, [`Held`], for the listener to retry while
+//! its writer waits: nothing of a write is half-applied. [`PointSink::write`]
+//! (UDP, which cannot push back) never waits: a full inbox drops and counts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +23,84 @@ use crate::point::{DbRp, Name, Point, PointBatch, Series};
 /// Where listeners hand decoded points. Implemented by the [`Router`]; tests
 /// and benchmarks may use their own.
 pub trait PointSink: Send + Sync + 'static {
-    /// Takes a batch. Must not block on slow consumers: a full queue drops and
+    /// Takes a batch. Never blocks on slow consumers: a full queue drops and
     /// counts rather than stalls ingest.
     fn write(&self, batch: PointBatch);
+
+    /// Takes a batch if every task that must not lose points has room for
+    /// it now; otherwise nothing of it is handed over and it comes back, to
+    /// [`retry`](Self::retry) later or [`refuse`](Self::refuse).
+    fn try_write(&self, batch: PointBatch) -> Result<(), Held> {
+        self.write(batch);
+        Ok(())
+    }
+
+    /// [`try_write`](Self::try_write) again, for a write given back.
+    fn retry(&self, held: Held) -> Result<(), Held> {
+        let _ = held;
+        Ok(())
+    }
+
+    /// Gives up on a write given back: its writer is told it was not taken
+    /// (HTTP 503) or, when it cannot be told (TCP), its points are counted
+    /// as dropped. Returns how many points it held.
+    fn refuse(&self, held: Held, writer_told: bool) -> usize {
+        let _ = writer_told;
+        held.points
+    }
+}
+
+/// A write [`PointSink::try_write`] gave back, already routed: retrying it
+/// does not route it again.
+pub struct Held {
+    planned: Planned,
+    points: usize,
+}
+
+impl Held {
+    /// The points of the write (a point for two tasks counts once).
+    pub fn points(&self) -> usize {
+        self.points
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("points", &self.points)
+            .finish()
+    }
+}
+
+/// One write, split by the tasks that take it.
+struct Planned {
+    table: Arc<Table>,
+    dbrp: DbRp,
+    /// Each route's share, by route index; empty when `whole` is set.
+    per_route: Vec<Vec<Point>>,
+    /// The one route that takes every point, and the points.
+    whole: Option<(usize, Vec<Point>)>,
+}
+
+impl Planned {
+    fn shares(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let whole = self.whole.iter().map(|(i, p)| (*i, p.len()));
+        let split = self
+            .per_route
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(i, p)| (i, p.len()));
+        whole.chain(split)
+    }
+
+    /// Whether every route that must not lose points has room for its share.
+    fn fits(&self) -> bool {
+        self.shares().all(|(i, n)| {
+            let route = &self.table.routes[i];
+            !route.block_when_full || route.inbox.room() >= n
+        })
+    }
 }
 
 /// A task's input, as the router sees it.
@@ -27,6 +108,18 @@ pub trait TaskInbox: Send + Sync {
     /// Offers points; returns how many were accepted (the rest were dropped
     /// because the task's queue is full). Must not block.
     fn offer(&self, batch: PointBatch) -> usize;
+
+    /// Points it can take now without going over its bound.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Queues points the router found room for: taken even if another
+    /// write took that room meanwhile (by at most one write's worth per
+    /// concurrent writer), refused only when the task is stopping.
+    fn push(&self, batch: PointBatch) -> usize {
+        self.offer(batch)
+    }
 }
 
 /// A predicate on points: the YAML `where` of a task, with the names it
@@ -71,6 +164,9 @@ pub struct Route {
     pub measurement: Option<Name>,
     pub filter: Option<PointFilter>,
     pub inbox: Arc<dyn TaskInbox>,
+    /// A full inbox makes writes wait ([`PointSink::try_write`]) rather
+    /// than drop: the task's `overflow: block`, the default.
+    pub block_when_full: bool,
 }
 
 impl Route {
@@ -191,6 +287,7 @@ struct Counters {
     unrouted: AtomicU64,
     routed: AtomicU64,
     dropped: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// Routes points to the tasks that want them.
@@ -265,37 +362,29 @@ impl Router {
         self.counters.routed.load(Ordering::Relaxed)
     }
 
-    /// Points a task's full queue refused.
+    /// Points lost to a full task queue: offered to a task that drops
+    /// when full, or held past the wait of a writer that cannot be told.
     pub fn dropped_points(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
-    fn offer(&self, route: &Route, dbrp: &DbRp, points: Vec<Point>) {
-        let offered = points.len();
-        let accepted = route.inbox.offer(PointBatch {
-            dbrp: dbrp.clone(),
-            points,
-        });
-        self.counters
-            .routed
-            .fetch_add(accepted as u64, Ordering::Relaxed);
-        if accepted < offered {
-            self.counters
-                .dropped
-                .fetch_add((offered - accepted) as u64, Ordering::Relaxed);
-        }
+    /// Points of writes refused because a task had no room in time, whose
+    /// writer was told (HTTP 503) and keeps them.
+    pub fn refused_points(&self) -> u64 {
+        self.counters.refused.load(Ordering::Relaxed)
     }
 }
 
-impl PointSink for Router {
-    fn write(&self, batch: PointBatch) {
+impl Router {
+    /// Splits a write by the tasks that take it; `None` when none does.
+    fn plan(&self, batch: PointBatch) -> Option<Planned> {
         let table = self.current();
         let PointBatch { dbrp, mut points } = batch;
         if table.routes.is_empty() {
             self.counters
                 .unrouted
                 .fetch_add(points.len() as u64, Ordering::Relaxed);
-            return;
+            return None;
         }
         let mut learned: Learned = HashMap::new();
         // Whether each route takes this write's database: once per write.
@@ -323,7 +412,7 @@ impl PointSink for Router {
                 same += 1;
             }
             if same == points.len() {
-                whole = only;
+                whole = only.map(|o| (o, std::mem::take(&mut points)));
             } else {
                 per_route = vec![Vec::new(); table.routes.len()];
                 let rest = points.split_off(same);
@@ -360,14 +449,89 @@ impl PointSink for Router {
         self.counters
             .unrouted
             .fetch_add(unrouted, Ordering::Relaxed);
-        if let Some(only) = whole {
-            self.offer(&table.routes[only], &dbrp, points);
-        }
-        for (route, points) in table.routes.iter().zip(per_route) {
-            if !points.is_empty() {
-                self.offer(route, &dbrp, points);
+        (whole.is_some() || per_route.iter().any(|p| !p.is_empty())).then_some(Planned {
+            table,
+            dbrp,
+            per_route,
+            whole,
+        })
+    }
+
+    /// Hands every share to its task. `room_checked`: the shares of tasks
+    /// that block were found to fit, so they are pushed, not offered.
+    fn deliver(&self, planned: Planned, room_checked: bool) {
+        let Planned {
+            table,
+            dbrp,
+            per_route,
+            whole,
+        } = planned;
+        let shares = whole.into_iter().chain(
+            per_route
+                .into_iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty()),
+        );
+        for (i, points) in shares {
+            let route = &table.routes[i];
+            let offered = points.len();
+            let batch = PointBatch {
+                dbrp: dbrp.clone(),
+                points,
+            };
+            let accepted = if room_checked && route.block_when_full {
+                route.inbox.push(batch)
+            } else {
+                route.inbox.offer(batch)
+            };
+            self.counters
+                .routed
+                .fetch_add(accepted as u64, Ordering::Relaxed);
+            if accepted < offered {
+                self.counters
+                    .dropped
+                    .fetch_add((offered - accepted) as u64, Ordering::Relaxed);
             }
         }
+    }
+
+    fn deliver_if_room(&self, planned: Planned, points: usize) -> Result<(), Held> {
+        if planned.fits() {
+            self.deliver(planned, true);
+            Ok(())
+        } else {
+            Err(Held { planned, points })
+        }
+    }
+}
+
+impl PointSink for Router {
+    fn write(&self, batch: PointBatch) {
+        if let Some(planned) = self.plan(batch) {
+            self.deliver(planned, false);
+        }
+    }
+
+    fn try_write(&self, batch: PointBatch) -> Result<(), Held> {
+        let points = batch.points.len();
+        match self.plan(batch) {
+            Some(planned) => self.deliver_if_room(planned, points),
+            None => Ok(()),
+        }
+    }
+
+    fn retry(&self, held: Held) -> Result<(), Held> {
+        self.deliver_if_room(held.planned, held.points)
+    }
+
+    fn refuse(&self, held: Held, writer_told: bool) -> usize {
+        let counter = if writer_told {
+            &self.counters.refused
+        } else {
+            &self.counters.dropped
+        };
+        counter.fetch_add(held.points as u64, Ordering::Relaxed);
+        held.points
     }
 }
 
@@ -394,6 +558,18 @@ mod tests {
             points.extend(batch.points.into_iter().take(n));
             n
         }
+
+        fn room(&self) -> usize {
+            let queued = self.points.lock().unwrap().len();
+            self.capacity
+                .map_or(usize::MAX, |c| c.saturating_sub(queued))
+        }
+
+        fn push(&self, batch: PointBatch) -> usize {
+            let n = batch.points.len();
+            self.points.lock().unwrap().extend(batch.points);
+            n
+        }
     }
 
     fn point(m: &str, host: &str) -> Point {
@@ -417,6 +593,7 @@ mod tests {
             measurement: measurement.map(Name::from),
             filter: None,
             inbox,
+            block_when_full: false,
         }
     }
 
@@ -560,6 +737,59 @@ mod tests {
         assert_eq!(times(&all), [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(router.routed_points(), 10);
         assert_eq!(router.unrouted_points(), 0);
+    }
+
+    #[test]
+    fn a_write_waits_whole_for_a_task_that_blocks_and_is_never_half_applied() {
+        let router = Router::new();
+        let slow = Arc::new(Collect {
+            capacity: Some(3),
+            ..Default::default()
+        });
+        let other = Arc::new(Collect::default());
+        let dropper = Arc::new(Collect {
+            capacity: Some(1),
+            ..Default::default()
+        });
+        let mut blocking = route("slow", None, vec![], slow.clone());
+        blocking.block_when_full = true;
+        router.upsert(blocking);
+        router.upsert(route("other", None, vec![], other.clone()));
+        router.upsert(route("dropper", None, vec![], dropper.clone()));
+        let write = |n: i64| PointBatch {
+            dbrp: DbRp::new("d", "r"),
+            points: (0..n)
+                .map(|t| Point {
+                    time: t,
+                    ..point("cpu", "a")
+                })
+                .collect(),
+        };
+        assert!(router.try_write(write(2)).is_ok());
+        // Two more do not fit the slow task's 3: nobody gets them.
+        let held = router.try_write(write(2)).unwrap_err();
+        assert_eq!(held.points(), 2);
+        assert_eq!(other.points.lock().unwrap().len(), 2);
+        assert_eq!(slow.points.lock().unwrap().len(), 2);
+        let held = router.retry(held).unwrap_err();
+        // The slow task catches up; the retry goes through, routed once.
+        slow.points.lock().unwrap().clear();
+        assert!(router.retry(held).is_ok());
+        assert_eq!(slow.points.lock().unwrap().len(), 2);
+        assert_eq!(other.points.lock().unwrap().len(), 4);
+        // A task that drops when full never holds a write up.
+        assert_eq!(dropper.points.lock().unwrap().len(), 1);
+        assert_eq!(router.dropped_points(), 3);
+        // Given up on: counted by whether its writer was told.
+        let held = router.try_write(write(5)).unwrap_err();
+        assert_eq!(router.refuse(held, true), 5);
+        assert_eq!(router.refused_points(), 5);
+        let held = router.try_write(write(5)).unwrap_err();
+        router.refuse(held, false);
+        assert_eq!(router.dropped_points(), 8);
+        // `write` (UDP) never waits: what does not fit is dropped.
+        router.write(write(2));
+        assert_eq!(slow.points.lock().unwrap().len(), 3);
     }
 
     #[test]

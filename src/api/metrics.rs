@@ -89,8 +89,13 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
         ),
         (
             "kapacitor_router_dropped_points_total",
-            "Points a full task queue refused.",
+            "Points lost to a full task queue: of tasks with overflow: drop, UDP, or TCP writes that waited past ingest.backpressure_timeout.",
             state.router.dropped_points(),
+        ),
+        (
+            "kapacitor_router_refused_points_total",
+            "Points of HTTP writes answered 503 because a task had no room in time (the writer keeps them).",
+            state.router.refused_points(),
         ),
     ];
     for (name, help, value) in router {

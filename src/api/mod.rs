@@ -132,6 +132,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "unrouted_points": state.router.unrouted_points(),
             "routed_points": state.router.routed_points(),
             "dropped_points": state.router.dropped_points(),
+            "refused_points": state.router.refused_points(),
         },
         "http_refused": {
             "auth_failures": state.auth.failures(),

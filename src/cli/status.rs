@@ -96,6 +96,11 @@ fn render(s: &Value) -> String {
         "points no task wanted: {}",
         num(&s["router"]["unrouted_points"])
     );
+    let _ = writeln!(
+        out,
+        "points refused with 503 (tasks behind; writers retry): {}",
+        num(&s["router"]["refused_points"])
+    );
     let states = &s["alert_states"];
     if states.is_object() {
         let _ = writeln!(

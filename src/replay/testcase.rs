@@ -417,6 +417,7 @@ fn route(
         measurement: meta.and_then(|m| m.from.as_deref()).map(Into::into),
         filter,
         inbox: inbox.clone(),
+        block_when_full: false,
     });
     for (dbrp, point) in points {
         router.write(PointBatch {

@@ -96,6 +96,9 @@ fn upsert(tasks: &TaskManager, files: TaskFiles) {
     if let Some(q) = &meta.query {
         extra.insert("query".to_string(), q.clone());
     }
+    if meta.overflow != config::Overflow::Block {
+        extra.insert("overflow".to_string(), meta.overflow.as_str().to_string());
+    }
     if let Some(p) = meta.period {
         extra.insert(
             "period".to_string(),

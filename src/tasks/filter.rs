@@ -12,6 +12,16 @@ pub(super) fn where_filter(
     Ok(Some(point_filter(source)?))
 }
 
+/// What a write meets when the task's inbox is full: its `overflow` (YAML,
+/// or the API's task meta), `block` by default.
+pub(super) fn overflow(def: &TaskDefinition) -> Result<config::Overflow, TaskError> {
+    def.meta
+        .get("overflow")
+        .map_or(Ok(config::Overflow::Block), |o| {
+            config::Overflow::parse(o).map_err(TaskError::Script)
+        })
+}
+
 /// The router's filter for a task's YAML `where` (InfluxQL-style or lambda
 /// style), compiled once.
 pub fn point_filter(source: &str) -> Result<pipeline::PointFilter, config::WhereError> {

@@ -20,7 +20,7 @@ pub mod vars;
 pub use env::{Env, HttpOutRegistry};
 pub(crate) use env::{deadman_templates, sideload_source};
 pub use filter::point_filter;
-use filter::where_filter;
+use filter::{overflow, where_filter};
 pub use info::{TaskInfo, TaskStatus};
 use info::{info, with_file_error};
 use store::Times;
@@ -361,6 +361,7 @@ impl TaskManager {
         if let Some(w) = def.meta.get("where") {
             config::WherePredicate::parse_with_depth(w, self.limits.max_expression_depth)?;
         }
+        overflow(&def)?;
         let vars = match def.meta.get("vars") {
             None => None,
             Some(text) => Some(
@@ -514,6 +515,7 @@ impl TaskManager {
                 measurement: entry.def.measurement.as_deref().map(Name::from),
                 filter: where_filter(&entry.def)?,
                 inbox: Arc::new(handle.clone()),
+                block_when_full: overflow(&entry.def)? == config::Overflow::Block,
             });
         }
         entry.running = Some(Running {

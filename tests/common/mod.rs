@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub fn kapacitord() -> Command {
@@ -98,4 +99,19 @@ pub fn exchange(addr: &str, request: &str, wait: Duration) -> (u16, String) {
         .unwrap_or(0);
     let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_string())
+}
+
+/// An HTTP server that accepts connections, reads nothing and never
+/// answers; and the connections it accepted.
+pub fn silent_http() -> (SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holding = held.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            holding.lock().unwrap().push(stream);
+        }
+    });
+    (addr, held)
 }
