@@ -33,8 +33,8 @@ mod yaml;
 
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
-    HttpPostConfig, InfluxDbConfig, IngestConfig, LoggingConfig, PipelineConfig, TcpConfig,
-    UdpConfig, UserConfig,
+    HttpPostConfig, InfluxDbConfig, IngestConfig, LoggingConfig, PipelineConfig, ReplayConfig,
+    TcpConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use model::{DbRp, TaskType};
