@@ -6,11 +6,13 @@
 //! kapacitorLoopback would have written. Alert handlers act only when asked
 //! to ([`Effects::fire_handlers`]).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pipeline::build::{build_dag, build_stream_task};
 use pipeline::{DbRp, Point, PointBatch};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::effects::endpoints::HttpEndpoints;
@@ -50,30 +52,29 @@ pub struct Instance {
     finished: bool,
 }
 
-/// What an instance produced.
-pub struct Outcome {
+/// What an instance produced, as JSON values: what a replay shows, and
+/// what a test case's expectations are compared with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Produced {
     /// The alert events it published (the last thousand), as handlers get
     /// them.
     pub alerts: Vec<Value>,
     /// Events published, kept or not.
     pub alerts_total: u64,
-    /// Its httpOut endpoints, by name.
-    pub http_out: Vec<(String, Arc<pipeline::nodes::http_out::HttpOutEndpoint>)>,
-    /// What influxDBOut would have written, `db.rp <line>`.
-    pub influxdb: Vec<String>,
-    pub influxdb_total: u64,
-    /// What kapacitorLoopback would have written, `db.rp <line>`.
+    /// httpOut results by endpoint name.
+    pub http_out: BTreeMap<String, Value>,
+    /// What influxDBOut would have written (the first 100,000 lines):
+    /// `db.rp <line protocol>`.
+    pub influxdb_out: Vec<String>,
+    pub influxdb_out_total: u64,
+    /// What kapacitorLoopback would have written, the same way.
     pub loopback: Vec<String>,
 }
 
-impl Outcome {
-    /// The httpOut endpoint `name`'s latest result, as JSON.
-    pub fn http_out_result(&self, name: &str) -> Option<Value> {
-        self.http_out
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, e)| serde_json::to_value(e.result()).unwrap_or_default())
-    }
+/// What an instance produced, and its httpOut endpoints themselves.
+pub struct Outcome {
+    pub produced: Produced,
+    pub endpoints: Vec<(String, Arc<pipeline::nodes::http_out::HttpOutEndpoint>)>,
 }
 
 impl Instance {
@@ -216,16 +217,28 @@ impl Instance {
         let lock = |m: &Mutex<Vec<String>>| {
             std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()))
         };
+        let endpoints = self.http_out.of_task(&self.task);
         Ok(Outcome {
-            alerts,
-            alerts_total: self.history.published(),
-            http_out: self.http_out.of_task(&self.task),
-            influxdb: lock(&self.captured.influxdb),
-            influxdb_total: self
-                .captured
-                .total
-                .load(std::sync::atomic::Ordering::Relaxed),
-            loopback: lock(&self.looped.0),
+            produced: Produced {
+                alerts,
+                alerts_total: self.history.published(),
+                http_out: endpoints
+                    .iter()
+                    .map(|(n, e)| {
+                        (
+                            n.clone(),
+                            serde_json::to_value(e.result()).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+                influxdb_out: lock(&self.captured.influxdb),
+                influxdb_out_total: self
+                    .captured
+                    .total
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                loopback: lock(&self.looped.0),
+            },
+            endpoints,
         })
     }
 }

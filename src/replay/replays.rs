@@ -16,16 +16,15 @@
 //! results also show at the task's endpoints while the task is not
 //! running, until it is replayed again or enabled.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::file::StreamReader;
-use super::instance::{Effects, Instance, Outcome, TaskFilter};
+use super::instance::{Effects, Instance, Outcome, Produced, TaskFilter};
 use super::recordings::{RecordError, Recordings};
 use crate::tasks::TaskManager;
 
@@ -73,28 +72,15 @@ pub struct ReplayInfo {
     pub date: String,
     /// Points (or batches) handed to the task.
     pub points: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<ReplayResult>,
-}
-
-/// What the replayed task produced.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReplayResult {
-    /// Alert events (the last thousand), as handlers would get them.
-    pub alerts: Vec<Value>,
-    pub alerts_total: u64,
-    /// httpOut results by endpoint name.
-    pub http_out: BTreeMap<String, Value>,
-    /// Lines influxDBOut would have written (the first 100,000):
-    /// `db.rp <line protocol>`.
-    pub influxdb_out: Vec<String>,
-    pub influxdb_out_total: u64,
-    pub loopback: Vec<String>,
     /// Set when the recording's last line was cut short (a crash while
     /// recording) and skipped.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub warning: String,
+    /// How long it ran.
     pub seconds: f64,
+    /// What the task produced, once finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Produced>,
 }
 
 /// Why a replay could not start.
@@ -235,6 +221,8 @@ impl Replays {
                     date: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
                         .to_string(),
                     points: 0,
+                    warning: String::new(),
+                    seconds: 0.0,
                     result: None,
                 }),
                 cancel: AtomicBool::new(false),
@@ -322,30 +310,23 @@ impl Job {
         let seconds = began.elapsed().as_secs_f64();
         match result {
             Ok((outcome, warning)) => {
-                let http_out = outcome
-                    .http_out
-                    .iter()
-                    .map(|(n, e)| {
-                        (
-                            n.clone(),
-                            serde_json::to_value(e.result()).unwrap_or_default(),
-                        )
-                    })
-                    .collect();
                 if !self.tasks.is_running(&self.def.id) {
                     self.tasks
                         .http_out()
-                        .show_replay(&self.def.id, outcome.http_out.clone());
+                        .show_replay(&self.def.id, outcome.endpoints);
                 }
                 self.entry.update(|i| {
                     i.status = "finished";
                     i.progress = 1.0;
-                    i.result = Some(result_of(outcome, http_out, warning, seconds));
+                    i.warning = warning;
+                    i.seconds = seconds;
+                    i.result = Some(outcome.produced);
                 });
             }
             Err(e) => self.entry.update(|i| {
                 i.status = "failed";
                 i.error = e;
+                i.seconds = seconds;
             }),
         }
     }
@@ -478,23 +459,5 @@ impl Job {
             });
         }
         instance.finish(FINISH_WAIT)
-    }
-}
-
-fn result_of(
-    outcome: Outcome,
-    http_out: BTreeMap<String, Value>,
-    warning: String,
-    seconds: f64,
-) -> ReplayResult {
-    ReplayResult {
-        alerts: outcome.alerts,
-        alerts_total: outcome.alerts_total,
-        http_out,
-        influxdb_out: outcome.influxdb,
-        influxdb_out_total: outcome.influxdb_total,
-        loopback: outcome.loopback,
-        warning,
-        seconds,
     }
 }

@@ -45,7 +45,7 @@ use ingest::lp::Precision;
 use pipeline::time::parse_rfc3339;
 use serde_json::Value;
 
-use crate::replay::instance::{Effects, Instance, Outcome, TaskFilter};
+use crate::replay::instance::{Effects, Instance, Produced, TaskFilter};
 use crate::replay::recording::{read_brpl, read_srpl};
 
 /// `1971-01-01T00:00:00Z`, where test cases start their clock.
@@ -288,7 +288,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             running.finish(CASE_TIMEOUT).map_err(Failure)?
         }
     };
-    compare_outputs(&expected["outputs"], &outcome, &sink.posts())
+    compare_outputs(&expected["outputs"], &outcome.produced, &sink.posts())
 }
 
 /// Shifts batches so that their first point is at `zero`.
@@ -386,11 +386,11 @@ fn force_parallelism(plan: &mut dsl::Plan, n: usize) {
 /// test` does: `posted` is what reached the case's `{{POST_URL}}` sink.
 pub fn compare_outputs(
     outputs: &Value,
-    outcome: &Outcome,
+    outcome: &Produced,
     posted: &[(String, Value)],
 ) -> Result<(), Failure> {
     for (key, lines) in [
-        ("influxdbOut", &outcome.influxdb),
+        ("influxdbOut", &outcome.influxdb_out),
         ("loopback", &outcome.loopback),
     ] {
         if let Some(expected) = outputs.get(key) {
@@ -450,7 +450,7 @@ pub fn compare_outputs(
     };
     for http in endpoints {
         let name = http["name"].as_str().unwrap_or("");
-        let Some(actual) = outcome.http_out_result(name) else {
+        let Some(actual) = outcome.http_out.get(name).cloned() else {
             return Err(Failure(format!("the script has no httpOut('{name}')")));
         };
         let expected = &http["result"];
