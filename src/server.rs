@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::replay::recordings::Recordings;
+use crate::replay::replays::Replays;
 use crate::tasks::TaskManager;
 use crate::tasks::dir::TaskDirSync;
 
@@ -28,6 +30,8 @@ pub enum ServerError {
     Store(#[from] storage::StoreError),
     #[error("{0}")]
     TaskDir(String),
+    #[error("recordings: {0}")]
+    Recordings(String),
     #[error("cannot restore the stored tasks: {0}")]
     Restore(#[from] crate::tasks::TaskError),
     #[error("cannot bind the {listener} listener to {addr}: {source}")]
@@ -44,6 +48,8 @@ pub struct ServerState {
     pub stats: Arc<IngestStats>,
     pub router: Arc<Router>,
     pub tasks: Arc<TaskManager>,
+    pub recordings: Arc<Recordings>,
+    pub replays: Arc<Replays>,
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
@@ -83,8 +89,9 @@ impl Server {
                     source: std::io::Error::other(e.to_string()),
                 })
             })??;
+        let store = Arc::new(store);
         let tasks = Arc::new(
-            TaskManager::with_store(router.clone(), Arc::new(store))
+            TaskManager::with_store(router.clone(), store.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
                 .with_limits(&config.limits)
@@ -100,6 +107,19 @@ impl Server {
         if restored > 0 {
             tracing::info!(tasks = restored, "restored enabled tasks");
         }
+        let (data_dir, limits, routing) = (
+            config.data_dir.clone(),
+            config.replay.clone(),
+            router.clone(),
+        );
+        let recordings = tokio::task::spawn_blocking(move || {
+            Recordings::open(&data_dir, store, routing, limits)
+        })
+        .await
+        .map_err(|e| ServerError::Recordings(e.to_string()))?
+        .map_err(|e| ServerError::Recordings(e.to_string()))?;
+        let recordings = Arc::new(recordings);
+        let replays = Arc::new(Replays::new(tasks.clone(), recordings.clone()));
         let dir = config.tasks_dir.clone();
         let syncing = tasks.clone();
         let task_dir = tokio::task::spawn_blocking(move || TaskDirSync::start(&dir, syncing))
@@ -202,6 +222,8 @@ impl Server {
             stats,
             router,
             tasks,
+            recordings,
+            replays,
             started: SystemTime::now(),
             started_at: Instant::now(),
             addrs,
@@ -251,7 +273,10 @@ impl Server {
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
-        // Listeners are gone, so no more points arrive: let tasks drain.
+        // Listeners are gone, so no more points arrive: close the live
+        // recordings, and let tasks drain.
+        let recordings = self.state.recordings.clone();
+        let _ = tokio::task::spawn_blocking(move || recordings.stop_all()).await;
         let tasks = self.state.tasks.clone();
         let _ = tokio::task::spawn_blocking(move || tasks.stop_all()).await;
     }

@@ -43,6 +43,7 @@ pub struct DaemonConfig {
     pub httppost: Vec<HttpPostConfig>,
     pub deadman: DeadmanConfig,
     pub limits: LimitsConfig,
+    pub replay: ReplayConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -278,6 +279,37 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Recordings (`<data_dir>/recordings/`) and replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayConfig {
+    /// A recording stops when its file would grow past this many bytes;
+    /// the recording keeps what it has and says why it stopped. Default
+    /// 512 MiB.
+    pub max_recording_bytes: u64,
+    /// The longest a live recording may run. Default 24h.
+    pub max_recording_duration: std::time::Duration,
+    /// Live recordings and replays that may run at once (each). Default 8.
+    pub max_running: usize,
+    /// Points a live recording may have waiting for its writer; past that
+    /// it drops (counted in the recording). Default 100,000.
+    pub queue_points: usize,
+    /// Finished replays (and their results) kept for the API; the oldest
+    /// is forgotten first. Default 100.
+    pub keep_replays: usize,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            max_recording_bytes: 512 << 20,
+            max_recording_duration: std::time::Duration::from_secs(24 * 3600),
+            max_running: 8,
+            queue_points: 100_000,
+            keep_replays: 100,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// A level (`info`) or directives (`info,ingest=debug`); see [`crate::LOG_LEVELS`].
@@ -304,6 +336,7 @@ impl Default for DaemonConfig {
             httppost: Vec::new(),
             deadman: DeadmanConfig::default(),
             limits: LimitsConfig::default(),
+            replay: ReplayConfig::default(),
         }
     }
 }

@@ -386,6 +386,41 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_forecast",
         c.limits.max_forecast,
     );
+
+    out.section(
+        "Recordings (files under data_dir/recordings) and replays.",
+        "replay",
+    );
+    out.key(
+        1,
+        "A recording stops (keeping what it has, with an error saying why) when its file would grow past this.",
+        "max_recording_bytes",
+        c.replay.max_recording_bytes,
+    );
+    out.key(
+        1,
+        "The longest a live recording may run.",
+        "max_recording_duration",
+        quote(&go_like_duration(c.replay.max_recording_duration)),
+    );
+    out.key(
+        1,
+        "Live recordings, and replays, that may run at once (each).",
+        "max_running",
+        c.replay.max_running,
+    );
+    out.key(
+        1,
+        "Points a live recording may have waiting for its writer; past that it drops them and counts them.",
+        "queue_points",
+        c.replay.queue_points,
+    );
+    out.key(
+        1,
+        "Finished replays (with their results) kept for the API; the oldest goes first.",
+        "keep_replays",
+        c.replay.keep_replays,
+    );
     out.0
 }
 

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
-    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, UdpConfig,
+    UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -31,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "httppost",
     "deadman",
     "limits",
+    "replay",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_script_size",
@@ -40,6 +42,13 @@ const LIMITS_KEYS: &[&str] = &[
     "max_parallelism",
     "max_history",
     "max_forecast",
+];
+const REPLAY_KEYS: &[&str] = &[
+    "max_recording_bytes",
+    "max_recording_duration",
+    "max_running",
+    "queue_points",
+    "keep_replays",
 ];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &[
@@ -137,6 +146,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "httppost" => set(&mut config.httppost, w.httppost("httppost", value)),
             "deadman" => w.deadman(value, &mut config.deadman),
             "limits" => w.limits(value, &mut config.limits),
+            "replay" => w.replay(value, &mut config.replay),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -710,6 +720,42 @@ impl<'f> Walker<'f> {
                         self.error(&full, value, "a task's inbox must hold at least one point");
                     }
                     set(&mut c.inbox_points, n.filter(|&n| n > 0));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn replay(&mut self, node: &Node, c: &mut ReplayConfig) {
+        for (key, value) in self.mapping("replay", node, REPLAY_KEYS) {
+            let full = dotted("replay", key);
+            match key {
+                "max_recording_bytes" => {
+                    let n = self.size(&full, value);
+                    if n == Some(0) {
+                        self.error(&full, value, "a recording must be allowed some bytes");
+                    }
+                    set(&mut c.max_recording_bytes, n.filter(|&n| n > 0));
+                }
+                "max_recording_duration" => {
+                    let d = self.string(&full, value).and_then(|text| {
+                        crate::task::parse_duration(&text)
+                            .map_err(|message| self.error(&full, value, message))
+                            .ok()
+                    });
+                    set(&mut c.max_recording_duration, d);
+                }
+                "max_running" | "queue_points" | "keep_replays" => {
+                    let n = self.count(&full, value);
+                    if n == Some(0) {
+                        self.error(&full, value, "must be at least 1");
+                    }
+                    let n = n.filter(|&n| n > 0);
+                    match key {
+                        "max_running" => set(&mut c.max_running, n),
+                        "queue_points" => set(&mut c.queue_points, n),
+                        _ => set(&mut c.keep_replays, n),
+                    }
                 }
                 _ => {}
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +15,8 @@ use crate::server::ServerState;
 mod auth;
 mod host_check;
 mod metrics;
+mod recordings;
+mod replays;
 mod tasks;
 
 pub use auth::Auth;
@@ -32,6 +34,35 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             get(tasks::get).patch(tasks::update).delete(tasks::delete),
         )
         .route("/kapacitor/v1/tasks/{id}/{endpoint}", get(http_out))
+        .route("/kapacitor/v1/recordings", get(recordings::list))
+        .route("/kapacitor/v1/recordings/stream", post(recordings::stream))
+        .route(
+            "/kapacitor/v1/recordings/batch",
+            post(recordings::needs_influxdb),
+        )
+        .route(
+            "/kapacitor/v1/recordings/query",
+            post(recordings::needs_influxdb),
+        )
+        .route(
+            "/kapacitor/v1/recordings/file",
+            post(recordings::import).layer(DefaultBodyLimit::max(
+                usize::try_from(state.config.replay.max_recording_bytes).unwrap_or(usize::MAX),
+            )),
+        )
+        .route(
+            "/kapacitor/v1/recordings/{id}",
+            get(recordings::get).delete(recordings::delete),
+        )
+        .route("/kapacitor/v1/recordings/{id}/stop", post(recordings::stop))
+        .route(
+            "/kapacitor/v1/replays",
+            get(replays::list).post(replays::create),
+        )
+        .route(
+            "/kapacitor/v1/replays/{id}",
+            get(replays::get).delete(replays::delete),
+        )
         .route("/kapacitor/v1/alerts", get(alerts))
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
         .route("/metrics", get(metrics::metrics))

@@ -12,7 +12,7 @@ use pipeline::DbRp;
 use serde::Deserialize;
 
 use crate::server::ServerState;
-use crate::tasks::{TaskDefinition, TaskError, TaskManager};
+use crate::tasks::{TaskDefinition, TaskError, TaskManager, valid_id};
 
 /// The body of `POST /tasks` and `PATCH /tasks/ID`; in a PATCH every member
 /// is optional and only what is given changes.
@@ -40,14 +40,6 @@ pub struct TaskBody {
     /// Values for the script's vars, as Kapacitor takes them:
     /// `{"name": {"type": "int", "value": 5}}`; `{}` clears them.
     pub vars: Option<serde_json::Value>,
-}
-
-/// Task ids as Kapacitor allows them: letters, digits, `-`, `.`, `_`.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 fn task_error(e: TaskError) -> Response {

@@ -1,4 +1,4 @@
-//! `kapacitor list tasks`: one line per task.
+//! `kapacitor list tasks|recordings|replays`: one line each.
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use super::http::send;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to list: tasks.
+    /// What to list: tasks, recordings or replays.
     what: What,
     /// Set by the global `--json`.
     #[arg(skip)]
@@ -19,17 +19,27 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum What {
     Tasks,
+    Recordings,
+    Replays,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
-    let What::Tasks = args.what;
-    let reply = send(Method::GET, url, "/kapacitor/v1/tasks", Vec::new())?.ok()?;
+    let path = match args.what {
+        What::Tasks => "/kapacitor/v1/tasks",
+        What::Recordings => "/kapacitor/v1/recordings",
+        What::Replays => "/kapacitor/v1/replays",
+    };
+    let reply = send(Method::GET, url, path, Vec::new())?.ok()?;
     let body: Value = serde_json::from_slice(&reply.body)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&body));
+    match args.what {
+        What::Tasks => print!("{}", render(&body)),
+        What::Recordings => print!("{}", render_recordings(&body)),
+        What::Replays => print!("{}", render_replays(&body)),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -59,6 +69,52 @@ fn render(body: &Value) -> String {
             t["executing"].as_bool().unwrap_or(false),
             dbrps.join(" ")
         ));
+    }
+    out
+}
+
+fn render_recordings(body: &Value) -> String {
+    let mut out = format!(
+        "{:<24} {:<7} {:<9} {:>10} {:>10} {:<20} {}\n",
+        "ID", "Type", "Status", "Points", "Size", "Date", "Source"
+    );
+    for r in body["recordings"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<24} {:<7} {:<9} {:>10} {:>10} {:<20} {}\n",
+            r["id"].as_str().unwrap_or(""),
+            r["type"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+            r["points"],
+            r["size"],
+            r["date"].as_str().unwrap_or("").get(..19).unwrap_or(""),
+            r["source"].as_str().unwrap_or(""),
+        ));
+        if let Some(e) = r["error"].as_str().filter(|e| !e.is_empty()) {
+            out.push_str(&format!("    error: {e}\n"));
+        }
+    }
+    out
+}
+
+fn render_replays(body: &Value) -> String {
+    let mut out = format!(
+        "{:<24} {:<24} {:<24} {:<9} {:<5} {:>8} {}\n",
+        "ID", "Task", "Recording", "Status", "Clock", "Progress", "Date"
+    );
+    for r in body["replays"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<24} {:<24} {:<24} {:<9} {:<5} {:>7.0}% {}\n",
+            r["id"].as_str().unwrap_or(""),
+            r["task"].as_str().unwrap_or(""),
+            r["recording"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+            r["clock"].as_str().unwrap_or(""),
+            r["progress"].as_f64().unwrap_or(0.0) * 100.0,
+            r["date"].as_str().unwrap_or(""),
+        ));
+        if let Some(e) = r["error"].as_str().filter(|e| !e.is_empty()) {
+            out.push_str(&format!("    error: {e}\n"));
+        }
     }
     out
 }

@@ -13,6 +13,8 @@ mod define;
 mod http;
 mod list;
 mod push;
+mod record;
+mod replay;
 mod show;
 mod status;
 mod task;
@@ -58,9 +60,10 @@ enum Command {
     Enable(task::Args),
     /// Stop tasks, keeping their definitions.
     Disable(task::Args),
-    /// Stop and forget tasks.
+    /// Stop and forget tasks; `delete recordings|replays ID...` forgets
+    /// those.
     Delete(task::Args),
-    /// List tasks.
+    /// List tasks, recordings or replays.
     List(list::Args),
     /// Show a task: metadata, script, and its DAG with counters.
     Show(show::Args),
@@ -68,11 +71,19 @@ enum Command {
     Push(push::Args),
     /// Recent alert events.
     Alerts(alerts::Args),
+    /// Make a recording: of the live stream, or from a file.
+    Record(record::Args),
+    /// Record the live stream until `stop-recording`.
+    StartRecording(record::StartArgs),
+    /// Stop a live recording.
+    StopRecording(record::StopArgs),
+    /// Replay a recording into a task and show what it produced.
+    Replay(replay::Args),
 }
 
 /// Runs the CLI with the process's arguments.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(go_style_flags(std::env::args()));
     let (url, json) = (cli.url.as_str(), cli.json);
     let result = match cli.command {
         Command::Write(mut a) => {
@@ -127,11 +138,56 @@ pub fn main() -> ExitCode {
             a.json = json;
             alerts::run(a, url)
         }
+        Command::Record(mut a) => {
+            a.json = json;
+            record::run(a, url)
+        }
+        Command::StartRecording(mut a) => {
+            a.json = json;
+            record::start(a, url)
+        }
+        Command::StopRecording(mut a) => {
+            a.json = json;
+            record::stop(a, url)
+        }
+        Command::Replay(mut a) => {
+            a.json = json;
+            replay::run(a, url)
+        }
     };
     match result {
         Ok(code) => code,
         Err(err) => fail(json, &format!("{err:#}")),
     }
+}
+
+/// Kapacitor 1.x's flags take one dash (`-task T`): those of the record
+/// and replay commands are read as ours (`--task T`), so its runbooks work.
+const GO_STYLE_FLAGS: &[&str] = &[
+    "task",
+    "duration",
+    "no-wait",
+    "recording-id",
+    "recording",
+    "real-clock",
+    "rec-time",
+    "replay-id",
+    "url",
+    "type",
+    "precision",
+];
+
+fn go_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.map(|a| {
+        let name = a.strip_prefix('-').filter(|n| !n.starts_with('-'));
+        match name {
+            Some(n) if GO_STYLE_FLAGS.contains(&n.split('=').next().unwrap_or(n)) => {
+                format!("-{a}")
+            }
+            _ => a,
+        }
+    })
+    .collect()
 }
 
 /// Reports a failure as one line (`error: ...` on standard error, or

@@ -1,4 +1,6 @@
-//! `kapacitor enable|disable|delete NAME...`: change tasks' state.
+//! `kapacitor enable|disable|delete NAME...`: change tasks' state. `delete`
+//! also takes Kapacitor's `delete tasks|recordings|replays ID...` (and the
+//! seed's `delete recording ID`).
 
 use std::process::ExitCode;
 
@@ -24,11 +26,28 @@ pub enum Action {
     Delete,
 }
 
+/// What `delete KIND ID...` names with its first word, and where those live.
+fn kind_of(word: &str) -> Option<(&'static str, &'static str)> {
+    match word {
+        "tasks" | "task" => Some(("tasks", "task")),
+        "recordings" | "recording" => Some(("recordings", "recording")),
+        "replays" | "replay" => Some(("replays", "replay")),
+        _ => None,
+    }
+}
+
 pub fn run(args: Args, url: &str, action: Action) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut report = Vec::new();
-    for name in &args.names {
-        let path = format!("/kapacitor/v1/tasks/{name}");
+    let (collection, noun, names) = match (action, args.names.split_first()) {
+        (Action::Delete, Some((first, rest))) if !rest.is_empty() && kind_of(first).is_some() => {
+            let (collection, noun) = kind_of(first).unwrap_or(("tasks", "task"));
+            (collection, noun, rest)
+        }
+        _ => ("tasks", "task", &args.names[..]),
+    };
+    for name in names {
+        let path = format!("/kapacitor/v1/{collection}/{name}");
         let reply = match action {
             Action::Enable => send_json(
                 Method::PATCH,
@@ -45,17 +64,17 @@ pub fn run(args: Args, url: &str, action: Action) -> anyhow::Result<ExitCode> {
             Action::Delete => send(Method::DELETE, url, &path, Vec::new())?,
         };
         if reply.status.is_success() {
-            report.push(serde_json::json!({"task": name, "ok": true}));
+            report.push(serde_json::json!({noun: name, "ok": true}));
         } else {
             if !args.json {
                 eprintln!("error: {name}: {}", reply.error_text());
             }
-            report.push(serde_json::json!({"task": name, "error": reply.error_text()}));
+            report.push(serde_json::json!({noun: name, "error": reply.error_text()}));
             failed = true;
         }
     }
     if args.json {
-        println!("{}", serde_json::json!({"ok": !failed, "tasks": report}));
+        println!("{}", serde_json::json!({"ok": !failed, collection: report}));
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -431,6 +431,8 @@ pub struct HandlerRegistry {
     history: Arc<AlertHistory>,
     endpoints: HttpEndpoints,
     sets: Mutex<Vec<(String, Arc<HandlerSet>)>>,
+    /// Whether handlers act; without, events only reach the history.
+    fire: bool,
 }
 
 impl HandlerRegistry {
@@ -439,6 +441,16 @@ impl HandlerRegistry {
             history,
             endpoints: HttpEndpoints::default(),
             sets: Mutex::default(),
+            fire: true,
+        }
+    }
+
+    /// Handlers that never act: events are kept in `history` only (a
+    /// replay's alerts, shown rather than sent).
+    pub fn capturing(history: Arc<AlertHistory>) -> Self {
+        HandlerRegistry {
+            fire: false,
+            ..HandlerRegistry::new(history)
         }
     }
 
@@ -454,9 +466,10 @@ impl HandlerRegistry {
         if let Some((_, set)) = sets.iter().find(|(name, _)| *name == spec.name) {
             return Ok(set.clone());
         }
+        let handlers = if self.fire { &spec.handlers[..] } else { &[] };
         let set = Arc::new(HandlerSet::start(
             &spec.name,
-            &spec.handlers,
+            handlers,
             &self.endpoints,
             self.history.clone(),
         )?);

@@ -26,11 +26,17 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRIES: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
-/// What `kapacitor test` keeps instead of writing to InfluxDB.
+/// Lines a capture keeps; later ones are only counted.
+pub const CAPTURED_LINES: usize = 100_000;
+
+/// What `kapacitor test` and replays keep instead of writing to InfluxDB.
 #[derive(Debug, Default)]
 pub struct Captured {
-    /// Lines `influxDBOut` would have written, as `db.rp <line>`.
+    /// Lines `influxDBOut` would have written, as `db.rp <line>`: the first
+    /// [`CAPTURED_LINES`] of them.
     pub influxdb: Mutex<Vec<String>>,
+    /// Every line it would have written, kept or not.
+    pub total: std::sync::atomic::AtomicU64,
 }
 
 /// One task's output workers.
@@ -235,7 +241,12 @@ impl Output for Worker {
             let text = String::from_utf8_lossy(&payload.body);
             let mut kept = captured.influxdb.lock().unwrap_or_else(|e| e.into_inner());
             for line in text.lines() {
-                kept.push(format!("{dbrp} {line}"));
+                captured
+                    .total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if kept.len() < CAPTURED_LINES {
+                    kept.push(format!("{dbrp} {line}"));
+                }
             }
             OutputCounters::add(&self.counters.written, line_count(&payload.body));
             return;

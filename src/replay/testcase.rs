@@ -42,17 +42,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ingest::lp::Precision;
-use pipeline::PointBatch;
-use pipeline::build::{build_dag, build_stream_task};
 use pipeline::time::parse_rfc3339;
 use serde_json::Value;
 
-use crate::effects::handlers::HandlerRegistry;
+use crate::replay::instance::{Effects, Instance, Produced, TaskFilter};
 use crate::replay::recording::{read_brpl, read_srpl};
-use crate::tasks::{Env, HttpOutRegistry};
 
-/// `1971-01-01T00:00:00Z`, where replays start their clock.
-const REPLAY_ZERO_NS: i64 = 31_536_000 * 1_000_000_000;
+/// `1971-01-01T00:00:00Z`, where test cases start their clock.
+pub const REPLAY_ZERO_NS: i64 = 31_536_000 * 1_000_000_000;
 
 /// How to run a case; every way must give the same result.
 #[derive(Clone, Copy, Debug)]
@@ -208,31 +205,28 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         force_parallelism(&mut plan, opts.parallelism);
     }
     let task = expected["test"].as_str().unwrap_or("test").to_string();
-    let http_out = HttpOutRegistry::default();
-    let history: Arc<crate::effects::handlers::AlertHistory> = Arc::default();
-    // No config here: every `.endpoint(NAME)` posts to the case's sink.
-    let endpoints = crate::effects::endpoints::HttpEndpoints::any_name(&sink.url);
     let sideloads = crate::tasks::sideload::Sideloads::default();
-    let handlers = HandlerRegistry::new(history.clone()).with_endpoints(endpoints.clone());
-    let captured = Arc::new(crate::effects::outputs::Captured::default());
-    let outputs = crate::effects::outputs::OutputRegistry::capturing(captured.clone());
-    let looped = Arc::new(LoopbackCapture::default());
-    let env = Env {
-        task: &task,
-        http_out: &http_out,
-        handlers: &handlers,
-        // Cases last seconds of replay time; groups never expire in them.
-        group_idle_timeout: None,
-        alert_states: None,
-        outputs: &outputs,
-        loopback: Some(looped.clone()),
-        deadman: None,
-        endpoints: &endpoints,
+    let effects = Effects {
+        // No config here: every `.endpoint(NAME)` posts to the case's sink.
+        endpoints: crate::effects::endpoints::HttpEndpoints::any_name(&sink.url),
+        fire_handlers: true,
         sideloads: &sideloads,
+        deadman: None,
     };
-    match task_type {
+    let start = |plan: &dsl::Plan| {
+        Instance::start(
+            pool(),
+            &task,
+            plan,
+            task_type,
+            &effects,
+            REPLAY_ZERO_NS,
+            opts.delivery_batch,
+        )
+        .map_err(Failure)
+    };
+    let outcome = match task_type {
         dsl::TaskType::Stream => {
-            let stream = build_stream_task(&plan, &env).map_err(|e| Failure(e.to_string()))?;
             let input = std::fs::read(dir.join("input.srpl"))
                 .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
             let mut points = read_srpl(&input, Precision::Second)
@@ -241,40 +235,23 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
             for (_, p) in &mut points {
                 p.time += shift;
             }
-            let points = route(&task, points, &expected, meta.as_ref())?;
+            let filter = task_filter(&task, &expected, meta.as_ref())?;
             // The replay's clock: it starts at zero and reaches each
             // point's time before the point is delivered (the runner's
             // data clock). Deliver in file order, `delivery_batch` points at
             // a time, never mixing databases in one delivery.
-            let running = spawn(&task, host::TaskKind::Stream(stream));
-            let mut pending: Option<PointBatch> = None;
+            let mut running = start(&plan)?;
             for (dbrp, point) in points {
-                if let Some(batch) = &mut pending {
-                    if batch.dbrp == dbrp && batch.points.len() < opts.delivery_batch {
-                        batch.points.push(point);
-                        continue;
-                    }
-                    feed(
-                        &running,
-                        host::Input::Points(pending.take().unwrap_or_else(|| unreachable!())),
-                    )?;
+                for point in filter.apply(&dbrp, vec![point]) {
+                    running.push(&dbrp, point).map_err(Failure)?;
                 }
-                pending = Some(PointBatch {
-                    dbrp,
-                    points: vec![point],
-                });
             }
-            if let Some(batch) = pending {
-                feed(&running, host::Input::Points(batch))?;
-            }
-            feed(
-                &running,
-                host::Input::AdvanceTo(REPLAY_ZERO_NS + advance_to(&expected)?),
-            )?;
-            finish(&running)?;
+            running
+                .advance_to(REPLAY_ZERO_NS + advance_to(&expected)?)
+                .map_err(Failure)?;
+            running.finish(CASE_TIMEOUT).map_err(Failure)?
         }
         dsl::TaskType::Batch => {
-            let dag = build_dag(&plan, &env).map_err(|e| Failure(e.to_string()))?;
             let query_nodes: Vec<usize> = plan
                 .nodes
                 .iter()
@@ -289,18 +266,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
                 let text = read(dir, file)?;
                 let mut batches = read_brpl(&text).map_err(|e| Failure(format!("{file}: {e}")))?;
                 // Each file on its own clock: its first point maps to zero.
-                let first = batches
-                    .iter()
-                    .flat_map(|b| b.points.first())
-                    .map(|p| p.time)
-                    .next();
-                let shift = first.map_or(0, |t| REPLAY_ZERO_NS - t);
-                for b in &mut batches {
-                    b.tmax += shift;
-                    for p in &mut b.points {
-                        p.time += shift;
-                    }
-                }
+                shift_batches(&mut batches, REPLAY_ZERO_NS);
                 // A seed-style batch task (`batch.filter(...)`, its query in
                 // the metadata) has no query node: its batches feed the root.
                 let id = *query_nodes
@@ -321,54 +287,28 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
                 }
             }
             all.sort_by_key(|(t, order, _, _)| (*t, *order));
-            let running = spawn(&task, host::TaskKind::Batch(dag));
+            let mut running = start(&plan)?;
             for (_, _, node, batch) in all {
-                feed(&running, host::Input::Batch { node, batch })?;
+                running.push_batch(node, batch).map_err(Failure)?;
             }
-            finish(&running)?;
+            running.finish(CASE_TIMEOUT).map_err(Failure)?
         }
-    }
-    // The task has stopped: let the handlers and outputs deliver what they
-    // hold.
-    // A case's sink answers at once; the deadline is for one that hangs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    handlers.close_all(deadline);
-    outputs.close_all(deadline);
-    let published: Vec<Value> = history
-        .recent(Some(&task), None)
-        .iter()
-        .map(|e| serde_json::from_str(&e.event).unwrap_or_default())
-        .collect();
-    let written = Written {
-        influxdb: std::mem::take(&mut *captured.influxdb.lock().unwrap_or_else(|e| e.into_inner())),
-        loopback: std::mem::take(&mut *looped.0.lock().unwrap_or_else(|e| e.into_inner())),
     };
-    compare_outputs(
-        &expected["outputs"],
-        &task,
-        &http_out,
-        &sink.posts(),
-        &published,
-        &written,
-    )
+    compare_outputs(&expected["outputs"], &outcome.produced, &sink.posts())
 }
 
-/// Lines the task wrote: through influxDBOut and kapacitorLoopback, each as
-/// `db.rp <line protocol>`.
-struct Written {
-    influxdb: Vec<String>,
-    loopback: Vec<String>,
-}
-
-/// Keeps what kapacitorLoopback writes instead of routing it.
-#[derive(Default)]
-struct LoopbackCapture(Mutex<Vec<String>>);
-
-impl pipeline::PointSink for LoopbackCapture {
-    fn write(&self, batch: PointBatch) {
-        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for p in &batch.points {
-            lines.push(format!("{}.{} {p}", batch.dbrp.db, batch.dbrp.rp));
+/// Shifts batches so that their first point is at `zero`.
+pub fn shift_batches(batches: &mut [pipeline::Batch], zero: i64) {
+    let first = batches
+        .iter()
+        .flat_map(|b| b.points.first())
+        .map(|p| p.time)
+        .next();
+    let shift = first.map_or(0, |t| zero - t);
+    for b in batches {
+        b.tmax += shift;
+        for p in &mut b.points {
+            p.time += shift;
         }
     }
 }
@@ -386,16 +326,13 @@ fn task_meta(dir: &Path) -> Result<Option<config::TaskMeta>, Failure> {
         .map_err(|e| Failure(e.to_string()))
 }
 
-/// What the daemon's router would hand the task of `points`: its dbrps
-/// (`task.yaml`'s, else `expected.json`'s), and `task.yaml`'s `from` and
-/// `where`, applied by the real router.
-fn route(
+/// What the daemon's router would hand the task: its dbrps (`task.yaml`'s,
+/// else `expected.json`'s), and `task.yaml`'s `from` and `where`.
+fn task_filter(
     task: &str,
-    points: Vec<(pipeline::DbRp, pipeline::Point)>,
     expected: &Value,
     meta: Option<&config::TaskMeta>,
-) -> Result<Vec<(pipeline::DbRp, pipeline::Point)>, Failure> {
-    use pipeline::{PointSink as _, Route, Router};
+) -> Result<TaskFilter, Failure> {
     let dbrps: Vec<pipeline::DbRp> = match meta {
         Some(m) => m.dbrps.clone(),
         None if expected["dbrps"].is_null() => Vec::new(),
@@ -409,38 +346,12 @@ fn route(
         ),
         None => None,
     };
-    let inbox = Arc::new(Collect::default());
-    let router = Router::new();
-    router.upsert(Route {
-        task: task.into(),
+    Ok(TaskFilter::new(
+        task,
         dbrps,
-        measurement: meta.and_then(|m| m.from.as_deref()).map(Into::into),
+        meta.and_then(|m| m.from.as_deref()),
         filter,
-        inbox: inbox.clone(),
-        block_when_full: false,
-    });
-    for (dbrp, point) in points {
-        router.write(PointBatch {
-            dbrp,
-            points: vec![point],
-        });
-    }
-    Ok(std::mem::take(
-        &mut *inbox.0.lock().unwrap_or_else(|e| e.into_inner()),
     ))
-}
-
-/// A task inbox that keeps what the router hands it, in order.
-#[derive(Default)]
-struct Collect(Mutex<Vec<(pipeline::DbRp, pipeline::Point)>>);
-
-impl pipeline::TaskInbox for Collect {
-    fn offer(&self, batch: PointBatch) -> usize {
-        let n = batch.points.len();
-        let mut points = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        points.extend(batch.points.into_iter().map(|p| (batch.dbrp.clone(), p)));
-        n
-    }
 }
 
 /// The pool that runs cases: the daemon's runner on a pool of its own, one
@@ -453,47 +364,8 @@ fn pool() -> &'static host::Pool {
     })
 }
 
-/// Points a case's task may have waiting before the replay waits for it.
-const CASE_INBOX_POINTS: usize = 10_000;
 /// How long a case's task may take to process its replay.
 const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Starts a case's task on the replay's clock.
-fn spawn(name: &str, task: host::TaskKind) -> host::TaskHandle {
-    let runner = host::Runner::new(
-        task,
-        host::ClockMode::Data {
-            start: REPLAY_ZERO_NS,
-        },
-    );
-    pool().spawn(name, Box::new(runner), CASE_INBOX_POINTS)
-}
-
-/// Hands the task its next input, as fast as it takes them.
-fn feed(task: &host::TaskHandle, input: host::Input) -> Result<(), Failure> {
-    task.send(input).map_err(|_| ended_early(task))
-}
-
-/// The replay is over: waits for the task to process it and end.
-fn finish(task: &host::TaskHandle) -> Result<(), Failure> {
-    task.close();
-    if !task.wait(CASE_TIMEOUT) {
-        return Err(Failure(format!(
-            "the task did not finish its replay within {CASE_TIMEOUT:?}"
-        )));
-    }
-    match task.failure() {
-        Some(why) => Err(Failure(why)),
-        None => Ok(()),
-    }
-}
-
-fn ended_early(task: &host::TaskHandle) -> Failure {
-    Failure(
-        task.failure()
-            .unwrap_or_else(|| "the task stopped taking input".into()),
-    )
-}
 
 /// `clock.advance_to` of a case, in ns (0 when absent).
 fn advance_to(expected: &Value) -> Result<i64, Failure> {
@@ -516,17 +388,16 @@ fn force_parallelism(plan: &mut dsl::Plan, n: usize) {
     }
 }
 
-fn compare_outputs(
+/// Compares what a task produced with a case's `outputs`, as `kapacitor
+/// test` does: `posted` is what reached the case's `{{POST_URL}}` sink.
+pub fn compare_outputs(
     outputs: &Value,
-    task: &str,
-    http_out: &HttpOutRegistry,
+    outcome: &Produced,
     posted: &[(String, Value)],
-    published: &[Value],
-    written: &Written,
 ) -> Result<(), Failure> {
     for (key, lines) in [
-        ("influxdbOut", &written.influxdb),
-        ("loopback", &written.loopback),
+        ("influxdbOut", &outcome.influxdb_out),
+        ("loopback", &outcome.loopback),
     ] {
         if let Some(expected) = outputs.get(key) {
             let expected: Vec<&str> = expected["lines"]
@@ -585,10 +456,9 @@ fn compare_outputs(
     };
     for http in endpoints {
         let name = http["name"].as_str().unwrap_or("");
-        let Some(endpoint) = http_out.get(task, name) else {
+        let Some(actual) = outcome.http_out.get(name).cloned() else {
             return Err(Failure(format!("the script has no httpOut('{name}')")));
         };
-        let actual = serde_json::to_value(endpoint.result()).unwrap_or_default();
         let expected = &http["result"];
         let ordered = http["compare"].as_str() != Some("ignore_series_order");
         compare_result(expected, &actual, ordered).map_err(|why| {
@@ -603,7 +473,7 @@ fn compare_outputs(
         compare_events("alert POSTs", alert, &posts, false)?;
     }
     if let Some(alerts) = outputs.get("alerts") {
-        compare_events("alert events", alerts, published, true)?;
+        compare_events("alert events", alerts, &outcome.alerts, true)?;
     }
     Ok(())
 }

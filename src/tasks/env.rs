@@ -19,6 +19,8 @@ use crate::tasks::sideload::Sideloads;
 #[derive(Default)]
 pub struct HttpOutRegistry {
     endpoints: Mutex<HashMap<(String, String), Arc<HttpOutEndpoint>>>,
+    /// Tasks whose endpoints hold a replay's results, not a run's.
+    replayed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl HttpOutRegistry {
@@ -36,8 +38,46 @@ impl HttpOutRegistry {
             .clone()
     }
 
-    pub(super) fn remove_task(&self, task: &str) {
+    pub(crate) fn remove_task(&self, task: &str) {
         self.lock().retain(|(t, _), _| t != task);
+    }
+
+    /// The endpoints of `task`, by name.
+    pub fn of_task(&self, task: &str) -> Vec<(String, Arc<HttpOutEndpoint>)> {
+        let mut out: Vec<_> = self
+            .lock()
+            .iter()
+            .filter(|((t, _), _)| t == task)
+            .map(|((_, name), e)| (name.clone(), e.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Shows a replay's results at `task`'s endpoints, replacing what they
+    /// held, until the task runs or is replayed again.
+    pub fn show_replay(&self, task: &str, endpoints: Vec<(String, Arc<HttpOutEndpoint>)>) {
+        let mut all = self.lock();
+        all.retain(|(t, _), _| t != task);
+        for (name, e) in endpoints {
+            all.insert((task.to_string(), name), e);
+        }
+        self.replayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task.to_string());
+    }
+
+    /// The task starts: a replay's results give way to its own.
+    pub(crate) fn forget_replay(&self, task: &str) {
+        let removed = self
+            .replayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(task);
+        if removed {
+            self.remove_task(task);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<HttpOutEndpoint>>> {

@@ -59,6 +59,16 @@ pub struct PoolStatus {
     pub inbox_points: usize,
 }
 
+/// Ids as Kapacitor allows them (tasks, recordings, replays): letters,
+/// digits, `-`, `.`, `_`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 255
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
 /// What defines a task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskDefinition {
@@ -473,6 +483,7 @@ impl TaskManager {
         if entry.running.is_some() {
             return Ok(());
         }
+        self.http_out.forget_replay(id);
         let handlers = Arc::new(
             HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone()),
         );
@@ -630,6 +641,39 @@ impl TaskManager {
     /// Whether the task is enabled (running or meant to).
     pub fn is_enabled(&self, id: &str) -> Option<bool> {
         self.lock().get(id).map(|e| e.enabled)
+    }
+
+    /// A task's definition and compiled plan: what a replay runs.
+    pub fn compiled(&self, id: &str) -> Option<(TaskDefinition, dsl::Plan)> {
+        self.lock().get(id).map(|e| (e.def.clone(), e.plan.clone()))
+    }
+
+    /// Whether the task runs now (on live data).
+    pub fn is_running(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|e| e.running.is_some())
+    }
+
+    /// The router's filter for a task's `where`.
+    pub fn where_filter(
+        &self,
+        def: &TaskDefinition,
+    ) -> Result<Option<pipeline::PointFilter>, TaskError> {
+        where_filter(def)
+    }
+
+    /// The workers tasks run on; replays run there too.
+    pub fn pool(&self) -> &host::Pool {
+        &self.pool
+    }
+
+    /// The config's named HTTP endpoints.
+    pub fn http_endpoints(&self) -> &HttpEndpoints {
+        &self.endpoints
+    }
+
+    /// The `deadman` section.
+    pub fn deadman(&self) -> &config::DeadmanConfig {
+        &self.deadman
     }
 
     pub fn get(&self, id: &str) -> Option<TaskInfo> {

@@ -158,8 +158,9 @@ pub enum AlertStateOp {
     },
 }
 
-/// An entry of the recordings index.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An entry of the recordings index. Fields after `error` came with live
+/// recording; they default when absent, so older records read unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingRecord {
     pub id: String,
     /// `"stream"` or `"batch"`.
@@ -170,8 +171,28 @@ pub struct RecordingRecord {
     pub size: u64,
     /// Nanoseconds since the Unix epoch.
     pub created: i64,
+    /// `recording`, `finished` or `failed`.
     pub status: String,
+    /// Why it failed or stopped early (a limit), empty if it did not.
     pub error: String,
+    /// Where the data came from, in the user's words (`live stream
+    /// db=telegraf measurement=cpu`, `file input.srpl`).
+    #[serde(default)]
+    pub source: String,
+    /// Points (stream) or batches (batch) held.
+    #[serde(default)]
+    pub points: u64,
+    /// Points the recorder could not keep up with and dropped.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Time of the earliest and latest point, ns since the Unix epoch.
+    #[serde(default)]
+    pub first: Option<i64>,
+    #[serde(default)]
+    pub last: Option<i64>,
+    /// When it stopped recording, ns since the Unix epoch.
+    #[serde(default)]
+    pub finished: Option<i64>,
 }
 
 /// Everything that can go wrong in the store. Every message names the file.

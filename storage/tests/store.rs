@@ -46,6 +46,7 @@ fn recording(id: &str) -> RecordingRecord {
         created: 5,
         status: "finished".to_owned(),
         error: String::new(),
+        ..RecordingRecord::default()
     }
 }
 

@@ -1,0 +1,175 @@
+//! Replay rate: a `where → window → mean → alert` task replayed from a
+//! recording file by the daemon's replay machinery (read, decode, route,
+//! run), against the same task fed the same points already in memory
+//! (the `kapacitor test`-style runner: no file, no decoding).
+//!
+//! `cargo bench --bench replay [-- POINTS]` (default 2,000,000 points, 100
+//! hosts, one point per host per second). Prints points/s of each and the
+//! ratio; the best of 3 runs each.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kapacitor::replay::file::{StreamWriter, read_stream};
+use kapacitor::replay::instance::{Effects, Instance};
+use kapacitor::replay::recordings::{ImportFormat, ImportRequest, Recordings};
+use kapacitor::replay::replays::{ReplayRequest, Replays};
+use kapacitor::tasks::{TaskDefinition, TaskManager};
+use pipeline::{DbRp, FieldValue, Fields, Name, Point, Router, Series};
+
+const SCRIPT: &str = "stream
+    |from()
+        .measurement('cpu')
+        .groupBy('host')
+    |where(lambda: \"value\" >= 0.0)
+    |window()
+        .period(10s)
+        .every(10s)
+    |mean('value')
+    |alert()
+        .crit(lambda: \"mean\" > 90.0)
+";
+
+fn points(n: usize) -> Vec<Point> {
+    let hosts: Vec<Arc<Series>> = (0..100)
+        .map(|h| {
+            Arc::new(
+                Series::new(
+                    Name::from("cpu"),
+                    vec![(Name::from("host"), Name::from(format!("h{h}").as_str()))],
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let keys: Arc<[Name]> = Arc::from([Name::from("value")]);
+    (0..n)
+        .map(|i| Point {
+            series: hosts[i % 100].clone(),
+            fields: Fields::new(
+                keys.clone(),
+                Arc::from([FieldValue::Float(((i * 7) % 100) as f64)]),
+            ),
+            time: 1_700_000_000_000_000_000 + (i / 100) as i64 * 1_000_000_000,
+        })
+        .collect()
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let dbrp = DbRp::new("telegraf", "autogen");
+    let data = points(n);
+    let file = dir.path().join("bench.rec");
+    let mut writer = StreamWriter::create(&file, u64::MAX).unwrap();
+    writer.write(&dbrp, &data).unwrap();
+    writer.finish().unwrap();
+    drop(data);
+    let bytes = std::fs::read(&file).unwrap();
+    println!("{n} points, recording of {} MB", bytes.len() / 1_000_000);
+
+    // The daemon's way: the recording imported, replayed by id.
+    let router = Arc::new(Router::new());
+    let tasks = Arc::new(TaskManager::new(router.clone()));
+    tasks
+        .define(TaskDefinition {
+            id: "bench".into(),
+            task_type: dsl::TaskType::Stream,
+            dbrps: vec![dbrp.clone()],
+            script: SCRIPT.into(),
+            measurement: None,
+            meta: Default::default(),
+        })
+        .unwrap();
+    let store = Arc::new(storage::Store::open(&dir.path().join("data")).unwrap());
+    let limits = config::ReplayConfig {
+        max_recording_bytes: u64::MAX,
+        ..config::ReplayConfig::default()
+    };
+    let recordings =
+        Arc::new(Recordings::open(&dir.path().join("data"), store, router, limits).unwrap());
+    // Our own file format is line protocol: imported as such.
+    let lp: Vec<u8> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b"#"))
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    recordings
+        .import(
+            ImportRequest {
+                id: Some("bench".into()),
+                format: ImportFormat::LineProtocol,
+                dbrp: dbrp.clone(),
+                precision: ingest::lp::Precision::Nanosecond,
+                source: "bench".into(),
+            },
+            &lp,
+        )
+        .unwrap();
+    let replays = Replays::new(tasks.clone(), recordings);
+    let mut replay_best = f64::MAX;
+    for run in 0..3 {
+        let info = replays
+            .start(ReplayRequest {
+                id: Some(format!("r{run}")),
+                task: "bench".into(),
+                recording: "bench".into(),
+                ..ReplayRequest::default()
+            })
+            .unwrap();
+        let info = loop {
+            let i = replays.get(&info.id).unwrap();
+            if i.status != "running" {
+                break i;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(info.status, "finished", "{}", info.error);
+        assert_eq!(info.points, n as u64);
+        replay_best = replay_best.min(info.seconds);
+    }
+
+    // The runner alone, fed decoded points from memory.
+    let (decoded, _) = read_stream(&bytes).unwrap();
+    let plan = tasks.compiled("bench").unwrap().1;
+    let sideloads = kapacitor::tasks::sideload::Sideloads::default();
+    let mut runner_best = f64::MAX;
+    for _ in 0..3 {
+        let batch = decoded.clone();
+        let began = Instant::now();
+        let effects = Effects {
+            endpoints: Default::default(),
+            fire_handlers: false,
+            sideloads: &sideloads,
+            deadman: None,
+        };
+        let mut instance = Instance::start(
+            tasks.pool(),
+            "bench",
+            &plan,
+            dsl::TaskType::Stream,
+            &effects,
+            batch[0].1.time,
+            1024,
+        )
+        .unwrap();
+        for (dbrp, p) in batch {
+            instance.push(&dbrp, p).unwrap();
+        }
+        instance.finish(Duration::from_secs(600)).unwrap();
+        runner_best = runner_best.min(began.elapsed().as_secs_f64());
+    }
+    let rate = |s: f64| n as f64 / s / 1e6;
+    println!(
+        "replay (file → decode → route → task): {:.2} M points/s ({replay_best:.3} s)",
+        rate(replay_best)
+    );
+    println!(
+        "runner (memory → task):                {:.2} M points/s ({runner_best:.3} s)",
+        rate(runner_best)
+    );
+    println!("replay / runner: {:.2}×", runner_best / replay_best);
+}
