@@ -160,3 +160,42 @@ async fn a_bad_overflow_setting_is_refused_at_define() {
     assert!(err.to_string().contains("block or drop"), "{err}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_writer_is_slowed_then_its_points_are_dropped_and_counted() {
+    let (silent, _held) = common::silent_http();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path())).await.unwrap();
+    server.tasks().define(stuck("stuck", silent, None)).unwrap();
+    server.tasks().enable("stuck").unwrap();
+    let tcp = server.addrs().tcp.unwrap();
+    // Each line is its own read, so each is its own write into the router.
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    let started = Instant::now();
+    for i in 0..4 {
+        stream
+            .write_all(lines(100, 100 * i).as_bytes())
+            .await
+            .unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stream);
+    let router = &server.state().router;
+    // Nothing a TCP writer could be told of: what waited too long is
+    // dropped, counted, and the connection was held back meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while router.dropped_points() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        router.dropped_points() >= 100,
+        "dropped {}",
+        router.dropped_points()
+    );
+    assert_eq!(router.dropped_points() % 100, 0, "whole writes only");
+    assert_eq!(router.refused_points(), 0);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    server.shutdown().await;
+}
