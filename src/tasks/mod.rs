@@ -441,23 +441,23 @@ impl TaskManager {
             self.persist(&entry)?;
         }
         entry.enabled = false;
-        let old = tasks.insert(id.clone(), entry).and_then(|mut old| {
-            let running = old.running.take();
-            if running.is_some() {
+        let stream = entry.def.task_type == dsl::TaskType::Stream;
+        let old = tasks
+            .insert(id.clone(), entry)
+            .and_then(|mut old| old.running.take());
+        drop(tasks);
+        // The new version starts first and its route replaces the old one's
+        // in one step, so no write falls between the two; then the old one
+        // drains, without the lock: status and other tasks do not wait for
+        // its handlers.
+        let enabled = if was_enabled { self.enable(&id) } else { Ok(()) };
+        if let Some(running) = old {
+            if !(stream && was_enabled && enabled.is_ok()) {
                 self.remove_route(&id);
             }
-            running
-        });
-        // The old version drains without the lock: status and the other
-        // tasks do not wait for its handlers.
-        drop(tasks);
-        if let Some(running) = old {
             join(running);
         }
-        if was_enabled {
-            self.enable(&id)?;
-        }
-        Ok(())
+        enabled
     }
 
     /// Starts a task.
