@@ -34,7 +34,7 @@ mod yaml;
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,
-    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, TcpConfig, UdpConfig, UserConfig,
+    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, TcpConfig, TlsConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use model::{DbRp, TaskType};

@@ -34,6 +34,9 @@ pub struct TcpIngest {
     /// Most bytes one gzip read may inflate to before the connection is
     /// closed (`ingest.max_inflated_size`).
     pub max_inflated_size: u64,
+    /// A connection that sends nothing for this long is closed
+    /// (`tcp.idle_timeout`).
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Compressed bytes inflated at a time, so what one step inflates to stays
@@ -95,7 +98,14 @@ impl TcpIngest {
         loop {
             let n = tokio::select! {
                 _ = shutdown.cancelled() => 0,
-                r = stream.read(&mut buf) => r?,
+                r = tokio::time::timeout(self.idle_timeout, stream.read(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        listener.idle_timeout();
+                        tracing::debug!(listener = "tcp", "nothing received for tcp.idle_timeout; closing");
+                        0
+                    }
+                },
             };
             if n == 0 {
                 break;
