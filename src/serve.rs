@@ -298,7 +298,7 @@ struct Shared {
 
 impl Shared {
     fn now(&self) -> u64 {
-        ms(self.epoch.elapsed())
+        us(self.epoch.elapsed())
     }
 
     /// Registers a new connection, making room at the cap by evicting the
@@ -310,7 +310,7 @@ impl Shared {
             let victim = conns
                 .iter()
                 .filter(|(_, c)| c.in_flight.load(Ordering::Acquire) == 0)
-                .min_by_key(|(_, c)| c.last_io.load(Ordering::Relaxed))
+                .min_by_key(|(id, c)| (c.last_io.load(Ordering::Relaxed), **id))
                 .map(|(id, _)| *id)?;
             if let Some(victim) = conns.remove(&victim) {
                 bump(&self.counters.evicted);
@@ -347,7 +347,7 @@ impl Shared {
     async fn serve(self: Arc<Self>, stream: TcpStream, conn: Arc<Conn>, peer: SocketAddr) {
         let _registered = Registered(self.clone(), conn.clone());
         let head_deadline =
-            self.epoch + Duration::from_millis(conn.born) + self.limits.read_header_timeout;
+            self.epoch + Duration::from_micros(conn.born) + self.limits.read_header_timeout;
         let Some(acceptor) = self.tls.clone() else {
             return self.http1(stream, conn, peer).await;
         };
@@ -447,13 +447,13 @@ impl Shared {
 
 async fn sleep_until(epoch: Instant, at: Option<u64>) {
     match at {
-        Some(at) => tokio::time::sleep_until(epoch + Duration::from_millis(at)).await,
+        Some(at) => tokio::time::sleep_until(epoch + Duration::from_micros(at)).await,
         None => std::future::pending().await,
     }
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Removes a connection from the registry when its task ends.
@@ -473,7 +473,7 @@ enum Expiry {
     Grace,
 }
 
-/// One connection's activity, in milliseconds since the server's epoch.
+/// One connection's activity, in microseconds since the server's epoch.
 struct Conn {
     id: u64,
     born: u64,
@@ -502,9 +502,9 @@ impl Conn {
             return None;
         }
         let last_io = self.last_io.load(Ordering::Relaxed);
-        let (header, idle) = (ms(limits.read_header_timeout), ms(limits.idle_timeout));
+        let (header, idle) = (us(limits.read_header_timeout), us(limits.idle_timeout));
         if closing {
-            return Some((last_io.saturating_add(ms(CLOSE_GRACE)), Expiry::Grace));
+            return Some((last_io.saturating_add(us(CLOSE_GRACE)), Expiry::Grace));
         }
         match self.head_started.load(Ordering::Acquire) {
             0 if self.served.load(Ordering::Relaxed) == 0 => {
@@ -548,7 +548,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.conn
             .last_io
-            .store(ms(self.epoch.elapsed()), Ordering::Relaxed);
+            .store(us(self.epoch.elapsed()), Ordering::Relaxed);
         self.conn.served.fetch_add(1, Ordering::Relaxed);
         self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.conn.changed.notify_one();
@@ -590,7 +590,7 @@ struct Tracked<IO> {
 
 impl<IO> Tracked<IO> {
     fn now(&self) -> u64 {
-        ms(self.epoch.elapsed())
+        us(self.epoch.elapsed())
     }
 }
 

@@ -134,13 +134,7 @@ impl Server {
             _ => None,
         };
         let http = if config.http.enabled {
-            let listener = tokio::net::TcpListener::bind(config.http.bind)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    listener: "http",
-                    addr: config.http.bind,
-                    source,
-                })?;
+            let listener = bind_tcp("http", config.http.bind)?;
             addrs.http = listener.local_addr().ok();
             Some(listener)
         } else {
@@ -167,13 +161,7 @@ impl Server {
             });
         }
         if config.tcp.enabled {
-            let listener = tokio::net::TcpListener::bind(config.tcp.bind)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    listener: "tcp",
-                    addr: config.tcp.bind,
-                    source,
-                })?;
+            let listener = bind_tcp("tcp", config.tcp.bind)?;
             addrs.tcp = listener.local_addr().ok();
             let tcp = TcpIngest {
                 listener,
@@ -283,6 +271,32 @@ impl Server {
     pub fn tasks(&self) -> &Arc<TaskManager> {
         &self.state.tasks
     }
+}
+
+/// Pending connections a listener queues before the kernel drops new SYNs
+/// (capped by `net.core.somaxconn`). tokio's `bind` asks for 128, which a
+/// burst of clients overflows, each overflow costing a client a one-second
+/// SYN retransmit.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn bind_tcp(
+    listener: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, ServerError> {
+    let bind_err = |source| ServerError::Bind {
+        listener,
+        addr,
+        source,
+    };
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(bind_err)?;
+    // As std and tokio do: a restarted daemon rebinds despite TIME_WAIT.
+    socket.set_reuse_address(true).map_err(bind_err)?;
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    socket.bind(&addr.into()).map_err(bind_err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(bind_err)?;
+    tokio::net::TcpListener::from_std(socket.into()).map_err(bind_err)
 }
 
 fn bind_udp(cfg: &config::UdpConfig) -> Result<tokio::net::UdpSocket, ServerError> {

@@ -18,6 +18,9 @@ use crate::stats::{DbRpCounters, IngestStats};
 use crate::write::{LineSettings, decode_with};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection's first read buffer, grown to `READ_CHUNK` once a read
+/// fills it.
+const FIRST_CHUNK: usize = 4 * 1024;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A bound TCP listener.
@@ -94,7 +97,9 @@ impl TcpIngest {
             framer: LineFramer::new(self.max_line_length),
             encoding: Encoding::Unknown(Vec::new()),
         };
-        let mut buf = vec![0u8; READ_CHUNK];
+        // Small while reads are small: an idle connection (Telegraf keeps
+        // one open between flushes) holds a few KiB, not the whole chunk.
+        let mut buf = vec![0u8; FIRST_CHUNK];
         loop {
             let n = tokio::select! {
                 _ = shutdown.cancelled() => 0,
@@ -111,6 +116,9 @@ impl TcpIngest {
                 break;
             }
             conn.feed(&buf[..n])?;
+            if n == buf.len() && buf.len() < READ_CHUNK {
+                buf.resize(READ_CHUNK, 0);
+            }
         }
         conn.finish()
     }
