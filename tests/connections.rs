@@ -306,3 +306,41 @@ fn a_stalled_request_head_and_idle_connections_are_closed_after_their_timeouts()
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
 }
+
+#[test]
+fn at_the_cap_with_every_connection_busy_a_newcomer_gets_503_at_once() {
+    let daemon = Daemon::start("http:\n  max_connections: 1\n");
+    // A write whose body is still coming: its request is being handled.
+    let mut busy = TcpStream::connect(&daemon.addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let rest = "mem v=2 2\n";
+    let first = "cpu v=1 1\n";
+    busy.write_all(
+        format!(
+            "POST /write?db=telegraf HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{first}",
+            first.len() + rest.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (code, body) = exchange(
+        &daemon.addr,
+        "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(1),
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("http.max_connections"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The busy request is unharmed.
+    busy.write_all(rest.as_bytes()).unwrap();
+    let head = read_head(&mut busy);
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    drop(busy);
+    std::thread::sleep(Duration::from_millis(100));
+    let status = daemon.status();
+    assert_eq!(status["listeners"]["http"]["refused_connections"], 1);
+    assert_eq!(status["listeners"]["http"]["rejected"], 1);
+}
