@@ -385,10 +385,10 @@ impl Shared {
             conn: conn.clone(),
             epoch: self.epoch,
         };
-        let (app, busy_conn, epoch) = (self.app.clone(), conn.clone(), self.epoch);
+        let (app, busy_conn) = (self.app.clone(), conn.clone());
         let service =
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let busy = Busy::start(busy_conn.clone(), epoch);
+                let busy = Busy::start(busy_conn.clone());
                 let mut app = app.clone();
                 async move {
                     let response = tower::Service::call(&mut app, req).await?;
@@ -532,23 +532,21 @@ impl Conn {
 /// handed over.
 struct Busy {
     conn: Arc<Conn>,
-    epoch: Instant,
 }
 
 impl Busy {
-    fn start(conn: Arc<Conn>, epoch: Instant) -> Busy {
+    fn start(conn: Arc<Conn>) -> Busy {
         conn.in_flight.fetch_add(1, Ordering::AcqRel);
         conn.head_started.store(0, Ordering::Release);
         conn.changed.notify_one();
-        Busy { conn, epoch }
+        Busy { conn }
     }
 }
 
 impl Drop for Busy {
+    // Not a moment of I/O: `last_io` stays the response's last write, which
+    // the client saw, so eviction order follows what clients did.
     fn drop(&mut self) {
-        self.conn
-            .last_io
-            .store(us(self.epoch.elapsed()), Ordering::Relaxed);
         self.conn.served.fetch_add(1, Ordering::Relaxed);
         self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.conn.changed.notify_one();
@@ -617,9 +615,12 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // Read before the bytes leave: the client cannot act on them
+        // (connect again, say) before this moment.
+        let now = this.now();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.conn.last_io.store(this.now(), Ordering::Relaxed);
+            this.conn.last_io.store(now, Ordering::Relaxed);
         }
         r
     }
@@ -630,9 +631,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let now = this.now();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.conn.last_io.store(this.now(), Ordering::Relaxed);
+            this.conn.last_io.store(now, Ordering::Relaxed);
         }
         r
     }
