@@ -17,6 +17,7 @@ mod api;
 pub mod cli;
 pub mod effects;
 pub mod replay;
+pub mod serve;
 mod server;
 pub mod signals;
 pub mod tasks;

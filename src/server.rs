@@ -40,6 +40,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: io::Error,
     },
+    #[error("invalid configuration: {key}: {message}")]
+    Config { key: &'static str, message: String },
 }
 
 /// What the HTTP API and the listeners share.
@@ -55,6 +57,8 @@ pub struct ServerState {
     pub addrs: BoundAddrs,
     pub auth: Arc<crate::api::Auth>,
     pub host_check: Arc<crate::api::HostCheck>,
+    /// What happened to the HTTP listener's connections.
+    pub http_connections: Arc<crate::serve::ConnCounters>,
 }
 
 /// The addresses the listeners actually bound (port 0 resolved).
@@ -141,14 +145,17 @@ impl Server {
         let tracker = TaskTracker::new();
         let mut addrs = BoundAddrs::default();
 
+        // TLS material first: a bad path is a config error before any
+        // listener is bound.
+        let tls = match (&config.http.tls, config.http.enabled) {
+            (Some(tls), true) => Some(
+                crate::serve::tls_acceptor(tls)
+                    .map_err(|(key, message)| ServerError::Config { key, message })?,
+            ),
+            _ => None,
+        };
         let http = if config.http.enabled {
-            let listener = tokio::net::TcpListener::bind(config.http.bind)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    listener: "http",
-                    addr: config.http.bind,
-                    source,
-                })?;
+            let listener = bind_tcp("http", config.http.bind)?;
             addrs.http = listener.local_addr().ok();
             Some(listener)
         } else {
@@ -175,13 +182,7 @@ impl Server {
             });
         }
         if config.tcp.enabled {
-            let listener = tokio::net::TcpListener::bind(config.tcp.bind)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    listener: "tcp",
-                    addr: config.tcp.bind,
-                    source,
-                })?;
+            let listener = bind_tcp("tcp", config.tcp.bind)?;
             addrs.tcp = listener.local_addr().ok();
             let tcp = TcpIngest {
                 listener,
@@ -198,6 +199,7 @@ impl Server {
                     .min(config.ingest.max_line_length),
                 max_inflated_size: config.ingest.max_inflated_size,
                 max_connections: config.tcp.max_connections,
+                idle_timeout: config.tcp.idle_timeout,
             };
             let (token, connections) = (shutdown.clone(), tracker.clone());
             tracker.spawn(async move {
@@ -227,17 +229,22 @@ impl Server {
             started: SystemTime::now(),
             started_at: Instant::now(),
             addrs,
+            http_connections: Arc::default(),
         });
         if let Some(listener) = http {
-            let app = api::app(state.clone(), ingest);
-            let token = shutdown.clone();
-            tracker.spawn(async move {
-                let serve =
-                    axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
-                if let Err(e) = serve.await {
-                    tracing::error!(listener = "http", "HTTP server stopped: {e}");
-                }
-            });
+            let server = crate::serve::HttpServer {
+                listener,
+                app: api::app(state.clone(), ingest),
+                limits: crate::serve::Limits::from_config(&state.config.http),
+                tls,
+                counters: state.http_connections.clone(),
+                listener_counters: state.stats.http.clone(),
+            };
+            if server.tls.is_some() {
+                tracing::info!(listener = "http", "serving HTTPS only");
+            }
+            let (token, connections) = (shutdown.clone(), tracker.clone());
+            tracker.spawn(server.run(token, connections));
         }
         for (name, addr) in [("http", addrs.http), ("udp", addrs.udp), ("tcp", addrs.tcp)] {
             if let Some(addr) = addr {
@@ -258,7 +265,12 @@ impl Server {
 
     /// The URL of the HTTP API, if HTTP is enabled.
     pub fn http_url(&self) -> Option<String> {
-        self.state.addrs.http.map(|a| format!("http://{a}"))
+        let scheme = if self.state.config.http.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        self.state.addrs.http.map(|a| format!("{scheme}://{a}"))
     }
 
     pub fn state(&self) -> &Arc<ServerState> {
@@ -285,6 +297,32 @@ impl Server {
     pub fn tasks(&self) -> &Arc<TaskManager> {
         &self.state.tasks
     }
+}
+
+/// Pending connections a listener queues before the kernel drops new SYNs
+/// (capped by `net.core.somaxconn`). tokio's `bind` asks for 128, which a
+/// burst of clients overflows, each overflow costing a client a one-second
+/// SYN retransmit.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn bind_tcp(
+    listener: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, ServerError> {
+    let bind_err = |source| ServerError::Bind {
+        listener,
+        addr,
+        source,
+    };
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(bind_err)?;
+    // As std and tokio do: a restarted daemon rebinds despite TIME_WAIT.
+    socket.set_reuse_address(true).map_err(bind_err)?;
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    socket.bind(&addr.into()).map_err(bind_err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(bind_err)?;
+    tokio::net::TcpListener::from_std(socket.into()).map_err(bind_err)
 }
 
 fn bind_udp(cfg: &config::UdpConfig) -> Result<tokio::net::UdpSocket, ServerError> {

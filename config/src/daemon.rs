@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::values;
@@ -60,6 +61,29 @@ pub struct HttpConfig {
     /// other is refused, so that a web page cannot reach the API through
     /// DNS rebinding. `*` allows every name. Default none.
     pub allowed_hosts: Vec<String>,
+    /// Connections served at once. At the cap, a new connection closes the
+    /// connection that has been idle longest, or, when every one is busy,
+    /// gets a 503 and is closed. Default 10,000.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head (and, with TLS, to
+    /// finish the handshake) from when it connects or starts a request.
+    /// Default 10s.
+    pub read_header_timeout: Duration,
+    /// How long a keep-alive connection may wait between requests (and a
+    /// response may wait for the client to read it) before it is closed.
+    /// Default 2m.
+    pub idle_timeout: Duration,
+    /// Serve HTTPS instead of HTTP. Default off.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A certificate and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Line protocol over UDP.
@@ -90,6 +114,9 @@ pub struct TcpConfig {
     pub max_line_length: usize,
     /// Connections served at once. Default 1024.
     pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed. Default 5m
+    /// (Telegraf's socket_writer writes every flush interval, 10s by default).
+    pub idle_timeout: Duration,
 }
 
 /// Basic and token auth for writes and the API. Off by default.
@@ -348,6 +375,10 @@ impl Default for HttpConfig {
             bind: loopback(9092),
             max_body_size: 25_000_000,
             allowed_hosts: Vec::new(),
+            max_connections: 10_000,
+            read_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            tls: None,
         }
     }
 }
@@ -373,6 +404,7 @@ impl Default for TcpConfig {
             retention_policy: "autogen".to_owned(),
             max_line_length: 1_048_576,
             max_connections: 1024,
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -636,6 +668,26 @@ impl DaemonConfig {
         }
         if self.tcp.max_connections == 0 {
             problem("tcp.max_connections", positive);
+        }
+        if self.http.max_connections == 0 {
+            problem("http.max_connections", positive);
+        }
+        for (key, value) in [
+            ("http.read_header_timeout", self.http.read_header_timeout),
+            ("http.idle_timeout", self.http.idle_timeout),
+            ("tcp.idle_timeout", self.tcp.idle_timeout),
+        ] {
+            if value.is_zero() {
+                problem(key, positive);
+            }
+        }
+        if let Some(tls) = &self.http.tls {
+            if tls.cert.as_os_str().is_empty() {
+                problem("http.tls.cert", nonempty);
+            }
+            if tls.key.as_os_str().is_empty() {
+                problem("http.tls.key", nonempty);
+            }
         }
         if self.http.enabled
             && self.tcp.enabled

@@ -45,6 +45,41 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "With auth off, the dotted host names a request's Host header may carry, e.g. [\"kapacitor.example.com\"] (IP addresses, localhost and single-label names always may); others get 403 (DNS rebinding). \"*\" allows any.",
     );
     strings(&mut out, 1, "allowed_hosts", &c.http.allowed_hosts);
+    out.key(
+        1,
+        "Most connections served at once; at the cap a new one closes the longest-idle connection, or gets 503 when all are busy.",
+        "max_connections",
+        c.http.max_connections,
+    );
+    out.key(
+        1,
+        "Time a client has to send a whole request head (and finish the TLS handshake), from connecting or starting a request; slower clients are disconnected.",
+        "read_header_timeout",
+        quote(&go_like_duration(c.http.read_header_timeout)),
+    );
+    out.key(
+        1,
+        "A keep-alive connection idle this long between requests is closed.",
+        "idle_timeout",
+        quote(&go_like_duration(c.http.idle_timeout)),
+    );
+    out.comment(
+        1,
+        "HTTPS: {cert: \"server.pem\", key: \"server.key\"} (PEM files; the API and /write are then served over TLS only); null serves plain HTTP.",
+    );
+    match &c.http.tls {
+        None => out.line(1, "tls: null"),
+        Some(tls) => {
+            out.line(1, "tls:");
+            out.key(
+                2,
+                "Certificate chain, leaf first (PEM).",
+                "cert",
+                quote_path(&tls.cert),
+            );
+            out.key(2, "Its private key (PEM).", "key", quote_path(&tls.key));
+        }
+    }
 
     out.section(
         "UDP line protocol (Telegraf socket_writer, InfluxDB [[udp]] clients).",
@@ -120,6 +155,12 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "Most connections served at once.",
         "max_connections",
         c.tcp.max_connections,
+    );
+    out.key(
+        1,
+        "A connection that sends nothing for this long is closed (keep it above Telegraf's flush interval).",
+        "idle_timeout",
+        quote(&go_like_duration(c.tcp.idle_timeout)),
     );
 
     out.section(

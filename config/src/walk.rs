@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
-    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, UdpConfig,
-    UserConfig,
+    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig,
+    UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -62,7 +62,17 @@ const INFLUXDB_KEYS: &[&str] = &[
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
 const PIPELINE_KEYS: &[&str] = &["group_idle_timeout", "workers", "inbox_points"];
-const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size", "allowed_hosts"];
+const HTTP_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "max_body_size",
+    "allowed_hosts",
+    "max_connections",
+    "read_header_timeout",
+    "idle_timeout",
+    "tls",
+];
+const TLS_KEYS: &[&str] = &["cert", "key"];
 const UDP_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -77,6 +87,7 @@ const TCP_KEYS: &[&str] = &[
     "retention_policy",
     "max_line_length",
     "max_connections",
+    "idle_timeout",
 ];
 const AUTH_KEYS: &[&str] = &["enabled", "users", "tokens"];
 const USER_KEYS: &[&str] = &["username", "password"];
@@ -406,6 +417,12 @@ impl<'f> Walker<'f> {
                 "bind" => set(&mut c.bind, self.addr(&full, value)),
                 "max_body_size" => set(&mut c.max_body_size, self.size(&full, value)),
                 "allowed_hosts" => set(&mut c.allowed_hosts, self.strings(&full, value)),
+                "max_connections" => set(&mut c.max_connections, self.count(&full, value)),
+                "read_header_timeout" => {
+                    set(&mut c.read_header_timeout, self.timeout(&full, value))
+                }
+                "idle_timeout" => set(&mut c.idle_timeout, self.timeout(&full, value)),
+                "tls" => c.tls = self.tls(&full, value),
                 _ => {}
             }
         }
@@ -435,9 +452,57 @@ impl<'f> Walker<'f> {
                 "retention_policy" => set(&mut c.retention_policy, self.string(&full, value)),
                 "max_line_length" => set(&mut c.max_line_length, self.size_usize(&full, value)),
                 "max_connections" => set(&mut c.max_connections, self.count(&full, value)),
+                "idle_timeout" => set(&mut c.idle_timeout, self.timeout(&full, value)),
                 _ => {}
             }
         }
+    }
+
+    /// A positive duration such as `10s` or `2m`.
+    fn timeout(&mut self, key: &str, node: &Node) -> Option<std::time::Duration> {
+        let text = self.string(key, node)?;
+        crate::task::parse_duration(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .or_else(|| {
+                let message = format!("`{text}` is not a positive duration such as \"10s\"");
+                self.error(key, node, message);
+                None
+            })
+    }
+
+    /// `http.tls`: null (plain HTTP) or `{cert: PATH, key: PATH}`.
+    fn tls(&mut self, key: &str, node: &Node) -> Option<TlsConfig> {
+        if node.is_null() {
+            return None;
+        }
+        let mut cert = None;
+        let mut key_path = None;
+        for (k, value) in self.mapping(key, node, TLS_KEYS) {
+            let full = dotted(key, k);
+            let path = self.string(&full, value).map(PathBuf::from);
+            match k {
+                "cert" => cert = path,
+                "key" => key_path = path,
+                _ => {}
+            }
+        }
+        if !matches!(node.kind, Kind::Map(_)) {
+            return None;
+        }
+        for (name, missing) in [("cert", cert.is_none()), ("key", key_path.is_none())] {
+            if missing {
+                self.error(
+                    &dotted(key, name),
+                    node,
+                    "HTTPS needs both `cert` and `key` (PEM files)",
+                );
+            }
+        }
+        Some(TlsConfig {
+            cert: cert?,
+            key: key_path?,
+        })
     }
 
     fn limits(&mut self, node: &Node, c: &mut LimitsConfig) {

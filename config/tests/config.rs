@@ -381,6 +381,14 @@ fn to_yaml_round_trips() {
     c.auth.tokens.push("null".into());
     c.data_dir = PathBuf::from("C:\\data dir");
     c.logging.level = "debug".into();
+    c.http.max_connections = 7;
+    c.http.read_header_timeout = std::time::Duration::from_millis(250);
+    c.http.idle_timeout = std::time::Duration::from_secs(90);
+    c.http.tls = Some(config::TlsConfig {
+        cert: PathBuf::from("/etc/k/server.pem"),
+        key: PathBuf::from("key: file"),
+    });
+    c.tcp.idle_timeout = std::time::Duration::from_secs(3600);
     c.httppost.push(HttpPostConfig {
         endpoint: "hook".into(),
         url: "http://127.0.0.1:1/{{.Name}}?h={{index .Tags \"host\"}}".into(),
@@ -562,4 +570,39 @@ fn pipeline_workers_and_inbox_points_are_counts() {
             ("pipeline.inbox_points", 3, 17)
         ]
     );
+}
+
+#[test]
+fn connection_limits_and_tls_are_read_and_checked() {
+    let c = parse(
+        "http:\n  max_connections: 5\n  read_header_timeout: 2s\n  idle_timeout: 1m\n  tls: {cert: a.pem, key: a.key}\ntcp:\n  idle_timeout: 10m\n",
+    )
+    .unwrap();
+    assert_eq!(c.http.max_connections, 5);
+    assert_eq!(
+        c.http.read_header_timeout,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(c.http.idle_timeout, std::time::Duration::from_secs(60));
+    let tls = c.http.tls.unwrap();
+    assert_eq!(
+        (tls.cert, tls.key),
+        (PathBuf::from("a.pem"), PathBuf::from("a.key"))
+    );
+    assert_eq!(c.tcp.idle_timeout, std::time::Duration::from_secs(600));
+    assert_eq!(DaemonConfig::default().http.tls, None);
+
+    let errs = errors(
+        "http:\n  max_connections: 0\n  read_header_timeout: 0s\n  idle_timeout: soon\n  tls: {cert: a.pem}\ntcp:\n  idle_timeout: 0s\n",
+    );
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "http.max_connections",
+        "http.read_header_timeout",
+        "http.idle_timeout",
+        "http.tls.key",
+        "tcp.idle_timeout",
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
 }

@@ -76,6 +76,8 @@ pub struct ListenerCounters {
     /// body too large, bad parameters, failed authentication, too many
     /// connections.
     rejected: AtomicU64,
+    /// Connections closed for sending nothing within the idle timeout.
+    idle_timeouts: AtomicU64,
     by_dbrp: RwLock<BTreeMap<DbRp, Arc<DbRpCounters>>>,
 }
 
@@ -86,6 +88,11 @@ impl ListenerCounters {
 
     pub fn reject(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed for being idle too long.
+    pub fn idle_timeout(&self) {
+        self.idle_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Marks a connection open until the guard is dropped.
@@ -130,6 +137,8 @@ impl ListenerCounters {
             active_connections: Some(self.active.load(Ordering::Relaxed))
                 .filter(|_| kind == Listener::Tcp),
             rejected: self.rejected.load(Ordering::Relaxed),
+            idle_timeouts: Some(self.idle_timeouts.load(Ordering::Relaxed))
+                .filter(|_| kind == Listener::Tcp),
             points: sum(|d| d.points),
             bytes: sum(|d| d.bytes),
             parse_errors: sum(|d| d.parse_errors),
@@ -200,6 +209,9 @@ pub struct ListenerSnapshot {
     pub active_connections: Option<u64>,
     /// Requests, datagrams or connections refused before any line was read.
     pub rejected: u64,
+    /// TCP connections closed for sending nothing within `tcp.idle_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeouts: Option<u64>,
     pub points: u64,
     pub bytes: u64,
     pub parse_errors: u64,

@@ -18,6 +18,9 @@ use crate::stats::{DbRpCounters, IngestStats};
 use crate::write::{LineSettings, decode_with, wait_for_room};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection's first read buffer, grown to `READ_CHUNK` once a read
+/// fills it.
+const FIRST_CHUNK: usize = 4 * 1024;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A bound TCP listener.
@@ -34,6 +37,9 @@ pub struct TcpIngest {
     /// Most bytes one gzip read may inflate to before the connection is
     /// closed (`ingest.max_inflated_size`).
     pub max_inflated_size: u64,
+    /// A connection that sends nothing for this long is closed
+    /// (`tcp.idle_timeout`).
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Compressed bytes inflated at a time, so what one step inflates to stays
@@ -92,16 +98,28 @@ impl TcpIngest {
             encoding: Encoding::Unknown(Vec::new()),
             held: Vec::new(),
         };
-        let mut buf = vec![0u8; READ_CHUNK];
+        // Small while reads are small: an idle connection (Telegraf keeps
+        // one open between flushes) holds a few KiB, not the whole chunk.
+        let mut buf = vec![0u8; FIRST_CHUNK];
         loop {
             let n = tokio::select! {
                 _ = shutdown.cancelled() => 0,
-                r = stream.read(&mut buf) => r?,
+                r = tokio::time::timeout(self.idle_timeout, stream.read(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        listener.idle_timeout();
+                        tracing::debug!(listener = "tcp", "nothing received for tcp.idle_timeout; closing");
+                        0
+                    }
+                },
             };
             if n == 0 {
                 break;
             }
             conn.feed(&buf[..n])?;
+            if n == buf.len() && buf.len() < READ_CHUNK {
+                buf.resize(READ_CHUNK, 0);
+            }
             // Not reading on while a task has no room is TCP's backpressure.
             conn.wait_for_room().await;
         }

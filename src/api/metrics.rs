@@ -76,6 +76,46 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             snapshot.rejected
         );
     }
+    let conns = state.http_connections.snapshot();
+    let name = "kapacitor_http_connections_total";
+    family(&mut out, name, "counter", "HTTP connections accepted.");
+    let _ = writeln!(out, "{name} {}", conns.connections);
+    let name = "kapacitor_listener_active_connections";
+    family(&mut out, name, "gauge", "Connections open now.");
+    let _ = writeln!(
+        out,
+        "{name}{{listener=\"http\"}} {}",
+        conns.active_connections
+    );
+    if let Some(tcp) = listeners.get("tcp") {
+        let active = tcp.active_connections.unwrap_or_default();
+        let _ = writeln!(out, "{name}{{listener=\"tcp\"}} {active}");
+    }
+    let name = "kapacitor_connections_closed_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Connections closed or refused by the server, by listener and reason.",
+    );
+    let tcp_idle = listeners
+        .get("tcp")
+        .and_then(|t| t.idle_timeouts)
+        .unwrap_or_default();
+    for (listener, reason, count) in [
+        ("http", "refused", conns.refused_connections),
+        ("http", "evicted", conns.evicted_connections),
+        ("http", "header_timeout", conns.header_timeouts),
+        ("http", "idle_timeout", conns.idle_timeouts),
+        ("http", "tls_handshake", conns.tls_handshake_failures),
+        ("http", "plain_http", conns.plain_http_refused),
+        ("tcp", "idle_timeout", tcp_idle),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{listener}\",reason=\"{reason}\"}} {count}"
+        );
+    }
     let router = [
         (
             "kapacitor_router_unrouted_points_total",

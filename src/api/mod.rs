@@ -151,6 +151,17 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
         if let Some(obj) = value.as_object_mut() {
             obj.insert("enabled".into(), enabled.into());
             obj.insert("bind".into(), bind.map(|a| a.to_string()).into());
+            if name == "http" {
+                obj.insert(
+                    "tls".into(),
+                    (enabled && state.config.http.tls.is_some()).into(),
+                );
+                if let Ok(serde_json::Value::Object(conns)) =
+                    serde_json::to_value(state.http_connections.snapshot())
+                {
+                    obj.extend(conns);
+                }
+            }
         }
         listeners.insert(name.to_string(), value);
     }

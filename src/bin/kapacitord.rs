@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config.logging.level);
+    raise_open_files_limit(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,6 +84,33 @@ async fn run(config: DaemonConfig) -> ExitCode {
     server.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Soft RLIMIT_NOFILE up to the hard limit, logged, with a warning when it
+/// cannot hold the connections the config allows.
+fn raise_open_files_limit(config: &DaemonConfig) {
+    match kapacitor::serve::raise_open_files_limit() {
+        Ok(limit) => {
+            tracing::info!(limit, "open files limit (RLIMIT_NOFILE)");
+            let wanted = [
+                (config.http.enabled, config.http.max_connections),
+                (config.tcp.enabled, config.tcp.max_connections),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n as u64)
+            .sum::<u64>()
+                + 256;
+            if limit < wanted {
+                tracing::warn!(
+                    limit,
+                    wanted,
+                    "the open files limit is below http.max_connections + tcp.max_connections; connections past it will fail to be accepted"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the open files limit (RLIMIT_NOFILE): {e}"),
+    }
 }
 
 fn init_logging(level: &str) {

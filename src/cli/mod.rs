@@ -33,6 +33,10 @@ struct Cli {
         global = true
     )]
     url: String,
+    /// For an https:// --url: trust the CA certificates (PEM) in this file
+    /// instead of the system's (which SSL_CERT_FILE also replaces).
+    #[arg(long, env = "KAPACITOR_CA", global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// Machine-readable output: the API's JSON where there is one,
     /// `{"ok": true, ...}` for actions, and on failure `{"error": "..."}`
     /// on standard output with a non-zero exit status.
@@ -85,6 +89,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse_from(go_style_flags(std::env::args()));
     let (url, json) = (cli.url.as_str(), cli.json);
+    if let Some(ca) = cli.ca.clone() {
+        http::trust_ca(ca);
+    }
     let result = match cli.command {
         Command::Write(mut a) => {
             a.json = json;

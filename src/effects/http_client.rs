@@ -126,7 +126,7 @@ fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn connector(tls: Tls) -> HttpsConnector<HttpConnector> {
+pub(crate) fn connector(tls: Tls) -> HttpsConnector<HttpConnector> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match tls {
         Tls::Verify => builder.with_native_roots().unwrap_or_else(|e| {

@@ -450,7 +450,11 @@ impl TaskManager {
         // in one step, so no write falls between the two; then the old one
         // drains, without the lock: status and other tasks do not wait for
         // its handlers.
-        let enabled = if was_enabled { self.enable(&id) } else { Ok(()) };
+        let enabled = if was_enabled {
+            self.enable(&id)
+        } else {
+            Ok(())
+        };
         if let Some(running) = old {
             if !(stream && was_enabled && enabled.is_ok()) {
                 self.remove_route(&id);
