@@ -14,7 +14,8 @@
 # kill -9 under load loses what sits in task inboxes (memory only).
 #
 # Knobs: DURATION (300), RATE (0: calibrate, then twice what was sustained),
-# BATCH (5000), SKIP_BUILD=1, BIN_DIR (./target/release).
+# BATCH (5000), SKIP_BUILD=1, BIN_DIR (./target/release), KEEP=1 keeps the
+# work directory (logs, JSON reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,7 +25,7 @@ BATCH=${BATCH:-5000}
 bin=${BIN_DIR:-$root/target/release}
 . "$root/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/kapacitor-soak.XXXXXX")
-trap 'stop_pids; rm -rf "$work"' EXIT
+trap 'stop_pids; [[ ${KEEP:-0} == 1 ]] || rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
@@ -78,9 +79,10 @@ field() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -n1 | grep -o '[0-9.e+-]*$';
 
 start_daemon
 if [[ $RATE == 0 ]]; then
-    log "calibrating: as fast as the slow task lets writes through, 20 s"
-    send 100000000 0 20 "$work/calibrate.json"
-    sustained=$(field "$work/calibrate.json" points_per_s)
+    log "calibrating: 2 M points as fast as the slow task lets writes through"
+    send 2000000 0 30 "$work/calibrate.json"
+    # What the task got through while writers pressed it, per second.
+    sustained=$(awk -v p="$(processed)" -v s="$(field "$work/calibrate.json" duration_s)" 'BEGIN {printf "%d", p / s}')
     RATE=$(awk -v r="$sustained" 'BEGIN {printf "%d", 2 * r}')
     log "sustained $sustained points/s; soaking at $RATE"
     sleep 3
@@ -97,16 +99,20 @@ for h in 1 2; do
     base_processed=$(processed || echo 0)
     base_received=$(received || echo 0)
     curl -s "$url/kapacitor/v1/status" >"$work/before-$h.json"
-    send 1000000000 "$RATE" "$half" "$work/half-$h.json"
+    # The client builds each run's body up front: 10 s slices keep it small.
+    for ((t = 0; t < half; t += 10)); do
+        send $((RATE * 10)) "$RATE" 10 "$work/half-$h-$t.json"
+    done
+    sum_field() { local f; for f in "$work"/half-"$1"-*.json; do field "$f" "$2"; done | awk '{s += $1} END {printf "%d", s}'; }
     # Let the task drain what was acknowledged before it is counted.
     for _ in $(seq 1 300); do
         a=$(processed); sleep 0.2; b=$(processed)
         [[ $a == "$b" ]] && break
     done
     curl -s "$url/kapacitor/v1/status" >"$work/after-$h.json"
-    acked=$(field "$work/half-$h.json" points_ok)
-    non2xx=$(field "$work/half-$h.json" non_2xx)
-    transport=$(field "$work/half-$h.json" transport_errors)
+    acked=$(sum_field "$h" points_ok)
+    non2xx=$(sum_field "$h" non_2xx)
+    transport=$(sum_field "$h" transport_errors)
     got=$(($(received) - ${base_received:-0}))
     refused=$(($(counter "$work/after-$h.json" refused_points) - $(counter "$work/before-$h.json" refused_points)))
     dropped=$(($(counter "$work/after-$h.json" dropped_points) - $(counter "$work/before-$h.json" dropped_points)))
@@ -117,7 +123,7 @@ for h in 1 2; do
         "$got" "$refused" "$dropped" "$done_points" "$ok" "$(awk -v k="$hwm" 'BEGIN {print k / 1024}')"
     if [[ $h == 1 ]]; then
         # Under load again for a moment, then killed mid-write.
-        send 100000000 "$RATE" 3 "$work/kill.json" &
+        send $((RATE * 3)) "$RATE" 3 "$work/kill.json" &
         sleep 1.5
         kill -9 "$daemon"
         wait "$daemon" 2>/dev/null || true
