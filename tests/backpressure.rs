@@ -12,11 +12,7 @@ use kapacitor::tasks::TaskDefinition;
 mod common;
 
 fn config(dir: &std::path::Path) -> DaemonConfig {
-    let mut c = DaemonConfig::default();
-    let lo = "127.0.0.1:0".parse().unwrap();
-    (c.http.bind, c.udp.bind, c.tcp.bind) = (lo, lo, lo);
-    c.data_dir = dir.join("data");
-    c.tasks_dir = dir.join("tasks");
+    let mut c = common::server_config(dir);
     c.pipeline.inbox_points = 100;
     c.ingest.backpressure_timeout = Duration::from_millis(300);
     c

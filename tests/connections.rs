@@ -10,30 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Spawned, exchange, kapacitord};
-
-struct Daemon {
-    spawned: Spawned,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
+use common::{Daemon, exchange};
 
 impl Daemon {
-    /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml.
-    fn start(yaml: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
-        let mut cmd = kapacitord();
-        cmd.current_dir(dir.path());
-        let spawned = Spawned::start(cmd);
-        let addr = spawned.url.trim_start_matches("http://").to_string();
-        Daemon {
-            spawned,
-            addr,
-            _dir: dir,
-        }
-    }
-
     fn status(&self) -> serde_json::Value {
         let (code, body) = exchange(
             &self.addr,

@@ -1,18 +1,12 @@
 //! Faults of the daemon's own files: a record in the store that cannot be
 //! read is moved aside and reported, and every other task still starts.
 
-use config::DaemonConfig;
 use kapacitor::Server;
 use kapacitor::tasks::TaskDefinition;
 
-fn config(dir: &std::path::Path) -> DaemonConfig {
-    let mut c = DaemonConfig::default();
-    let lo = "127.0.0.1:0".parse().unwrap();
-    (c.http.bind, c.udp.bind, c.tcp.bind) = (lo, lo, lo);
-    c.data_dir = dir.join("data");
-    c.tasks_dir = dir.join("tasks");
-    c
-}
+mod common;
+
+use common::server_config as config;
 
 fn task(id: &str) -> TaskDefinition {
     TaskDefinition {

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Spawned, exchange, kapacitord};
+use common::{Daemon, exchange, kapacitord};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -29,26 +29,12 @@ fn https_yaml(cert: &Path, key: &Path) -> String {
     )
 }
 
-struct Daemon {
-    spawned: Spawned,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
 impl Daemon {
     fn https() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = https_yaml(&tls_file("server.pem"), &tls_file("server.key"));
-        std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
-        let mut cmd = kapacitord();
-        cmd.current_dir(dir.path());
-        let spawned = Spawned::start(cmd);
-        let addr = spawned.url.trim_start_matches("http://").to_string();
-        Daemon {
-            spawned,
-            addr,
-            _dir: dir,
-        }
+        Daemon::start(&https_yaml(
+            &tls_file("server.pem"),
+            &tls_file("server.key"),
+        ))
     }
 
     fn url(&self) -> String {

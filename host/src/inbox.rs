@@ -87,10 +87,16 @@ impl Inbox {
     /// inbox refuses it, and its points are counted as dropped. Returns the
     /// points accepted.
     pub fn offer(&self, input: Input) -> usize {
+        self.enqueue(input, true)
+    }
+
+    /// Queues `input` unless closed, or (`bounded`) full; counts it as
+    /// received or dropped. Returns the points accepted.
+    fn enqueue(&self, input: Input, bounded: bool) -> usize {
         let weight = input.weight();
         let points = points_of(&input);
         let mut q = self.lock();
-        if q.closed || !self.fits(&q, weight) {
+        if q.closed || (bounded && !self.fits(&q, weight)) {
             drop(q);
             self.dropped.fetch_add(points as u64, Ordering::Relaxed);
             return 0;
@@ -120,19 +126,7 @@ impl Inbox {
     /// write taking that room meanwhile goes over the bound by at most its
     /// own size instead of being dropped after it was promised.
     pub fn push(&self, input: Input) -> usize {
-        let weight = input.weight();
-        let points = points_of(&input);
-        let mut q = self.lock();
-        if q.closed {
-            drop(q);
-            self.dropped.fetch_add(points as u64, Ordering::Relaxed);
-            return 0;
-        }
-        q.points += weight;
-        q.inputs.push_back(input);
-        drop(q);
-        self.received.fetch_add(points as u64, Ordering::Relaxed);
-        points
+        self.enqueue(input, false)
     }
 
     /// Queues `input`, waiting for room as long as it takes: for replays,

@@ -115,3 +115,40 @@ pub fn silent_http() -> (SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {
     });
     (addr, held)
 }
+
+/// A kapacitord in a fresh directory of its own, started from a
+/// kapacitor.yaml there.
+pub struct Daemon {
+    pub spawned: Spawned,
+    /// `host:port` of its HTTP listener.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml.
+    pub fn start(yaml: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
+        let mut cmd = kapacitord();
+        cmd.current_dir(dir.path());
+        let spawned = Spawned::start(cmd);
+        let addr = spawned.url.trim_start_matches("http://").to_string();
+        Daemon {
+            spawned,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+/// The in-process server's config for a test: every listener on port 0,
+/// data and tasks under `dir`.
+pub fn server_config(dir: &std::path::Path) -> config::DaemonConfig {
+    let mut c = config::DaemonConfig::default();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    (c.http.bind, c.udp.bind, c.tcp.bind) = (lo, lo, lo);
+    c.data_dir = dir.join("data");
+    c.tasks_dir = dir.join("tasks");
+    c
+}
