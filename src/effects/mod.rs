@@ -20,7 +20,7 @@
 pub mod alert_states;
 pub mod endpoints;
 pub mod handlers;
-mod http_client;
+pub(crate) mod http_client;
 pub mod outputs;
 
 use std::future::Future;
