@@ -19,6 +19,13 @@ fn label(v: &str) -> String {
 
 /// One counter family: its name, help text, and how to read it.
 type Metric<T> = (&'static str, &'static str, fn(&T) -> u64);
+/// A batch run metric: (name, type, help, value).
+type BatchMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::batch::BatchStatus) -> f64,
+);
 /// A metric with its Prometheus type: (name, type, help, value).
 type TypedMetric<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
@@ -237,7 +244,7 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             }
         }
     }
-    let batch: [(&str, &str, &str, fn(&crate::batch::BatchStatus) -> f64); 7] = [
+    let batch: [BatchMetric; 7] = [
         (
             "kapacitor_batch_runs_total",
             "counter",
