@@ -14,6 +14,7 @@
 //!   task on the data's own clock.
 
 mod api;
+pub mod batch;
 pub mod cli;
 pub mod effects;
 pub mod replay;

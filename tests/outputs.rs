@@ -3,8 +3,6 @@
 //! loopback with its data in a temp dir), and `kapacitorLoopback` feeding
 //! another task of the same daemon.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use config::{DaemonConfig, InfluxDbConfig};
@@ -12,109 +10,8 @@ use kapacitor::Server;
 use kapacitor::tasks::TaskDefinition;
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An `influxd` on free loopback ports, killed on drop.
-struct Influxd {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn influxd() -> Influxd {
-    let dir = tempfile::tempdir().unwrap();
-    let http = free_port();
-    let d = dir.path().display();
-    let conf = format!(
-        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n[logging]\n  level = \"warn\"\n[continuous_queries]\n  enabled = false\n",
-        free_port()
-    );
-    let path = dir.path().join("influxdb.conf");
-    std::fs::write(&path, conf).unwrap();
-    let child = Command::new("influxd")
-        .arg("-config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("influxd must be installed (scripts/test.sh installs the influxdb package)");
-    let url = format!("http://127.0.0.1:{http}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(Instant::now() < deadline, "influxd never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Influxd {
-        child,
-        url,
-        _dir: dir,
-    }
-}
-
-/// `q` against InfluxDB's `/query`, as JSON (`Null` when it does not answer).
-async fn query(url: &str, db: &str, q: &str) -> Value {
-    let body = serde_urlencoded::to_string([("db", db), ("q", q)]).unwrap();
-    let addr = url.trim_start_matches("http://");
-    let req = format!(
-        "POST /query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http_json(addr, &req).await
-}
-
-/// Sends `req` (a whole HTTP/1.1 request, `Connection: close`) to `addr`
-/// and reads the answer's body as JSON (`Null` when there is none).
-async fn http_json(addr: &str, req: &str) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return Value::Null;
-    };
-    if stream.write_all(req.as_bytes()).await.is_err() {
-        return Value::Null;
-    }
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply).await;
-    let reply = String::from_utf8_lossy(&reply);
-    let Some((head, body)) = reply.split_once("\r\n\r\n") else {
-        return Value::Null;
-    };
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-/// The payload of a chunked body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
+mod common;
+use common::influxd::{free_port, http_json, influxd, query};
 
 fn config(influx: &str) -> (DaemonConfig, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,13 @@ fn label(v: &str) -> String {
 
 /// One counter family: its name, help text, and how to read it.
 type Metric<T> = (&'static str, &'static str, fn(&T) -> u64);
+/// A batch run metric: (name, type, help, value).
+type BatchMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::batch::BatchStatus) -> f64,
+);
 /// A metric with its Prometheus type: (name, type, help, value).
 type TypedMetric<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
@@ -275,6 +282,57 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
                     label(&n.name),
                 );
             }
+        }
+    }
+    let batch: [BatchMetric; 7] = [
+        (
+            "kapacitor_batch_runs_total",
+            "counter",
+            "Batch query runs started.",
+            |b| b.runs as f64,
+        ),
+        (
+            "kapacitor_batch_errors_total",
+            "counter",
+            "Batch query runs that failed.",
+            |b| b.errors as f64,
+        ),
+        (
+            "kapacitor_batch_skipped_total",
+            "counter",
+            "Scheduled batch runs skipped because the previous one was still going.",
+            |b| b.skipped as f64,
+        ),
+        (
+            "kapacitor_batch_series_total",
+            "counter",
+            "Series batch queries returned.",
+            |b| b.series_total as f64,
+        ),
+        (
+            "kapacitor_batch_points_total",
+            "counter",
+            "Points batch queries returned.",
+            |b| b.points_total as f64,
+        ),
+        (
+            "kapacitor_batch_last_duration_seconds",
+            "gauge",
+            "How long the last batch run took, query and hand-off.",
+            |b| b.last_duration_ms / 1e3,
+        ),
+        (
+            "kapacitor_batch_last_failed",
+            "gauge",
+            "1 when the last batch run failed.",
+            |b| f64::from(u8::from(!b.last_error.is_empty())),
+        ),
+    ];
+    let batch_stats = state.tasks.batch_stats();
+    for (name, kind, help, get) in batch {
+        family(&mut out, name, kind, help);
+        for (id, b) in &batch_stats {
+            let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", label(id), get(b));
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

@@ -113,6 +113,55 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Sends a `method` request with `body` to `url` and reads the whole
+    /// answer, refusing one whose body is larger than `limit` bytes; waits
+    /// at most `timeout` for all of it. `Err` when no whole answer came.
+    /// Must run on the effects runtime.
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(u16, bytes::Bytes), String> {
+        let mut request = hyper::Request::builder().method(method.clone()).uri(url);
+        for (k, v) in headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        tokio::time::timeout(timeout, async {
+            let response = self
+                .pool()
+                .request(request)
+                .await
+                .map_err(|e| format!("{method} {url}: {}", causes(&e)))?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut out = bytes::BytesMut::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame
+                    .map_err(|e| format!("{method} {url}: reading the answer: {}", causes(&e)))?;
+                if let Ok(data) = frame.into_data() {
+                    if out.len() + data.len() > limit {
+                        return Err(format!(
+                            "{method} {url}: the answer is larger than {limit} bytes"
+                        ));
+                    }
+                    out.extend_from_slice(&data);
+                }
+            }
+            Ok((status, out.freeze()))
+        })
+        .await
+        .map_err(|_| format!("{method} {url}: timed out after {timeout:?}"))?
+    }
+}
+
 /// An error and what caused it, down to the root: hyper's own message
 /// ("client error (Connect)") says little without the TLS or I/O error.
 fn causes(e: &dyn std::error::Error) -> String {

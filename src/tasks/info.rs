@@ -40,6 +40,9 @@ pub struct TaskInfo {
     pub points_received: u64,
     pub points_dropped: u64,
     pub nodes: Vec<NodeStatsSnapshot>,
+    /// A batch task's query runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchStatus>,
     pub dot: String,
     pub created: String,
     pub modified: String,
@@ -58,7 +61,12 @@ pub(super) fn with_file_error(mut info: TaskInfo, errors: &BTreeMap<String, Stri
 }
 
 pub(super) fn info(entry: &Entry) -> TaskInfo {
-    let (status, executing, error, nodes, received, dropped) = match &entry.running {
+    let batch = entry
+        .running
+        .as_ref()
+        .and_then(|r| r.batch.as_ref())
+        .map(|b| b.stats.snapshot());
+    let (status, executing, mut error, nodes, received, dropped) = match &entry.running {
         Some(r) => {
             let failure = r.task.failure();
             let nodes = r
@@ -83,6 +91,13 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
         None if entry.enabled => (TaskStatus::Enabled, false, String::new(), Vec::new(), 0, 0),
         None => (TaskStatus::Disabled, false, String::new(), Vec::new(), 0, 0),
     };
+    // A failing query is the task's error until a run succeeds.
+    if let Some(b) = &batch
+        && error.is_empty()
+        && !b.last_error.is_empty()
+    {
+        error = format!("batch query: {}", b.last_error);
+    }
     TaskInfo {
         id: entry.def.id.clone(),
         task_type: entry.def.task_type,
@@ -110,6 +125,7 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
         points_received: received,
         points_dropped: dropped,
         nodes,
+        batch,
         dot: entry.plan.to_dot(&entry.def.id),
     }
 }

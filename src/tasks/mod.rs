@@ -106,6 +106,8 @@ struct Running {
     handlers: Arc<HandlerRegistry>,
     outputs: Arc<OutputRegistry>,
     stats: Vec<(String, String, Arc<NodeStats>)>,
+    /// A batch task's scheduled queries.
+    batch: Option<crate::batch::BatchRun>,
 }
 
 struct Entry {
@@ -405,6 +407,9 @@ impl TaskManager {
             check.build(&plan).map_err(|d| {
                 TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script))
             })?;
+            if def.task_type == dsl::TaskType::Batch {
+                crate::batch::specs(&plan, &def.meta, &def.dbrps).map_err(TaskError::Script)?;
+            }
         }
         let mut tasks = self.lock();
         if let Some(existing) = tasks.get(&def.id)
@@ -533,11 +538,21 @@ impl TaskManager {
                 block_when_full: overflow(&entry.def)? == config::Overflow::Block,
             });
         }
+        let batch = (entry.def.task_type == dsl::TaskType::Batch).then(|| {
+            let specs = crate::batch::specs(&entry.plan, &entry.def.meta, &entry.def.dbrps)
+                .unwrap_or_else(|e| {
+                    // Checked when defined; a stored task is not refused.
+                    tracing::error!(task = id, "batch task cannot run its queries: {e}");
+                    Vec::new()
+                });
+            crate::batch::scheduler::start(id, specs, &self.influxdb, handle.clone())
+        });
         entry.running = Some(Running {
             task: handle,
             handlers,
             outputs,
             stats,
+            batch,
         });
         Ok(())
     }
@@ -613,6 +628,9 @@ impl TaskManager {
         // waited for, all within one deadline.
         self.router.set_routes(Vec::new());
         for r in &running {
+            if let Some(b) = &r.batch {
+                b.stop();
+            }
             r.task.close();
         }
         let deadline = Instant::now() + STOP_WAIT;
@@ -680,6 +698,17 @@ impl TaskManager {
         &self.deadman
     }
 
+    /// What the runs of each running batch task did, by task id.
+    pub fn batch_stats(&self) -> Vec<(String, crate::batch::BatchStatus)> {
+        self.lock()
+            .iter()
+            .filter_map(|(id, e)| {
+                let b = e.running.as_ref()?.batch.as_ref()?;
+                Some((id.clone(), b.stats.snapshot()))
+            })
+            .collect()
+    }
+
     pub fn get(&self, id: &str) -> Option<TaskInfo> {
         let errors = self.file_errors();
         self.lock()
@@ -691,6 +720,9 @@ impl TaskManager {
 /// Closes the task's inbox and waits (a while) for it to process what it
 /// holds, then lets its handlers and outputs finish their queues (a while).
 fn join(running: Running) {
+    if let Some(b) = &running.batch {
+        b.stop();
+    }
     running.task.close();
     wait_for_task(&running, Instant::now() + STOP_WAIT);
     let deadline = Instant::now() + EFFECTS_STOP_WAIT;

@@ -3,6 +3,8 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+pub mod influxd;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
