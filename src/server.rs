@@ -135,6 +135,8 @@ impl Server {
                 max_fields: config.ingest.max_fields,
                 max_tags: config.ingest.max_tags,
                 max_errors: config.ingest.max_parse_errors,
+                max_future_ns: i64::try_from(config.ingest.max_future.as_nanos())
+                    .unwrap_or(i64::MAX),
             },
         };
         let shutdown = CancellationToken::new();

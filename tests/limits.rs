@@ -294,3 +294,21 @@ fn fifty_thousand_distinct_fields_are_quick() {
     );
     d.assert_alive();
 }
+
+#[test]
+fn ingest_max_future_is_read_from_the_config() {
+    let mut d = Daemon::start("ingest:\n  max_future: 10m\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let ahead = (now + Duration::from_secs(1200)).as_nanos();
+    let (status, msg) = d.write(&format!("m f=1\nm f=2 {ahead}\n"));
+    assert_eq!(status, 400, "{msg}");
+    assert!(
+        msg.contains("1200s ahead of the clock, more than 600s (ingest.max_future)")
+            || msg.contains("1199s ahead of the clock, more than 600s (ingest.max_future)"),
+        "{msg}"
+    );
+    assert!(msg.contains("dropped=1"), "{msg}");
+    d.assert_alive();
+}

@@ -2088,3 +2088,70 @@ async fn a_global_deadman_watches_every_stream_task() {
     );
     server.shutdown().await;
 }
+
+/// Lines stamped `ahead` of now (ns since the epoch).
+fn stamped_ahead(ahead: Duration) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (now + ahead).as_nanos() as i64
+}
+
+#[tokio::test]
+async fn far_future_points_are_parse_errors_on_every_listener() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let far = stamped_ahead(Duration::from_secs(2 * 3600));
+    let near = stamped_ahead(Duration::from_secs(60));
+    // Default ingest.max_future is 1h: a minute ahead is clock skew, two
+    // hours ahead is refused, and the year 2262 too.
+    let body = format!("cpu v=1 {near}\ncpu v=2 {far}\ncpu v=3 9223372036854775806\ncpu v=4\n");
+    let reply = post(http, "/write?db=telegraf", &body).await;
+    assert_eq!(reply.status, 400);
+    let error = reply.error();
+    assert!(
+        error.starts_with("partial write:")
+            && error.contains("line 2:")
+            && error.contains("line 3:")
+            && error.contains("(ingest.max_future)")
+            && error.ends_with("dropped=2"),
+        "{error}"
+    );
+    let c = wait_for_points(http, "http", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let udp = server.addrs().udp.unwrap();
+    let client = UdpSocket::bind(loopback()).await.unwrap();
+    client.send_to(body.as_bytes(), udp).await.unwrap();
+    let c = wait_for_points(http, "udp", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let mut stream = TcpStream::connect(server.addrs().tcp.unwrap())
+        .await
+        .unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    drop(stream);
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_future_zero_accepts_any_time() {
+    let (mut config, _dir) = test_config();
+    config.ingest.max_future = Duration::ZERO;
+    let server = Server::start(config).await.unwrap();
+    let http = server.addrs().http.unwrap();
+    let reply = post(http, "/write?db=telegraf", "cpu v=3 9223372036854775806\n").await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    server.shutdown().await;
+}

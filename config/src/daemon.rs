@@ -133,6 +133,13 @@ pub struct IngestConfig {
     /// a TCP write is dropped and counted. Below Telegraf's 5 s timeout, so
     /// it sees the 503. Default 2s.
     pub backpressure_timeout: std::time::Duration,
+    /// A point stamped more than this ahead of the wall clock is a parse
+    /// error for its line: one far-future point would move its group's
+    /// windows to its time (up to the year 2262) and hold them there.
+    /// Kapacitor and InfluxDB have no such limit. Zero: none. Default 1h,
+    /// far above any clock skew between synced hosts, below the
+    /// hours-ahead stamps of a wrong time zone or unit.
+    pub max_future: std::time::Duration,
 }
 
 /// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
@@ -388,6 +395,7 @@ impl Default for IngestConfig {
             max_parse_errors: 100,
             max_inflated_size: 100_000_000,
             backpressure_timeout: std::time::Duration::from_secs(2),
+            max_future: std::time::Duration::from_secs(3600),
         }
     }
 }

@@ -197,6 +197,12 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "backpressure_timeout",
         quote(&go_like_duration(c.ingest.backpressure_timeout)),
     );
+    out.key(
+        1,
+        "A point stamped more than this ahead of the wall clock is a parse error for its line (one far-future point would move its group's windows to its time); \"0s\": no limit.",
+        "max_future",
+        quote(&go_like_duration(c.ingest.max_future)),
+    );
 
     out.0.push('\n');
     out.key(

@@ -88,6 +88,7 @@ const INGEST_KEYS: &[&str] = &[
     "max_tags",
     "max_parse_errors",
     "max_inflated_size",
+    "max_future",
     "backpressure_timeout",
 ];
 const LOGGING_KEYS: &[&str] = &["level"];
@@ -525,6 +526,10 @@ impl<'f> Walker<'f> {
                 "backpressure_timeout" => {
                     let timeout = self.duration(&full, value);
                     set(&mut c.backpressure_timeout, timeout);
+                }
+                "max_future" => {
+                    let max = self.duration(&full, value);
+                    set(&mut c.max_future, max);
                 }
                 _ => {}
             }
