@@ -94,6 +94,7 @@ impl Server {
             TaskManager::with_store(router.clone(), store.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
+                .with_alert_state_idle_timeout(config.pipeline.alert_state_idle_timeout)
                 .with_limits(&config.limits)
                 .with_influxdb(&config.influxdb)
                 .with_http_endpoints(&config.httppost)

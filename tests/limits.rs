@@ -312,3 +312,32 @@ fn ingest_max_future_is_read_from_the_config() {
     assert!(msg.contains("dropped=1"), "{msg}");
     d.assert_alive();
 }
+
+#[test]
+fn a_standing_alert_of_a_silent_host_is_forgotten_after_alert_state_idle_timeout() {
+    let mut d =
+        Daemon::start("pipeline:\n  group_idle_timeout: 1s\n  alert_state_idle_timeout: 3s\n");
+    let script =
+        "stream|from().measurement('cpu').groupBy('host')|alert().crit(lambda: \"value\" > 90)";
+    let (status, body) = d.define("a", script, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.write("cpu,host=gone value=95\n").0, 204);
+    // Past the group idle timeout, well short of the alert's: kept.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(!d.spawned.log().contains("alert state forgotten"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.spawned.log().contains("alert state forgotten") {
+        assert!(
+            Instant::now() < deadline,
+            "never forgotten: {}",
+            d.spawned.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = d.spawned.log();
+    assert!(
+        log.contains("host=gone") && log.contains("recovery will not be sent"),
+        "{log}"
+    );
+    d.assert_alive();
+}

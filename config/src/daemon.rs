@@ -224,9 +224,16 @@ pub struct PipelineConfig {
     /// A group (one tag set of a task) that received no point for this
     /// long, on the wall clock, is deleted from every node of the task, so
     /// memory stays bounded under tag churn; zero keeps groups forever.
-    /// Alert state that is not OK survives, so a recovery is never lost.
-    /// Default 24h.
+    /// Alert state that is not OK survives, so a recovery is not lost,
+    /// until `alert_state_idle_timeout`. Default 24h.
     pub group_idle_timeout: std::time::Duration,
+    /// An alert that is not OK and whose group got no point for this long
+    /// (counted from its last point, so at least `group_idle_timeout`) is
+    /// forgotten, its recovery never sent (logged), so memory stays bounded
+    /// under tag churn. Generous, so a standing alert on a host that went
+    /// quiet is not silenced early; zero keeps such alerts until they
+    /// recover. Default 7 days.
+    pub alert_state_idle_timeout: std::time::Duration,
     /// Worker threads that run every task; 0: one per core. Default 0.
     pub workers: usize,
     /// Points a task may have waiting before the router drops for it
@@ -280,6 +287,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             group_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+            alert_state_idle_timeout: std::time::Duration::from_secs(7 * 24 * 3600),
             workers: 0,
             inbox_points: 250_000,
         }

@@ -329,9 +329,15 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
     out.section("How tasks run.", "pipeline");
     out.key(
         1,
-        "A group (tag set) that gets no point for this long is dropped from its task's nodes, so memory stays bounded under tag churn; non-OK alert state is kept. \"0s\" never drops.",
+        "A group (tag set) that gets no point for this long is dropped from its task's nodes, so memory stays bounded under tag churn; non-OK alert state is kept (see alert_state_idle_timeout). \"0s\" never drops.",
         "group_idle_timeout",
         quote(&go_like_duration(c.pipeline.group_idle_timeout)),
+    );
+    out.key(
+        1,
+        "An alert that is not OK and whose group got no point for this long is forgotten, its recovery never sent (logged); keep it generous. \"0s\": kept until it recovers.",
+        "alert_state_idle_timeout",
+        quote(&go_like_duration(c.pipeline.alert_state_idle_timeout)),
     );
     out.key(
         1,

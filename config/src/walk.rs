@@ -61,7 +61,12 @@ const INFLUXDB_KEYS: &[&str] = &[
     "insecure_skip_verify",
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
-const PIPELINE_KEYS: &[&str] = &["group_idle_timeout", "workers", "inbox_points"];
+const PIPELINE_KEYS: &[&str] = &[
+    "group_idle_timeout",
+    "alert_state_idle_timeout",
+    "workers",
+    "inbox_points",
+];
 const HTTP_KEYS: &[&str] = &["enabled", "bind", "max_body_size", "allowed_hosts"];
 const UDP_KEYS: &[&str] = &[
     "enabled",
@@ -717,6 +722,10 @@ impl<'f> Walker<'f> {
                 "group_idle_timeout" => {
                     let timeout = self.duration(&full, value);
                     set(&mut c.group_idle_timeout, timeout);
+                }
+                "alert_state_idle_timeout" => {
+                    let timeout = self.duration(&full, value);
+                    set(&mut c.alert_state_idle_timeout, timeout);
                 }
                 "workers" => set(&mut c.workers, self.count(&full, value)),
                 "inbox_points" => {
