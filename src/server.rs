@@ -78,6 +78,7 @@ impl Server {
     /// before this returns, so a port in use is an error here, not later.
     pub async fn start(config: DaemonConfig) -> Result<Server, ServerError> {
         let stats = IngestStats::new();
+        stats.set_max_dbrps(config.ingest.max_dbrps);
         let router = Arc::new(Router::new());
         // Tasks first, so no point arrives before the tasks that want it.
         let data_dir = config.data_dir.clone();
@@ -239,6 +240,31 @@ impl Server {
                     axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
                 if let Err(e) = serve.await {
                     tracing::error!(listener = "http", "HTTP server stopped: {e}");
+                }
+            });
+        }
+        let idle = state.config.ingest.dbrp_idle_timeout;
+        if !idle.is_zero() {
+            // Forgotten between one and one and a half timeouts.
+            let every = (idle / 2).clamp(
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_secs(60),
+            );
+            let (token, stats) = (shutdown.clone(), state.stats.clone());
+            tracker.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        _ = ticks.tick() => {}
+                    }
+                    let n = stats.expire_idle(idle);
+                    if n > 0 {
+                        tracing::debug!(
+                            "{n} idle database/retention policies left the ingest counters"
+                        );
+                    }
                 }
             });
         }

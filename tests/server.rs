@@ -2155,3 +2155,40 @@ async fn max_future_zero_accepts_any_time() {
     assert_eq!(reply.status, 204, "{}", reply.body);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn per_dbrp_counters_expire_and_are_capped_with_totals_kept() {
+    let (mut config, _dir) = test_config();
+    config.ingest.dbrp_idle_timeout = Duration::from_millis(300);
+    config.ingest.max_dbrps = 2;
+    let server = Server::start(config).await.unwrap();
+    let http = server.addrs().http.unwrap();
+    for db in ["a", "b", "c", "d"] {
+        let reply = post(http, &format!("/write?db={db}"), "cpu v=1\n").await;
+        assert_eq!(reply.status, 204);
+    }
+    let s = status(http).await;
+    let listener = &s["listeners"]["http"];
+    let keys: Vec<&String> = listener["dbrps"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["a.autogen", "b.autogen", "other"]);
+    assert_eq!(listener["dbrps"]["other"]["points"], 2);
+    assert_eq!(listener["points"], 4);
+    // Idle past the timeout: gone, the totals unchanged.
+    let mut left = serde_json::Map::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = status(http).await;
+        left = s["listeners"]["http"]["dbrps"].as_object().unwrap().clone();
+        if !left.contains_key("a.autogen") {
+            assert_eq!(s["listeners"]["http"]["points"], 4);
+            break;
+        }
+    }
+    assert!(!left.contains_key("a.autogen"), "{left:?}");
+    // Room again for a new database apart.
+    post(http, "/write?db=e", "cpu v=1\n").await;
+    let s = status(http).await;
+    assert_eq!(s["listeners"]["http"]["dbrps"]["e.autogen"]["points"], 1);
+    assert_eq!(s["listeners"]["http"]["points"], 5);
+    server.shutdown().await;
+}

@@ -140,6 +140,15 @@ pub struct IngestConfig {
     /// far above any clock skew between synced hosts, below the
     /// hours-ahead stamps of a wrong time zone or unit.
     pub max_future: std::time::Duration,
+    /// A database/retention policy that got no write for this long is
+    /// dropped from the per-db/rp ingest counters (what it counted stays in
+    /// its listener's totals), so writes to ever-new databases do not grow
+    /// memory. Zero: kept forever. Default 24h.
+    pub dbrp_idle_timeout: std::time::Duration,
+    /// Most database/retention policies counted apart per listener; writes
+    /// to more are counted together under `other`. Zero: no limit.
+    /// Default 1,000.
+    pub max_dbrps: usize,
 }
 
 /// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
@@ -404,6 +413,8 @@ impl Default for IngestConfig {
             max_inflated_size: 100_000_000,
             backpressure_timeout: std::time::Duration::from_secs(2),
             max_future: std::time::Duration::from_secs(3600),
+            dbrp_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+            max_dbrps: 1000,
         }
     }
 }

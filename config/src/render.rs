@@ -203,6 +203,18 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_future",
         quote(&go_like_duration(c.ingest.max_future)),
     );
+    out.key(
+        1,
+        "A database/retention policy with no write for this long leaves the per-db/rp counters (its counts stay in the listener's totals); \"0s\": never.",
+        "dbrp_idle_timeout",
+        quote(&go_like_duration(c.ingest.dbrp_idle_timeout)),
+    );
+    out.key(
+        1,
+        "Most database/retention policies counted apart per listener; more are counted together as \"other\". 0: no limit.",
+        "max_dbrps",
+        c.ingest.max_dbrps,
+    );
 
     out.0.push('\n');
     out.key(

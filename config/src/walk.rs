@@ -94,6 +94,8 @@ const INGEST_KEYS: &[&str] = &[
     "max_parse_errors",
     "max_inflated_size",
     "max_future",
+    "dbrp_idle_timeout",
+    "max_dbrps",
     "backpressure_timeout",
 ];
 const LOGGING_KEYS: &[&str] = &["level"];
@@ -536,6 +538,11 @@ impl<'f> Walker<'f> {
                     let max = self.duration(&full, value);
                     set(&mut c.max_future, max);
                 }
+                "dbrp_idle_timeout" => {
+                    let timeout = self.duration(&full, value);
+                    set(&mut c.dbrp_idle_timeout, timeout);
+                }
+                "max_dbrps" => set(&mut c.max_dbrps, self.count(&full, value)),
                 _ => {}
             }
         }
