@@ -56,6 +56,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         http_out: &http_out,
         handlers: &handlers,
         group_idle_timeout: None,
+        alert_state_idle_timeout: None,
         alert_states: None,
         outputs: &outputs,
         loopback: None,

@@ -82,6 +82,7 @@ impl Server {
     /// before this returns, so a port in use is an error here, not later.
     pub async fn start(config: DaemonConfig) -> Result<Server, ServerError> {
         let stats = IngestStats::new();
+        stats.set_max_dbrps(config.ingest.max_dbrps);
         let router = Arc::new(Router::new());
         // Tasks first, so no point arrives before the tasks that want it.
         let data_dir = config.data_dir.clone();
@@ -98,6 +99,7 @@ impl Server {
             TaskManager::with_store(router.clone(), store.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
+                .with_alert_state_idle_timeout(config.pipeline.alert_state_idle_timeout)
                 .with_limits(&config.limits)
                 .with_influxdb(&config.influxdb)
                 .with_http_endpoints(&config.httppost)
@@ -139,6 +141,8 @@ impl Server {
                 max_fields: config.ingest.max_fields,
                 max_tags: config.ingest.max_tags,
                 max_errors: config.ingest.max_parse_errors,
+                max_future_ns: i64::try_from(config.ingest.max_future.as_nanos())
+                    .unwrap_or(i64::MAX),
             },
         };
         let shutdown = CancellationToken::new();
@@ -245,6 +249,31 @@ impl Server {
             }
             let (token, connections) = (shutdown.clone(), tracker.clone());
             tracker.spawn(server.run(token, connections));
+        }
+        let idle = state.config.ingest.dbrp_idle_timeout;
+        if !idle.is_zero() {
+            // Forgotten between one and one and a half timeouts.
+            let every = (idle / 2).clamp(
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_secs(60),
+            );
+            let (token, stats) = (shutdown.clone(), state.stats.clone());
+            tracker.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        _ = ticks.tick() => {}
+                    }
+                    let n = stats.expire_idle(idle);
+                    if n > 0 {
+                        tracing::debug!(
+                            "{n} idle database/retention policies left the ingest counters"
+                        );
+                    }
+                }
+            });
         }
         for (name, addr) in [("http", addrs.http), ("udp", addrs.udp), ("tcp", addrs.tcp)] {
             if let Some(addr) = addr {

@@ -2,7 +2,8 @@
 //! still takes its default action: install the handlers first, then listen.
 
 /// SIGINT and SIGTERM, registered when made; one that arrives before
-/// [`Signals::wait`] is kept and ends the wait at once.
+/// [`Signals::wait`] is kept and ends the wait at once. Waiting again waits
+/// for the next one (the second signal that cuts a shutdown short).
 #[cfg(unix)]
 pub struct Signals {
     interrupt: tokio::signal::unix::Signal,
@@ -19,7 +20,7 @@ impl Signals {
         })
     }
 
-    pub async fn wait(mut self) {
+    pub async fn wait(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {},
             _ = self.terminate.recv() => {},
@@ -36,7 +37,7 @@ impl Signals {
         Ok(Self)
     }
 
-    pub async fn wait(self) {
+    pub async fn wait(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

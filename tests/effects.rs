@@ -236,3 +236,55 @@ fn tasks_with_handlers_do_not_cost_a_thread_each() {
         "{before} threads before, {after} with {TASKS} tasks"
     );
 }
+
+fn signal(pid: u32, name: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn a_second_signal_during_shutdown_exits_at_once_with_a_failure_status() {
+    let (http, accepted) = silent_http();
+    // The graceful stop waits seconds for this handler to give up.
+    let script = format!(
+        "stream|from().measurement('cpu')|alert().crit(lambda: \"value\" > 90).post('http://{http}/')\n"
+    );
+    let mut daemon = Daemon::start();
+    let url = daemon.url();
+    let pid = daemon.pid();
+    define(&url, "hung", &script);
+    write(&url, "cpu value=95 1\ncpu value=96 2\n");
+    eventually("the post reached the silent server", || {
+        !accepted.lock().unwrap().is_empty()
+    });
+    signal(pid, "TERM");
+    eventually("the graceful shutdown began", || {
+        daemon.spawned.log().contains("shutting down")
+    });
+    let second = Instant::now();
+    signal(pid, "INT");
+    let status = loop {
+        if let Some(status) = daemon.spawned.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(1),
+            "still running a second after the second signal"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success(), "exit status {status}");
+    let log = daemon.spawned.log_after_exit();
+    assert!(
+        log.contains("second signal during shutdown: exiting at once"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("stopped"),
+        "the graceful stop finished first: {log}"
+    );
+}

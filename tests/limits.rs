@@ -273,3 +273,50 @@ fn fifty_thousand_distinct_fields_are_quick() {
     );
     d.assert_alive();
 }
+
+#[test]
+fn ingest_max_future_is_read_from_the_config() {
+    let mut d = Daemon::start("ingest:\n  max_future: 10m\n");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let ahead = (now + Duration::from_secs(1200)).as_nanos();
+    let (status, msg) = d.write(&format!("m f=1\nm f=2 {ahead}\n"));
+    assert_eq!(status, 400, "{msg}");
+    assert!(
+        msg.contains("1200s ahead of the clock, more than 600s (ingest.max_future)")
+            || msg.contains("1199s ahead of the clock, more than 600s (ingest.max_future)"),
+        "{msg}"
+    );
+    assert!(msg.contains("dropped=1"), "{msg}");
+    d.assert_alive();
+}
+
+#[test]
+fn a_standing_alert_of_a_silent_host_is_forgotten_after_alert_state_idle_timeout() {
+    let mut d =
+        Daemon::start("pipeline:\n  group_idle_timeout: 1s\n  alert_state_idle_timeout: 3s\n");
+    let script =
+        "stream|from().measurement('cpu').groupBy('host')|alert().crit(lambda: \"value\" > 90)";
+    let (status, body) = d.define("a", script, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.write("cpu,host=gone value=95\n").0, 204);
+    // Past the group idle timeout, well short of the alert's: kept.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(!d.spawned.log().contains("alert state forgotten"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.spawned.log().contains("alert state forgotten") {
+        assert!(
+            Instant::now() < deadline,
+            "never forgotten: {}",
+            d.spawned.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = d.spawned.log();
+    assert!(
+        log.contains("host=gone") && log.contains("recovery will not be sent"),
+        "{log}"
+    );
+    d.assert_alive();
+}

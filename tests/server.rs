@@ -2088,3 +2088,107 @@ async fn a_global_deadman_watches_every_stream_task() {
     );
     server.shutdown().await;
 }
+
+/// Lines stamped `ahead` of now (ns since the epoch).
+fn stamped_ahead(ahead: Duration) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (now + ahead).as_nanos() as i64
+}
+
+#[tokio::test]
+async fn far_future_points_are_parse_errors_on_every_listener() {
+    let (server, _dir) = start().await;
+    let http = server.addrs().http.unwrap();
+    let far = stamped_ahead(Duration::from_secs(2 * 3600));
+    let near = stamped_ahead(Duration::from_secs(60));
+    // Default ingest.max_future is 1h: a minute ahead is clock skew, two
+    // hours ahead is refused, and the year 2262 too.
+    let body = format!("cpu v=1 {near}\ncpu v=2 {far}\ncpu v=3 9223372036854775806\ncpu v=4\n");
+    let reply = post(http, "/write?db=telegraf", &body).await;
+    assert_eq!(reply.status, 400);
+    let error = reply.error();
+    assert!(
+        error.starts_with("partial write:")
+            && error.contains("line 2:")
+            && error.contains("line 3:")
+            && error.contains("(ingest.max_future)")
+            && error.ends_with("dropped=2"),
+        "{error}"
+    );
+    let c = wait_for_points(http, "http", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let udp = server.addrs().udp.unwrap();
+    let client = UdpSocket::bind(loopback()).await.unwrap();
+    client.send_to(body.as_bytes(), udp).await.unwrap();
+    let c = wait_for_points(http, "udp", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let mut stream = TcpStream::connect(server.addrs().tcp.unwrap())
+        .await
+        .unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    drop(stream);
+    let c = wait_for_points(http, "tcp", "telegraf.autogen", 2).await;
+    assert_eq!(
+        (c["points"].as_u64(), c["parse_errors"].as_u64()),
+        (Some(2), Some(2))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_future_zero_accepts_any_time() {
+    let (mut config, _dir) = test_config();
+    config.ingest.max_future = Duration::ZERO;
+    let server = Server::start(config).await.unwrap();
+    let http = server.addrs().http.unwrap();
+    let reply = post(http, "/write?db=telegraf", "cpu v=3 9223372036854775806\n").await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_dbrp_counters_expire_and_are_capped_with_totals_kept() {
+    let (mut config, _dir) = test_config();
+    config.ingest.dbrp_idle_timeout = Duration::from_millis(300);
+    config.ingest.max_dbrps = 2;
+    let server = Server::start(config).await.unwrap();
+    let http = server.addrs().http.unwrap();
+    for db in ["a", "b", "c", "d"] {
+        let reply = post(http, &format!("/write?db={db}"), "cpu v=1\n").await;
+        assert_eq!(reply.status, 204);
+    }
+    let s = status(http).await;
+    let listener = &s["listeners"]["http"];
+    let keys: Vec<&String> = listener["dbrps"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["a.autogen", "b.autogen", "other"]);
+    assert_eq!(listener["dbrps"]["other"]["points"], 2);
+    assert_eq!(listener["points"], 4);
+    // Idle past the timeout: gone, the totals unchanged.
+    let mut left = serde_json::Map::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = status(http).await;
+        left = s["listeners"]["http"]["dbrps"].as_object().unwrap().clone();
+        if !left.contains_key("a.autogen") {
+            assert_eq!(s["listeners"]["http"]["points"], 4);
+            break;
+        }
+    }
+    assert!(!left.contains_key("a.autogen"), "{left:?}");
+    // Room again for a new database apart.
+    post(http, "/write?db=e", "cpu v=1\n").await;
+    let s = status(http).await;
+    assert_eq!(s["listeners"]["http"]["dbrps"]["e.autogen"]["points"], 1);
+    assert_eq!(s["listeners"]["http"]["points"], 5);
+    server.shutdown().await;
+}

@@ -160,6 +160,22 @@ pub struct IngestConfig {
     /// a TCP write is dropped and counted. Below Telegraf's 5 s timeout, so
     /// it sees the 503. Default 2s.
     pub backpressure_timeout: std::time::Duration,
+    /// A point stamped more than this ahead of the wall clock is a parse
+    /// error for its line: one far-future point would move its group's
+    /// windows to its time (up to the year 2262) and hold them there.
+    /// Kapacitor and InfluxDB have no such limit. Zero: none. Default 1h,
+    /// far above any clock skew between synced hosts, below the
+    /// hours-ahead stamps of a wrong time zone or unit.
+    pub max_future: std::time::Duration,
+    /// A database/retention policy that got no write for this long is
+    /// dropped from the per-db/rp ingest counters (what it counted stays in
+    /// its listener's totals), so writes to ever-new databases do not grow
+    /// memory. Zero: kept forever. Default 24h.
+    pub dbrp_idle_timeout: std::time::Duration,
+    /// Most database/retention policies counted apart per listener; writes
+    /// to more are counted together under `other`. Zero: no limit.
+    /// Default 1,000.
+    pub max_dbrps: usize,
 }
 
 /// Kapacitor's `[deadman]`: the defaults of every `deadman()` node, and a
@@ -244,9 +260,16 @@ pub struct PipelineConfig {
     /// A group (one tag set of a task) that received no point for this
     /// long, on the wall clock, is deleted from every node of the task, so
     /// memory stays bounded under tag churn; zero keeps groups forever.
-    /// Alert state that is not OK survives, so a recovery is never lost.
-    /// Default 24h.
+    /// Alert state that is not OK survives, so a recovery is not lost,
+    /// until `alert_state_idle_timeout`. Default 24h.
     pub group_idle_timeout: std::time::Duration,
+    /// An alert that is not OK and whose group got no point for this long
+    /// (counted from its last point, so at least `group_idle_timeout`) is
+    /// forgotten, its recovery never sent (logged), so memory stays bounded
+    /// under tag churn. Generous, so a standing alert on a host that went
+    /// quiet is not silenced early; zero keeps such alerts until they
+    /// recover. Default 7 days.
+    pub alert_state_idle_timeout: std::time::Duration,
     /// Worker threads that run every task; 0: one per core. Default 0.
     pub workers: usize,
     /// Points a task may have waiting before the router drops for it
@@ -300,6 +323,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             group_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+            alert_state_idle_timeout: std::time::Duration::from_secs(7 * 24 * 3600),
             workers: 0,
             inbox_points: 250_000,
         }
@@ -420,6 +444,9 @@ impl Default for IngestConfig {
             max_parse_errors: 100,
             max_inflated_size: 100_000_000,
             backpressure_timeout: std::time::Duration::from_secs(2),
+            max_future: std::time::Duration::from_secs(3600),
+            dbrp_idle_timeout: std::time::Duration::from_secs(24 * 3600),
+            max_dbrps: 1000,
         }
     }
 }

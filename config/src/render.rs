@@ -238,6 +238,24 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "backpressure_timeout",
         quote(&go_like_duration(c.ingest.backpressure_timeout)),
     );
+    out.key(
+        1,
+        "A point stamped more than this ahead of the wall clock is a parse error for its line (one far-future point would move its group's windows to its time); \"0s\": no limit.",
+        "max_future",
+        quote(&go_like_duration(c.ingest.max_future)),
+    );
+    out.key(
+        1,
+        "A database/retention policy with no write for this long leaves the per-db/rp counters (its counts stay in the listener's totals); \"0s\": never.",
+        "dbrp_idle_timeout",
+        quote(&go_like_duration(c.ingest.dbrp_idle_timeout)),
+    );
+    out.key(
+        1,
+        "Most database/retention policies counted apart per listener; more are counted together as \"other\". 0: no limit.",
+        "max_dbrps",
+        c.ingest.max_dbrps,
+    );
 
     out.0.push('\n');
     out.key(
@@ -364,9 +382,15 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
     out.section("How tasks run.", "pipeline");
     out.key(
         1,
-        "A group (tag set) that gets no point for this long is dropped from its task's nodes, so memory stays bounded under tag churn; non-OK alert state is kept. \"0s\" never drops.",
+        "A group (tag set) that gets no point for this long is dropped from its task's nodes, so memory stays bounded under tag churn; non-OK alert state is kept (see alert_state_idle_timeout). \"0s\" never drops.",
         "group_idle_timeout",
         quote(&go_like_duration(c.pipeline.group_idle_timeout)),
+    );
+    out.key(
+        1,
+        "An alert that is not OK and whose group got no point for this long is forgotten, its recovery never sent (logged); keep it generous. \"0s\": kept until it recovers.",
+        "alert_state_idle_timeout",
+        quote(&go_like_duration(c.pipeline.alert_state_idle_timeout)),
     );
     out.key(
         1,

@@ -61,7 +61,12 @@ const INFLUXDB_KEYS: &[&str] = &[
     "insecure_skip_verify",
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
-const PIPELINE_KEYS: &[&str] = &["group_idle_timeout", "workers", "inbox_points"];
+const PIPELINE_KEYS: &[&str] = &[
+    "group_idle_timeout",
+    "alert_state_idle_timeout",
+    "workers",
+    "inbox_points",
+];
 const HTTP_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -99,6 +104,9 @@ const INGEST_KEYS: &[&str] = &[
     "max_tags",
     "max_parse_errors",
     "max_inflated_size",
+    "max_future",
+    "dbrp_idle_timeout",
+    "max_dbrps",
     "backpressure_timeout",
 ];
 const LOGGING_KEYS: &[&str] = &["level"];
@@ -591,6 +599,15 @@ impl<'f> Walker<'f> {
                     let timeout = self.duration(&full, value);
                     set(&mut c.backpressure_timeout, timeout);
                 }
+                "max_future" => {
+                    let max = self.duration(&full, value);
+                    set(&mut c.max_future, max);
+                }
+                "dbrp_idle_timeout" => {
+                    let timeout = self.duration(&full, value);
+                    set(&mut c.dbrp_idle_timeout, timeout);
+                }
+                "max_dbrps" => set(&mut c.max_dbrps, self.count(&full, value)),
                 _ => {}
             }
         }
@@ -777,6 +794,10 @@ impl<'f> Walker<'f> {
                 "group_idle_timeout" => {
                     let timeout = self.duration(&full, value);
                     set(&mut c.group_idle_timeout, timeout);
+                }
+                "alert_state_idle_timeout" => {
+                    let timeout = self.duration(&full, value);
+                    set(&mut c.alert_state_idle_timeout, timeout);
                 }
                 "workers" => set(&mut c.workers, self.count(&full, value)),
                 "inbox_points" => {

@@ -35,12 +35,26 @@ pub struct DbRpCounters {
     bytes: AtomicU64,
     parse_errors: AtomicU64,
     dropped: AtomicU64,
+    /// Wall clock of the last write, ms since the epoch.
+    last_write_ms: AtomicU64,
+}
+
+/// The key of the bucket that counts writes to db/rps past
+/// [`ListenerCounters::set_max_dbrps`]: not `db.rp`-shaped, so it never
+/// collides with one.
+pub const OTHER_DBRPS: &str = "other";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl DbRpCounters {
     /// Records one decoded write: its size, the points kept and the lines
     /// that failed to parse.
     pub fn record(&self, bytes: usize, points: usize, parse_errors: usize) {
+        self.last_write_ms.store(now_ms(), Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.points.fetch_add(points as u64, Ordering::Relaxed);
         if parse_errors > 0 {
@@ -53,6 +67,14 @@ impl DbRpCounters {
     /// (a TCP line over the length limit, a connection cut mid-line).
     pub fn drop_points(&self, n: usize) {
         self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn add(&self, s: &DbRpSnapshot) {
+        self.points.fetch_add(s.points, Ordering::Relaxed);
+        self.bytes.fetch_add(s.bytes, Ordering::Relaxed);
+        self.parse_errors
+            .fetch_add(s.parse_errors, Ordering::Relaxed);
+        self.dropped.fetch_add(s.dropped, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> DbRpSnapshot {
@@ -79,6 +101,12 @@ pub struct ListenerCounters {
     /// Connections closed for sending nothing within the idle timeout.
     idle_timeouts: AtomicU64,
     by_dbrp: RwLock<BTreeMap<DbRp, Arc<DbRpCounters>>>,
+    /// Writes to db/rps past `max_dbrps`, counted together.
+    other: Arc<DbRpCounters>,
+    /// What expired db/rps had counted, so the listener's totals stay whole.
+    retired: DbRpCounters,
+    /// Most db/rps counted apart (`ingest.max_dbrps`); 0: no limit.
+    max_dbrps: AtomicU64,
 }
 
 impl ListenerCounters {
@@ -101,8 +129,16 @@ impl ListenerCounters {
         ActiveGuard(self.clone())
     }
 
-    /// The counters for `dbrp`, created on first use. Callers that write to
-    /// one db/rp repeatedly (a UDP or TCP listener) keep the `Arc`.
+    /// Counts at most `max` db/rps apart (0: no limit); writes to more go
+    /// to the [`OTHER_DBRPS`] bucket.
+    pub fn set_max_dbrps(&self, max: usize) {
+        self.max_dbrps.store(max as u64, Ordering::Relaxed);
+    }
+
+    /// The counters for `dbrp`, created on first use (or the shared
+    /// [`OTHER_DBRPS`] bucket, when `max_dbrps` are counted already).
+    /// Callers that write to one db/rp repeatedly (a UDP or TCP listener)
+    /// keep the `Arc`, which keeps it from expiring.
     pub fn dbrp(&self, dbrp: &DbRp) -> Arc<DbRpCounters> {
         if let Some(c) = self
             .by_dbrp
@@ -112,23 +148,49 @@ impl ListenerCounters {
         {
             return c.clone();
         }
-        self.by_dbrp
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(dbrp.clone())
-            .or_default()
-            .clone()
+        let mut map = self.by_dbrp.write().unwrap_or_else(|e| e.into_inner());
+        let max = self.max_dbrps.load(Ordering::Relaxed) as usize;
+        if max > 0 && map.len() >= max && !map.contains_key(dbrp) {
+            return self.other.clone();
+        }
+        map.entry(dbrp.clone()).or_default().clone()
+    }
+
+    /// Forgets the db/rps that got no write for `idle` (and that no
+    /// connection holds), adding what they counted to the listener's
+    /// totals, so writes to ever-new databases do not grow memory.
+    /// Returns how many were forgotten.
+    pub fn expire_idle(&self, idle: std::time::Duration) -> usize {
+        let cutoff = now_ms().saturating_sub(idle.as_millis() as u64);
+        let mut map = self.by_dbrp.write().unwrap_or_else(|e| e.into_inner());
+        let before = map.len();
+        map.retain(|_, c| {
+            // Under the write lock nobody can take a new handle: a count of
+            // one is the map's own.
+            let keep = Arc::strong_count(c) > 1 || c.last_write_ms.load(Ordering::Relaxed) > cutoff;
+            if !keep {
+                self.retired.add(&c.snapshot());
+            }
+            keep
+        });
+        before - map.len()
     }
 
     fn snapshot(&self, kind: Listener) -> ListenerSnapshot {
         let by_dbrp = self.by_dbrp.read().unwrap_or_else(|e| e.into_inner());
-        let dbrps: BTreeMap<String, DbRpSnapshot> = by_dbrp
+        let mut dbrps: BTreeMap<String, DbRpSnapshot> = by_dbrp
             .iter()
             // Keyed `db.rp` unquoted, as these keys have always been, not
             // with DbRp's Display, which quotes a part that holds a dot.
             .map(|(k, v)| (format!("{}.{}", k.db, k.rp), v.snapshot()))
             .collect();
-        let sum = |f: fn(&DbRpSnapshot) -> u64| dbrps.values().map(f).sum();
+        let retired = self.retired.snapshot();
+        drop(by_dbrp);
+        let other = self.other.snapshot();
+        if other != DbRpSnapshot::default() {
+            dbrps.insert(OTHER_DBRPS.to_owned(), other);
+        }
+        let sum = |f: fn(&DbRpSnapshot) -> u64| dbrps.values().map(f).sum::<u64>() + f(&retired);
         let units = Some(self.units.load(Ordering::Relaxed));
         ListenerSnapshot {
             requests: units.filter(|_| kind == Listener::Http),
@@ -179,6 +241,21 @@ impl IngestStats {
         }
     }
 
+    /// See [`ListenerCounters::set_max_dbrps`], for every listener.
+    pub fn set_max_dbrps(&self, max: usize) {
+        for l in [&self.http, &self.udp, &self.tcp] {
+            l.set_max_dbrps(max);
+        }
+    }
+
+    /// See [`ListenerCounters::expire_idle`], for every listener.
+    pub fn expire_idle(&self, idle: std::time::Duration) -> usize {
+        [&self.http, &self.udp, &self.tcp]
+            .iter()
+            .map(|l| l.expire_idle(idle))
+            .sum()
+    }
+
     pub fn snapshot(&self) -> BTreeMap<&'static str, ListenerSnapshot> {
         [Listener::Http, Listener::Udp, Listener::Tcp]
             .into_iter()
@@ -217,4 +294,46 @@ pub struct ListenerSnapshot {
     pub parse_errors: u64,
     pub dropped: u64,
     pub dbrps: BTreeMap<String, DbRpSnapshot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_dbrps_expire_and_the_totals_stay_whole() {
+        let l = ListenerCounters::default();
+        l.dbrp(&DbRp::new("a", "rp")).record(10, 2, 1);
+        let held = l.dbrp(&DbRp::new("b", "rp"));
+        held.record(5, 1, 0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        l.dbrp(&DbRp::new("c", "rp")).record(1, 1, 0);
+        assert_eq!(l.expire_idle(std::time::Duration::from_millis(10)), 1);
+        let s = l.snapshot(Listener::Http);
+        // b is held (a connection writes to it): kept; c is recent.
+        assert_eq!(s.dbrps.keys().collect::<Vec<_>>(), ["b.rp", "c.rp"]);
+        assert_eq!((s.points, s.bytes, s.parse_errors), (4, 16, 1));
+        // A db/rp that comes back starts again from zero.
+        l.dbrp(&DbRp::new("a", "rp")).record(1, 1, 0);
+        let s = l.snapshot(Listener::Http);
+        assert_eq!(s.dbrps["a.rp"].points, 1);
+        assert_eq!(s.points, 5);
+    }
+
+    #[test]
+    fn db_rps_past_the_cap_count_as_other() {
+        let l = ListenerCounters::default();
+        l.set_max_dbrps(2);
+        for db in ["a", "b", "c", "d", "a"] {
+            l.dbrp(&DbRp::new(db, "rp")).record(1, 1, 0);
+        }
+        let s = l.snapshot(Listener::Http);
+        assert_eq!(
+            s.dbrps.keys().collect::<Vec<_>>(),
+            ["a.rp", "b.rp", OTHER_DBRPS]
+        );
+        assert_eq!(s.dbrps[OTHER_DBRPS].points, 2);
+        assert_eq!(s.dbrps["a.rp"].points, 2);
+        assert_eq!(s.points, 5);
+    }
 }

@@ -57,6 +57,12 @@ pub trait TaskEnv {
     fn group_idle_timeout(&self) -> Option<i64> {
         None
     }
+    /// After how long (ns, on the task's clock) without a point an alert
+    /// that is not OK is forgotten, its recovery never sent; `None` keeps
+    /// it until it recovers.
+    fn alert_state_idle_timeout(&self) -> Option<i64> {
+        None
+    }
     /// The destination of output node `spec` (`httpPost`, `influxDBOut`).
     fn output(&self, spec: &NodeSpec, output: OutputSpec) -> Result<Arc<dyn Output>, BuildError> {
         let _ = output;
@@ -361,7 +367,8 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
             let alert = AlertSpec::from_plan(spec, env.task_name())?;
             let sink = env.alert_sink(spec)?;
             let mut node = AlertNode::new(alert, sink)
-                .map_err(|e| BuildError::invalid(spec, e.to_string()))?;
+                .map_err(|e| BuildError::invalid(spec, e.to_string()))?
+                .with_standing_expiry(env.alert_state_idle_timeout(), env.group_idle_timeout());
             if let Some(store) = env.alert_states() {
                 node = node.with_state_store(store);
             }

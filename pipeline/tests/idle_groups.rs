@@ -25,6 +25,7 @@ impl AlertSink for Events {
 
 struct Env {
     timeout: Option<i64>,
+    alert_timeout: Option<i64>,
     events: Arc<Events>,
 }
 
@@ -40,6 +41,9 @@ impl TaskEnv for Env {
     }
     fn group_idle_timeout(&self) -> Option<i64> {
         self.timeout
+    }
+    fn alert_state_idle_timeout(&self) -> Option<i64> {
+        self.alert_timeout
     }
 }
 
@@ -75,6 +79,7 @@ fn point(host: &str, v: f64, time: i64) -> Point {
 fn churn(timeout: Option<i64>) -> (u64, u64) {
     let env = Env {
         timeout,
+        alert_timeout: None,
         events: Arc::default(),
     };
     let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).unwrap();
@@ -129,6 +134,7 @@ fn groups_stay_bounded_under_tag_churn() {
 fn a_standing_alert_survives_its_group_expiring_and_recovers() {
     let env = Env {
         timeout: Some(60 * S),
+        alert_timeout: None,
         events: Arc::default(),
     };
     let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).unwrap();
@@ -195,4 +201,60 @@ fn a_standing_alert_survives_its_group_expiring_and_recovers() {
             .filter(|n| n.kind != "alert")
             .all(|n| n.alerts.is_none())
     );
+}
+
+#[test]
+fn a_standing_alert_is_forgotten_after_alert_state_idle_timeout_without_a_recovery() {
+    let env = Env {
+        timeout: Some(60 * S),
+        alert_timeout: Some(600 * S),
+        events: Arc::default(),
+    };
+    let plan = dsl::compile(SCRIPT, dsl::TaskType::Stream).unwrap();
+    let mut task = build_stream_task(&plan, &env).unwrap();
+    task.dag.start(0);
+    let dbrp = DbRp::new("db", "rp");
+    let send = |task: &mut pipeline::build::StreamTask, host: &str, v: f64, t: i64| {
+        while let Some(due) = task.dag.next_tick().filter(|&d| d <= t) {
+            task.dag.tick(due);
+        }
+        task.dag.tick(t);
+        task.push_points(PointBatch {
+            dbrp: dbrp.clone(),
+            points: vec![point(host, v, t)],
+        });
+    };
+    let alert_groups = |task: &mut pipeline::build::StreamTask| {
+        task.dag.refresh_gauges();
+        task.dag
+            .stats()
+            .iter()
+            .find(|n| n.kind == "alert")
+            .unwrap()
+            .groups
+    };
+    for t in 0..=10 {
+        send(&mut task, "hot", 90.0, t * S);
+    }
+    // Past the group idle timeout, short of the alert's: still kept.
+    for t in (11..550).step_by(10) {
+        send(&mut task, "other", 10.0, t * S);
+    }
+    assert_eq!(alert_groups(&mut task), 2, "the standing alert is kept");
+    // Past 600 s (and the sweep's quarter) without a point: forgotten.
+    for t in (550..800).step_by(10) {
+        send(&mut task, "other", 10.0, t * S);
+    }
+    assert_eq!(alert_groups(&mut task), 1, "only the live host");
+    // Back, and fine: it is a new group, with no recovery to send.
+    for t in 800..=820 {
+        send(&mut task, "hot", 10.0, t * S);
+    }
+    let events = env.events.0.lock().unwrap();
+    let hot: Vec<Level> = events
+        .iter()
+        .filter(|e| e.id.contains("host=hot"))
+        .map(|e| e.level)
+        .collect();
+    assert_eq!(hot, [Level::Critical]);
 }

@@ -32,6 +32,9 @@ enum Command {
     Config,
 }
 
+/// Exit status when a second signal cuts the graceful shutdown short.
+const SECOND_SIGNAL_EXIT: i32 = 1;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match DaemonConfig::load(args.config.as_deref()) {
@@ -63,7 +66,7 @@ fn main() -> ExitCode {
 async fn run(config: DaemonConfig) -> ExitCode {
     // Handlers go in before anything listens: a SIGTERM that arrives while
     // the server starts must still mean a clean stop, not the default death.
-    let signals = match kapacitor::signals::Signals::install() {
+    let mut signals = match kapacitor::signals::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             eprintln!("kapacitord: cannot install signal handlers: {e}");
@@ -80,8 +83,19 @@ async fn run(config: DaemonConfig) -> ExitCode {
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "kapacitord started");
     signals.wait().await;
-    tracing::info!("shutting down");
-    server.shutdown().await;
+    tracing::info!("shutting down (a second SIGINT or SIGTERM stops at once)");
+    tokio::select! {
+        () = server.shutdown() => {}
+        () = signals.wait() => {
+            // The graceful stop waits for tasks to drain and handlers to
+            // give up (seconds); an operator who asks twice wants out now.
+            tracing::error!(
+                "second signal during shutdown: exiting at once; queued alerts and \
+                 unsaved alert state are lost"
+            );
+            std::process::exit(SECOND_SIGNAL_EXIT);
+        }
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

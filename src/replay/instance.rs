@@ -106,6 +106,7 @@ impl Instance {
             handlers: &handlers,
             // Replays run on data time; groups never expire in them.
             group_idle_timeout: None,
+            alert_state_idle_timeout: None,
             // Nor do they touch the live task's alert state.
             alert_states: None,
             outputs: &outputs,

@@ -92,6 +92,9 @@ pub struct Env<'a> {
     pub handlers: &'a HandlerRegistry,
     /// `pipeline.group_idle_timeout` in ns; `None`: groups never expire.
     pub group_idle_timeout: Option<i64>,
+    /// `pipeline.alert_state_idle_timeout` in ns; `None`: alerts that are
+    /// not OK are kept until they recover.
+    pub alert_state_idle_timeout: Option<i64>,
     /// Where alert states outlive the task; `None`: they do not.
     pub alert_states: Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>>,
     /// The task's output workers (httpPost, influxDBOut).
@@ -113,6 +116,10 @@ impl TaskEnv for Env<'_> {
 
     fn group_idle_timeout(&self) -> Option<i64> {
         self.group_idle_timeout
+    }
+
+    fn alert_state_idle_timeout(&self) -> Option<i64> {
+        self.alert_state_idle_timeout
     }
 
     fn alert_states(&self) -> Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>> {

@@ -133,6 +133,8 @@ pub struct TaskManager {
     file_errors: Mutex<BTreeMap<String, String>>,
     /// See [`Env::group_idle_timeout`].
     group_idle_timeout: Option<i64>,
+    /// See [`Env::alert_state_idle_timeout`].
+    alert_state_idle_timeout: Option<i64>,
     /// `limits:` of the config: what a script may ask for.
     limits: dsl::Limits,
     /// Alert states by task and alert id, kept across reloads (and, with a
@@ -166,6 +168,7 @@ impl TaskManager {
             dir_tasks: Mutex::default(),
             file_errors: Mutex::default(),
             group_idle_timeout: None,
+            alert_state_idle_timeout: None,
             limits: dsl::Limits::default(),
             alert_states: AlertStates::in_memory(),
             influxdb: Arc::from([]),
@@ -280,6 +283,14 @@ impl TaskManager {
     /// `timeout` (zero: never).
     pub fn with_group_idle_timeout(mut self, timeout: Duration) -> Self {
         self.group_idle_timeout =
+            Some(i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX)).filter(|&t| t > 0);
+        self
+    }
+
+    /// Tasks started from now on forget an alert that is not OK once its
+    /// group got no point for `timeout` (zero: never), its recovery unsent.
+    pub fn with_alert_state_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.alert_state_idle_timeout =
             Some(i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX)).filter(|&t| t > 0);
         self
     }
@@ -502,6 +513,7 @@ impl TaskManager {
             http_out: &self.http_out,
             handlers: &handlers,
             group_idle_timeout: self.group_idle_timeout,
+            alert_state_idle_timeout: self.alert_state_idle_timeout,
             alert_states: Some(self.alert_states.for_task(id)),
             outputs: &outputs,
             loopback: Some(self.router.clone()),

@@ -73,6 +73,11 @@ impl Spawned {
         }
     }
 
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Everything it logged, once it has exited.
     pub fn log_after_exit(&mut self) -> String {
         if let Some(reader) = self.reader.take() {

@@ -162,7 +162,9 @@ pub fn next_line_end(input: &[u8], start: usize) -> Option<usize> {
 }
 
 /// Bounds on what one line or one body may cost; past one a line is a
-/// parse error that names the limit. `Default` is the config's defaults.
+/// parse error that names the limit. `Default` is the config's defaults,
+/// except `max_future_ns`, off: a decoder reading recorded data (replays)
+/// must not judge it by today's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineLimits {
     /// Longest line in bytes (`ingest.max_line_length`).
@@ -174,6 +176,9 @@ pub struct LineLimits {
     /// Errors kept per [`Decoder::decode`] call; the rest are only counted
     /// (`ingest.max_parse_errors`).
     pub max_errors: usize,
+    /// A point stamped more than this many ns after [`DecodeOptions::now_ns`]
+    /// is a parse error (`ingest.max_future`); 0: no limit.
+    pub max_future_ns: i64,
 }
 
 impl Default for LineLimits {
@@ -183,6 +188,7 @@ impl Default for LineLimits {
             max_fields: 10_000,
             max_tags: 1000,
             max_errors: 100,
+            max_future_ns: 0,
         }
     }
 }
@@ -328,6 +334,7 @@ impl Decoder {
                 &mut self.values,
                 self.limits.max_fields,
             )?;
+            check_future(time, opts.now_ns, self.limits.max_future_ns)?;
             if let Some(k) = &e.keys
                 && (same || (!k.plain && same_keys(&k.names, line, &self.raw_keys)))
             {
@@ -377,6 +384,7 @@ impl Decoder {
             &mut self.values,
             self.limits.max_fields,
         )?;
+        check_future(time, opts.now_ns, self.limits.max_future_ns)?;
         match last {
             Some(k) if same_keys(&k.names, line, &self.raw_keys) => {
                 let fields = Fields::new(k.names, self.values.drain(..).collect());
@@ -502,6 +510,26 @@ fn scan_rest(
     }
     let time = scan::scan_time(line.as_bytes(), fields_end, opts.precision, default_ns)?;
     Ok((time, same))
+}
+
+/// A point stamped further ahead of `now` than `max_future` (ns; 0: no
+/// limit) is an error naming the key: one such point would move every
+/// window of its group to its time.
+fn check_future(time: i64, now: i64, max_future: i64) -> Result<(), Reason> {
+    if max_future > 0 && time.saturating_sub(now) > max_future {
+        return Err(format!(
+            "timestamp {time} is {} ahead of the clock, more than {} (ingest.max_future)",
+            seconds(time.saturating_sub(now)),
+            seconds(max_future)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `90s`-style text for a span of ns, rounded down to whole seconds.
+fn seconds(ns: i64) -> String {
+    format!("{}s", ns / 1_000_000_000)
 }
 
 fn build_series(

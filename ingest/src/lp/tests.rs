@@ -248,6 +248,7 @@ fn limits_make_lines_parse_errors_that_name_them() {
         max_fields: 3,
         max_tags: 2,
         max_errors: 100,
+        max_future_ns: 0,
     };
     let input = format!(
         "m,a=1,b=2 f=1\nm,a=1,b=2,c=3 f=1\nm f=1,g=2,h=3,i=4\nm f=\"{}\"\nm f=1,g=2,h=3\n",
@@ -303,4 +304,39 @@ fn many_distinct_fields_dedup_in_linear_time_and_keep_the_last() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(points[0].fields.len(), 50_000);
     assert_eq!(points[0].fields.get("f7"), Some(&FieldValue::Float(1.5)));
+}
+
+#[test]
+fn points_too_far_in_the_future_are_errors_naming_the_key_and_neighbours_kept() {
+    let mut d = Decoder::new();
+    let hour = 3_600_000_000_000i64;
+    d.limits.max_future_ns = hour;
+    let o = DecodeOptions {
+        now_ns: 1_000 * hour,
+        ..opts()
+    };
+    let now = o.now_ns;
+    // The same series twice: once decoded fresh, once from the cache.
+    let input = format!(
+        "cpu v=1 {}\ncpu v=2 {}\ncpu v=3 {}\ncpu v=4 9223372036854775806\nmem v=5\n",
+        now + hour,
+        now + hour + 1,
+        now - 100 * hour,
+    );
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    let bad = d.decode(input.as_bytes(), &o, &mut points, &mut errors);
+    assert_eq!(bad, 2, "{errors:?}");
+    assert_eq!(points.len(), 3);
+    assert_eq!((errors[0].line, errors[1].line), (2, 4));
+    assert!(
+        errors[0]
+            .reason
+            .contains("is 3600s ahead of the clock, more than 3600s (ingest.max_future)"),
+        "{}",
+        errors[0].reason
+    );
+    // 0 turns it off.
+    d.limits.max_future_ns = 0;
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    assert_eq!(d.decode(input.as_bytes(), &o, &mut points, &mut errors), 0);
 }

@@ -242,6 +242,17 @@ pub struct AlertNode {
     sent_by_level: [u64; 4],
     /// Where alert states outlive the task (restarts, reloads).
     saved: Option<Arc<dyn AlertStateStore>>,
+    /// See [`AlertNode::with_standing_expiry`]: (alert state idle timeout,
+    /// group idle timeout), ns.
+    standing_expiry: Option<(i64, i64)>,
+    /// Groups not OK that were deleted upstream and kept here, with the
+    /// time (task clock, ns) since which they have had no point.
+    kept: HashMap<GroupKey, i64>,
+    /// The task's clock at the last tick.
+    clock: i64,
+    /// Standing alerts forgotten after `alert_state_idle_timeout`, their
+    /// recovery never sent.
+    forgotten: u64,
 }
 
 impl AlertNode {
@@ -289,7 +300,72 @@ impl AlertNode {
             last_sent: HashMap::new(),
             sent_by_level: [0; 4],
             saved: None,
+            standing_expiry: None,
+            kept: HashMap::new(),
+            clock: 0,
+            forgotten: 0,
         })
+    }
+
+    /// Forgets a group that is not OK once it has had no point for
+    /// `timeout` ns (`pipeline.alert_state_idle_timeout`), its recovery
+    /// never sent: a deleted group's standing alert is kept (see
+    /// `DeleteGroup`), and without this, tag churn would keep them all.
+    /// `group_idle` is the idle time after which groups are deleted
+    /// upstream (`pipeline.group_idle_timeout`), already idle when they
+    /// get here. `None` or zero: kept until they recover.
+    pub fn with_standing_expiry(mut self, timeout: Option<i64>, group_idle: Option<i64>) -> Self {
+        self.standing_expiry = timeout
+            .filter(|&t| t > 0)
+            .map(|t| (t, group_idle.unwrap_or(0).max(0)));
+        self
+    }
+
+    /// Standing alerts forgotten so far (recoveries never sent).
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// Forgets the kept groups idle for the timeout.
+    fn forget_idle(&mut self, now: i64, timeout: i64) {
+        let expired: Vec<GroupKey> = self
+            .kept
+            .iter()
+            .filter(|&(_, &since)| now.saturating_sub(since) >= timeout)
+            .map(|(g, _)| g.clone())
+            .collect();
+        for group in expired {
+            self.kept.remove(&group);
+            let Some(state) = self.groups.remove(&group) else {
+                continue;
+            };
+            // Standing alerts only: one that came back OK was dropped then.
+            let level = state.current_level();
+            if level == Level::Ok {
+                continue;
+            }
+            self.forgotten += 1;
+            let id = state.last_id.as_deref().unwrap_or_default().to_owned();
+            self.last_sent.remove(&id);
+            if let Some(store) = &self.saved {
+                // Saving OK drops the kept state.
+                store.save(
+                    &id,
+                    SavedAlert {
+                        level: Level::Ok,
+                        since: now,
+                        last_event: now,
+                    },
+                );
+            }
+            tracing::warn!(
+                task = %self.task_name,
+                alert = %id,
+                ?level,
+                "alert state forgotten: no point for pipeline.alert_state_idle_timeout; \
+                 its recovery will not be sent"
+            );
+        }
     }
 
     /// Keeps each alert's state in `store` and, when an alert id is first
@@ -525,6 +601,9 @@ impl AlertNode {
         group: GroupKey,
         out: &mut Vec<Message>,
     ) -> Result<(), NodeError> {
+        if !self.kept.is_empty() {
+            self.kept.remove(&group);
+        }
         let id = self.render_id(p.measurement(), &group, p.tags())?;
         let mut error = None;
         let current = self.state_for(&group, &id).current_level();
@@ -583,6 +662,9 @@ impl AlertNode {
     }
 
     fn batch(&mut self, b: Batch, out: &mut Vec<Message>) -> Result<(), NodeError> {
+        if !self.kept.is_empty() {
+            self.kept.remove(&b.group);
+        }
         let id = self.render_id(&b.name, &b.group, &b.tags)?;
         if b.points.is_empty() {
             return Ok(());
@@ -703,6 +785,15 @@ impl Node for AlertNode {
         self.groups.len()
     }
 
+    fn tick(&mut self, now: i64, _out: &mut Vec<Message>) -> Option<i64> {
+        let (timeout, _) = self.standing_expiry?;
+        self.clock = now;
+        self.forget_idle(now, timeout);
+        // Forgotten between one and one and a quarter timeouts; checked at
+        // least hourly, at most every millisecond.
+        Some(now.saturating_add((timeout / 4).clamp(1_000_000, 3_600_000_000_000)))
+    }
+
     fn prefetch(&self, msg: &Message, stage: Prefetch) {
         let group = match msg {
             Message::Point(_, group) => group,
@@ -732,6 +823,11 @@ impl Node for AlertNode {
                     .groups
                     .get(&group)
                     .is_some_and(|s| s.current_level() != Level::Ok);
+                // Until it has been idle for alert_state_idle_timeout.
+                if standing && let Some((_, group_idle)) = self.standing_expiry {
+                    let since = self.clock.saturating_sub(group_idle);
+                    self.kept.entry(group.clone()).or_insert(since);
+                }
                 if !standing
                     && let Some(state) = self.groups.remove(&group)
                     && let Some(id) = state.last_id

@@ -45,7 +45,7 @@ pub fn run(args: SinkArgs) -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         // Before the address is printed: whoever reads it may stop us at once.
-        let signals = crate::signals::Signals::install()?;
+        let mut signals = crate::signals::Signals::install()?;
         let listener = tokio::net::TcpListener::bind(&args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
