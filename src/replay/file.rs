@@ -195,9 +195,10 @@ impl<'a> StreamReader<'a> {
                     next_dbrp = Some((rest, line_end));
                     break;
                 }
-                self.line_no += 1 + memchr::memchr_iter(b'\n', line).count();
                 end = line_end + 1;
             }
+            // Every line taken ends in a newline: one count for them all.
+            self.line_no += memchr::memchr_iter(b'\n', &self.bytes[start..end]).count();
             self.pos = end;
             let chunk_dbrp = self.dbrp.clone();
             if end > start {

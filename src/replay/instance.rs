@@ -21,8 +21,11 @@ use crate::effects::outputs::{Captured, OutputRegistry};
 use crate::tasks::sideload::Sideloads;
 use crate::tasks::{Env, HttpOutRegistry};
 
-/// Points a replayed task may have waiting before the feeder waits for it.
-const INBOX_POINTS: usize = 10_000;
+/// Points a replayed task may have waiting before the feeder waits for it:
+/// several deliveries, so that the feeder (decoding the next ones) and the
+/// task run side by side instead of in turn when either is descheduled
+/// for a moment.
+const INBOX_POINTS: usize = 32_768;
 /// How long handlers that act may go on delivering after the task ended.
 const EFFECTS_WAIT: Duration = Duration::from_secs(10);
 
@@ -160,6 +163,32 @@ impl Instance {
             dbrp: dbrp.clone(),
             points,
         });
+        Ok(())
+    }
+
+    /// Hands the task `points` (all of `dbrp`), in order, as
+    /// [`Instance::push`] would one by one; `points` is left empty, its
+    /// buffer kept for the caller to fill again.
+    pub fn push_all(&mut self, dbrp: &DbRp, points: &mut Vec<Point>) -> Result<(), String> {
+        let mut rest = points.drain(..);
+        while rest.len() > 0 {
+            let batch = match &mut self.pending {
+                Some(b) if b.dbrp == *dbrp && b.points.len() < self.delivery_batch => b,
+                _ => {
+                    self.flush()?;
+                    let capacity = self.delivery_batch.min(rest.len().max(4096));
+                    self.pending.insert(PointBatch {
+                        dbrp: dbrp.clone(),
+                        points: Vec::with_capacity(capacity),
+                    })
+                }
+            };
+            let room = self.delivery_batch - batch.points.len();
+            batch.points.extend(rest.by_ref().take(room));
+            if batch.points.len() >= self.delivery_batch {
+                self.flush()?;
+            }
+        }
         Ok(())
     }
 
@@ -310,21 +339,29 @@ impl TaskFilter {
 
     /// The points of `points` (all of `dbrp`) the task would get, in order.
     pub fn apply(&self, dbrp: &DbRp, mut points: Vec<Point>) -> Vec<Point> {
+        self.retain(dbrp, &mut points);
+        points
+    }
+
+    /// Keeps the points of `points` (all of `dbrp`) the task would get, in
+    /// order, in the same buffer when no `where` routes them.
+    pub fn retain(&self, dbrp: &DbRp, points: &mut Vec<Point>) {
         use pipeline::PointSink as _;
         if let Some((router, inbox)) = &self.routed {
             router.write(PointBatch {
                 dbrp: dbrp.clone(),
-                points,
+                points: std::mem::take(points),
             });
-            return std::mem::take(&mut *inbox.0.lock().unwrap_or_else(|e| e.into_inner()));
+            *points = std::mem::take(&mut *inbox.0.lock().unwrap_or_else(|e| e.into_inner()));
+            return;
         }
         if !self.dbrps.is_empty() && !self.dbrps.contains(dbrp) {
-            return Vec::new();
+            points.clear();
+            return;
         }
         if let Some(m) = &self.measurement {
             points.retain(|p| p.measurement() == m);
         }
-        points
     }
 }
 

@@ -229,23 +229,9 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         dsl::TaskType::Stream => {
             let input = std::fs::read(dir.join("input.srpl"))
                 .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
-            let mut points = read_srpl(&input, Precision::Second)
-                .map_err(|e| Failure(format!("input.srpl: {e}")))?;
-            let shift = points.first().map_or(0, |(_, p)| REPLAY_ZERO_NS - p.time);
-            for (_, p) in &mut points {
-                p.time += shift;
-            }
             let filter = task_filter(&task, &expected, meta.as_ref())?;
-            // The replay's clock: it starts at zero and reaches each
-            // point's time before the point is delivered (the runner's
-            // data clock). Deliver in file order, `delivery_batch` points at
-            // a time, never mixing databases in one delivery.
             let mut running = start(&plan)?;
-            for (dbrp, point) in points {
-                for point in filter.apply(&dbrp, vec![point]) {
-                    running.push(&dbrp, point).map_err(Failure)?;
-                }
-            }
+            feed_srpl(&mut running, &input, &filter).map_err(Failure)?;
             running
                 .advance_to(REPLAY_ZERO_NS + advance_to(&expected)?)
                 .map_err(Failure)?;
@@ -295,6 +281,27 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         }
     };
     compare_outputs(&expected["outputs"], &outcome.produced, &sink.posts())
+}
+
+/// What `kapacitor test` does with a stream case's `input.srpl`: decodes
+/// it, moves its first point to [`REPLAY_ZERO_NS`] (where `running`'s clock
+/// starts) and every point by as much, and hands `running` what `filter`
+/// lets through. The clock reaches each point's time before the point is
+/// delivered (the runner's data clock); points go in file order,
+/// `delivery_batch` at a time, never mixing databases in one delivery.
+/// Public for the replay benchmark, which compares replays with it.
+pub fn feed_srpl(running: &mut Instance, input: &[u8], filter: &TaskFilter) -> Result<(), String> {
+    let mut points = read_srpl(input, Precision::Second).map_err(|e| format!("input.srpl: {e}"))?;
+    let shift = points.first().map_or(0, |(_, p)| REPLAY_ZERO_NS - p.time);
+    for (_, p) in &mut points {
+        p.time += shift;
+    }
+    for (dbrp, point) in points {
+        for point in filter.apply(&dbrp, vec![point]) {
+            running.push(&dbrp, point)?;
+        }
+    }
+    Ok(())
 }
 
 /// Shifts batches so that their first point is at `zero`.
