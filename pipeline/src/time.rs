@@ -84,7 +84,9 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
 }
 
 // Howard Hinnant's civil-date algorithms (public domain), proleptic Gregorian.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+
+/// Days since 1970-01-01 of the date (year, month 1–12, day 1–31).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -94,7 +96,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// (year, month, day) of a day counted from 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
