@@ -84,8 +84,9 @@ fn render_recordings(body: &Value) -> String {
             r["id"].as_str().unwrap_or(""),
             r["type"].as_str().unwrap_or(""),
             r["status"].as_str().unwrap_or(""),
-            r["points"],
-            r["size"],
+            // As text: a JSON value ignores the column width.
+            r["points"].to_string(),
+            r["size"].to_string(),
             r["date"].as_str().unwrap_or("").get(..19).unwrap_or(""),
             r["source"].as_str().unwrap_or(""),
         ));
@@ -121,6 +122,26 @@ fn render_replays(body: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recording_columns_line_up_under_their_headers() {
+        let body = serde_json::json!({"recordings": [{"id": "18fe2df5b5f6cadf", "type": "stream",
+            "status": "finished", "points": 4, "size": 237, "date": "2026-12-03T17:36:21.5Z", "source": "live"}]});
+        let text = super::render_recordings(&body);
+        let mut lines = text.lines();
+        let (head, row) = (lines.next().unwrap(), lines.next().unwrap());
+        // Right-aligned numbers end where their headers end.
+        assert_eq!(
+            row.find("4 ").unwrap() + 1,
+            head.find("Points").unwrap() + "Points".len(),
+            "{text}"
+        );
+        assert_eq!(
+            row.find("237").unwrap() + 3,
+            head.find("Size").unwrap() + "Size".len(),
+            "{text}"
+        );
+    }
+
     #[test]
     fn one_line_per_task_like_kapacitor() {
         let body = serde_json::json!({"tasks": [{"id": "cpu", "type": "stream", "status": "enabled", "executing": true,
