@@ -14,7 +14,8 @@
 # kill -9 under load loses what sits in task inboxes (memory only).
 #
 # Knobs: DURATION (300), RATE (0: calibrate, then twice what was sustained),
-# BATCH (5000), SKIP_BUILD=1, BIN_DIR (./target/release), KEEP=1 keeps the
+# BATCH (5000), WRITERS (2; more writers, like many Telegraf agents, push
+# waits past the timeout into 503s), SKIP_BUILD=1, BIN_DIR (./target/release), KEEP=1 keeps the
 # work directory (logs, JSON reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ root=$(pwd)
 DURATION=${DURATION:-300}
 RATE=${RATE:-0}
 BATCH=${BATCH:-5000}
+WRITERS=${WRITERS:-2}
 bin=${BIN_DIR:-$root/target/release}
 . "$root/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/kapacitor-soak.XXXXXX")
@@ -71,7 +73,7 @@ received() { # points the HTTP listener parsed for bench.autogen
 next_start=$((($(date +%s) - 86400 * 30) * 1000000000))
 send() { # points rate seconds json
     timeout $(($3 + 60)) "$kapacitor" --url "$url" bench --json --points "$1" --rate "$2" \
-        --batch-size "$BATCH" --db bench --start "$next_start" --duration "${3}s" \
+        --batch-size "$BATCH" --writers "$WRITERS" --db bench --start "$next_start" --duration "${3}s" \
         --pid "$daemon" >"$4" || true
     next_start=$((next_start + ($1 / 10000 + 1) * 10000000000))
 }
@@ -90,7 +92,7 @@ fi
 
 half=$((DURATION / 2))
 echo
-echo "Soak: W1 at $RATE points/s (twice what the slow task sustains), ${DURATION}s in two halves with kill -9 between; batch $BATCH"
+echo "Soak: W1 at $RATE points/s (twice what the slow task sustains), ${DURATION}s in two halves with kill -9 between; batch $BATCH, $WRITERS writers"
 echo "machine: $(nproc) cores; built from $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "| half | acked points (2xx) | refused requests (503) | transport errors | daemon received | refused points | dropped points | task processed | acked = processed + dropped | peak RSS MiB |"
