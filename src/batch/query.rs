@@ -490,26 +490,7 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// `ns` as an InfluxQL duration literal, in the largest exact unit.
-pub fn influxql_duration(ns: i64) -> String {
-    const UNITS: [(i64, &str); 7] = [
-        (604_800_000_000_000, "w"),
-        (86_400_000_000_000, "d"),
-        (3_600_000_000_000, "h"),
-        (60_000_000_000, "m"),
-        (1_000_000_000, "s"),
-        (1_000_000, "ms"),
-        (1_000, "u"),
-    ];
-    if ns == 0 {
-        return "0s".into();
-    }
-    for (size, unit) in UNITS {
-        if ns % size == 0 {
-            return format!("{}{unit}", ns / size);
-        }
-    }
-    format!("{ns}ns")
-}
+pub use dsl::lambda::format_duration as influxql_duration;
 
 #[cfg(test)]
 mod tests {

@@ -395,7 +395,7 @@ fn go_f64_to_u64(f: f64) -> u64 {
 }
 
 /// InfluxQL's duration format: the largest unit that divides it exactly.
-pub(crate) fn format_duration(d: i64) -> String {
+pub fn format_duration(d: i64) -> String {
     const UNITS: [(i64, &str); 7] = [
         (604_800_000_000_000, "w"),
         (86_400_000_000_000, "d"),

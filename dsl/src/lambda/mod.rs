@@ -13,7 +13,7 @@ mod eval;
 mod functions;
 mod math;
 
-pub(crate) use functions::format_duration;
+pub use functions::format_duration;
 
 use std::collections::HashMap;
 
