@@ -4,39 +4,7 @@
 
 use crate::lambda::LambdaExpr;
 
-/// Limits on a script, as `kapacitor.yaml`'s `limits:` section sets them.
-/// `Default` is that section's defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest script in bytes.
-    pub max_script_size: usize,
-    /// Most nodes in one task.
-    pub max_nodes: usize,
-    /// Most nodes on one path from the root.
-    pub max_chain_depth: usize,
-    /// Deepest lambda expression.
-    pub max_expression_depth: usize,
-    /// Largest `.parallelism(n)`.
-    pub max_parallelism: u64,
-    /// Largest `.history(n)`.
-    pub max_history: u64,
-    /// Largest horizon and season of `holtWinters`.
-    pub max_forecast: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_script_size: 1_048_576,
-            max_nodes: 1000,
-            max_chain_depth: 200,
-            max_expression_depth: 100,
-            max_parallelism: 64,
-            max_history: 10_000,
-            max_forecast: 100_000,
-        }
-    }
-}
+pub use model::Limits;
 
 /// Operators and values one lambda may hold: a lambda var used in another
 /// lambda is copied into it, so vars of vars could otherwise double the

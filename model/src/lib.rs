@@ -3,16 +3,19 @@
 //! Owns: [`Name`] (a shared, immutable string), [`DbRp`] (a database and
 //! retention policy: how it is written, `telegraf.autogen` or
 //! `"my.db"."autogen"`, and its JSON shape in Kapacitor's API, `{"db", "rp"}`)
-//! and [`TaskType`] (`stream` or `batch`).
+//! [`TaskType`] (`stream` or `batch`) and [`Limits`] (what one script may
+//! ask for).
 //!
 //! Does not own: points, plans or task metadata (`pipeline`, `dsl`,
 //! `config`), nor how a type is stored on disk (`storage` keeps its own
 //! record shapes). Depends on serde only, so every crate can use it.
 
 mod dbrp;
+mod limits;
 mod task_type;
 
 pub use dbrp::DbRp;
+pub use limits::Limits;
 pub use task_type::TaskType;
 
 /// A shared, immutable name: a measurement, a tag key or value, a field key,

@@ -267,15 +267,7 @@ impl TaskManager {
 
     /// Scripts defined from now on are held to `limits`.
     pub fn with_limits(mut self, limits: &config::LimitsConfig) -> Self {
-        self.limits = dsl::Limits {
-            max_script_size: limits.max_script_size,
-            max_nodes: limits.max_nodes,
-            max_chain_depth: limits.max_chain_depth,
-            max_expression_depth: limits.max_expression_depth,
-            max_parallelism: limits.max_parallelism,
-            max_history: limits.max_history,
-            max_forecast: limits.max_forecast,
-        };
+        self.limits = *limits;
         self
     }
 
