@@ -20,6 +20,7 @@
 //! that keeps positions, rather than through serde, because serde stops at
 //! the first error.
 
+mod cron;
 mod daemon;
 mod error;
 mod predicate;
@@ -31,6 +32,7 @@ mod values;
 mod walk;
 mod yaml;
 
+pub use cron::Cron;
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,

@@ -494,108 +494,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
-/// Basic cron syntax: 5 fields (minute hour day month weekday), 6 (seconds
-/// first) or 7 (year last), each `*`, `?`, numbers, ranges, lists and
-/// steps within the field's bounds; month and weekday names; `L`, `W`,
-/// `#` accepted in day fields. Or a descriptor: `@hourly`, `@every 5m`, ….
+/// Checks a cron schedule as the batch scheduler reads it ([`crate::Cron`]):
+/// 5 fields (minute hour day month weekday), 6 (seconds first) or 7 (year
+/// last); `@hourly`, `@every 5m`, ….
 pub fn check_cron(text: &str) -> Result<(), String> {
-    let t = text.trim();
-    if let Some(descriptor) = t.strip_prefix('@') {
-        return match descriptor {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
-                Ok(())
-            }
-            d if d.starts_with("every ") => parse_duration(&d[6..]).map(|_| ()),
-            _ => Err(format!(
-                "`{text}`: unknown descriptor; expected @yearly, @monthly, @weekly, @daily, \
-                 @hourly or @every <duration>"
-            )),
-        };
-    }
-    let fields: Vec<&str> = t.split_whitespace().collect();
-    const MINUTE: (&str, u32, u32) = ("minute", 0, 59);
-    const SECOND: (&str, u32, u32) = ("second", 0, 59);
-    const HOUR: (&str, u32, u32) = ("hour", 0, 23);
-    const DAY: (&str, u32, u32) = ("day of month", 1, 31);
-    const MONTH: (&str, u32, u32) = ("month", 1, 12);
-    const WEEKDAY: (&str, u32, u32) = ("day of week", 0, 7);
-    const YEAR: (&str, u32, u32) = ("year", 1970, 2199);
-    let specs: &[(&str, u32, u32)] = match fields.len() {
-        5 => &[MINUTE, HOUR, DAY, MONTH, WEEKDAY],
-        6 => &[SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY],
-        7 => &[SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY, YEAR],
-        n => {
-            return Err(format!(
-                "`{text}` has {n} fields; a cron expression has 5 (minute hour day month \
-                 weekday), 6 (seconds first) or 7 (year last), e.g. '*/15 * * * *'"
-            ));
-        }
-    };
-    for (field, &(name, lo, hi)) in fields.iter().zip(specs) {
-        check_cron_field(field, name, lo, hi).map_err(|why| format!("`{text}`: {why}"))?;
-    }
-    Ok(())
-}
-
-fn check_cron_field(field: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
-    const MONTHS: &[&str] = &[
-        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-    ];
-    const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-    let bad = || format!("bad {name} field `{field}` (allowed {lo}-{hi})");
-    let value = |v: &str| -> Result<u32, String> {
-        let upper = v.to_ascii_uppercase();
-        if name == "month"
-            && let Some(i) = MONTHS.iter().position(|m| *m == upper)
-        {
-            return Ok(i as u32 + 1);
-        }
-        if name == "day of week"
-            && let Some(i) = DAYS.iter().position(|d| *d == upper)
-        {
-            return Ok(i as u32);
-        }
-        match v.parse::<u32>() {
-            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-            _ => Err(bad()),
-        }
-    };
-    let day_field = name.starts_with("day");
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (part, None),
-        };
-        if let Some(step) = step
-            && !matches!(step.parse::<u32>(), Ok(n) if n > 0)
-        {
-            return Err(bad());
-        }
-        if range == "*" || (range == "?" && day_field) {
-            continue;
-        }
-        // L, W and # (last, weekday nearest, nth weekday) are left to the scheduler.
-        if day_field && range.contains(['L', 'W', '#', 'l', 'w']) {
-            if range
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '#' || c == '-')
-            {
-                continue;
-            }
-            return Err(bad());
-        }
-        match range.split_once('-') {
-            Some((a, b)) => {
-                if value(a)? > value(b)? {
-                    return Err(bad());
-                }
-            }
-            None => {
-                value(range)?;
-            }
-        }
-    }
-    Ok(())
+    crate::Cron::parse(text).map(|_| ())
 }
 
 fn vars(w: &mut Walker<'_>, node: &Node) -> BTreeMap<String, TaskVar> {
@@ -820,7 +723,6 @@ mod tests {
             "0 0 * * MON-FRI",
             "0 */5 * * * *",
             "0 0 12 ? * WED *",
-            "0 0 L * *",
             "@hourly",
             "@every 5m",
             "5,10,15 1-3 1 JAN,jul 0",
@@ -836,6 +738,8 @@ mod tests {
             "5-1 * * * *",
             "@sometimes",
             "* * * * * * * *",
+            // What the scheduler cannot honour is refused here too.
+            "0 0 L * *",
         ] {
             assert!(check_cron(bad).is_err(), "{bad}");
         }

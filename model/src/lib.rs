@@ -10,6 +10,7 @@
 //! `config`), nor how a type is stored on disk (`storage` keeps its own
 //! record shapes). Depends on serde only, so every crate can use it.
 
+pub mod civil;
 mod dbrp;
 mod limits;
 mod task_type;

@@ -6,7 +6,6 @@
 //! ([`scheduler`]).
 
 pub mod client;
-pub mod cron;
 pub mod query;
 pub mod scheduler;
 
@@ -17,7 +16,7 @@ use dsl::plan::Value;
 pub use query::{GroupTag, Grouping, QueryError, QueryTemplate, TimeBucket};
 pub use scheduler::{BatchRun, BatchStats, BatchStatus};
 
-use crate::batch::cron::Cron;
+use config::Cron;
 
 /// When a query runs.
 #[derive(Clone, Debug, PartialEq)]

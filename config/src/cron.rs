@@ -5,7 +5,7 @@
 //! When both the day of month and the day of week are restricted, either
 //! matching is enough, as in cron.
 
-use pipeline::time::{civil_from_days, days_from_civil};
+use model::civil::{civil_from_days, days_from_civil};
 
 const NS: i64 = 1_000_000_000;
 
@@ -41,7 +41,7 @@ impl Cron {
             "@hourly" => "0 0 * * * *",
             d if d.starts_with("@every ") => {
                 let every =
-                    config::parse_duration(&d[7..]).map_err(|e| format!("`{text}`: {e}"))?;
+                    crate::task::parse_duration(&d[7..]).map_err(|e| format!("`{text}`: {e}"))?;
                 let ns = i64::try_from(every.as_nanos()).unwrap_or(i64::MAX);
                 if ns <= 0 {
                     return Err(format!("`{text}`: the interval must be positive"));
@@ -63,7 +63,7 @@ impl Cron {
             n => {
                 return Err(format!(
                     "`{text}` has {n} fields; a cron expression has 5 (minute hour day month \
-                     weekday), 6 (seconds first) or 7 (year last)"
+                     weekday), 6 (seconds first) or 7 (year last), e.g. '*/15 * * * *'"
                 ));
             }
         };
@@ -189,7 +189,11 @@ fn range(part: &str, name: &str, lo: u32, hi: u32) -> Result<(u32, u32, u32), St
     ];
     const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
     let bad = || format!("bad {name} field `{part}` (allowed {lo}-{hi})");
-    if part.contains(['L', 'W', '#', 'l', 'w']) && name.starts_with("day") {
+    // Weekday names (`WED`) are not the `W` of "nearest weekday".
+    let without_names = DAYS
+        .iter()
+        .fold(part.to_ascii_uppercase(), |p, d| p.replace(d, ""));
+    if without_names.contains(['L', 'W', '#']) && name.starts_with("day") {
         return Err(format!(
             "`{part}`: L, W and # in the {name} field are not supported"
         ));
@@ -292,6 +296,19 @@ mod tests {
                 .unwrap()
                 .next_after(at("2024-01-01T00:00:00Z")),
             None
+        );
+    }
+
+    #[test]
+    fn weekday_names_are_not_the_w_of_nearest_weekday() {
+        assert_eq!(
+            next("0 0 12 ? * WED *", "2024-01-01T00:00:00Z"),
+            "2024-01-03T12:00:00Z"
+        );
+        assert!(
+            Cron::parse("0 0 0 15W * *")
+                .unwrap_err()
+                .contains("not supported")
         );
     }
 
