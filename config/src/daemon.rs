@@ -239,6 +239,64 @@ pub struct InfluxDbConfig {
     pub timeout: std::time::Duration,
     /// Accept any certificate from an `https://` URL (self-signed ones).
     pub insecure_skip_verify: bool,
+    /// Do not manage subscriptions on this server (Kapacitor's
+    /// `disable-subscriptions`). Default false.
+    pub disable_subscriptions: bool,
+    /// How the server pushes to kapacitord: `http`, `https`, or `udp` (a
+    /// UDP socket per database/retention policy). Default `http`.
+    pub subscription_protocol: SubscriptionProtocol,
+    /// The databases, each with its retention policies (none: all of
+    /// them), to subscribe to; empty: every one. Default empty.
+    pub subscriptions: Vec<(String, Vec<String>)>,
+    /// Databases (with their retention policies, none: all) never
+    /// subscribed to, even when `subscriptions` lists them. Default empty.
+    pub excluded_subscriptions: Vec<(String, Vec<String>)>,
+    /// How often the subscriptions are checked and put right (new
+    /// databases, dropped ones, a changed address). Default 1m.
+    pub subscriptions_sync_interval: std::time::Duration,
+    /// The host name the server is told to push to; empty: the HTTP
+    /// (or UDP) bind address, `localhost` when that is unspecified
+    /// (`0.0.0.0`). Kapacitor's `hostname`.
+    pub kapacitor_hostname: String,
+    /// The HTTP port the server is told to push to; 0: the HTTP
+    /// listener's own (behind a proxy or NAT, the outside one).
+    pub http_port: u16,
+}
+
+/// How an InfluxDB subscription delivers points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriptionProtocol {
+    #[default]
+    Http,
+    Https,
+    Udp,
+}
+
+impl SubscriptionProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionProtocol::Http => "http",
+            SubscriptionProtocol::Https => "https",
+            SubscriptionProtocol::Udp => "udp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "http" => Ok(SubscriptionProtocol::Http),
+            "https" => Ok(SubscriptionProtocol::Https),
+            "udp" => Ok(SubscriptionProtocol::Udp),
+            _ => Err(format!(
+                "`{text}` is not a subscription protocol: http, https or udp"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SubscriptionProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Default for InfluxDbConfig {
@@ -251,6 +309,13 @@ impl Default for InfluxDbConfig {
             default: true,
             timeout: std::time::Duration::from_secs(10),
             insecure_skip_verify: false,
+            disable_subscriptions: false,
+            subscription_protocol: SubscriptionProtocol::Http,
+            subscriptions: Vec::new(),
+            excluded_subscriptions: Vec::new(),
+            subscriptions_sync_interval: std::time::Duration::from_secs(60),
+            kapacitor_hostname: String::new(),
+            http_port: 0,
         }
     }
 }
@@ -769,6 +834,27 @@ impl DaemonConfig {
                 "limits.max_expression_depth",
                 &format!("must be at most {MAX_EXPRESSION_DEPTH_CEILING}"),
             );
+        }
+        for (i, s) in self.influxdb.iter().enumerate() {
+            if s.subscriptions_sync_interval.is_zero() {
+                problem(
+                    &format!("influxdb[{i}].subscriptions_sync_interval"),
+                    positive,
+                );
+            }
+            for (key, list) in [
+                ("subscriptions", &s.subscriptions),
+                ("excluded_subscriptions", &s.excluded_subscriptions),
+            ] {
+                for (db, rps) in list {
+                    if db.is_empty() || rps.iter().any(String::is_empty) {
+                        problem(
+                            &format!("influxdb[{i}].{key}"),
+                            "database and retention policy names must not be empty",
+                        );
+                    }
+                }
+            }
         }
         if self.ingest.default_retention_policy.is_empty() {
             problem("ingest.default_retention_policy", nonempty);

@@ -36,8 +36,8 @@ pub use cron::Cron;
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,
-    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig, UdpConfig,
-    UserConfig,
+    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, SubscriptionProtocol, TcpConfig,
+    TlsConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use model::{DbRp, TaskType};

@@ -282,7 +282,7 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
     out.0.push('\n');
     out.comment(
         0,
-        "InfluxDB 1.x servers influxDBOut writes to; .cluster(NAME) picks one, else the default.",
+        "InfluxDB 1.x servers: influxDBOut writes to them, batch queries read from them (.cluster(NAME) picks one, else the default), and kapacitord subscribes to their writes.",
     );
     if c.influxdb.is_empty() {
         out.line(0, "influxdb: []");
@@ -313,6 +313,65 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
                 1,
                 &format!("  insecure_skip_verify: {}", s.insecure_skip_verify),
             );
+            out.comment(
+                2,
+                "Manage no subscriptions on this server; true when you write to kapacitord yourself (Telegraf, influxdb-relay).",
+            );
+            out.line(
+                1,
+                &format!("  disable_subscriptions: {}", s.disable_subscriptions),
+            );
+            out.comment(
+                2,
+                "How the server pushes its writes here: http, https, or udp (a UDP socket per database/retention policy).",
+            );
+            out.line(
+                1,
+                &format!(
+                    "  subscription_protocol: {}",
+                    quote(s.subscription_protocol.as_str())
+                ),
+            );
+            out.comment(
+                2,
+                "Subscribe only to these, e.g. {telegraf: [autogen], app: []} ([]: every retention policy); {}: every database.",
+            );
+            out.line(
+                1,
+                &format!("  subscriptions: {}", dbrp_map(&s.subscriptions)),
+            );
+            out.comment(
+                2,
+                "Never subscribe to these (same form), even when listed above.",
+            );
+            out.line(
+                1,
+                &format!(
+                    "  excluded_subscriptions: {}",
+                    dbrp_map(&s.excluded_subscriptions)
+                ),
+            );
+            out.comment(
+                2,
+                "How often subscriptions are checked: new databases get one, stale ones (old address, dropped database) go.",
+            );
+            out.line(
+                1,
+                &format!(
+                    "  subscriptions_sync_interval: {}",
+                    quote(&go_like_duration(s.subscriptions_sync_interval))
+                ),
+            );
+            out.comment(
+                2,
+                "Host name the server pushes to; empty: the HTTP (or UDP) bind address, localhost when it is 0.0.0.0.",
+            );
+            out.line(
+                1,
+                &format!("  kapacitor_hostname: {}", quote(&s.kapacitor_hostname)),
+            );
+            out.comment(2, "HTTP port the server pushes to; 0: the HTTP listener's.");
+            out.line(1, &format!("  http_port: {}", s.http_port));
         }
     }
 
@@ -487,6 +546,18 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         c.replay.keep_replays,
     );
     out.0
+}
+
+/// `{db: [rp, ...], ...}` in flow style.
+fn dbrp_map(map: &[(String, Vec<String>)]) -> String {
+    let entries: Vec<String> = map
+        .iter()
+        .map(|(db, rps)| {
+            let rps: Vec<String> = rps.iter().map(|r| quote(r)).collect();
+            format!("{}: [{}]", quote(db), rps.join(", "))
+        })
+        .collect();
+    format!("{{{}}}", entries.join(", "))
 }
 
 /// A whole duration as the config accepts it back: `24h`, `90m`, `30s`, `0s`.

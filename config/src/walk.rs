@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
-    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig,
-    UdpConfig, UserConfig,
+    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, SubscriptionProtocol,
+    TcpConfig, TlsConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -59,6 +59,13 @@ const INFLUXDB_KEYS: &[&str] = &[
     "default",
     "timeout",
     "insecure_skip_verify",
+    "disable_subscriptions",
+    "subscription_protocol",
+    "subscriptions",
+    "excluded_subscriptions",
+    "subscriptions_sync_interval",
+    "kapacitor_hostname",
+    "http_port",
 ];
 const HTTPPOST_KEYS: &[&str] = &["endpoint", "url", "headers", "username", "password"];
 const PIPELINE_KEYS: &[&str] = &[
@@ -650,6 +657,39 @@ impl<'f> Walker<'f> {
                         });
                         set(&mut server.timeout, timeout);
                     }
+                    "disable_subscriptions" => {
+                        set(&mut server.disable_subscriptions, self.bool(&full, value));
+                    }
+                    "subscription_protocol" => {
+                        let protocol = self.string(&full, value).and_then(|text| {
+                            SubscriptionProtocol::parse(&text)
+                                .map_err(|message| self.error(&full, value, message))
+                                .ok()
+                        });
+                        set(&mut server.subscription_protocol, protocol);
+                    }
+                    "subscriptions" => {
+                        set(&mut server.subscriptions, self.dbrp_map(&full, value));
+                    }
+                    "excluded_subscriptions" => {
+                        let excluded = self.dbrp_map(&full, value);
+                        set(&mut server.excluded_subscriptions, excluded);
+                    }
+                    "subscriptions_sync_interval" => {
+                        let every = self.duration(&full, value);
+                        set(&mut server.subscriptions_sync_interval, every);
+                    }
+                    "kapacitor_hostname" => {
+                        set(&mut server.kapacitor_hostname, self.string(&full, value));
+                    }
+                    "http_port" => {
+                        let port = self.count(&full, value).and_then(|n| {
+                            u16::try_from(n)
+                                .map_err(|_| self.error(&full, value, "must be a port, 0 to 65535"))
+                                .ok()
+                        });
+                        set(&mut server.http_port, port);
+                    }
                     _ => {}
                 }
             }
@@ -685,6 +725,40 @@ impl<'f> Walker<'f> {
             endpoints.push(endpoint);
         }
         Some(endpoints)
+    }
+
+    /// A mapping of database names to lists of retention policy names
+    /// (`{telegraf: [autogen], db: []}`), in the order written.
+    fn dbrp_map(&mut self, key: &str, node: &Node) -> Option<Vec<(String, Vec<String>)>> {
+        let entries = match &node.kind {
+            Kind::Map(entries) => entries,
+            _ if node.is_null() => return Some(Vec::new()),
+            _ => {
+                let message = format!(
+                    "expected a mapping of databases to lists of retention policies, found {}",
+                    node.describe()
+                );
+                self.error(key, node, message);
+                return None;
+            }
+        };
+        let mut out: Vec<(String, Vec<String>)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Kind::Scalar(name) = &entry.key.kind else {
+                let message = format!("keys must be names, found {}", entry.key.describe());
+                self.error(key, &entry.key, message);
+                continue;
+            };
+            let full = dotted(key, &name.text);
+            if out.iter().any(|(k, _)| *k == name.text) {
+                self.error(&full, &entry.key, "duplicate key");
+                continue;
+            }
+            if let Some(rps) = self.strings(&full, &entry.value) {
+                out.push((name.text.clone(), rps));
+            }
+        }
+        Some(out)
     }
 
     /// A mapping of names to strings (HTTP headers), in the order written.

@@ -514,6 +514,48 @@ fn influxdb_servers_are_a_list_checked_key_by_key() {
 }
 
 #[test]
+fn influxdb_subscription_keys_read_back_and_bad_ones_are_located() {
+    let c = parse(
+        "influxdb:\n  - name: a\n    urls: [\"http://h1:8086\"]\n    subscription_protocol: udp\n    subscriptions: {telegraf: [autogen, weekly], app: []}\n    excluded_subscriptions:\n      _internal: [monitor]\n    subscriptions_sync_interval: 10s\n    kapacitor_hostname: kapacitor.example.com\n    http_port: 19092\n",
+    )
+    .expect("valid");
+    let s = &c.influxdb[0];
+    assert_eq!(s.subscription_protocol, config::SubscriptionProtocol::Udp);
+    assert_eq!(
+        s.subscriptions,
+        vec![
+            ("telegraf".into(), vec!["autogen".into(), "weekly".into()]),
+            ("app".into(), vec![])
+        ]
+    );
+    assert_eq!(
+        s.excluded_subscriptions,
+        vec![("_internal".into(), vec!["monitor".into()])]
+    );
+    assert_eq!(
+        s.subscriptions_sync_interval,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(s.kapacitor_hostname, "kapacitor.example.com");
+    assert_eq!(s.http_port, 19092);
+    assert!(!s.disable_subscriptions);
+    assert_eq!(parse(&c.to_yaml()), Ok(c.clone()), "{}", c.to_yaml());
+    let errs = errors(
+        "influxdb:\n  - name: a\n    subscription_protocol: tcp\n    subscriptions: [telegraf]\n    subscriptions_sync_interval: 0s\n    http_port: 70000\n    disable_subscriptions: maybe\n",
+    );
+    assert_eq!(
+        located(&errs),
+        vec![
+            ("influxdb[0].subscription_protocol", 3, 28),
+            ("influxdb[0].subscriptions", 4, 20),
+            ("influxdb[0].subscriptions_sync_interval", 5, 34),
+            ("influxdb[0].http_port", 6, 16),
+            ("influxdb[0].disable_subscriptions", 7, 28),
+        ]
+    );
+}
+
+#[test]
 fn deadman_section_sets_defaults_and_global() {
     let c = parse(
         "deadman:\n  interval: 30s\n  threshold: 2.5\n  id: \"{{ .TaskName }}\"\n  global: true\n",
