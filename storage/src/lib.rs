@@ -1,6 +1,7 @@
 //! The redb store of kapacitord: versioned tables with a `meta` table holding
-//! the schema version, task definitions, alert state per alert id, and the
-//! index of recordings (whose payloads live as files under the data dir).
+//! the schema version, task definitions, alert state per alert id, the
+//! index of recordings (whose payloads live as files under the data dir),
+//! and the daemon's own ids (its cluster id).
 //!
 //! The API is synchronous: async callers wrap each call in
 //! `tokio::task::spawn_blocking`. Every write is its own transaction committed
@@ -68,6 +69,15 @@ pub const ALERT_STATES: TableDefinition<(&str, &str), &str> =
 /// `recordings_v1`: recording id → JSON of [`RecordingRecord`]. The payloads
 /// are files under `<data_dir>/recordings/`, referenced by path.
 pub const RECORDINGS: TableDefinition<&str, &str> = TableDefinition::new(RECORDINGS_NAME);
+
+const SERVER_IDS_NAME: &str = "server_ids_v1";
+
+/// `server_ids_v1`: name (`cluster_id`) → JSON string of an id this
+/// daemon keeps for life, such as the one its InfluxDB subscriptions are
+/// named after. Created by its first write rather than by a migration: a
+/// file without it simply has no ids yet, and older builds of schema 1
+/// still open the file.
+pub const SERVER_IDS: TableDefinition<&str, &str> = TableDefinition::new(SERVER_IDS_NAME);
 
 /// `quarantine_v1`: `"<table>/<key>"` → JSON of [`Quarantined`]: records
 /// that could not be decoded, moved aside so that one bad record never
@@ -380,6 +390,34 @@ impl Store {
             }
             txn.commit().map_err(|e| self.db_err(e))?;
         }
+    }
+
+    // ---- server ids ------------------------------------------------------
+
+    /// The id stored under `key` in [`SERVER_IDS`]; the first call stores
+    /// `new()` there. One transaction, so concurrent callers agree.
+    pub fn server_id(&self, key: &str, new: impl FnOnce() -> String) -> Result<String, StoreError> {
+        let txn = self.write()?;
+        let id = {
+            let mut table = txn.open_table(SERVER_IDS).map_err(|e| self.db_err(e))?;
+            let stored = table
+                .get(key)
+                .map_err(|e| self.db_err(e))?
+                .map(|v| v.value().to_owned());
+            match stored {
+                Some(json) => self.decode::<String>(SERVER_IDS_NAME, key, &json)?,
+                None => {
+                    let id = new();
+                    let json = self.encode(SERVER_IDS_NAME, key, &id)?;
+                    table
+                        .insert(key, json.as_str())
+                        .map_err(|e| self.db_err(e))?;
+                    id
+                }
+            }
+        };
+        txn.commit().map_err(|e| self.db_err(e))?;
+        Ok(id)
     }
 
     // ---- tasks -----------------------------------------------------------

@@ -192,6 +192,33 @@ fn reopen_keeps_everything() {
 }
 
 #[test]
+fn a_server_id_is_made_once_and_kept_across_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.server_id("cluster_id", || "id-1".into()).unwrap();
+        assert_eq!(
+            store
+                .server_id("cluster_id", || unreachable!("already made"))
+                .unwrap(),
+            id
+        );
+        id
+    };
+    assert_eq!(first, "id-1");
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        store.server_id("cluster_id", || "id-2".into()).unwrap(),
+        "id-1"
+    );
+    assert_eq!(
+        store.server_id("server_id", || "id-3".into()).unwrap(),
+        "id-3"
+    );
+}
+
+#[test]
 fn newer_schema_is_refused_with_a_clear_message_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);
