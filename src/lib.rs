@@ -12,6 +12,9 @@
 //!   output nodes' deliveries, the alert-state writer, on one shared runtime.
 //! - [`replay`]: recordings and `kapacitor test`'s case runner, which run a
 //!   task on the data's own clock.
+//! - [`batch`]: batch tasks' queries against InfluxDB 1.x, on their
+//!   schedules; [`subscriptions`]: the InfluxDB subscriptions that push
+//!   the servers' writes here.
 
 mod api;
 pub mod batch;
@@ -21,6 +24,7 @@ pub mod replay;
 pub mod serve;
 mod server;
 pub mod signals;
+pub mod subscriptions;
 pub mod tasks;
 
 pub use server::{BoundAddrs, Server, ServerError, ServerState};

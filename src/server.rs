@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::api;
 use crate::replay::recordings::Recordings;
 use crate::replay::replays::Replays;
+use crate::subscriptions::Subscriptions;
 use crate::tasks::TaskManager;
 use crate::tasks::dir::TaskDirSync;
 
@@ -59,6 +60,9 @@ pub struct ServerState {
     pub host_check: Arc<crate::api::HostCheck>,
     /// What happened to the HTTP listener's connections.
     pub http_connections: Arc<crate::serve::ConnCounters>,
+    /// Made once per data dir and kept: names the InfluxDB subscriptions.
+    pub cluster_id: String,
+    pub subscriptions: Arc<Subscriptions>,
 }
 
 /// The addresses the listeners actually bound (port 0 resolved).
@@ -95,6 +99,20 @@ impl Server {
                 })
             })??;
         let store = Arc::new(store);
+        let ids = store.clone();
+        let cluster_id = tokio::task::spawn_blocking(move || {
+            ids.server_id(
+                crate::subscriptions::CLUSTER_ID_KEY,
+                crate::subscriptions::new_cluster_id,
+            )
+        })
+        .await
+        .map_err(|e| {
+            ServerError::Store(storage::StoreError::Io {
+                path: config.data_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })??;
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
@@ -221,6 +239,22 @@ impl Server {
             settings,
             default_retention_policy: config.ingest.default_retention_policy.clone(),
         });
+        // Subscriptions last: they tell InfluxDB the addresses just bound.
+        let subscriptions = Arc::new(Subscriptions::start(
+            &config.influxdb,
+            crate::subscriptions::Env {
+                cluster_id: cluster_id.clone(),
+                http: addrs.http,
+                https: tls.is_some(),
+                udp_ip: config.udp.bind.ip(),
+                udp_read_buffer: config.udp.read_buffer,
+                sink: ingest.sink.clone(),
+                stats: stats.clone(),
+                settings,
+                listeners: tokio::runtime::Handle::current(),
+                tracker: tracker.clone(),
+            },
+        ));
         let state = Arc::new(ServerState {
             auth: Arc::new(crate::api::Auth::from_config(&config.auth)),
             host_check: Arc::new(crate::api::HostCheck::from_config(&config)),
@@ -234,6 +268,8 @@ impl Server {
             started_at: Instant::now(),
             addrs,
             http_connections: Arc::default(),
+            cluster_id,
+            subscriptions,
         });
         if let Some(listener) = http {
             let server = crate::serve::HttpServer {
@@ -311,6 +347,7 @@ impl Server {
     pub async fn shutdown(mut self) {
         let mut task_dir = std::mem::replace(&mut self.task_dir, TaskDirSync::stopped());
         let _ = tokio::task::spawn_blocking(move || task_dir.stop()).await;
+        self.state.subscriptions.stop();
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
@@ -360,15 +397,20 @@ fn bind_udp(cfg: &config::UdpConfig) -> Result<tokio::net::UdpSocket, ServerErro
         addr: cfg.bind,
         source,
     };
-    let domain = socket2::Domain::for_address(cfg.bind);
-    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
-        .map_err(bind_err)?;
-    if cfg.read_buffer > 0 {
-        socket
-            .set_recv_buffer_size(cfg.read_buffer)
-            .map_err(bind_err)?;
+    let socket = udp_socket(cfg.bind, cfg.read_buffer).map_err(bind_err)?;
+    tokio::net::UdpSocket::from_std(socket).map_err(bind_err)
+}
+
+/// A non-blocking UDP socket bound to `addr`, with `SO_RCVBUF` of
+/// `read_buffer` bytes (0: the OS default): the UDP listener's, and each
+/// UDP subscription's.
+pub(crate) fn udp_socket(addr: SocketAddr, read_buffer: usize) -> io::Result<std::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if read_buffer > 0 {
+        socket.set_recv_buffer_size(read_buffer)?;
     }
-    socket.set_nonblocking(true).map_err(bind_err)?;
-    socket.bind(&cfg.bind.into()).map_err(bind_err)?;
-    tokio::net::UdpSocket::from_std(socket.into()).map_err(bind_err)
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }

@@ -21,6 +21,8 @@ fn connection(name: &str, url: &str, default: bool) -> InfluxDbConfig {
         urls: vec![url.to_string()],
         default,
         timeout: Duration::from_secs(2),
+        // What these tests write to InfluxDB must not come back as writes.
+        disable_subscriptions: true,
         ..InfluxDbConfig::default()
     }
 }

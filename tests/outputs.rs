@@ -23,6 +23,8 @@ fn config(influx: &str) -> (DaemonConfig, tempfile::TempDir) {
     c.influxdb = vec![InfluxDbConfig {
         urls: vec![influx.to_string()],
         timeout: Duration::from_secs(2),
+        // What influxDBOut writes must not come back as writes.
+        disable_subscriptions: true,
         ..InfluxDbConfig::default()
     }];
     (c, dir)

@@ -26,6 +26,7 @@ fn test_config() -> (DaemonConfig, tempfile::TempDir) {
     config.tcp.bind = loopback();
     config.data_dir = dir.path().join("data");
     config.tasks_dir = dir.path().join("tasks");
+    config.influxdb[0].disable_subscriptions = true;
     (config, dir)
 }
 

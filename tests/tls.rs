@@ -123,6 +123,7 @@ async fn an_untrusted_certificate_is_refused_unless_verification_is_skipped() {
     (config.http.bind, config.udp.bind, config.tcp.bind) = (lo, lo, lo);
     config.data_dir = dir.path().join("data");
     config.tasks_dir = dir.path().join("tasks");
+    config.influxdb[0].disable_subscriptions = true;
     let server = Server::start(config).await.unwrap();
     let url = |path: &str| format!("https://127.0.0.1:{port}/{path}");
     let scripts = [

@@ -335,5 +335,43 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", label(id), get(b));
         }
     }
+    let subscriptions: [TypedMetric<crate::subscriptions::ConnectionStatus>; 4] = [
+        (
+            "kapacitor_subscriptions",
+            "gauge",
+            "InfluxDB subscriptions of ours the last sync left on the server.",
+            |c| c.subscribed.len() as u64,
+        ),
+        (
+            "kapacitor_subscription_syncs_total",
+            "counter",
+            "Subscription syncs tried.",
+            |c| c.syncs,
+        ),
+        (
+            "kapacitor_subscription_sync_failures_total",
+            "counter",
+            "Subscription syncs that failed.",
+            |c| c.failed_syncs,
+        ),
+        (
+            "kapacitor_subscription_last_sync_failed",
+            "gauge",
+            "1 when the last subscription sync failed.",
+            |c| u64::from(!c.error.is_empty()),
+        ),
+    ];
+    let connections = state.subscriptions.status().connections;
+    for (name, kind, help, get) in subscriptions {
+        family(&mut out, name, kind, help);
+        for c in connections.iter().filter(|c| c.enabled) {
+            let _ = writeln!(
+                out,
+                "{name}{{cluster=\"{}\"}} {}",
+                label(&c.cluster),
+                get(c)
+            );
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

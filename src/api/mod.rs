@@ -136,8 +136,9 @@ async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not found")
 }
 
-/// `GET /kapacitor/v1/status`: version, uptime, and what every listener has
-/// received, per database/retention policy.
+/// `GET /kapacitor/v1/status`: version, uptime, what every listener has
+/// received, per database/retention policy, and the InfluxDB
+/// subscriptions' last sync.
 async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     let addrs = state.addrs;
     let mut listeners = serde_json::Map::new();
@@ -167,6 +168,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     }
     Json(serde_json::json!({
         "version": VERSION,
+        "cluster_id": state.cluster_id,
         "started": humantime::format_rfc3339_seconds(state.started).to_string(),
         "uptime_seconds": state.started_at.elapsed().as_secs_f64(),
         "listeners": listeners,
@@ -189,6 +191,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
                 "error": q.error,
             })).collect::<Vec<_>>(),
         },
+        "subscriptions": state.subscriptions.status(),
         "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),
         "alert_states": state.tasks.alert_state_counts(),

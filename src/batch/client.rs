@@ -1,7 +1,8 @@
-//! The InfluxQL query client of batch tasks: sends a `SELECT` to an
-//! InfluxDB 1.x `/query` (POST, form-encoded, `epoch=ns`) on the effects
-//! runtime, trying the connection's URLs in turn, and turns the JSON
-//! answer into one [`pipeline::Batch`] per series.
+//! The InfluxQL client of batch tasks and subscriptions: sends a statement
+//! to an InfluxDB 1.x `/query` (POST, form-encoded, `epoch=ns`) on the
+//! effects runtime, trying the connection's URLs in turn, and turns the
+//! JSON answer into one [`pipeline::Batch`] per series (a `SELECT`) or
+//! hands back the series as they came (`SHOW SUBSCRIPTIONS` and the like).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,6 +64,26 @@ impl QueryClient {
         rp: Option<&str>,
         by_measurement: bool,
     ) -> Result<Vec<Batch>, String> {
+        let (url, answer) = self.post(q, db, rp).await?;
+        parse_answer(&answer, by_measurement).map_err(|e| format!("{url}: {e}"))
+    }
+
+    /// Runs `q` (a `SHOW …`, `CREATE …` or `DROP …` as much as a `SELECT`)
+    /// and returns its series as InfluxDB sent them. Must run on the
+    /// effects runtime.
+    pub async fn execute(&self, q: &str) -> Result<Vec<Series>, String> {
+        let (url, answer) = self.post(q, None, None).await?;
+        parse_series(&answer).map_err(|e| format!("{url}: {e}"))
+    }
+
+    /// POSTs `q` to `/query` of each URL in turn until one answers, and
+    /// returns which one and its answer.
+    async fn post(
+        &self,
+        q: &str,
+        db: Option<&str>,
+        rp: Option<&str>,
+    ) -> Result<(String, bytes::Bytes), String> {
         let mut form = vec![("q", q), ("epoch", "ns")];
         if let Some(db) = db.filter(|d| !d.is_empty()) {
             form.push(("db", db));
@@ -104,10 +125,7 @@ impl QueryClient {
                 Ok((status, answer)) if !(200..300).contains(&status) => {
                     return Err(http_error(&url, status, &answer));
                 }
-                Ok((_, answer)) => {
-                    return parse_answer(&answer, by_measurement)
-                        .map_err(|e| format!("{url}: {e}"));
-                }
+                Ok((_, answer)) => return Ok((url, answer)),
             }
         }
         Err(last)
@@ -141,20 +159,36 @@ struct StatementResult {
     error: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Series {
+/// One series of a `/query` answer, as InfluxDB sent it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct Series {
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    tags: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
     #[serde(default)]
-    columns: Vec<String>,
+    pub columns: Vec<String>,
     #[serde(default)]
-    values: Vec<Vec<serde_json::Value>>,
+    pub values: Vec<Vec<serde_json::Value>>,
 }
 
-/// An InfluxDB 1.x `/query` JSON answer as batches, one per series.
-pub fn parse_answer(body: &[u8], by_measurement: bool) -> Result<Vec<Batch>, String> {
+impl Series {
+    /// The values of column `name`, one per row (`Null` where a row has
+    /// none); empty when there is no such column.
+    pub fn column(&self, name: &str) -> Vec<&serde_json::Value> {
+        let Some(i) = self.columns.iter().position(|c| c == name) else {
+            return Vec::new();
+        };
+        self.values
+            .iter()
+            .map(|row| row.get(i).unwrap_or(&serde_json::Value::Null))
+            .collect()
+    }
+}
+
+/// The series of an InfluxDB 1.x `/query` JSON answer, every statement's
+/// in turn; the first error (of the answer or a statement) is the result.
+pub fn parse_series(body: &[u8]) -> Result<Vec<Series>, String> {
     let answer: Answer =
         serde_json::from_slice(body).map_err(|e| format!("malformed answer from InfluxDB: {e}"))?;
     if let Some(e) = answer.error {
@@ -165,11 +199,17 @@ pub fn parse_answer(body: &[u8], by_measurement: bool) -> Result<Vec<Batch>, Str
         if let Some(e) = result.error {
             return Err(format!("InfluxDB: {e}"));
         }
-        for series in result.series {
-            out.push(to_batch(series, by_measurement)?);
-        }
+        out.extend(result.series);
     }
     Ok(out)
+}
+
+/// An InfluxDB 1.x `/query` JSON answer as batches, one per series.
+pub fn parse_answer(body: &[u8], by_measurement: bool) -> Result<Vec<Batch>, String> {
+    parse_series(body)?
+        .into_iter()
+        .map(|series| to_batch(series, by_measurement))
+        .collect()
 }
 
 fn to_batch(series: Series, by_measurement: bool) -> Result<Batch, String> {

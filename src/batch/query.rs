@@ -489,6 +489,15 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A single-quoted InfluxQL string literal.
+pub fn quote_string(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('\'', "\\'")
+        .replace('\n', "\\n");
+    format!("'{escaped}'")
+}
+
 /// `ns` as an InfluxQL duration literal, in the largest exact unit.
 pub use dsl::lambda::format_duration as influxql_duration;
 

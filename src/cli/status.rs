@@ -130,6 +130,34 @@ fn render(s: &Value) -> String {
             let _ = writeln!(out, "tasks: none");
         }
     }
+    let subs = &s["subscriptions"];
+    if let Some(connections) = subs["connections"].as_array() {
+        for c in connections {
+            let cluster = c["cluster"].as_str().unwrap_or("?");
+            if c["enabled"].as_bool() == Some(false) {
+                let _ = writeln!(out, "subscriptions on {cluster}: disabled");
+                continue;
+            }
+            let count = c["subscribed"].as_array().map_or(0, Vec::len);
+            let _ = write!(
+                out,
+                "subscriptions on {cluster}: {count} {} to {}",
+                subs["name"].as_str().unwrap_or("?"),
+                c["destination"].as_str().unwrap_or("?"),
+            );
+            match (c["error"].as_str(), c["last_sync"].as_str()) {
+                (Some(e), _) if !e.is_empty() => {
+                    let _ = writeln!(out, ", last sync failed: {e}");
+                }
+                (_, Some(t)) => {
+                    let _ = writeln!(out, ", synced {t}");
+                }
+                _ => {
+                    let _ = writeln!(out, ", not synced yet");
+                }
+            }
+        }
+    }
     let pool = &s["task_pool"];
     if pool.is_object() {
         let _ = writeln!(
@@ -173,7 +201,14 @@ mod tests {
             "router": {"unrouted_points": 3},
             "tasks": [{"id": "a", "points_dropped": 5}, {"id": "b", "points_dropped": 2}],
             "task_pool": {"workers": 2, "threads": 3, "inbox_points": 250000},
-            "alert_states": {"saved": 4, "failed": 0, "dropped": 1, "pending": 0}
+            "alert_states": {"saved": 4, "failed": 0, "dropped": 1, "pending": 0},
+            "subscriptions": {"cluster_id": "c1", "name": "kapacitor-c1", "connections": [
+                {"cluster": "default", "enabled": true, "destination": "http://127.0.0.1:9092",
+                 "subscribed": ["\"db\".\"autogen\""], "last_sync": "2026-11-23T22:00:01Z", "error": ""},
+                {"cluster": "down", "enabled": true, "destination": "http://127.0.0.1:9092",
+                 "subscribed": [], "last_sync": "2026-11-23T22:00:01Z", "error": "connection refused"},
+                {"cluster": "off", "enabled": false}
+            ]}
         });
         let text = super::render(&status);
         assert!(text.starts_with("kapacitord 0.1.0 up 1m 1s"), "{text}");
@@ -193,5 +228,14 @@ mod tests {
             text.contains("task workers: 2 (3 threads now), inboxes of 250000 points"),
             "{text}"
         );
+        assert!(
+            text.contains("subscriptions on default: 1 kapacitor-c1 to http://127.0.0.1:9092, synced 2026-11-23T22:00:01Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("subscriptions on down: 0 kapacitor-c1 to http://127.0.0.1:9092, last sync failed: connection refused"),
+            "{text}"
+        );
+        assert!(text.contains("subscriptions on off: disabled"), "{text}");
     }
 }

@@ -30,11 +30,17 @@ impl Drop for Influxd {
 }
 
 pub fn influxd() -> Influxd {
+    influxd_with(free_port(), "")
+}
+
+/// An `influxd` whose HTTP API listens on `http` (a port that was free),
+/// with `http_extra` added to its `[http]` section
+/// (`auth-enabled = true`).
+pub fn influxd_with(http: u16, http_extra: &str) -> Influxd {
     let dir = tempfile::tempdir().unwrap();
-    let http = free_port();
     let d = dir.path().display();
     let conf = format!(
-        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n[logging]\n  level = \"warn\"\n[continuous_queries]\n  enabled = false\n",
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n[logging]\n  level = \"warn\"\n[continuous_queries]\n  enabled = false\n",
         free_port()
     );
     let path = dir.path().join("influxdb.conf");

@@ -133,9 +133,15 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml.
+    /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml
+    /// (without an `influxdb` section, one that subscribes to nothing, so
+    /// that an InfluxDB on the default port is left alone).
     pub fn start(yaml: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        let mut yaml = yaml.to_string();
+        if !yaml.contains("\ninfluxdb:") && !yaml.starts_with("influxdb:") {
+            yaml.push_str(NO_SUBSCRIPTIONS);
+        }
         std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
         let mut cmd = kapacitord();
         cmd.current_dir(dir.path());
@@ -149,13 +155,22 @@ impl Daemon {
     }
 }
 
+/// The default `influxdb` server, subscribing to nothing: a test daemon
+/// must not leave subscriptions on an InfluxDB that happens to run on the
+/// default port.
+pub const NO_SUBSCRIPTIONS: &str =
+    "\ninfluxdb:\n  - name: default\n    disable_subscriptions: true\n";
+
 /// The in-process server's config for a test: every listener on port 0,
-/// data and tasks under `dir`.
+/// data and tasks under `dir`, no subscriptions.
 pub fn server_config(dir: &std::path::Path) -> config::DaemonConfig {
     let mut c = config::DaemonConfig::default();
     let lo = "127.0.0.1:0".parse().unwrap();
     (c.http.bind, c.udp.bind, c.tcp.bind) = (lo, lo, lo);
     c.data_dir = dir.join("data");
     c.tasks_dir = dir.join("tasks");
+    for s in &mut c.influxdb {
+        s.disable_subscriptions = true;
+    }
     c
 }
