@@ -246,6 +246,7 @@ impl Server {
                 cluster_id: cluster_id.clone(),
                 http: addrs.http,
                 https: tls.is_some(),
+                auth: config.auth.enabled,
                 udp_ip: config.udp.bind.ip(),
                 udp_read_buffer: config.udp.read_buffer,
                 sink: ingest.sink.clone(),

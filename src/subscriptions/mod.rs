@@ -77,6 +77,8 @@ pub struct Env {
     pub http: Option<SocketAddr>,
     /// Whether it serves HTTPS only.
     pub https: bool,
+    /// Whether `auth.enabled`: InfluxDB's pushes carry no credentials.
+    pub auth: bool,
     /// Where UDP subscriptions' sockets bind: `udp.bind`'s address.
     pub udp_ip: IpAddr,
     pub udp_read_buffer: usize,
@@ -151,6 +153,12 @@ impl Subscriptions {
             connections.push(status.clone());
             if server.disable_subscriptions {
                 continue;
+            }
+            if env.auth && server.subscription_protocol != SubscriptionProtocol::Udp {
+                tracing::warn!(
+                    cluster = server.name,
+                    "auth.enabled: InfluxDB sends its subscription writes without credentials, so they will be refused; use subscription_protocol udp, or disable_subscriptions"
+                );
             }
             let sync = Sync {
                 name: subscription_name(&env.cluster_id),
