@@ -220,6 +220,49 @@ fn url_host(ip: IpAddr) -> String {
     }
 }
 
+/// Where `server` is told to send: the whole URL for HTTP(S); for UDP,
+/// `udp://HOST`, to which each database/retention policy adds its port.
+/// `http` is the bound HTTP listener (`None`: off), `https` whether it
+/// serves TLS, `udp_ip` where UDP subscriptions' sockets bind.
+fn destination_base(
+    server: &InfluxDbConfig,
+    http: Option<SocketAddr>,
+    https: bool,
+    udp_ip: IpAddr,
+) -> Result<String, String> {
+    let host = |ip: IpAddr| {
+        if server.kapacitor_hostname.is_empty() {
+            url_host(ip)
+        } else {
+            server.kapacitor_hostname.clone()
+        }
+    };
+    let protocol = server.subscription_protocol;
+    if protocol == SubscriptionProtocol::Udp {
+        return Ok(format!("udp://{}", host(udp_ip)));
+    }
+    let Some(http) = http else {
+        return Err(format!(
+            "subscription_protocol {protocol} needs the HTTP listener, and http.enabled is false"
+        ));
+    };
+    // Told its own port, InfluxDB must speak what the listener speaks;
+    // another (a proxy's) is the user's to get right.
+    if server.http_port == 0 {
+        if protocol == SubscriptionProtocol::Http && https {
+            return Err("subscription_protocol is http, but kapacitord serves HTTPS only (http.tls): use https".into());
+        }
+        if protocol == SubscriptionProtocol::Https && !https {
+            return Err("subscription_protocol is https, but kapacitord serves plain HTTP (no http.tls): use http".into());
+        }
+    }
+    let port = match server.http_port {
+        0 => http.port(),
+        p => p,
+    };
+    Ok(format!("{protocol}://{}:{port}", host(http.ip())))
+}
+
 /// A UDP socket receiving one database/retention policy's subscription.
 struct UdpTarget {
     port: u16,
@@ -313,7 +356,8 @@ impl Sync {
     /// Brings the server's subscriptions in line; returns the targets that
     /// have one of ours.
     async fn reconcile(&mut self) -> Result<Vec<Target>, String> {
-        let base = self.destination_base()?;
+        let env = &self.env;
+        let base = destination_base(&self.server, env.http, env.https, env.udp_ip)?;
         lock(&self.status).destination = base.clone();
         let present = self.targets().await?;
         let existing = plan::existing(&self.client.execute("SHOW SUBSCRIPTIONS").await?);
@@ -404,44 +448,6 @@ impl Sync {
             }
         }
         Ok(out)
-    }
-
-    /// Where the server is told to send: the whole URL for HTTP(S);
-    /// `udp://HOST`, each target adding its own port, for UDP.
-    fn destination_base(&self) -> Result<String, String> {
-        let s = &self.server;
-        let env = &self.env;
-        let host = |ip: IpAddr| {
-            if s.kapacitor_hostname.is_empty() {
-                url_host(ip)
-            } else {
-                s.kapacitor_hostname.clone()
-            }
-        };
-        match s.subscription_protocol {
-            SubscriptionProtocol::Udp => Ok(format!("udp://{}", host(env.udp_ip))),
-            protocol => {
-                let Some(http) = env.http else {
-                    return Err(format!(
-                        "subscription_protocol {protocol} needs the HTTP listener, and http.enabled is false"
-                    ));
-                };
-                if s.http_port == 0 {
-                    if protocol == SubscriptionProtocol::Http && env.https {
-                        return Err("subscription_protocol is http, but kapacitord serves HTTPS only (http.tls): use https".into());
-                    }
-                    if protocol == SubscriptionProtocol::Https && !env.https {
-                        return Err("subscription_protocol is https, but kapacitord serves plain HTTP (no http.tls): use http".into());
-                    }
-                }
-                let port = if s.http_port == 0 {
-                    http.port()
-                } else {
-                    s.http_port
-                };
-                Ok(format!("{protocol}://{}:{port}", host(http.ip())))
-            }
-        }
     }
 
     /// A UDP socket for each wanted target that has none. A subscription
@@ -536,6 +542,35 @@ mod tests {
         assert!(parts[2].starts_with('4'), "{a}");
         assert!("89ab".contains(&parts[3][..1]), "{a}");
         assert_eq!(subscription_name(&a), format!("kapacitor-{a}"));
+    }
+
+    #[test]
+    fn the_destination_comes_from_the_bind_unless_the_config_says_otherwise() {
+        let http: SocketAddr = "0.0.0.0:9092".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut s = InfluxDbConfig::default();
+        let base = |s: &InfluxDbConfig, https| destination_base(s, Some(http), https, lo);
+        assert_eq!(base(&s, false).unwrap(), "http://localhost:9092");
+        assert!(base(&s, true).unwrap_err().contains("use https"));
+        s.subscription_protocol = SubscriptionProtocol::Https;
+        assert_eq!(base(&s, true).unwrap(), "https://localhost:9092");
+        assert!(base(&s, false).unwrap_err().contains("use http"));
+        s.kapacitor_hostname = "kapacitor.example.com".into();
+        s.http_port = 443;
+        assert_eq!(
+            base(&s, false).unwrap(),
+            "https://kapacitor.example.com:443"
+        );
+        s.subscription_protocol = SubscriptionProtocol::Udp;
+        assert_eq!(base(&s, false).unwrap(), "udp://kapacitor.example.com");
+        s.kapacitor_hostname.clear();
+        assert_eq!(base(&s, false).unwrap(), "udp://127.0.0.1");
+        s.subscription_protocol = SubscriptionProtocol::Http;
+        assert!(
+            destination_base(&s, None, false, lo)
+                .unwrap_err()
+                .contains("http.enabled is false")
+        );
     }
 
     #[test]
