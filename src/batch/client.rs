@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use config::InfluxDbConfig;
 use pipeline::{Batch, BatchPoint, FieldValue, Fields, GroupKey, Name};
@@ -36,6 +37,17 @@ pub fn server_for(
     })
 }
 
+/// A query's batches, and where its time went.
+#[derive(Debug)]
+pub struct Answered {
+    pub batches: Vec<Batch>,
+    /// From sending the request to having the whole answer: InfluxDB's
+    /// time, and the transfer's.
+    pub answer_time: Duration,
+    /// Reading the answer into batches.
+    pub parse_time: Duration,
+}
+
 /// Queries one InfluxDB connection.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
@@ -63,9 +75,16 @@ impl QueryClient {
         db: Option<&str>,
         rp: Option<&str>,
         by_measurement: bool,
-    ) -> Result<Vec<Batch>, String> {
+    ) -> Result<Answered, String> {
+        let started = Instant::now();
         let (url, answer) = self.post(q, db, rp).await?;
-        parse_answer(&answer, by_measurement).map_err(|e| format!("{url}: {e}"))
+        let answer_time = started.elapsed();
+        let batches = parse_answer(&answer, by_measurement).map_err(|e| format!("{url}: {e}"))?;
+        Ok(Answered {
+            batches,
+            answer_time,
+            parse_time: started.elapsed() - answer_time,
+        })
     }
 
     /// Runs `q` (a `SHOW …`, `CREATE …` or `DROP …` as much as a `SELECT`)

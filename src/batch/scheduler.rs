@@ -29,6 +29,11 @@ pub struct BatchStatus {
     /// The last run: when it started, how long it took, what it got.
     pub last_run: Option<String>,
     pub last_duration_ms: f64,
+    /// Of which: InfluxDB's answer (request sent to answer read), reading
+    /// it into batches, and handing them to the task.
+    pub last_answer_ms: f64,
+    pub last_parse_ms: f64,
+    pub last_handoff_ms: f64,
     pub last_series: u64,
     pub last_points: u64,
     /// The last run's error; empty when it succeeded.
@@ -176,13 +181,19 @@ impl Query {
                 self.spec.by_measurement,
             )
             .await;
-        let mut batches = match result {
-            Ok(b) => b,
+        let (mut batches, answer_ms, parse_ms) = match result {
+            Ok(a) => (
+                a.batches,
+                a.answer_time.as_secs_f64() * 1e3,
+                a.parse_time.as_secs_f64() * 1e3,
+            ),
             Err(e) => {
                 let e = format!("{}: {e}", self.spec.name);
                 tracing::warn!(task = self.id, "batch query failed: {e}");
                 self.stats.failed(e);
-                self.stats.lock().last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
+                let mut s = self.stats.lock();
+                s.last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
+                (s.last_answer_ms, s.last_parse_ms, s.last_handoff_ms) = (0.0, 0.0, 0.0);
                 return;
             }
         };
@@ -200,6 +211,7 @@ impl Query {
         }
         let task = self.task.clone();
         let node = self.spec.node;
+        let handing = Instant::now();
         // Waiting for room in the task's inbox blocks: off the runtime's
         // threads. A closed task gives its input back; that run ends.
         let fed = tokio::task::spawn_blocking(move || {
@@ -214,6 +226,9 @@ impl Query {
         .unwrap_or(false);
         let mut s = self.stats.lock();
         s.last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        s.last_answer_ms = answer_ms;
+        s.last_parse_ms = parse_ms;
+        s.last_handoff_ms = handing.elapsed().as_secs_f64() * 1e3;
         s.last_series = series;
         s.last_points = points;
         s.series_total += series;
