@@ -4,6 +4,7 @@
 //! JSON answer into one [`pipeline::Batch`] per series (a `SELECT`) or
 //! hands back the series as they came (`SHOW SUBSCRIPTIONS` and the like).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,7 +153,7 @@ impl QueryClient {
 }
 
 fn http_error(url: &str, status: u16, body: &[u8]) -> String {
-    let text = match serde_json::from_slice::<Answer>(body) {
+    let text = match serde_json::from_slice::<Answer<serde::de::IgnoredAny>>(body) {
         Ok(Answer { error: Some(e), .. }) => e,
         _ => {
             let t = String::from_utf8_lossy(&body[..body.len().min(512)]);
@@ -162,20 +163,41 @@ fn http_error(url: &str, status: u16, body: &[u8]) -> String {
     format!("{url}: InfluxDB answered {status}: {text}")
 }
 
+/// A `/query` answer whose series are read as `S`.
 #[derive(Deserialize)]
-struct Answer {
-    #[serde(default)]
-    results: Vec<StatementResult>,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct Answer<S> {
+    #[serde(default = "Vec::new")]
+    results: Vec<StatementResult<S>>,
     #[serde(default)]
     error: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct StatementResult {
-    #[serde(default)]
-    series: Vec<Series>,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct StatementResult<S> {
+    #[serde(default = "Vec::new")]
+    series: Vec<S>,
     #[serde(default)]
     error: Option<String>,
+}
+
+/// Every statement's series, in turn; the first error (of the answer or a
+/// statement) is the result.
+fn statements<'de, S: Deserialize<'de>>(body: &'de [u8]) -> Result<Vec<S>, String> {
+    let answer: Answer<S> =
+        serde_json::from_slice(body).map_err(|e| format!("malformed answer from InfluxDB: {e}"))?;
+    if let Some(e) = answer.error {
+        return Err(format!("InfluxDB: {e}"));
+    }
+    let mut out = Vec::new();
+    for result in answer.results {
+        if let Some(e) = result.error {
+            return Err(format!("InfluxDB: {e}"));
+        }
+        out.extend(result.series);
+    }
+    Ok(out)
 }
 
 /// One series of a `/query` answer, as InfluxDB sent it.
@@ -208,88 +230,298 @@ impl Series {
 /// The series of an InfluxDB 1.x `/query` JSON answer, every statement's
 /// in turn; the first error (of the answer or a statement) is the result.
 pub fn parse_series(body: &[u8]) -> Result<Vec<Series>, String> {
-    let answer: Answer =
-        serde_json::from_slice(body).map_err(|e| format!("malformed answer from InfluxDB: {e}"))?;
-    if let Some(e) = answer.error {
-        return Err(format!("InfluxDB: {e}"));
-    }
-    let mut out = Vec::new();
-    for result in answer.results {
-        if let Some(e) = result.error {
-            return Err(format!("InfluxDB: {e}"));
-        }
-        out.extend(result.series);
-    }
-    Ok(out)
+    statements(body)
 }
 
-/// An InfluxDB 1.x `/query` JSON answer as batches, one per series.
+/// An InfluxDB 1.x `/query` JSON answer as batches, one per series. A
+/// batch query's answer can hold many thousands of series, so they are
+/// read borrowing from the answer, and what repeats from one series to
+/// the next (the measurement, tag keys, columns) is made once.
 pub fn parse_answer(body: &[u8], by_measurement: bool) -> Result<Vec<Batch>, String> {
-    parse_series(body)?
+    let series: Vec<RawSeries<'_>> = statements(body)?;
+    let mut names = Names::default();
+    series
         .into_iter()
-        .map(|series| to_batch(series, by_measurement))
+        .map(|s| to_batch(s, by_measurement, &mut names))
         .collect()
 }
 
-fn to_batch(series: Series, by_measurement: bool) -> Result<Batch, String> {
-    let name = Name::from(series.name.as_str());
-    let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
-        return Err(format!("series {:?} has no time column", series.name));
+/// A series of a `SELECT`'s answer, its strings borrowed from the answer
+/// where they have no escapes.
+#[derive(Deserialize)]
+struct RawSeries<'a> {
+    #[serde(default, borrow)]
+    name: Text<'a>,
+    #[serde(default, borrow, deserialize_with = "tag_pairs")]
+    tags: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(default, borrow)]
+    columns: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    values: Vec<Vec<Cell<'a>>>,
+}
+
+/// A string of the answer: borrowed unless it had escapes.
+#[derive(Default, PartialEq)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A series' `tags` object as pairs, in the answer's order.
+fn tag_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(Text<'de>, Text<'de>)>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(Text<'de>, Text<'de>)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of tag values")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1));
+            while let Some(pair) = map.next_entry()? {
+                out.push(pair);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// One value of a row.
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(Cow<'a, str>),
+    /// An array or object: no field value.
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Cell<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cell<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_unit<E>(self) -> Result<Cell<'de>, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Cell<'de>, E> {
+                Ok(Cell::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Cell<'de>, E> {
+                Ok(i64::try_from(v).map_or(Cell::Float(v as f64), Cell::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Float(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Cell<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Cell<'de>, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Cell::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl std::fmt::Display for Cell<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Null => f.write_str("null"),
+            Cell::Int(i) => write!(f, "{i}"),
+            Cell::Float(x) => write!(f, "{x}"),
+            Cell::Bool(b) => write!(f, "{b}"),
+            Cell::Text(t) => write!(f, "{t:?}"),
+            Cell::Other => f.write_str("an array or object"),
+        }
+    }
+}
+
+/// The names one answer repeats from series to series, made once: the
+/// measurement, tag keys, and the field keys of a set of columns.
+#[derive(Default)]
+struct Names {
+    measurement: Option<Name>,
+    tag_keys: Vec<Name>,
+    /// The last series' columns and their field keys (all but `time`).
+    columns: Vec<String>,
+    keys: Option<Arc<[Name]>>,
+}
+
+impl Names {
+    fn measurement(&mut self, text: &str) -> Name {
+        match &self.measurement {
+            Some(n) if &**n == text => n.clone(),
+            _ => {
+                let n = Name::from(text);
+                self.measurement = Some(n.clone());
+                n
+            }
+        }
+    }
+
+    fn tag_key(&mut self, text: &str) -> Name {
+        if let Some(n) = self.tag_keys.iter().find(|n| &***n == text) {
+            return n.clone();
+        }
+        let n = Name::from(text);
+        // A handful at most; a pathological answer does not grow it.
+        if self.tag_keys.len() < 64 {
+            self.tag_keys.push(n.clone());
+        }
+        n
+    }
+
+    /// The field keys of `columns` without the one at `time`.
+    fn keys(&mut self, columns: &[Text<'_>], time: usize) -> Arc<[Name]> {
+        if let Some(keys) = &self.keys
+            && self.columns.len() == columns.len()
+            && self.columns.iter().zip(columns).all(|(a, b)| *a == *b.0)
+        {
+            return keys.clone();
+        }
+        let keys: Arc<[Name]> = columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != time)
+            .map(|(_, c)| Name::from(&*c.0))
+            .collect();
+        self.columns = columns.iter().map(|c| c.0.to_string()).collect();
+        self.keys = Some(keys.clone());
+        keys
+    }
+}
+
+fn to_batch(
+    series: RawSeries<'_>,
+    by_measurement: bool,
+    names: &mut Names,
+) -> Result<Batch, String> {
+    let name = names.measurement(&series.name.0);
+    let Some(time_col) = series.columns.iter().position(|c| c.0 == "time") else {
+        return Err(format!("series {:?} has no time column", series.name.0));
     };
-    let tags: Vec<(Name, Name)> = series
+    let mut tags: Vec<(Name, Name)> = series
         .tags
         .iter()
-        .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
+        .map(|(k, v)| (names.tag_key(&k.0), Name::from(&*v.0)))
         .collect();
+    // Sorted by key, as InfluxDB sends them: a group's identity.
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
     let tags: pipeline::Tags = tags.into();
     let group = GroupKey::from_parts(by_measurement.then(|| name.clone()), tags.clone());
-    let keys: Vec<(usize, Name)> = series
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != time_col)
-        .map(|(i, c)| (i, Name::from(c.as_str())))
-        .collect();
+    let keys = names.keys(&series.columns, time_col);
     let mut points = Vec::with_capacity(series.values.len());
     for row in series.values {
         let time = match row.get(time_col) {
-            Some(serde_json::Value::Number(n)) => n
-                .as_i64()
-                .ok_or_else(|| format!("series {:?}: time {n} is not an integer", series.name))?,
-            Some(serde_json::Value::String(s)) => pipeline::time::parse_rfc3339(s)?,
-            other => {
+            Some(Cell::Int(t)) => *t,
+            Some(Cell::Text(s)) => pipeline::time::parse_rfc3339(s)?,
+            Some(other) => {
                 return Err(format!(
-                    "series {:?}: a row has no time ({other:?})",
-                    series.name
+                    "series {:?}: time {other} is not an integer",
+                    series.name.0
                 ));
             }
+            None => return Err(format!("series {:?}: a row has no time", series.name.0)),
         };
-        let mut pairs = Vec::with_capacity(keys.len());
-        for (i, key) in &keys {
-            let value = match row.get(*i) {
-                None | Some(serde_json::Value::Null) => continue,
-                // Numbers are floats, as Kapacitor reads them.
-                Some(serde_json::Value::Number(n)) => {
-                    FieldValue::Float(n.as_f64().unwrap_or(f64::NAN))
+        let mut values = Vec::with_capacity(keys.len());
+        let mut complete = true;
+        for (i, cell) in row.into_iter().enumerate() {
+            if i == time_col {
+                continue;
+            }
+            values.push(match cell {
+                Cell::Null => {
+                    complete = false;
+                    None
                 }
-                Some(serde_json::Value::String(s)) => FieldValue::String(Arc::from(s.as_str())),
-                Some(serde_json::Value::Bool(b)) => FieldValue::Boolean(*b),
-                Some(other) => {
+                // Numbers are floats, as Kapacitor reads them.
+                Cell::Int(n) => Some(FieldValue::Float(n as f64)),
+                Cell::Float(x) => Some(FieldValue::Float(x)),
+                Cell::Text(t) => Some(FieldValue::String(Arc::from(&*t))),
+                Cell::Bool(b) => Some(FieldValue::Boolean(b)),
+                Cell::Other => {
+                    let key = keys.get(values.len()).map_or("?", |k| &**k);
                     return Err(format!(
-                        "series {:?}: column {key:?} has an unsupported value {other}",
-                        series.name
+                        "series {:?}: column {key:?} has an unsupported value (an array or object)",
+                        series.name.0
                     ));
                 }
-            };
-            pairs.push((key.clone(), value));
+            });
         }
-        // A row of nulls (an empty bucket under fill(null)) is no point.
-        if pairs.is_empty() {
-            continue;
-        }
+        complete &= values.len() == keys.len();
+        let fields = if complete {
+            Fields::new(keys.clone(), values.into_iter().flatten().collect())
+        } else {
+            // Nulls are left out.
+            let pairs: Vec<(Name, FieldValue)> = keys
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| Some((k.clone(), v?)))
+                .collect();
+            // A row of nulls (an empty bucket under fill(null)) is no point.
+            if pairs.is_empty() {
+                continue;
+            }
+            Fields::from_pairs(pairs)
+        };
         points.push(BatchPoint {
             time,
-            fields: Fields::from_pairs(pairs),
+            fields,
             tags: tags.clone(),
         });
     }
@@ -332,6 +564,40 @@ mod tests {
         );
         let by_name = parse_answer(body, true).unwrap();
         assert_eq!(by_name[0].group.to_string(), "cpu\nhost=a");
+    }
+
+    #[test]
+    fn escaped_strings_text_and_booleans_and_rfc3339_times_are_read() {
+        let body = br#"{"results":[{"statement_id":0,"series":[
+            {"name":"c\"pu","tags":{"z":"1","host":"a\nb"},"columns":["time","s","ok"],
+             "values":[["2023-11-14T22:13:20Z","x\ty",true]]},
+            {"name":"c\"pu","tags":{"host":"c","z":"2"},"columns":["time","s","ok"],
+             "values":[[1700000000000000001,"plain",false]]}
+        ]}]}"#;
+        let batches = parse_answer(body, true).unwrap();
+        assert_eq!(batches[0].name.as_ref(), "c\"pu");
+        // Tags in key order, whatever the answer's.
+        assert_eq!(batches[0].group.to_string(), "c\"pu\nhost=a\nb,z=1");
+        let p = &batches[0].points[0];
+        assert_eq!(p.time, 1_700_000_000_000_000_000);
+        assert_eq!(
+            p.fields.get("s"),
+            Some(&FieldValue::String(Arc::from("x\ty")))
+        );
+        assert_eq!(p.fields.get("ok"), Some(&FieldValue::Boolean(true)));
+        let q = &batches[1].points[0];
+        assert_eq!(q.time, 1_700_000_000_000_000_001);
+        assert_eq!(q.fields.get("ok"), Some(&FieldValue::Boolean(false)));
+        let nested = br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1,[2]]]}]}]}"#;
+        assert_eq!(
+            parse_answer(nested, false).unwrap_err(),
+            "series \"m\": column \"v\" has an unsupported value (an array or object)"
+        );
+        let float_time = br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1.5,2]]}]}]}"#;
+        assert_eq!(
+            parse_answer(float_time, false).unwrap_err(),
+            "series \"m\": time 1.5 is not an integer"
+        );
     }
 
     #[test]
