@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use config::InfluxDbConfig;
 use pipeline::{Batch, BatchPoint, FieldValue, Fields, GroupKey, Name};
@@ -38,17 +37,6 @@ pub fn server_for(
     })
 }
 
-/// A query's batches, and where its time went.
-#[derive(Debug)]
-pub struct Answered {
-    pub batches: Vec<Batch>,
-    /// From sending the request to having the whole answer: InfluxDB's
-    /// time, and the transfer's.
-    pub answer_time: Duration,
-    /// Reading the answer into batches.
-    pub parse_time: Duration,
-}
-
 /// Queries one InfluxDB connection.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
@@ -66,39 +54,19 @@ impl QueryClient {
         &self.server
     }
 
-    /// Runs `q` (with `db` and `rp` as the defaults for names it does not
-    /// qualify) and returns its series as batches; `by_measurement` puts
-    /// the measurement in each batch's group. Each batch's `tmax` is its
-    /// last point's time. Must run on the effects runtime.
-    pub async fn query(
-        &self,
-        q: &str,
-        db: Option<&str>,
-        rp: Option<&str>,
-        by_measurement: bool,
-    ) -> Result<Answered, String> {
-        let started = Instant::now();
-        let (url, answer) = self.post(q, db, rp).await?;
-        let answer_time = started.elapsed();
-        let batches = parse_answer(&answer, by_measurement).map_err(|e| format!("{url}: {e}"))?;
-        Ok(Answered {
-            batches,
-            answer_time,
-            parse_time: started.elapsed() - answer_time,
-        })
-    }
-
     /// Runs `q` (a `SHOW …`, `CREATE …` or `DROP …` as much as a `SELECT`)
     /// and returns its series as InfluxDB sent them. Must run on the
     /// effects runtime.
     pub async fn execute(&self, q: &str) -> Result<Vec<Series>, String> {
-        let (url, answer) = self.post(q, None, None).await?;
+        let (url, answer) = self.fetch(q, None, None).await?;
         parse_series(&answer).map_err(|e| format!("{url}: {e}"))
     }
 
-    /// POSTs `q` to `/query` of each URL in turn until one answers, and
-    /// returns which one and its answer.
-    async fn post(
+    /// POSTs `q` (with `db` and `rp` as the defaults for names it does
+    /// not qualify) to `/query` of each URL in turn until one answers, and
+    /// returns which one and its answer, for [`parse_answer`] (a `SELECT`)
+    /// or [`parse_series`]. Must run on the effects runtime.
+    pub async fn fetch(
         &self,
         q: &str,
         db: Option<&str>,
@@ -588,12 +556,14 @@ mod tests {
         let q = &batches[1].points[0];
         assert_eq!(q.time, 1_700_000_000_000_000_001);
         assert_eq!(q.fields.get("ok"), Some(&FieldValue::Boolean(false)));
-        let nested = br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1,[2]]]}]}]}"#;
+        let nested =
+            br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1,[2]]]}]}]}"#;
         assert_eq!(
             parse_answer(nested, false).unwrap_err(),
             "series \"m\": column \"v\" has an unsupported value (an array or object)"
         );
-        let float_time = br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1.5,2]]}]}]}"#;
+        let float_time =
+            br#"{"results":[{"series":[{"name":"m","columns":["time","v"],"values":[[1.5,2]]}]}]}"#;
         assert_eq!(
             parse_answer(float_time, false).unwrap_err(),
             "series \"m\": time 1.5 is not an integer"

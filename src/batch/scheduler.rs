@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::QuerySpec;
-use crate::batch::client::{QueryClient, server_for};
+use crate::batch::client::{QueryClient, parse_answer, server_for};
 
 /// What a batch task's runs did, for its status and `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -172,71 +172,109 @@ impl Query {
             s.last_run = Some(pipeline::time::format_rfc3339(host::wall_clock_ns()));
             s.last_query = q.clone();
         }
-        let result = self
+        let spec = &self.spec;
+        let fetched = self
             .client
-            .query(
-                &q,
-                self.spec.db.as_deref(),
-                self.spec.rp.as_deref(),
-                self.spec.by_measurement,
-            )
+            .fetch(&q, spec.db.as_deref(), spec.rp.as_deref())
             .await;
-        let (mut batches, answer_ms, parse_ms) = match result {
-            Ok(a) => (
-                a.batches,
-                a.answer_time.as_secs_f64() * 1e3,
-                a.parse_time.as_secs_f64() * 1e3,
-            ),
+        let answer_time = started.elapsed();
+        let handed = match fetched {
+            Ok((url, body)) => {
+                let (task, node) = (self.task.clone(), spec.node);
+                let (by_measurement, grouped_by_time) =
+                    (spec.by_measurement, spec.grouped_by_time());
+                // Reading thousands of series takes milliseconds, and
+                // waiting for room in the task's inbox blocks: both off the
+                // runtime's threads, which the alert handlers share.
+                tokio::task::spawn_blocking(move || {
+                    hand_over(
+                        &url,
+                        &body,
+                        by_measurement,
+                        grouped_by_time,
+                        stop,
+                        &task,
+                        node,
+                    )
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("reading the answer failed: {e}")))
+            }
+            Err(e) => Err(e),
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let handed = match handed {
+            Ok(h) => h,
             Err(e) => {
                 let e = format!("{}: {e}", self.spec.name);
                 tracing::warn!(task = self.id, "batch query failed: {e}");
                 self.stats.failed(e);
                 let mut s = self.stats.lock();
-                s.last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
+                s.last_duration_ms = ms(started.elapsed());
                 (s.last_answer_ms, s.last_parse_ms, s.last_handoff_ms) = (0.0, 0.0, 0.0);
                 return;
             }
         };
-        let grouped_by_time = self.spec.grouped_by_time();
-        let (series, points) = (
-            batches.len() as u64,
-            batches.iter().map(|b| b.points.len() as u64).sum::<u64>(),
-        );
-        for b in &mut batches {
-            // Kapacitor's batch time: the query's upper bound, unless the
-            // results come in time buckets.
-            if !grouped_by_time || b.points.is_empty() {
-                b.tmax = stop;
-            }
-        }
-        let task = self.task.clone();
-        let node = self.spec.node;
-        let handing = Instant::now();
-        // Waiting for room in the task's inbox blocks: off the runtime's
-        // threads. A closed task gives its input back; that run ends.
-        let fed = tokio::task::spawn_blocking(move || {
-            for batch in batches {
-                if task.send(host::Input::Batch { node, batch }).is_err() {
-                    return false;
-                }
-            }
-            true
-        })
-        .await
-        .unwrap_or(false);
         let mut s = self.stats.lock();
-        s.last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
-        s.last_answer_ms = answer_ms;
-        s.last_parse_ms = parse_ms;
-        s.last_handoff_ms = handing.elapsed().as_secs_f64() * 1e3;
-        s.last_series = series;
-        s.last_points = points;
-        s.series_total += series;
-        s.points_total += points;
-        s.last_error = if fed {
+        s.last_duration_ms = ms(started.elapsed());
+        s.last_answer_ms = ms(answer_time);
+        s.last_parse_ms = ms(handed.parse_time);
+        s.last_handoff_ms = ms(handed.handoff_time);
+        s.last_series = handed.series;
+        s.last_points = handed.points;
+        s.series_total += handed.series;
+        s.points_total += handed.points;
+        s.last_error = if handed.fed {
             String::new()
         } else {
             "the task stopped taking its batches".into()
         };
     }
+}
+
+/// What one run handed its task.
+struct Handed {
+    series: u64,
+    points: u64,
+    parse_time: Duration,
+    handoff_time: Duration,
+    /// False when the task stopped taking them.
+    fed: bool,
+}
+
+/// Reads the answer `body` (from `url`) into batches and hands them to
+/// node `node` of `task`, waiting for room; a batch's time is the query's
+/// `stop` unless the results come in time buckets, as in Kapacitor. A bad
+/// answer hands nothing over.
+fn hand_over(
+    url: &str,
+    body: &[u8],
+    by_measurement: bool,
+    grouped_by_time: bool,
+    stop: i64,
+    task: &host::TaskHandle,
+    node: usize,
+) -> Result<Handed, String> {
+    let parsing = Instant::now();
+    let mut batches = parse_answer(body, by_measurement).map_err(|e| format!("{url}: {e}"))?;
+    for b in &mut batches {
+        if !grouped_by_time || b.points.is_empty() {
+            b.tmax = stop;
+        }
+    }
+    let parse_time = parsing.elapsed();
+    let series = batches.len() as u64;
+    let points = batches.iter().map(|b| b.points.len() as u64).sum();
+    let handing = Instant::now();
+    // A closed task gives its input back; that run ends.
+    let fed = batches
+        .into_iter()
+        .all(|batch| task.send(host::Input::Batch { node, batch }).is_ok());
+    Ok(Handed {
+        series,
+        points,
+        parse_time,
+        handoff_time: handing.elapsed(),
+        fed,
+    })
 }
