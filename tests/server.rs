@@ -781,16 +781,7 @@ mod binaries {
     }
 
     fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-            .env("KAPACITOR_URL", url)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        crate::common::kapacitor(url, args)
     }
 
     #[test]
