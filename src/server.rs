@@ -52,6 +52,8 @@ pub struct ServerState {
     pub tasks: Arc<TaskManager>,
     pub recordings: Arc<Recordings>,
     pub replays: Arc<Replays>,
+    /// The store, for its backups.
+    pub store: Arc<storage::Store>,
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
@@ -118,8 +120,9 @@ impl Server {
             config.replay.clone(),
             router.clone(),
         );
+        let stored = store.clone();
         let recordings = tokio::task::spawn_blocking(move || {
-            Recordings::open(&data_dir, store, routing, limits)
+            Recordings::open(&data_dir, stored, routing, limits)
         })
         .await
         .map_err(|e| ServerError::Recordings(e.to_string()))?
@@ -229,6 +232,7 @@ impl Server {
             router,
             tasks,
             recordings,
+            store,
             replays,
             started: SystemTime::now(),
             started_at: Instant::now(),

@@ -3,8 +3,9 @@
 //! Owns: [`Name`] (a shared, immutable string), [`DbRp`] (a database and
 //! retention policy: how it is written, `telegraf.autogen` or
 //! `"my.db"."autogen"`, and its JSON shape in Kapacitor's API, `{"db", "rp"}`)
-//! [`TaskType`] (`stream` or `batch`) and [`Limits`] (what one script may
-//! ask for).
+//! [`TaskType`] (`stream` or `batch`), [`Limits`] (what one script may
+//! ask for) and [`IdPattern`] (Kapacitor's globs over task, recording and
+//! replay ids).
 //!
 //! Does not own: points, plans or task metadata (`pipeline`, `dsl`,
 //! `config`), nor how a type is stored on disk (`storage` keeps its own
@@ -13,10 +14,12 @@
 pub mod civil;
 mod dbrp;
 mod limits;
+mod pattern;
 mod task_type;
 
 pub use dbrp::DbRp;
 pub use limits::Limits;
+pub use pattern::{BadPattern, IdPattern};
 pub use task_type::TaskType;
 
 /// A shared, immutable name: a measurement, a tag key or value, a field key,
