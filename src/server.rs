@@ -118,8 +118,9 @@ impl Server {
             config.replay.clone(),
             router.clone(),
         );
+        let influxdb = config.influxdb.clone();
         let recordings = tokio::task::spawn_blocking(move || {
-            Recordings::open(&data_dir, store, routing, limits)
+            Recordings::open(&data_dir, store, routing, limits).map(|r| r.with_influxdb(&influxdb))
         })
         .await
         .map_err(|e| ServerError::Recordings(e.to_string()))?

@@ -15,6 +15,7 @@ use crate::server::ServerState;
 mod auth;
 mod host_check;
 mod metrics;
+mod queried;
 mod recordings;
 mod replays;
 mod tasks;
@@ -38,11 +39,11 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         .route("/kapacitor/v1/recordings/stream", post(recordings::stream))
         .route(
             "/kapacitor/v1/recordings/batch",
-            post(recordings::needs_influxdb),
+            post(queried::record_batch),
         )
         .route(
             "/kapacitor/v1/recordings/query",
-            post(recordings::needs_influxdb),
+            post(queried::record_query),
         )
         .route(
             "/kapacitor/v1/recordings/file",
@@ -59,6 +60,8 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             "/kapacitor/v1/replays",
             get(replays::list).post(replays::create),
         )
+        .route("/kapacitor/v1/replays/batch", post(queried::replay_batch))
+        .route("/kapacitor/v1/replays/query", post(queried::replay_query))
         .route(
             "/kapacitor/v1/replays/{id}",
             get(replays::get).delete(replays::delete),
