@@ -117,9 +117,12 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             if b.period.is_none() && b.cron.is_none() {
                 bail!("a batcher needs --period or --cron");
             }
+            // What is not given is cleared (""), so a redefinition can
+            // move from --period to --cron and drop --group-by.
             let mut body = json!({
                 "id": b.name, "type": "batch", "script": read_script(&b.script)?, "dbrps": b.dbrp,
-                "query": b.query, "period": b.period, "cron": b.cron, "group_by": b.group_by,
+                "query": b.query, "period": b.period.unwrap_or_default(),
+                "cron": b.cron.unwrap_or_default(), "group_by": b.group_by.unwrap_or_default(),
             });
             if let Some(path) = &b.vars {
                 body["vars"] = read_vars(path)?;

@@ -15,6 +15,7 @@ mod list;
 mod push;
 mod record;
 mod replay;
+mod replay_live;
 mod show;
 mod status;
 mod task;
@@ -75,7 +76,8 @@ enum Command {
     Push(push::Args),
     /// Recent alert events.
     Alerts(alerts::Args),
-    /// Make a recording: of the live stream, or from a file.
+    /// Make a recording: of the live stream, of InfluxDB queries, or from a
+    /// file.
     Record(record::Args),
     /// Record the live stream until `stop-recording`.
     StartRecording(record::StartArgs),
@@ -83,6 +85,9 @@ enum Command {
     StopRecording(record::StopArgs),
     /// Replay a recording into a task and show what it produced.
     Replay(replay::Args),
+    /// Query InfluxDB (a batch task's queries, or one query) and replay
+    /// what it gets into a task, keeping no recording.
+    ReplayLive(replay_live::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -161,6 +166,10 @@ pub fn main() -> ExitCode {
             a.json = json;
             replay::run(a, url)
         }
+        Command::ReplayLive(mut a) => {
+            a.json = json;
+            replay_live::run(a, url)
+        }
     };
     match result {
         Ok(code) => code,
@@ -182,6 +191,11 @@ const GO_STYLE_FLAGS: &[&str] = &[
     "url",
     "type",
     "precision",
+    "past",
+    "start",
+    "stop",
+    "query",
+    "cluster",
 ];
 
 fn go_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {
