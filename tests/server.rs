@@ -780,18 +780,7 @@ mod binaries {
         (spawned.child, spawned.url)
     }
 
-    fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-            .env("KAPACITOR_URL", url)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
+    use crate::common::cli::cli;
 
     #[test]
     fn the_seed_streamer_flow_from_the_cli_including_push() {
