@@ -148,7 +148,13 @@ fn the_seed_batcher_flow_define_record_replay_iterate_enable() {
 
     // Enabled, it waits for its schedule: the first run comes a period on.
     d.ok(&["enable", "alert_mean_cpu_idle_logs_by_dc"]);
-    let (_, task) = d.get("/kapacitor/v1/tasks/alert_mean_cpu_idle_logs_by_dc");
+    let mut task = Value::Null;
+    eventually("the schedule says when it runs", 10, || {
+        task = d
+            .get("/kapacitor/v1/tasks/alert_mean_cpu_idle_logs_by_dc")
+            .1;
+        task["batch"]["next_run"].is_string()
+    });
     assert_eq!(task["status"], "enabled", "{task}");
     let next = parse_rfc3339(task["batch"]["next_run"].as_str().unwrap()).unwrap();
     let ahead = next - host::wall_clock_ns();
@@ -517,6 +523,19 @@ fn a_batch_recording_cut_by_kill_9_is_finished_at_the_next_start() {
         "--script",
         script.to_str().unwrap(),
     ]);
+    // A range no run of the schedule falls in is refused at once.
+    let (ok, _, err) = d.cli(&["record", "batch", "b", "-past", "30s"]);
+    assert!(
+        !ok && err.contains("no run of task \"b\"'s schedule"),
+        "{err}"
+    );
+    // Stopped while it waits, it ends at once, keeping what it had.
+    let stopped = recording_id(&d.ok(&["record", "batch", "b", "-past", "1h", "-no-wait"]));
+    let asked = Instant::now();
+    let out = d.json(&["stop-recording", &stopped]);
+    assert!(asked.elapsed() < Duration::from_secs(3), "{out}");
+    assert_eq!(out["status"], "finished", "{out}");
+    assert!(out["error"].as_str().unwrap().contains("stopped"), "{out}");
     let rec = recording_id(&d.ok(&["record", "batch", "b", "-past", "1h", "-no-wait"]));
     let (_, recording) = d.get(&format!("/kapacitor/v1/recordings/{rec}"));
     assert_eq!(recording["status"], "recording", "{recording}");

@@ -283,7 +283,9 @@ fn stream_from_host(s: &Stream, host: &str, query: &str, url: &str) -> anyhow::R
         .dbrp
         .clone()
         .unwrap_or_else(|| DbRp::new(db.as_str(), s.rp.as_deref().unwrap_or("autogen")));
-    let batches = raw.run().map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
+    let batches = raw
+        .run(&|| Ok(()))
+        .map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
     let mut data = String::new();
     for p in points_in_time_order(batches) {
         let _ = writeln!(data, "{p}");

@@ -132,7 +132,7 @@ impl Job {
         };
         match source {
             LiveSource::Batch(queries) => queries.record(&mut out, &|| self.cancelled())?,
-            LiveSource::Query(query) => query.record(&mut out)?,
+            LiveSource::Query(query) => query.record(&mut out, &|| self.cancelled())?,
         }
         out.finish().map(|_| ()).map_err(io)
     }

@@ -9,6 +9,7 @@
 //! comes, so a recording cut short keeps the runs before.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use config::InfluxDbConfig;
@@ -30,14 +31,38 @@ fn query_wait(server: &InfluxDbConfig) -> Duration {
     server.timeout.saturating_mul(urls) + Duration::from_secs(1)
 }
 
-/// Runs one query on the effects runtime and waits for its batches.
+/// Asked between queries, and while one is waited for, whether to go on:
+/// `Err` says why not (the recording was stopped, the replay deleted).
+pub type GoOn<'a> = &'a dyn Fn() -> Result<(), String>;
+
+/// Runs one query on the effects runtime and waits for its batches, up to
+/// the connection's timeouts, or until `go_on` says to stop.
 fn run_blocking(
     client: &QueryClient,
     query: impl std::future::Future<Output = Result<Vec<Batch>, String>> + Send + 'static,
+    go_on: GoOn<'_>,
 ) -> Result<Vec<Batch>, String> {
     let wait = query_wait(client.server());
-    crate::effects::wait_for(wait, query)
-        .unwrap_or_else(|| Err(format!("the query got no answer within {wait:?}")))
+    let deadline = Instant::now() + wait;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let task = crate::effects::runtime().spawn(async move {
+        let _ = tx.send(query.await);
+    });
+    loop {
+        let why = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(result) => return result,
+            Err(RecvTimeoutError::Disconnected) => "the query was dropped".to_string(),
+            Err(RecvTimeoutError::Timeout) => match go_on() {
+                Err(why) => why,
+                Ok(()) if Instant::now() >= deadline => {
+                    format!("the query got no answer within {wait:?}")
+                }
+                Ok(()) => continue,
+            },
+        };
+        task.abort();
+        return Err(why);
+    }
 }
 
 /// The file a recording from InfluxDB writes.
@@ -125,6 +150,18 @@ impl BatchQueries {
             return Err("start must be before stop".into());
         }
         let specs = crate::batch::specs(plan, &def.meta, &def.dbrps)?;
+        let now = host::wall_clock_ns();
+        if specs
+            .iter()
+            .all(|s| s.ticks(start, stop, now).next().is_none())
+        {
+            return Err(format!(
+                "no run of task {:?}'s schedule falls between {} and {}: widen the range",
+                def.id,
+                format_rfc3339(start),
+                format_rfc3339(stop)
+            ));
+        }
         let queries = specs
             .into_iter()
             .map(|spec| {
@@ -143,11 +180,7 @@ impl BatchQueries {
     /// Runs every run each query's schedule makes in the range, in time
     /// order (queries of one tick in script order), appending each result to
     /// `out` as it comes; `go_on` is asked before each run.
-    pub fn record(
-        &self,
-        out: &mut Writer,
-        go_on: &dyn Fn() -> Result<(), String>,
-    ) -> Result<(), String> {
+    pub fn record(&self, out: &mut Writer, go_on: GoOn<'_>) -> Result<(), String> {
         let now = host::wall_clock_ns();
         let mut ticks: Vec<_> = self
             .queries
@@ -170,7 +203,7 @@ impl BatchQueries {
                 let (spec, client) = (spec.clone(), client.clone());
                 async move { spec.run_at(&client, tick).await }
             };
-            let batches = run_blocking(client, query)?;
+            let batches = run_blocking(client, query, go_on)?;
             out.write(i, batches).map_err(|e| e.to_string())?;
         }
     }
@@ -225,19 +258,23 @@ impl RawQuery {
     }
 
     /// Runs the query and waits for its series, as batches.
-    pub fn run(&self) -> Result<Vec<Batch>, String> {
+    pub fn run(&self, go_on: GoOn<'_>) -> Result<Vec<Batch>, String> {
         let (client, query) = (self.client.clone(), self.query.clone());
         let (db, rp) = (self.db.clone(), self.rp.clone());
-        run_blocking(&self.client, async move {
-            client
-                .query(&query, db.as_deref(), rp.as_deref(), false)
-                .await
-        })
+        run_blocking(
+            &self.client,
+            async move {
+                client
+                    .query(&query, db.as_deref(), rp.as_deref(), false)
+                    .await
+            },
+            go_on,
+        )
     }
 
     /// Runs the query and writes what it gets to `out`.
-    pub fn record(&self, out: &mut Writer) -> Result<(), String> {
-        let batches = self.run()?;
+    pub fn record(&self, out: &mut Writer, go_on: GoOn<'_>) -> Result<(), String> {
+        let batches = self.run(go_on)?;
         out.write(0, batches).map_err(|e| e.to_string())
     }
 }
@@ -298,8 +335,8 @@ impl Recordings {
             dsl::TaskType::Batch => None,
         };
         let source = format!("query {}", req.query.trim());
-        self.start_queried(req.id, req.kind, dbrp, source, move |out, _| {
-            query.record(out)
+        self.start_queried(req.id, req.kind, dbrp, source, move |out, go_on| {
+            query.record(out, go_on)
         })
     }
 
