@@ -346,9 +346,7 @@ impl Recordings {
         kind: dsl::TaskType,
         dbrp: Option<DbRp>,
         source: String,
-        work: impl FnOnce(&mut Writer, &dyn Fn() -> Result<(), String>) -> Result<(), String>
-        + Send
-        + 'static,
+        work: impl FnOnce(&mut Writer, GoOn<'_>) -> Result<(), String> + Send + 'static,
     ) -> Result<RecordingRecord, RecordError> {
         self.check_room()?;
         let id = self.claim_id(id)?;
@@ -374,7 +372,7 @@ impl Recordings {
         let store = self.store().clone();
         let deadline = Instant::now() + self.limits().max_recording_duration;
         let mut done = rec.clone();
-        self.spawn(&id, move |stop| {
+        let spawned = self.spawn(&id, move |stop| {
             let mut writer = writer;
             let go_on = || {
                 if stop.load(Ordering::Acquire) {
@@ -386,6 +384,8 @@ impl Recordings {
                 }
             };
             let result = work(&mut writer, &go_on);
+            // Stopped, or out of time or room: it keeps what came before.
+            let cut_short = |e: &str| go_on().is_err() || e.contains("replay.max_recording");
             apply_stats(&mut done, &writer.stats());
             let finished = writer.finish();
             if let Ok(stats) = &finished {
@@ -394,9 +394,7 @@ impl Recordings {
             // Failed when the queries did (a file that cannot be written
             // included); a limit or a stop keeps what came before.
             (done.status, done.error) = match (result, finished) {
-                (Err(e), _) if e.starts_with("stopped") || e.contains("replay.max_recording") => {
-                    (STATUS_FINISHED.into(), e)
-                }
+                (Err(e), _) if cut_short(&e) => (STATUS_FINISHED.into(), e),
                 (Err(e), _) => (STATUS_FAILED.into(), e),
                 (Ok(()), Err(e)) => (STATUS_FAILED.into(), format!("cannot write the recording: {e}")),
                 (Ok(()), Ok(_)) => (STATUS_FINISHED.into(), String::new()),
@@ -408,7 +406,13 @@ impl Recordings {
             if let Err(e) = store.put_recording(&done) {
                 tracing::error!(recording = %done.id, "cannot save the finished recording: {e}");
             }
-        })?;
+        });
+        if let Err(e) = spawned {
+            let mut failed = rec;
+            (failed.status, failed.error) = (STATUS_FAILED.into(), e.to_string());
+            self.store().put_recording(&failed)?;
+            return Err(e);
+        }
         Ok(rec)
     }
 }

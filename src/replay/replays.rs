@@ -167,7 +167,7 @@ impl Replays {
             fire_handlers: req.fire_handlers,
             start: req.start,
         };
-        self.launch(how, &req.recording, |def| {
+        self.launch(how, &req.recording, |def, _| {
             if recording.kind != def.task_type.as_str() {
                 return Err(ReplayError::Invalid(format!(
                     "recording {:?} is a {} recording and task {:?} a {} task",
@@ -193,13 +193,8 @@ impl Replays {
         ) -> Result<LiveSource, String>,
     ) -> Result<ReplayInfo, ReplayError> {
         let recordings = self.recordings.clone();
-        self.launch(how, "", |def| {
-            let plan = self
-                .tasks
-                .compiled(&def.id)
-                .map(|(_, plan)| plan)
-                .ok_or_else(|| ReplayError::NoTask(def.id.clone()))?;
-            let live = source(def, &plan, recordings.influxdb()).map_err(ReplayError::Invalid)?;
+        self.launch(how, "", |def, plan| {
+            let live = source(def, plan, recordings.influxdb()).map_err(ReplayError::Invalid)?;
             Ok(Source::Live {
                 source: Box::new(live),
                 scratch: recordings.scratch_path(&super::recordings::new_id()),
@@ -214,7 +209,7 @@ impl Replays {
         &self,
         how: How,
         recording: &str,
-        source: impl FnOnce(&crate::tasks::TaskDefinition) -> Result<Source, ReplayError>,
+        source: impl FnOnce(&crate::tasks::TaskDefinition, &dsl::Plan) -> Result<Source, ReplayError>,
     ) -> Result<ReplayInfo, ReplayError> {
         let limits = self.recordings.limits().clone();
         let real = match how.clock.as_deref() {
@@ -242,7 +237,7 @@ impl Replays {
             .tasks
             .compiled(&how.task)
             .ok_or_else(|| ReplayError::NoTask(how.task.clone()))?;
-        let source = source(&def)?;
+        let source = source(&def, &plan)?;
         let id = how.id.clone().unwrap_or_else(super::recordings::new_id);
         if !crate::tasks::valid_id(&id) {
             return Err(ReplayError::Invalid(format!(
