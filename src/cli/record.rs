@@ -31,7 +31,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Kind {
     /// Record the live stream for a while: what a task would receive, or
-    /// what --db/--rp/--measurement select.
+    /// what --db/--rp/--measurement select; or, with --query, the points
+    /// an InfluxDB query gets.
     Stream(Stream),
     /// Record what a batch task's queries get over a range of time, as its
     /// schedule would run them.
