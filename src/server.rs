@@ -121,8 +121,9 @@ impl Server {
             router.clone(),
         );
         let stored = store.clone();
+        let influxdb = config.influxdb.clone();
         let recordings = tokio::task::spawn_blocking(move || {
-            Recordings::open(&data_dir, stored, routing, limits)
+            Recordings::open(&data_dir, stored, routing, limits).map(|r| r.with_influxdb(&influxdb))
         })
         .await
         .map_err(|e| ServerError::Recordings(e.to_string()))?

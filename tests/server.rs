@@ -780,9 +780,7 @@ mod binaries {
         (spawned.child, spawned.url)
     }
 
-    fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-        crate::common::kapacitor(url, args)
-    }
+    use crate::common::cli::cli;
 
     #[test]
     fn the_seed_streamer_flow_from_the_cli_including_push() {

@@ -17,6 +17,7 @@ mod debug_vars;
 mod host_check;
 mod loglevel;
 mod metrics;
+mod queried;
 mod recordings;
 mod replays;
 mod storage;
@@ -41,11 +42,11 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         .route("/kapacitor/v1/recordings/stream", post(recordings::stream))
         .route(
             "/kapacitor/v1/recordings/batch",
-            post(recordings::needs_influxdb),
+            post(queried::record_batch),
         )
         .route(
             "/kapacitor/v1/recordings/query",
-            post(recordings::needs_influxdb),
+            post(queried::record_query),
         )
         .route(
             "/kapacitor/v1/recordings/file",
@@ -62,6 +63,8 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             "/kapacitor/v1/replays",
             get(replays::list).post(replays::create),
         )
+        .route("/kapacitor/v1/replays/batch", post(queried::replay_batch))
+        .route("/kapacitor/v1/replays/query", post(queried::replay_query))
         .route(
             "/kapacitor/v1/replays/{id}",
             get(replays::get).delete(replays::delete),

@@ -104,8 +104,16 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
         ("group_by", &body.group_by),
     ];
     for (key, value) in given {
-        if let Some(v) = value {
-            meta.insert(key.to_string(), v.clone());
+        match value.as_deref() {
+            // An empty value clears the key (a batcher moving from
+            // `period` to `cron`).
+            Some("") => {
+                meta.remove(key);
+            }
+            Some(v) => {
+                meta.insert(key.to_string(), v.to_string());
+            }
+            None => {}
         }
     }
     if task_type == dsl::TaskType::Batch

@@ -22,6 +22,7 @@ mod push;
 mod record;
 mod replay;
 mod select;
+mod replay_live;
 mod show;
 mod stats;
 mod status;
@@ -87,7 +88,8 @@ enum Command {
     Push(push::Args),
     /// Recent alert events.
     Alerts(alerts::Args),
-    /// Make a recording: of the live stream, or from a file.
+    /// Make a recording: of the live stream, of InfluxDB queries, or from a
+    /// file.
     Record(record::Args),
     /// Record the live stream until `stop-recording`.
     StartRecording(record::StartArgs),
@@ -105,6 +107,9 @@ enum Command {
     Backup(backup::Args),
     /// This client's version.
     Version(version::Args),
+    /// Query InfluxDB (a batch task's queries, or one query) and replay
+    /// what it gets into a task, keeping no recording.
+    ReplayLive(replay_live::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -206,6 +211,9 @@ pub fn main() -> ExitCode {
         Command::Version(mut a) => {
             a.json = json;
             version::run(a)
+        Command::ReplayLive(mut a) => {
+            a.json = json;
+            replay_live::run(a, url)
         }
     };
     match result {
@@ -234,6 +242,11 @@ const GO_STYLE_FLAGS: &[&str] = &[
     "url",
     "type",
     "precision",
+    "past",
+    "start",
+    "stop",
+    "query",
+    "cluster",
 ];
 
 fn go_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {

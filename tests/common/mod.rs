@@ -3,6 +3,7 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod influxd;
 
 use std::io::{Read, Write};

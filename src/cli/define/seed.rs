@@ -100,14 +100,16 @@ pub fn body(kind: Kind) -> anyhow::Result<(String, Value)> {
             if b.period.is_none() && b.cron.is_none() {
                 bail!("a batcher needs --period or --cron");
             }
+            // What is not given is cleared (""), so a redefinition can
+            // move from --period to --cron and drop --group-by.
             let mut body = b.task.body(&b.name, "batch")?;
+            body["query"] = json!(b.query);
             for (key, value) in [
-                ("query", Some(b.query)),
                 ("period", b.period),
                 ("cron", b.cron),
                 ("group_by", b.group_by),
             ] {
-                body[key] = json!(value);
+                body[key] = json!(value.unwrap_or_default());
             }
             (b.name, body)
         }
