@@ -21,8 +21,8 @@ mod list;
 mod push;
 mod record;
 mod replay;
-mod select;
 mod replay_live;
+mod select;
 mod show;
 mod stats;
 mod status;
@@ -211,6 +211,7 @@ pub fn main() -> ExitCode {
         Command::Version(mut a) => {
             a.json = json;
             version::run(a)
+        }
         Command::ReplayLive(mut a) => {
             a.json = json;
             replay_live::run(a, url)
