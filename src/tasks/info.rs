@@ -77,7 +77,14 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
             let counts = r.task.counts();
             let (received, dropped) = (counts.received, counts.dropped);
             match failure {
-                Some(e) => (TaskStatus::Errored, false, e, nodes, received, dropped),
+                Some(e) => (
+                    TaskStatus::Errored,
+                    false,
+                    e.to_string(),
+                    nodes,
+                    received,
+                    dropped,
+                ),
                 None => (
                     TaskStatus::Enabled,
                     true,
