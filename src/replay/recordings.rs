@@ -10,6 +10,7 @@
 //! marked finished with the points its file holds (its cut tail removed),
 //! or failed if the file cannot be read.
 
+use model::{Limit, LimitBreaches};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,7 +42,9 @@ pub enum RecordError {
     Exists(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0} live recordings are running, the most replay.max_running allows; stop one first")]
+    #[error(
+        "{0} live recordings are running, the most allowed (replay.max_running); stop one first"
+    )]
     Busy(usize),
     #[error("{0}")]
     Store(#[from] storage::StoreError),
@@ -130,6 +133,8 @@ pub struct Recordings {
     router: Arc<Router>,
     limits: config::ReplayConfig,
     live: Mutex<HashMap<String, Live>>,
+    /// Where a recording refused or cut short by a limit is counted.
+    breaches: Arc<LimitBreaches>,
 }
 
 /// The route name of a live recording: not a valid task id, so it never
@@ -171,9 +176,16 @@ impl Recordings {
             router,
             limits,
             live: Mutex::default(),
+            breaches: Arc::default(),
         };
         recordings.recover()?;
         Ok(recordings)
+    }
+
+    /// Counts the limits that refuse or stop a recording in `breaches`.
+    pub fn with_limit_breaches(mut self, breaches: Arc<LimitBreaches>) -> Self {
+        self.breaches = breaches;
+        self
     }
 
     pub fn limits(&self) -> &config::ReplayConfig {
@@ -241,6 +253,7 @@ impl Recordings {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|_, l| l.thread.as_ref().is_some_and(|t| !t.is_finished()));
         if live.len() >= self.limits.max_running {
+            self.breaches.breach(Limit::ReplayMaxRunning);
             return Err(RecordError::Busy(live.len()));
         }
         let id = self.claim_id(req.id.clone())?;
@@ -287,6 +300,7 @@ impl Recordings {
             deadline,
             store: self.store.clone(),
             router: self.router.clone(),
+            breaches: self.breaches.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("recording-{id}"))
@@ -368,8 +382,9 @@ impl Recordings {
     /// import, naming the line.
     pub fn import(&self, req: ImportRequest, data: &[u8]) -> Result<RecordingRecord, RecordError> {
         if data.len() as u64 > self.limits.max_recording_bytes {
+            self.breaches.breach(Limit::ReplayMaxRecordingBytes);
             return Err(RecordError::Invalid(format!(
-                "the data is {} bytes, more than replay.max_recording_bytes ({})",
+                "the data is {} bytes, more than {} (replay.max_recording_bytes)",
                 data.len(),
                 self.limits.max_recording_bytes
             )));
@@ -481,6 +496,7 @@ struct Writing {
     deadline: Instant,
     store: Arc<Store>,
     router: Arc<Router>,
+    breaches: Arc<LimitBreaches>,
 }
 
 impl Writing {
@@ -552,6 +568,7 @@ impl Writing {
                 rec.dropped
             );
         }
+        self.breaches.cited_in(&error);
         // Failed only when nothing usable was kept; a limit keeps a prefix.
         rec.status = if error.starts_with("cannot write") {
             STATUS_FAILED.into()
