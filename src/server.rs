@@ -97,7 +97,10 @@ impl Server {
         let store = Arc::new(store);
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
+                .with_limit_breaches(stats.breaches.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
+                .with_restart_attempts(config.pipeline.restart_attempts)
+                .with_sideload_limits(&config.sideload)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
                 .with_alert_state_idle_timeout(config.pipeline.alert_state_idle_timeout)
                 .with_limits(&config.limits)
@@ -105,6 +108,7 @@ impl Server {
                 .with_http_endpoints(&config.httppost)
                 .with_deadman(config.deadman.clone()),
         );
+        crate::tasks::supervise(&tasks);
         let restoring = tasks.clone();
         let restored =
             tokio::task::spawn_blocking(move || restoring.loading_many(|| restoring.restore()))
@@ -113,13 +117,15 @@ impl Server {
         if restored > 0 {
             tracing::info!(tasks = restored, "restored enabled tasks");
         }
-        let (data_dir, limits, routing) = (
+        let (data_dir, limits, routing, breaches) = (
             config.data_dir.clone(),
             config.replay.clone(),
             router.clone(),
+            stats.breaches.clone(),
         );
         let recordings = tokio::task::spawn_blocking(move || {
             Recordings::open(&data_dir, store, routing, limits)
+                .map(|r| r.with_limit_breaches(breaches))
         })
         .await
         .map_err(|e| ServerError::Recordings(e.to_string()))?
