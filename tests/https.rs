@@ -43,7 +43,7 @@ impl Daemon {
 
     /// One request over a TLS connection that trusts the test CA and checks
     /// the name (`127.0.0.1`): (status, body).
-    fn request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
+    fn tls_request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
         let content_type = if body.starts_with('{') {
             "application/json"
         } else {
@@ -85,13 +85,6 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
-    }
-}
-
 fn cli(args: &[&str], envs: &[(&str, &Path)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kapacitor"));
     cmd.env_remove("KAPACITOR_URL")
@@ -113,12 +106,12 @@ fn cli(args: &[&str], envs: &[(&str, &Path)]) -> (bool, String, String) {
 fn writes_the_api_and_the_cli_work_over_https() {
     let daemon = Daemon::https();
     let lines = "cpu,host=a usage_idle=97.5 1700000000000000000\nmem,host=a used=1024i 1700000000000000000\n";
-    let (code, body) = daemon.request("POST", "/write?db=telegraf", lines);
+    let (code, body) = daemon.tls_request("POST", "/write?db=telegraf", lines);
     assert_eq!(code, 204, "{body}");
-    let (code, body) = daemon.request("GET", "/ping", "");
+    let (code, body) = daemon.tls_request("GET", "/ping", "");
     assert_eq!(code, 204, "{body}");
     let task = r#"{"id":"cpu_tls","type":"stream","dbrps":[{"db":"telegraf","rp":"autogen"}],"script":"stream|from().measurement('cpu')","status":"enabled"}"#;
-    let (code, body) = daemon.request("POST", "/kapacitor/v1/tasks", task);
+    let (code, body) = daemon.tls_request("POST", "/kapacitor/v1/tasks", task);
     assert_eq!(code, 200, "{body}");
 
     let url = daemon.url();
@@ -165,7 +158,7 @@ fn plain_http_to_the_https_port_is_told_so_at_once() {
     assert!(body.contains("HTTPS"), "{body}");
     assert!(took < Duration::from_secs(1), "{took:?}");
     // The daemon still serves HTTPS, and counted the mistake.
-    let (code, body) = daemon.request("GET", "/kapacitor/v1/status", "");
+    let (code, body) = daemon.tls_request("GET", "/kapacitor/v1/status", "");
     assert_eq!(code, 200, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["listeners"]["http"]["plain_http_refused"], 1);

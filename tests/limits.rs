@@ -4,82 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-
-impl Daemon {
-    /// One request over a fresh connection: (status, body).
-    fn request(&self, method: &str, target: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let mut req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for h in headers {
-            req.push_str(h);
-            req.push_str("\r\n");
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        // The daemon may answer before reading a large body.
-        let _ = s.write_all(body);
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no response: {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
-        (status, body)
-    }
-
-    fn define(&self, id: &str, script: &str, extra: &str) -> (u16, String) {
-        let body = format!(
-            r#"{{"id":{},"type":"stream","dbrps":[{{"db":"telegraf","rp":"autogen"}}],"script":{},"status":"enabled"{extra}}}"#,
-            serde_json::to_string(id).unwrap(),
-            serde_json::to_string(script).unwrap(),
-        );
-        self.request(
-            "POST",
-            "/kapacitor/v1/tasks",
-            &["Content-Type: application/json"],
-            body.as_bytes(),
-        )
-    }
-
-    fn write(&self, lines: &str) -> (u16, String) {
-        self.request("POST", "/write?db=telegraf", &[], lines.as_bytes())
-    }
-
-    /// The daemon still answers, and has not exited.
-    fn assert_alive(&mut self) {
-        // Points are run after the write is answered.
-        std::thread::sleep(Duration::from_millis(300));
-        let (status, _) = self.request("GET", "/ping", &[], b"");
-        assert_eq!(status, 204);
-        assert!(
-            self.spawned.child.try_wait().unwrap().is_none(),
-            "kapacitord exited"
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
-    }
-}
 
 const SOME_POINTS: &str = "cpu value=1 1000000000\ncpu value=2 2000000000\ncpu value=2 2000000001\ncpu value=3 30000000000\ncpu value=4 60000000000\n";
 
@@ -318,5 +246,251 @@ fn a_standing_alert_of_a_silent_host_is_forgotten_after_alert_state_idle_timeout
         log.contains("host=gone") && log.contains("recovery will not be sent"),
         "{log}"
     );
+    d.assert_alive();
+}
+
+/// Waits up to 10 s for `limit_breaches[key]` of the status to reach `n`;
+/// the status then.
+fn wait_breaches(d: &Daemon, key: &str, n: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = d.status();
+        if status["limit_breaches"][key].as_u64() >= Some(n) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key}: {}",
+            status["limit_breaches"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
+    let mut d = Daemon::start(
+        "ingest:\n  max_fields: 2\n  max_parse_errors: 1\nhttp:\n  max_body_size: 1000\n\
+         tcp:\n  max_connections: 1\n  max_line_length: 100\nlimits:\n  max_parallelism: 2\n",
+    );
+    let status = d.status();
+    let breaches = status["limit_breaches"].as_object().unwrap();
+    assert!(breaches.values().all(|n| n == 0), "{breaches:?}");
+    for key in [
+        "http.max_connections",
+        "ingest.max_fields",
+        "limits.max_nodes",
+        "sideload.max_files",
+    ] {
+        assert!(breaches.contains_key(key), "{key}: {breaches:?}");
+    }
+
+    // HTTP: a line with too many fields (the good line is kept), too many
+    // bad lines, a body over the limit; a script over a limit.
+    let (status, msg) = d.write("m a=1,b=2,c=3\nm a=1\n");
+    assert_eq!(status, 400);
+    assert!(
+        msg.contains("(ingest.max_fields)") && msg.contains("dropped=1"),
+        "{msg}"
+    );
+    assert_eq!(d.write("x\ny\nz\n").0, 400);
+    let (status, msg) = d.write(&"m a=1\n".repeat(200));
+    assert_eq!(status, 413);
+    assert!(msg.contains("(http.max_body_size)"), "{msg}");
+    let (status, msg) = d.define("p", "stream|from().parallelism(3)|log()", "");
+    assert_eq!(status, 400);
+    assert!(msg.contains("(limits.max_parallelism)"), "{msg}");
+
+    // UDP: too many fields again.
+    let listeners = &d.status()["listeners"];
+    let udp_addr = listeners["udp"]["bind"].as_str().unwrap().to_string();
+    let tcp_addr = listeners["tcp"]["bind"].as_str().unwrap().to_string();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"m a=1,b=2,c=3\n", &udp_addr).unwrap();
+    wait_breaches(&d, "ingest.max_fields", 2);
+
+    // TCP: a line over tcp.max_line_length, and a second connection past
+    // tcp.max_connections.
+    let mut held = std::net::TcpStream::connect(&tcp_addr).unwrap();
+    held.write_all(format!("m f=\"{}\"\nm f=1\n", "x".repeat(200)).as_bytes())
+        .unwrap();
+    wait_breaches(&d, "tcp.max_line_length", 1);
+    let _refused = std::net::TcpStream::connect(&tcp_addr).unwrap();
+    let status = wait_breaches(&d, "tcp.max_connections", 1);
+
+    let breaches = &status["limit_breaches"];
+    for (key, n) in [
+        ("ingest.max_fields", 2),
+        ("ingest.max_parse_errors", 1),
+        ("http.max_body_size", 1),
+        ("limits.max_parallelism", 1),
+        ("tcp.max_line_length", 1),
+        ("tcp.max_connections", 1),
+        ("ingest.max_tags", 0),
+    ] {
+        assert_eq!(breaches[key], n, "{key}: {breaches}");
+    }
+    let (_, metrics) = d.request("GET", "/metrics", &[], b"");
+    for line in [
+        "kapacitor_limit_breaches_total{limit=\"ingest.max_fields\"} 2",
+        "kapacitor_limit_breaches_total{limit=\"tcp.max_connections\"} 1",
+        "kapacitor_limit_breaches_total{limit=\"limits.max_nodes\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    // `kapacitor status` names the breached ones.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapacitor"))
+        .arg("status")
+        .env("KAPACITOR_URL", format!("http://{}", d.addr))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("limits breached:") && text.contains("ingest.max_fields 2"),
+        "{text}"
+    );
+    drop(held);
+    d.assert_alive();
+}
+
+/// mkfifo at `path`; false when the system has no mkfifo.
+fn mkfifo(path: &std::path::Path) -> bool {
+    std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn task_files_that_are_fifos_devices_or_too_large_are_errors_not_hangs() {
+    let mut fifo_made = false;
+    let mut d = Daemon::start_with("limits:\n  max_script_size: 1000\n", |_, dir| {
+        let tasks = dir.join("tasks");
+        std::fs::create_dir_all(&tasks).unwrap();
+        let yaml = "type: stream\ndbrp: telegraf.autogen\n";
+        std::fs::write(
+            tasks.join("ok.tick"),
+            "stream|from().measurement('cpu')|log()",
+        )
+        .unwrap();
+        std::fs::write(tasks.join("ok.yaml"), yaml).unwrap();
+        let big = format!("stream|from()|log()\n//{}\n", "x".repeat(2000));
+        std::fs::write(tasks.join("big.tick"), big).unwrap();
+        std::fs::write(tasks.join("big.yaml"), yaml).unwrap();
+        // A writerless FIFO would block a plain read forever; /dev/zero
+        // never ends.
+        fifo_made = mkfifo(&tasks.join("pipe"));
+        std::fs::write(tasks.join("piped.yaml"), format!("{yaml}script: pipe\n")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", tasks.join("zero")).unwrap();
+        std::fs::write(tasks.join("zeroed.yaml"), format!("{yaml}script: zero\n")).unwrap();
+    });
+    let status = d.status();
+    let errors = &status["task_dir"]["errors"];
+    let error = |id: &str| errors[id].as_str().unwrap_or_default().to_string();
+    assert!(
+        error("big").contains("big.tick: 2")
+            && error("big").contains("bytes, more than the 1000 allowed (limits.max_script_size)"),
+        "{errors}"
+    );
+    assert!(
+        error("zeroed").contains("zero: a device, not a regular file"),
+        "{errors}"
+    );
+    if fifo_made {
+        assert!(
+            error("piped").contains("pipe: a FIFO, not a regular file"),
+            "{errors}"
+        );
+    }
+    let tasks = status["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["id"], "ok");
+    assert_eq!(status["limit_breaches"]["limits.max_script_size"], 1);
+
+    // Dropped in while it runs: the watcher is not held up either.
+    let dir = d.dir().join("tasks");
+    if mkfifo(&dir.join("pipe2")) {
+        std::fs::write(dir.join("late.yaml"), "type: stream\nscript: pipe2\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let errors = d.status()["task_dir"]["errors"].clone();
+            if errors["late"]
+                .as_str()
+                .is_some_and(|e| e.contains("a FIFO"))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{errors}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::fs::write(
+        dir.join("ok.tick"),
+        "stream|from().measurement('mem')|log()",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let task = d.get_json("/kapacitor/v1/tasks/ok");
+        if task["script"].as_str().is_some_and(|s| s.contains("'mem'")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edit was never applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.assert_alive();
+}
+
+#[test]
+fn sideload_sources_past_their_limits_are_refused_by_name() {
+    let mut d = Daemon::start("sideload:\n  max_files: 2\n  max_file_size: 100\n");
+    let files = d.dir().join("sideload");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("a.yml"), "limit: 50\n").unwrap();
+    std::fs::write(files.join("b.yml"), "limit: 60\n").unwrap();
+    let script = |dir: &std::path::Path| {
+        format!(
+            "stream|from().measurement('cpu')|sideload().source('file://{}').order('a.yml').field('limit', 90.0)|log()",
+            dir.display()
+        )
+    };
+    let (status, body) = d.define("side", &script(&files), "");
+    assert_eq!(status, 200, "{body}");
+
+    let reload = |d: &Daemon| d.request("POST", "/kapacitor/v1/sideload/reload", &[], b"");
+    std::fs::write(files.join("c.json"), "{}").unwrap();
+    let (status, body) = reload(&d);
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("more than 2 values files (sideload.max_files)"),
+        "{body}"
+    );
+    std::fs::remove_file(files.join("c.json")).unwrap();
+    if mkfifo(&files.join("c.yml")) {
+        let started = Instant::now();
+        let (status, body) = reload(&d);
+        assert_eq!(status, 500);
+        assert!(body.contains("c.yml: a FIFO, not a regular file"), "{body}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::fs::remove_file(files.join("c.yml")).unwrap();
+    }
+    assert_eq!(reload(&d).0, 204);
+
+    let big = d.dir().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(
+        big.join("a.yml"),
+        format!("limit: 1\nnote: \"{}\"\n", "x".repeat(200)),
+    )
+    .unwrap();
+    let (status, body) = d.define("big", &script(&big), "");
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("a.yml: 2") && body.contains("(sideload.max_file_size)"),
+        "{body}"
+    );
+    let breaches = &d.status()["limit_breaches"];
+    assert_eq!(breaches["sideload.max_files"], 1, "{breaches}");
+    assert_eq!(breaches["sideload.max_file_size"], 1, "{breaches}");
     d.assert_alive();
 }
