@@ -57,6 +57,7 @@ limits! {
     SideloadMaxTotalSize => "sideload.max_total_size",
     ReplayMaxRecordingBytes => "replay.max_recording_bytes",
     ReplayMaxRunning => "replay.max_running",
+    ReplayQueuePoints => "replay.queue_points",
     PipelineRestartAttempts => "pipeline.restart_attempts",
 }
 
