@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, exchange, kapacitord};
+use common::{Daemon, exchange, kapacitord, status_and_body};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -74,14 +74,10 @@ impl Daemon {
         // A close without close_notify is an error to rustls; the reply is
         // whole by then.
         let _ = tls.read_to_end(&mut reply);
-        let reply = String::from_utf8_lossy(&reply).into_owned();
-        let status = reply
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no answer: {reply:?}"));
-        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, body.to_string())
+        let reply = String::from_utf8_lossy(&reply);
+        let (status, body) = status_and_body(&reply);
+        assert_ne!(status, 0, "no answer: {reply:?}");
+        (status, body)
     }
 }
 

@@ -80,18 +80,22 @@ impl Handle {
     }
 
     pub fn begin_read(&self) -> Result<Txn<'_, ReadTransaction>, redb::Error> {
-        let db = self.database()?;
-        let txn = match db.as_ref() {
-            Some(d) => d.begin_read().map_err(|e| self.noted(e)),
-            None => Err(redb::Error::PreviousIo),
-        }?;
-        Ok(Txn { txn, _db: db })
+        self.begin(Database::begin_read)
     }
 
     pub fn begin_write(&self) -> Result<Txn<'_, WriteTransaction>, redb::Error> {
+        self.begin(Database::begin_write)
+    }
+
+    /// A transaction `begin` starts on the database, reopened first if
+    /// need be, holding it open until the transaction ends.
+    fn begin<T>(
+        &self,
+        begin: impl FnOnce(&Database) -> Result<T, redb::TransactionError>,
+    ) -> Result<Txn<'_, T>, redb::Error> {
         let db = self.database()?;
         let txn = match db.as_ref() {
-            Some(d) => d.begin_write().map_err(|e| self.noted(e)),
+            Some(d) => begin(d).map_err(|e| self.noted(e)),
             None => Err(redb::Error::PreviousIo),
         }?;
         Ok(Txn { txn, _db: db })

@@ -99,6 +99,11 @@ pub fn exchange(addr: &str, request: &str, wait: Duration) -> (u16, String) {
     stream
         .read_to_string(&mut reply)
         .unwrap_or_else(|e| panic!("{first_line}: no answer: {e}"));
+    status_and_body(&reply)
+}
+
+/// The status and body of a raw HTTP/1.1 reply; status 0 when it has none.
+pub fn status_and_body(reply: &str) -> (u16, String) {
     let status = reply
         .split(' ')
         .nth(1)
@@ -187,16 +192,9 @@ impl Daemon {
         let _ = s.write_all(body);
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no response: {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
+        let text = String::from_utf8_lossy(&buf);
+        let (status, body) = status_and_body(&text);
+        assert_ne!(status, 0, "no response: {text:?}");
         (status, body)
     }
 
