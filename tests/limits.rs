@@ -271,7 +271,8 @@ fn wait_breaches(d: &Daemon, key: &str, n: u64) -> serde_json::Value {
 fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
     let mut d = Daemon::start(
         "ingest:\n  max_fields: 2\n  max_parse_errors: 1\nhttp:\n  max_body_size: 1000\n\
-         tcp:\n  max_connections: 1\n  max_line_length: 100\nlimits:\n  max_parallelism: 2\n",
+         tcp:\n  max_connections: 1\n  max_line_length: 100\nlimits:\n  max_parallelism: 2\n\
+         replay:\n  max_recording_bytes: 1000\n",
     );
     let status = d.status();
     let breaches = status["limit_breaches"].as_object().unwrap();
@@ -300,6 +301,18 @@ fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
     let (status, msg) = d.define("p", "stream|from().parallelism(3)|log()", "");
     assert_eq!(status, 400);
     assert!(msg.contains("(limits.max_parallelism)"), "{msg}");
+    let data = "m a=1 1\n".repeat(200);
+    let (status, msg) = d.request(
+        "POST",
+        "/kapacitor/v1/recordings/file",
+        &[],
+        data.as_bytes(),
+    );
+    assert_eq!(status, 413);
+    assert!(
+        msg.contains("more than 1000 bytes (replay.max_recording_bytes)"),
+        "{msg}"
+    );
 
     // UDP: too many fields again.
     let listeners = &d.status()["listeners"];
@@ -324,6 +337,7 @@ fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
         ("ingest.max_parse_errors", 1),
         ("http.max_body_size", 1),
         ("limits.max_parallelism", 1),
+        ("replay.max_recording_bytes", 1),
         ("tcp.max_line_length", 1),
         ("tcp.max_connections", 1),
         ("ingest.max_tags", 0),
