@@ -52,6 +52,8 @@ pub struct ServerState {
     pub tasks: Arc<TaskManager>,
     pub recordings: Arc<Recordings>,
     pub replays: Arc<Replays>,
+    /// The store, for its backups.
+    pub store: Arc<storage::Store>,
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
@@ -123,8 +125,9 @@ impl Server {
             router.clone(),
             stats.breaches.clone(),
         );
+        let stored = store.clone();
         let recordings = tokio::task::spawn_blocking(move || {
-            Recordings::open(&data_dir, store, routing, limits)
+            Recordings::open(&data_dir, stored, routing, limits)
                 .map(|r| r.with_limit_breaches(breaches))
         })
         .await
@@ -235,6 +238,7 @@ impl Server {
             router,
             tasks,
             recordings,
+            store,
             replays,
             started: SystemTime::now(),
             started_at: Instant::now(),

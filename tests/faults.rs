@@ -14,7 +14,7 @@ fn task(id: &str) -> TaskDefinition {
     TaskDefinition {
         id: id.into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream|from().measurement('cpu')|log()".into(),
         measurement: None,
         meta: Default::default(),

@@ -353,12 +353,7 @@ fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
     // `kapacitor status` names the breached ones.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-        .arg("status")
-        .env("KAPACITOR_URL", format!("http://{}", d.addr))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, text, _) = common::kapacitor(&d.spawned.url, &["status"]);
     assert!(
         text.contains("limits breached:") && text.contains("ingest.max_fields 2"),
         "{text}"

@@ -790,16 +790,7 @@ mod binaries {
     }
 
     fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-            .env("KAPACITOR_URL", url)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        crate::common::kapacitor(url, args)
     }
 
     #[test]
@@ -948,6 +939,8 @@ mod binaries {
             "t",
             "--script",
             script.to_str().unwrap(),
+            "--dbrp",
+            "telegraf.autogen",
         ];
         let (ok, v) = json(&define);
         assert!(ok);
@@ -988,7 +981,7 @@ mod binaries {
         let templ = dir.path().join("v.tick");
         std::fs::write(
             &templ,
-            "var crit = 1.0\nstream|from()|alert().crit(lambda: \"value\" > crit)\n",
+            "dbrp \"telegraf\".\"autogen\"\nvar crit = 1.0\nstream|from()|alert().crit(lambda: \"value\" > crit)\n",
         )
         .unwrap();
         let vars = dir.path().join("vars.json");
@@ -1136,6 +1129,8 @@ mod binaries {
             "hot",
             "--script",
             script.to_str().unwrap(),
+            "--dbrp",
+            "telegraf.autogen",
         ];
         assert!(cli(&url, &define).0);
         assert!(cli(&url, &["enable", "hot"]).0);
@@ -1906,7 +1901,7 @@ async fn deadman_alerts_when_writes_stop_and_recovers_when_they_resume() {
     let def = kapacitor::tasks::TaskDefinition {
         id: "watch_cpu".into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream\n    |from()\n        .measurement('cpu')\n    |deadman(0.0, 500ms)\n        .stateChangesOnly()\n".into(),
         measurement: None,
         meta: Default::default(),
@@ -1998,7 +1993,7 @@ async fn yaml_vars_set_the_threshold_and_a_wrong_type_names_the_yaml_line() {
     std::fs::create_dir_all(&tasks_dir).unwrap();
     std::fs::write(
         tasks_dir.join("hot.tick"),
-        "var crit = 90.0\nstream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: \"value\" > crit)\n",
+        "dbrp \"telegraf\".\"autogen\"\nvar crit = 90.0\nstream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: \"value\" > crit)\n",
     )
     .unwrap();
     let yaml = |crit: &str| format!("vars:\n  crit:\n    type: float\n    value: {crit}\n");
@@ -2068,7 +2063,7 @@ async fn a_global_deadman_watches_every_stream_task() {
     let def = kapacitor::tasks::TaskDefinition {
         id: "plain".into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream|from().measurement('cpu')|httpOut('x')\n".into(),
         measurement: None,
         meta: Default::default(),

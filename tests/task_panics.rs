@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
@@ -128,13 +127,8 @@ fn a_task_that_panics_is_reported_with_its_node_and_restarts_while_the_rest_goes
     assert!(log.contains("task restarted after a panic"), "{log}");
 
     // `kapacitor show` names the node and the message.
-    let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-        .args(["show", "victim"])
-        .env("KAPACITOR_URL", format!("http://{}", d.addr))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text, err) = common::kapacitor(&d.spawned.url, &["show", "victim"]);
+    assert!(ok, "{err}");
     assert!(text.contains("Panics: 1, restarts: 1"), "{text}");
     assert!(
         text.contains(&format!("Last panic: node {node} at ")) && text.contains("\"poison\""),

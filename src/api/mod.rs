@@ -13,10 +13,13 @@ use ingest::http::{HttpIngest, json_error};
 use crate::server::ServerState;
 
 mod auth;
+mod debug_vars;
 mod host_check;
+mod loglevel;
 mod metrics;
 mod recordings;
 mod replays;
+mod storage;
 mod tasks;
 
 pub use auth::Auth;
@@ -65,6 +68,9 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         )
         .route("/kapacitor/v1/alerts", get(alerts))
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
+        .route("/kapacitor/v1/loglevel", post(loglevel::set))
+        .route("/kapacitor/v1/storage/backup", get(storage::backup))
+        .route("/kapacitor/v1/debug/vars", get(debug_vars::debug_vars))
         .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
     Router::new()

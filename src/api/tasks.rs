@@ -62,16 +62,18 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
     if base.is_none() && !creating {
         return json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist"));
     }
-    let task_type = match (&body.task_type, &base) {
-        (Some(t), _) => match t.parse() {
+    // Without a type, a new script says (`stream` or `batch`), as
+    // Kapacitor sets it from the script on create and on update.
+    let task_type = match (&body.task_type, body.script.as_deref(), &base) {
+        (Some(t), _, _) => match t.parse() {
             Ok(t) => t,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
         },
-        (None, Some(b)) => b.task_type,
-        (None, None) => match body.script.as_deref() {
-            Some(script) => dsl::detect_task_type(script),
-            None => return json_error(StatusCode::BAD_REQUEST, "a new task needs a script"),
-        },
+        (None, Some(script), _) => dsl::detect_task_type(script),
+        (None, None, Some(b)) => b.task_type,
+        (None, None, None) => {
+            return json_error(StatusCode::BAD_REQUEST, "a new task needs a script");
+        }
     };
     let Some(script) = body
         .script

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         print!("{}", config.redacted().to_yaml());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config.logging.level);
+    kapacitor::logging::init(&config.logging.level);
     #[cfg(debug_assertions)]
     set_failpoint();
     raise_open_files_limit(&config);
@@ -147,15 +147,4 @@ fn raise_open_files_limit(config: &DaemonConfig) {
         }
         Err(e) => tracing::warn!("cannot raise the open files limit (RLIMIT_NOFILE): {e}"),
     }
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

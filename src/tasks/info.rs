@@ -147,7 +147,7 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
     TaskInfo {
         id: entry.def.id.clone(),
         task_type: entry.def.task_type,
-        dbrps: entry.def.dbrps.clone(),
+        dbrps: entry.dbrps.clone(),
         script: entry.def.script.clone(),
         from: entry.def.measurement.clone(),
         meta: entry

@@ -9,6 +9,7 @@
 //! and leaves the rest running.
 
 pub mod check;
+mod dbrps;
 pub mod dir;
 mod env;
 mod filter;
@@ -65,7 +66,8 @@ pub fn valid_id(id: &str) -> bool {
 pub struct TaskDefinition {
     pub id: String,
     pub task_type: dsl::TaskType,
-    /// Empty: every database and retention policy.
+    /// As given (API, CLI, YAML); empty: the script's `dbrp` statements
+    /// say, or, with none, every database and retention policy.
     pub dbrps: Vec<DbRp>,
     pub script: String,
     /// Only points of this measurement reach the task (the YAML `from`).
@@ -88,11 +90,20 @@ pub enum TaskError {
     Store(#[from] storage::StoreError),
     #[error("where {0}")]
     Where(#[from] config::WhereError),
+    #[error(
+        "must specify dbrp: stream task {0:?} does not say which database it reads; add \
+         `dbrp \"telegraf\".\"autogen\"` to its script, or give its dbrps (-dbrp \
+         telegraf.autogen, `dbrps` in the API, `dbrp:` in its YAML) or what it reads \
+         (`from:` or `where:` in its YAML, --from or --where)"
+    )]
+    NoDbrp(String),
 }
 
 struct Entry {
     def: TaskDefinition,
     plan: dsl::Plan,
+    /// What it reads: `def.dbrps`, else the script's (empty: everything).
+    dbrps: Vec<DbRp>,
     enabled: bool,
     running: Option<Running>,
     created: SystemTime,
@@ -414,6 +425,12 @@ impl TaskManager {
             &self.limits,
         )
         .map_err(TaskError::Script)?;
+        let dbrps = dbrps::resolve(&def, &plan);
+        if restored.is_none() {
+            // A stored task was accepted when defined (maybe before this
+            // check existed) and keeps reading what it read.
+            dbrps::require_source(&def, &dbrps)?;
+        }
         if self.deadman.global && def.task_type == dsl::TaskType::Stream {
             let interval = i64::try_from(self.deadman.interval.as_nanos()).unwrap_or(i64::MAX);
             plan.add_deadman(0, self.deadman.threshold, interval);
@@ -433,7 +450,7 @@ impl TaskManager {
                 TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script))
             })?;
             if def.task_type == dsl::TaskType::Batch {
-                crate::batch::specs(&plan, &def.meta, &def.dbrps).map_err(TaskError::Script)?;
+                crate::batch::specs(&plan, &def.meta, &dbrps).map_err(TaskError::Script)?;
             }
         }
         let mut tasks = self.lock();
@@ -458,6 +475,7 @@ impl TaskManager {
         let mut entry = Entry {
             def,
             plan,
+            dbrps,
             // Stored as it will be: still enabled if it was.
             enabled: was_enabled,
             running: None,
@@ -534,7 +552,7 @@ impl TaskManager {
         if entry.def.task_type == dsl::TaskType::Stream {
             self.install_route(Route {
                 task: Name::from(id),
-                dbrps: entry.def.dbrps.clone(),
+                dbrps: entry.dbrps.clone(),
                 measurement: entry.def.measurement.as_deref().map(Name::from),
                 filter: where_filter(&entry.def)?,
                 inbox: Arc::new(handle.clone()),
@@ -542,7 +560,7 @@ impl TaskManager {
             });
         }
         let batch = (entry.def.task_type == dsl::TaskType::Batch).then(|| {
-            let specs = crate::batch::specs(&entry.plan, &entry.def.meta, &entry.def.dbrps)
+            let specs = crate::batch::specs(&entry.plan, &entry.def.meta, &entry.dbrps)
                 .unwrap_or_else(|e| {
                     // Checked when defined; a stored task is not refused.
                     tracing::error!(task = id, "batch task cannot run its queries: {e}");
@@ -676,9 +694,15 @@ impl TaskManager {
         self.lock().get(id).map(|e| e.enabled)
     }
 
-    /// A task's definition and compiled plan: what a replay runs.
+    /// A task's definition as it runs (its dbrps those it reads, from its
+    /// script when none were given) and compiled plan: what a replay runs
+    /// and a recording for the task records.
     pub fn compiled(&self, id: &str) -> Option<(TaskDefinition, dsl::Plan)> {
-        self.lock().get(id).map(|e| (e.def.clone(), e.plan.clone()))
+        self.lock().get(id).map(|e| {
+            let mut def = e.def.clone();
+            def.dbrps = e.dbrps.clone();
+            (def, e.plan.clone())
+        })
     }
 
     /// Whether the task runs now (on live data).

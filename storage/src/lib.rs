@@ -1,6 +1,7 @@
 //! The redb store of kapacitord: versioned tables with a `meta` table holding
 //! the schema version, task definitions, alert state per alert id, and the
-//! index of recordings (whose payloads live as files under the data dir).
+//! index of recordings (whose payloads live as files under the data dir);
+//! and consistent copies of it ([`Store::backup`]).
 //!
 //! The API is synchronous: async callers wrap each call in
 //! `tokio::task::spawn_blocking`. Every write is its own transaction committed
@@ -37,6 +38,8 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+mod backup;
 
 /// The file name of the store inside the data dir.
 pub const FILE_NAME: &str = "kapacitor.redb";

@@ -87,6 +87,21 @@ impl Spawned {
     }
 }
 
+/// Runs the `kapacitor` CLI with `args` against the daemon at `url`:
+/// whether it succeeded, its standard output and standard error.
+pub fn kapacitor(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
+        .env("KAPACITOR_URL", url)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Sends one raw HTTP/1.1 `request` (which should say `Connection:
 /// close`) to `addr` and reads the answer: its status and body. Panics
 /// when none comes within `wait`.
