@@ -10,13 +10,6 @@ mod common;
 
 use common::Daemon;
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
-    }
-}
-
 /// Runs `kapacitor ARGS` against `d`: whether it succeeded, its standard
 /// output and standard error.
 fn kapacitor(d: &Daemon, args: &[&str]) -> (bool, String, String) {

@@ -364,7 +364,10 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     let reply = post(addr, "/write?db=x", &big).await;
     assert_eq!(
         (reply.status, reply.error().as_str()),
-        (413, "Request Entity Too Large")
+        (
+            413,
+            "Request Entity Too Large: the body is over 1000 bytes (http.max_body_size)"
+        )
     );
     // Chunked, so the size is only known while reading.
     let mut req = format!(
@@ -378,6 +381,12 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     }
     req.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(raw(addr, &req).await.status, 413);
+    let breaches = server
+        .state()
+        .stats
+        .breaches
+        .get(model::Limit::HttpMaxBodySize);
+    assert_eq!(breaches, 2, "each refusal counted");
     // A gzip body that inflates past the limit.
     let reply = request(
         addr,

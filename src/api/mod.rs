@@ -189,6 +189,16 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "auth_failures": state.auth.failures(),
             "unknown_host": state.host_check.refused(),
         },
+        // Every limit, by the config key that sets it: how often a request,
+        // line, connection, file or definition was refused (or cut short)
+        // for it.
+        "limit_breaches": state
+            .stats
+            .breaches
+            .snapshot()
+            .into_iter()
+            .map(|(key, n)| (key.to_string(), n.into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "store": {
             // What was moved aside at start because it could not be read;
             // the stored text stays in the store, out of the status.

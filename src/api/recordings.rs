@@ -197,8 +197,24 @@ pub struct ImportQuery {
 pub async fn import(
     State(state): State<Arc<ServerState>>,
     Query(q): Query<ImportQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // The route's body limit is replay.max_recording_bytes.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let max = state.recordings.limits().max_recording_bytes;
+            state
+                .stats
+                .breaches
+                .breach(model::Limit::ReplayMaxRecordingBytes);
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the data is more than {max} bytes (replay.max_recording_bytes)"),
+            );
+        }
+        Err(e) => return json_error(e.status(), e.body_text()),
+    };
     let format: ImportFormat = match q.format.as_deref().unwrap_or("lp").parse() {
         Ok(f) => f,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e),

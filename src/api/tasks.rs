@@ -45,6 +45,12 @@ pub struct TaskBody {
 fn task_error(e: TaskError) -> Response {
     match e {
         TaskError::NotFound(_) => json_error(StatusCode::NOT_FOUND, e.to_string()),
+        // The daemon's fault, not the request's: the disk is full or the
+        // data dir read-only. Nothing changed, in memory or on disk.
+        TaskError::Store(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot save the change, so nothing changed: {e}"),
+        ),
         _ => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

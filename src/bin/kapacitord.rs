@@ -49,6 +49,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     kapacitor::logging::init(&config.logging.level);
+    #[cfg(debug_assertions)]
+    set_failpoint();
     raise_open_files_limit(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,6 +63,26 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(config))
+}
+
+/// Debug builds only: `KAPACITORD_FAILPOINT=panic_on_field:NAME` makes a
+/// node (past a task's `from`) panic on a point that carries field NAME,
+/// so tests can check how the daemon takes a task's panic. Release builds
+/// have no failpoints and ignore the variable.
+#[cfg(debug_assertions)]
+fn set_failpoint() {
+    let Ok(spec) = std::env::var("KAPACITORD_FAILPOINT") else {
+        return;
+    };
+    match spec.strip_prefix("panic_on_field:") {
+        Some(field) if !field.is_empty() => {
+            pipeline::failpoint::panic_on_field(field);
+            tracing::warn!("failpoint: a node panics on any point with field {field:?}");
+        }
+        _ => {
+            tracing::warn!("KAPACITORD_FAILPOINT={spec:?} is not a failpoint (panic_on_field:NAME)")
+        }
+    }
 }
 
 async fn run(config: DaemonConfig) -> ExitCode {

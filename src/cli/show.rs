@@ -77,6 +77,24 @@ fn render(t: &Value) -> String {
         "Points received: {}, dropped: {}",
         t["points_received"], t["points_dropped"]
     );
+    if let Some(panics) = t["panics"].as_u64().filter(|&n| n > 0) {
+        let _ = writeln!(
+            out,
+            "Panics: {panics}, restarts: {}",
+            t["restarts"].as_u64().unwrap_or(0)
+        );
+    }
+    let panic = &t["last_panic"];
+    if panic.is_object() {
+        let node = panic["node"].as_str().filter(|n| !n.is_empty());
+        let _ = writeln!(
+            out,
+            "Last panic: {} at {}: {}",
+            node.map_or_else(|| "task".to_string(), |n| format!("node {n}")),
+            panic["time"].as_str().unwrap_or(""),
+            panic["message"].as_str().unwrap_or("")
+        );
+    }
     let _ = writeln!(out, "TICKscript:\n{}", s("script").trim_end());
     if let Some(vars) = t["vars"].as_object().filter(|v| !v.is_empty()) {
         // Kapacitor's table: name, type and value columns.
@@ -163,6 +181,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("stream0 -> alert1;"));
+        assert!(!text.contains("Panics"), "{text}");
+        let t = serde_json::json!({"id": "t", "panics": 2, "restarts": 1,
+            "last_panic": {"node": "window2", "message": "boom", "time": "2024-01-01T00:00:00Z"}});
+        let text = super::render(&t);
+        assert!(text.contains("Panics: 2, restarts: 1\n"), "{text}");
+        assert!(
+            text.contains("Last panic: node window2 at 2024-01-01T00:00:00Z: boom\n"),
+            "{text}"
+        );
     }
 
     #[test]

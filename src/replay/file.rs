@@ -62,7 +62,7 @@ impl Stats {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error(
-        "the recording reached replay.max_recording_bytes ({max} bytes); it keeps the points before"
+        "the recording reached {max} bytes (replay.max_recording_bytes); it keeps the points before"
     )]
     Full { max: u64 },
     #[error("cannot write the recording: {0}")]

@@ -11,6 +11,7 @@
 //! marked finished with the points its file holds (its cut tail removed),
 //! or failed if the file cannot be read.
 
+use model::{Limit, LimitBreaches};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -42,7 +43,9 @@ pub enum RecordError {
     Exists(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0} live recordings are running, the most replay.max_running allows; stop one first")]
+    #[error(
+        "{0} live recordings are running, the most allowed (replay.max_running); stop one first"
+    )]
     Busy(usize),
     #[error("{0}")]
     Store(#[from] storage::StoreError),
@@ -133,6 +136,8 @@ pub struct Recordings {
     live: Mutex<HashMap<String, Live>>,
     /// The `influxdb` connections `record batch` and `record query` use.
     influxdb: Arc<[config::InfluxDbConfig]>,
+    /// Where a recording refused or cut short by a limit is counted.
+    breaches: Arc<LimitBreaches>,
 }
 
 /// The route name of a live recording: not a valid task id, so it never
@@ -175,6 +180,7 @@ impl Recordings {
             limits,
             live: Mutex::default(),
             influxdb: Arc::from([]),
+            breaches: Arc::default(),
         };
         recordings.recover()?;
         Ok(recordings)
@@ -183,6 +189,12 @@ impl Recordings {
     /// Makes `record batch` and `record query` use `servers`.
     pub fn with_influxdb(mut self, servers: &[config::InfluxDbConfig]) -> Self {
         self.influxdb = Arc::from(servers);
+        self
+    }
+
+    /// Counts the limits that refuse or stop a recording in `breaches`.
+    pub fn with_limit_breaches(mut self, breaches: Arc<LimitBreaches>) -> Self {
+        self.breaches = breaches;
         self
     }
 
@@ -320,6 +332,7 @@ impl Recordings {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|_, l| l.thread.as_ref().is_some_and(|t| !t.is_finished()));
         if live.len() >= self.limits.max_running {
+            self.breaches.breach(Limit::ReplayMaxRunning);
             return Err(RecordError::Busy(live.len()));
         }
         let id = self.claim_id(req.id.clone())?;
@@ -366,6 +379,7 @@ impl Recordings {
             deadline,
             store: self.store.clone(),
             router: self.router.clone(),
+            breaches: self.breaches.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("recording-{id}"))
@@ -447,8 +461,9 @@ impl Recordings {
     /// import, naming the line.
     pub fn import(&self, req: ImportRequest, data: &[u8]) -> Result<RecordingRecord, RecordError> {
         if data.len() as u64 > self.limits.max_recording_bytes {
+            self.breaches.breach(Limit::ReplayMaxRecordingBytes);
             return Err(RecordError::Invalid(format!(
-                "the data is {} bytes, more than replay.max_recording_bytes ({})",
+                "the data is {} bytes, more than {} (replay.max_recording_bytes)",
                 data.len(),
                 self.limits.max_recording_bytes
             )));
@@ -573,6 +588,7 @@ struct Writing {
     deadline: Instant,
     store: Arc<Store>,
     router: Arc<Router>,
+    breaches: Arc<LimitBreaches>,
 }
 
 impl Writing {
@@ -644,6 +660,7 @@ impl Writing {
                 rec.dropped
             );
         }
+        self.breaches.cited_in(&error);
         // Failed only when nothing usable was kept; a limit keeps a prefix.
         rec.status = if error.starts_with("cannot write") {
             STATUS_FAILED.into()

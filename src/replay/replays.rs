@@ -107,7 +107,7 @@ pub enum ReplayError {
     NotFound(String),
     #[error("replay {0:?} already exists")]
     Exists(String),
-    #[error("{0} replays are running, the most replay.max_running allows")]
+    #[error("{0} replays are running, the most allowed (replay.max_running)")]
     Busy(usize),
     #[error("{0}")]
     Recording(#[from] RecordError),
@@ -254,6 +254,9 @@ impl Replays {
                 .filter(|(_, e)| e.info().status == "running")
                 .count();
             if running >= limits.max_running {
+                self.tasks
+                    .limit_breaches()
+                    .breach(model::Limit::ReplayMaxRunning);
                 return Err(ReplayError::Busy(running));
             }
             while entries.len() >= limits.keep_replays {

@@ -62,7 +62,7 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
 mod tests {
     use std::collections::BTreeMap;
 
-    use redb::{MultimapTableHandle, ReadableDatabase, TableHandle};
+    use redb::{MultimapTableHandle, TableHandle};
 
     use crate::{AlertStateRecord, Store, TaskRecord};
 
