@@ -2,7 +2,6 @@
 //! CLI against it: what the record/replay and batch tests drive.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -65,16 +64,7 @@ impl Drop for Daemon {
 /// Runs the `kapacitor` CLI against `url`: whether it succeeded, its
 /// standard output and its standard error.
 pub fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-        .env("KAPACITOR_URL", url)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    super::kapacitor(url, args)
 }
 
 /// One HTTP request with a JSON body, by hand (the tests need no client).
