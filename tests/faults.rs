@@ -83,13 +83,14 @@ async fn get_json(url: &str) -> serde_json::Value {
 /// Sets kapacitord's file size limit (RLIMIT_FSIZE, `ulimit -f`): with 0,
 /// every write to a file fails (EFBIG) as on a full disk, also for root,
 /// whom a read-only chmod would not stop.
+/// `None`: back to the limit this test process has (the daemon's at start).
 fn limit_file_size(d: &common::Daemon, bytes: Option<u64>) {
-    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit};
     let pid = Pid::from_raw(d.spawned.child.id() as i32);
-    let old = rustix::process::getrlimit(Resource::Fsize);
+    let ours = getrlimit(Resource::Fsize);
     let new = Rlimit {
-        current: bytes,
-        maximum: old.maximum,
+        current: bytes.or(ours.current),
+        maximum: ours.maximum,
     };
     prlimit(pid, Resource::Fsize, new).expect("prlimit on our own child");
 }

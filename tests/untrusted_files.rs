@@ -35,7 +35,8 @@ fn task_files_that_are_fifos_devices_or_too_large_are_errors_not_hangs() {
         std::fs::write(tasks.join("big.yaml"), yaml).unwrap();
         // A writerless FIFO would block a plain read forever; /dev/zero
         // never ends.
-        fifo_made = mkfifo(&tasks.join("pipe"));
+        fifo_made = mkfifo(&tasks.join("pipe")) && mkfifo(&tasks.join("fifo.tick"));
+        std::fs::write(tasks.join("fifo.yaml"), yaml).unwrap();
         std::fs::write(tasks.join("piped.yaml"), format!("{yaml}script: pipe\n")).unwrap();
         std::os::unix::fs::symlink("/dev/zero", tasks.join("zero")).unwrap();
         std::fs::write(tasks.join("zeroed.yaml"), format!("{yaml}script: zero\n")).unwrap();
@@ -55,6 +56,10 @@ fn task_files_that_are_fifos_devices_or_too_large_are_errors_not_hangs() {
     if fifo_made {
         assert!(
             error("piped").contains("pipe: a FIFO, not a regular file"),
+            "{errors}"
+        );
+        assert!(
+            error("fifo").contains("fifo.tick: a FIFO, not a regular file"),
             "{errors}"
         );
     }

@@ -70,7 +70,8 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
     std::fs::File::open(path)
 }
 
-fn describe(kind: &std::fs::FileType) -> &'static str {
+/// What a file that is not a regular file is, in words.
+pub(crate) fn describe(kind: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

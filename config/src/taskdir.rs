@@ -492,6 +492,8 @@ struct Pair {
     script: Option<PathBuf>,
     yaml: Option<PathBuf>,
     yml: Option<PathBuf>,
+    /// One of its files is a FIFO, a device or a socket: not read.
+    refused: Option<ConfigError>,
 }
 
 fn file_error(path: &Path, message: impl Into<String>) -> ConfigError {
@@ -539,11 +541,20 @@ fn scan(dir: &Path, max_file_size: u64) -> ScanResult {
         let Some((stem, kind)) = classify(name) else {
             continue;
         };
-        // Directories named like tasks are not tasks; a vanished entry is skipped.
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        // Directories named like tasks are not tasks; a vanished entry is
+        // skipped; a FIFO, device or socket is refused, unread.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
             continue;
         }
         let pair = pairs.entry(stem.to_owned()).or_default();
+        if !meta.is_file() {
+            let what = crate::files::describe(&meta.file_type());
+            pair.refused = Some(file_error(&path, FileError::NotRegular(what).to_string()));
+            continue;
+        }
         match kind {
             FileKind::Script => pair.script = Some(path),
             FileKind::Yaml => pair.yaml = Some(path),
@@ -559,6 +570,10 @@ fn scan(dir: &Path, max_file_size: u64) -> ScanResult {
             errors: ConfigErrors(errors),
             incomplete,
         };
+        if let Some(e) = &pair.refused {
+            result.invalid.push(invalid(vec![e.clone()], false));
+            continue;
+        }
         let meta_path = match (&pair.yaml, &pair.yml) {
             (Some(yaml), Some(_)) => {
                 result.invalid.push(invalid(
