@@ -23,6 +23,7 @@
 mod cron;
 mod daemon;
 mod error;
+mod files;
 mod predicate;
 mod render;
 mod sideload;
@@ -36,10 +37,11 @@ pub use cron::Cron;
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,
-    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, SubscriptionProtocol, TcpConfig,
-    TlsConfig, UdpConfig, UserConfig,
+    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, SideloadConfig,
+    SubscriptionProtocol, TcpConfig, TlsConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use files::{FileError, read_text};
 pub use model::{DbRp, TaskType};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
 pub use sideload::read_yaml_values;

@@ -37,6 +37,22 @@ pub fn server_for(
     })
 }
 
+/// An answer from InfluxDB, as it came.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// The `/query` URL that answered.
+    pub url: String,
+    pub body: bytes::Bytes,
+}
+
+impl Fetched {
+    /// The answer to a `SELECT` as batches, one per series
+    /// ([`parse_answer`]).
+    pub fn batches(&self, by_measurement: bool) -> Result<Vec<Batch>, String> {
+        parse_answer(&self.body, by_measurement).map_err(|e| format!("{}: {e}", self.url))
+    }
+}
+
 /// Queries one InfluxDB connection.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
@@ -54,24 +70,37 @@ impl QueryClient {
         &self.server
     }
 
+    /// Runs `q` (with `db` and `rp` as the defaults for names it does not
+    /// qualify) and returns its series as batches; `by_measurement` puts
+    /// the measurement in each batch's group. Each batch's `tmax` is its
+    /// last point's time. Must run on the effects runtime.
+    pub async fn query(
+        &self,
+        q: &str,
+        db: Option<&str>,
+        rp: Option<&str>,
+        by_measurement: bool,
+    ) -> Result<Vec<Batch>, String> {
+        self.fetch(q, db, rp).await?.batches(by_measurement)
+    }
+
     /// Runs `q` (a `SHOW …`, `CREATE …` or `DROP …` as much as a `SELECT`)
     /// and returns its series as InfluxDB sent them. Must run on the
     /// effects runtime.
     pub async fn execute(&self, q: &str) -> Result<Vec<Series>, String> {
-        let (url, answer) = self.fetch(q, None, None).await?;
-        parse_series(&answer).map_err(|e| format!("{url}: {e}"))
+        let answer = self.fetch(q, None, None).await?;
+        parse_series(&answer.body).map_err(|e| format!("{}: {e}", answer.url))
     }
 
     /// POSTs `q` (with `db` and `rp` as the defaults for names it does
     /// not qualify) to `/query` of each URL in turn until one answers, and
-    /// returns which one and its answer, for [`parse_answer`] (a `SELECT`)
-    /// or [`parse_series`]. Must run on the effects runtime.
+    /// returns its answer. Must run on the effects runtime.
     pub async fn fetch(
         &self,
         q: &str,
         db: Option<&str>,
         rp: Option<&str>,
-    ) -> Result<(String, bytes::Bytes), String> {
+    ) -> Result<Fetched, String> {
         let mut form = vec![("q", q), ("epoch", "ns")];
         if let Some(db) = db.filter(|d| !d.is_empty()) {
             form.push(("db", db));
@@ -113,7 +142,7 @@ impl QueryClient {
                 Ok((status, answer)) if !(200..300).contains(&status) => {
                     return Err(http_error(&url, status, &answer));
                 }
-                Ok((_, answer)) => return Ok((url, answer)),
+                Ok((_, body)) => return Ok(Fetched { url, body }),
             }
         }
         Err(last)

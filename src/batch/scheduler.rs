@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::QuerySpec;
-use crate::batch::client::{QueryClient, parse_answer, server_for};
+use crate::batch::client::{QueryClient, server_for};
 
 /// What a batch task's runs did, for its status and `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -164,41 +164,23 @@ impl Query {
     /// One run: query, then hand each series to the task as a batch.
     async fn run(&self, tick: i64) {
         let started = Instant::now();
-        let (_, stop) = self.spec.window(tick);
-        let q = self.spec.render(tick);
         {
             let mut s = self.stats.lock();
             s.runs += 1;
             s.last_run = Some(pipeline::time::format_rfc3339(host::wall_clock_ns()));
-            s.last_query = q.clone();
+            s.last_query = self.spec.render(tick);
         }
-        let spec = &self.spec;
-        let fetched = self
-            .client
-            .fetch(&q, spec.db.as_deref(), spec.rp.as_deref())
-            .await;
+        let fetched = self.spec.fetch_at(&self.client, tick).await;
         let answer_time = started.elapsed();
         let handed = match fetched {
-            Ok((url, body)) => {
-                let (task, node) = (self.task.clone(), spec.node);
-                let (by_measurement, grouped_by_time) =
-                    (spec.by_measurement, spec.grouped_by_time());
+            Ok(answer) => {
+                let (spec, task) = (self.spec.clone(), self.task.clone());
                 // Reading thousands of series takes milliseconds, and
                 // waiting for room in the task's inbox blocks: both off the
                 // runtime's threads, which the alert handlers share.
-                tokio::task::spawn_blocking(move || {
-                    hand_over(
-                        &url,
-                        &body,
-                        by_measurement,
-                        grouped_by_time,
-                        stop,
-                        &task,
-                        node,
-                    )
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("reading the answer failed: {e}")))
+                tokio::task::spawn_blocking(move || hand_over(&spec, tick, &answer, &task))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("reading the answer failed: {e}")))
             }
             Err(e) => Err(e),
         };
@@ -206,7 +188,6 @@ impl Query {
         let handed = match handed {
             Ok(h) => h,
             Err(e) => {
-                let e = format!("{}: {e}", self.spec.name);
                 tracing::warn!(task = self.id, "batch query failed: {e}");
                 self.stats.failed(e);
                 let mut s = self.stats.lock();
@@ -242,31 +223,23 @@ struct Handed {
     fed: bool,
 }
 
-/// Reads the answer `body` (from `url`) into batches and hands them to
-/// node `node` of `task`, waiting for room; a batch's time is the query's
-/// `stop` unless the results come in time buckets, as in Kapacitor. A bad
-/// answer hands nothing over.
+/// Reads the answer to the run of `spec` at `tick` into batches and hands
+/// them to its node of `task`, waiting for room. A bad answer hands
+/// nothing over.
 fn hand_over(
-    url: &str,
-    body: &[u8],
-    by_measurement: bool,
-    grouped_by_time: bool,
-    stop: i64,
+    spec: &QuerySpec,
+    tick: i64,
+    answer: &crate::batch::client::Fetched,
     task: &host::TaskHandle,
-    node: usize,
 ) -> Result<Handed, String> {
     let parsing = Instant::now();
-    let mut batches = parse_answer(body, by_measurement).map_err(|e| format!("{url}: {e}"))?;
-    for b in &mut batches {
-        if !grouped_by_time || b.points.is_empty() {
-            b.tmax = stop;
-        }
-    }
+    let batches = spec.read(tick, answer)?;
     let parse_time = parsing.elapsed();
     let series = batches.len() as u64;
     let points = batches.iter().map(|b| b.points.len() as u64).sum();
     let handing = Instant::now();
     // A closed task gives its input back; that run ends.
+    let node = spec.node;
     let fed = batches
         .into_iter()
         .all(|batch| task.send(host::Input::Batch { node, batch }).is_ok());
