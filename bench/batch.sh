@@ -46,33 +46,8 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
 fi
 
 # ---- InfluxDB --------------------------------------------------------------
-mkdir -p "$work/influxdb"
-influx_http=$(free_port)
-influx=http://127.0.0.1:$influx_http
-cat >"$work/influxdb/influxdb.conf" <<EOF
-reporting-disabled = true
-bind-address = "127.0.0.1:$(free_port)"
-[meta]
-  dir = "$work/influxdb/meta"
-[data]
-  dir = "$work/influxdb/data"
-  wal-dir = "$work/influxdb/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$influx_http"
-  log-enabled = false
-[logging]
-  level = "warn"
-[continuous_queries]
-  enabled = false
-EOF
-influxd -config "$work/influxdb/influxdb.conf" >"$work/influxd.log" 2>&1 &
-pids+=($!)
-wait_ping "$influx" 30 || { log "influxd did not start (log: $work/influxd.log)"; exit 1; }
-curl -sf -XPOST "$influx/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
+start_influxd "$work/influxdb" "$work/influxd.log" || exit 1
+influx=$influx_url
 # One point per host ten minutes ago; the last host (last in the answer,
 # which is sorted by tag value) is the critical one.
 python3 - "$SERIES" >"$work/points.lp" <<'EOF'

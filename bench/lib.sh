@@ -41,3 +41,43 @@ wait_ping() {
     done
     return 1
 }
+
+# Starts influxd (1.x) on a free loopback port with its data under $1, its
+# log in $2, and a database "bench"; sets influx_url and influx_pid.
+start_influxd() {
+    local dir=$1 logfile=$2 http
+    mkdir -p "$dir"
+    http=$(free_port)
+    influx_url=http://127.0.0.1:$http
+    cat >"$dir/influxdb.conf" <<EOF
+reporting-disabled = true
+bind-address = "127.0.0.1:$(free_port)"
+
+[meta]
+  dir = "$dir/meta"
+
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:$http"
+  log-enabled = false
+
+[logging]
+  level = "warn"
+
+[continuous_queries]
+  enabled = false
+EOF
+    influxd -config "$dir/influxdb.conf" >"$logfile" 2>&1 &
+    influx_pid=$!
+    pids+=("$influx_pid")
+    wait_ping "$influx_url" 30 || { log "influxd did not start (log: $logfile)"; return 1; }
+    curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
+}

@@ -94,41 +94,7 @@ else
 fi
 
 # ---- (c) InfluxDB 1.6.7 --------------------------------------------------
-influx_dir=$work/influxdb
-mkdir -p "$influx_dir"
-influx_http=$(free_port)
-influx_url=http://127.0.0.1:$influx_http
-cat >"$influx_dir/influxdb.conf" <<EOF
-reporting-disabled = true
-bind-address = "127.0.0.1:$(free_port)"
-
-[meta]
-  dir = "$influx_dir/meta"
-
-[data]
-  dir = "$influx_dir/data"
-  wal-dir = "$influx_dir/wal"
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$influx_http"
-  log-enabled = false
-
-[logging]
-  level = "warn"
-
-[continuous_queries]
-  enabled = false
-EOF
-influxd -config "$influx_dir/influxdb.conf" >"$work/influxd.log" 2>&1 &
-influx_pid=$!
-pids+=("$influx_pid")
-wait_ping "$influx_url" 30 || { log "influxd did not start (log: $work/influxd.log)"; exit 1; }
-curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null
+start_influxd "$work/influxdb" "$work/influxd.log" || exit 1
 
 # Every listener must be on loopback.
 for pid in "$sink_pid" ${kd_pid:+"$kd_pid"} "$influx_pid"; do

@@ -92,21 +92,14 @@ impl Server {
         let router = Arc::new(Router::new());
         // Tasks first, so no point arrives before the tasks that want it.
         let data_dir = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || storage::Store::open(&data_dir))
-            .await
-            .map_err(|e| {
-                ServerError::Store(storage::StoreError::Io {
-                    path: config.data_dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })??;
-        let store = Arc::new(store);
-        let ids = store.clone();
-        let cluster_id = tokio::task::spawn_blocking(move || {
-            ids.server_id(
+        // The store, and the cluster id kept in it.
+        let (store, cluster_id) = tokio::task::spawn_blocking(move || {
+            let store = storage::Store::open(&data_dir)?;
+            let id = store.server_id(
                 crate::subscriptions::CLUSTER_ID_KEY,
                 crate::subscriptions::new_cluster_id,
-            )
+            )?;
+            Ok::<_, storage::StoreError>((store, id))
         })
         .await
         .map_err(|e| {
@@ -115,6 +108,7 @@ impl Server {
                 source: std::io::Error::other(e.to_string()),
             })
         })??;
+        let store = Arc::new(store);
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
                 .with_limit_breaches(stats.breaches.clone())

@@ -70,30 +70,20 @@ async fn batch_status_once(
     secs: u64,
     ok: impl Fn(&kapacitor::batch::BatchStatus) -> bool,
 ) -> kapacitor::tasks::TaskInfo {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    common::eventually(secs, async || {
         let info = server.tasks().get(id).unwrap();
-        if info.batch.as_ref().is_some_and(&ok) {
-            return info;
+        match info.batch.as_ref().is_some_and(&ok) {
+            true => Ok(info),
+            false => Err(format!(
+                "task {id}: {:?} (error {:?})",
+                info.batch, info.error
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "task {id} never got there: {:?} (error {:?})",
-            info.batch,
-            info.error
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
-fn get(server: &Server, path: &str) -> (u16, String) {
-    let addr = server.addrs().http.unwrap().to_string();
-    common::exchange(
-        &addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
-        Duration::from_secs(5),
-    )
-}
+use common::get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_task_queries_influxdb_on_its_schedule_and_alerts() {

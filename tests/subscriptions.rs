@@ -5,7 +5,7 @@
 //! others' stay, and an InfluxDB that is down or refuses it is an error in
 //! the status while everything else runs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use config::{DaemonConfig, InfluxDbConfig, SubscriptionProtocol};
 use kapacitor::Server;
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 mod common;
 use common::influxd::{Influxd, create_database, free_port, influxd, influxd_with, query, write};
+use common::{eventually, get};
 
 /// A connection to `url` that syncs every second.
 fn connection(url: &str) -> InfluxDbConfig {
@@ -73,15 +74,15 @@ async fn subscriptions(influx: &Influxd) -> Vec<Sub> {
 
 /// Waits up to `secs` for InfluxDB's subscriptions to satisfy `ok`.
 async fn subscriptions_once(influx: &Influxd, secs: u64, ok: impl Fn(&[Sub]) -> bool) -> Vec<Sub> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    eventually(secs, async || {
         let subs = subscriptions(influx).await;
         if ok(&subs) {
-            return subs;
+            Ok(subs)
+        } else {
+            Err(format!("{subs:?}"))
         }
-        assert!(Instant::now() < deadline, "never got there: {subs:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 fn status(server: &Server) -> ConnectionStatus {
@@ -94,15 +95,11 @@ async fn status_once(
     secs: u64,
     ok: impl Fn(&ConnectionStatus) -> bool,
 ) -> ConnectionStatus {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    eventually(secs, async || {
         let s = status(server);
-        if ok(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "never got there: {s:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if ok(&s) { Ok(s) } else { Err(format!("{s:?}")) }
+    })
+    .await
 }
 
 fn name(server: &Server) -> String {
@@ -130,34 +127,23 @@ async fn alerts_through_influxdb(
     task: &str,
     secs: u64,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    eventually(secs, async || {
         let now = host::wall_clock_ns();
         write(&influx.url, db, &format!("cpu,host=a value=20 {now}\n")).await;
         let alerts = server
             .tasks()
             .alert_history()
             .recent(Some(task), Some("CRITICAL"));
-        if !alerts.is_empty() {
-            return;
+        match alerts.is_empty() {
+            false => Ok(()),
+            true => Err(format!(
+                "no alert from points written to InfluxDB: {:?} {:?}",
+                server.tasks().get(task).map(|t| t.points_received),
+                status(server)
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "no alert from points written to InfluxDB: {:?} {:?}",
-            server.tasks().get(task).map(|t| t.points_received),
-            status(server)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn get(server: &Server, path: &str) -> (u16, String) {
-    let addr = server.addrs().http.unwrap().to_string();
-    common::exchange(
-        &addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
-        Duration::from_secs(5),
-    )
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,16 +348,15 @@ async fn influxdb_down_is_an_error_in_the_status_stream_tasks_run_and_it_subscri
         Duration::from_secs(5),
     );
     assert_eq!(code, 204, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server
-        .tasks()
-        .alert_history()
-        .recent(Some("cpu"), Some("CRITICAL"))
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the stream task never alerted");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(10, async || {
+        let alerts = server.tasks().alert_history().recent(Some("cpu"), None);
+        if alerts.is_empty() {
+            Err("the stream task never alerted".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     let (_, metrics) = get(&server, "/metrics");
     assert!(
         metrics.contains("kapacitor_subscription_last_sync_failed{cluster=\"default\"} 1"),
@@ -391,20 +376,16 @@ async fn influxdb_down_is_an_error_in_the_status_stream_tasks_run_and_it_subscri
 async fn refused_credentials_are_an_error_and_good_ones_subscribe() {
     let influx = influxd_with(free_port(), "  auth-enabled = true");
     // The first admin may be made without credentials.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = query(
-            &influx.url,
-            "",
-            "CREATE USER \"admin\" WITH PASSWORD 'secret' WITH ALL PRIVILEGES",
-        )
-        .await;
+    eventually(30, async || {
+        let q = "CREATE USER \"admin\" WITH PASSWORD 'secret' WITH ALL PRIVILEGES";
+        let r = query(&influx.url, "", q).await;
         if r["results"][0]["statement_id"] == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{r}"))
         }
-        assert!(Instant::now() < deadline, "influxd never took queries: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(config(dir.path(), connection(&influx.url)))
         .await

@@ -734,52 +734,38 @@ impl<'f> Walker<'f> {
     /// A mapping of database names to lists of retention policy names
     /// (`{telegraf: [autogen], db: []}`), in the order written.
     fn dbrp_map(&mut self, key: &str, node: &Node) -> Option<Vec<(String, Vec<String>)>> {
-        let entries = match &node.kind {
-            Kind::Map(entries) => entries,
-            _ if node.is_null() => return Some(Vec::new()),
-            _ => {
-                let message = format!(
-                    "expected a mapping of databases to lists of retention policies, found {}",
-                    node.describe()
-                );
-                self.error(key, node, message);
-                return None;
-            }
-        };
-        let mut out: Vec<(String, Vec<String>)> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let Kind::Scalar(name) = &entry.key.kind else {
-                let message = format!("keys must be names, found {}", entry.key.describe());
-                self.error(key, &entry.key, message);
-                continue;
-            };
-            let full = dotted(key, &name.text);
-            if out.iter().any(|(k, _)| *k == name.text) {
-                self.error(&full, &entry.key, "duplicate key");
-                continue;
-            }
-            if let Some(rps) = self.strings(&full, &entry.value) {
-                out.push((name.text.clone(), rps));
-            }
-        }
-        Some(out)
+        self.name_map(
+            key,
+            node,
+            "databases to lists of retention policies",
+            Self::strings,
+        )
     }
 
     /// A mapping of names to strings (HTTP headers), in the order written.
     fn string_map(&mut self, key: &str, node: &Node) -> Option<Vec<(String, String)>> {
+        self.name_map(key, node, "names to strings", Self::string)
+    }
+
+    /// A mapping of names to what `value` reads (`what` says what it maps,
+    /// for the error), in the order written; null is empty.
+    fn name_map<T>(
+        &mut self,
+        key: &str,
+        node: &Node,
+        what: &str,
+        mut value: impl FnMut(&mut Self, &str, &Node) -> Option<T>,
+    ) -> Option<Vec<(String, T)>> {
         let entries = match &node.kind {
             Kind::Map(entries) => entries,
             _ if node.is_null() => return Some(Vec::new()),
             _ => {
-                let message = format!(
-                    "expected a mapping of names to strings, found {}",
-                    node.describe()
-                );
+                let message = format!("expected a mapping of {what}, found {}", node.describe());
                 self.error(key, node, message);
                 return None;
             }
         };
-        let mut out: Vec<(String, String)> = Vec::with_capacity(entries.len());
+        let mut out: Vec<(String, T)> = Vec::with_capacity(entries.len());
         for entry in entries {
             let Kind::Scalar(name) = &entry.key.kind else {
                 let message = format!("keys must be names, found {}", entry.key.describe());
@@ -791,8 +777,8 @@ impl<'f> Walker<'f> {
                 self.error(&full, &entry.key, "duplicate key");
                 continue;
             }
-            if let Some(value) = self.string(&full, &entry.value) {
-                out.push((name.text.clone(), value));
+            if let Some(v) = value(self, &full, &entry.value) {
+                out.push((name.text.clone(), v));
             }
         }
         Some(out)

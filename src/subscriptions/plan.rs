@@ -206,6 +206,25 @@ mod tests {
 
     const URL: &str = "http://127.0.0.1:9092";
 
+    /// The changes for `kapacitor-1`, every target sending to [`URL`].
+    fn changes(present: &[Target], existing: &[Existing], filter: &Filter) -> Vec<Change> {
+        plan("kapacitor-1", present, existing, filter, |_| URL.into())
+    }
+
+    fn create(db: &str, rp: &str) -> Change {
+        Change::Create {
+            target: t(db, rp),
+            destination: URL.into(),
+        }
+    }
+
+    fn drop(db: &str, rp: &str, reason: &'static str) -> Change {
+        Change::Drop {
+            target: t(db, rp),
+            reason,
+        }
+    }
+
     #[test]
     fn every_target_gets_one_and_ours_that_point_elsewhere_are_made_again() {
         let present = [t("a", "autogen"), t("a", "week"), t("b", "autogen")];
@@ -216,28 +235,12 @@ mod tests {
             ours("a", "week", "http://127.0.0.1:1"),
             other,
         ];
-        let changes = plan(
-            "kapacitor-1",
-            &present,
-            &existing,
-            &Filter::default(),
-            |_| URL.into(),
-        );
         assert_eq!(
-            changes,
+            changes(&present, &existing, &Filter::default()),
             vec![
-                Change::Drop {
-                    target: t("a", "week"),
-                    reason: "stale: it sends elsewhere"
-                },
-                Change::Create {
-                    target: t("a", "week"),
-                    destination: URL.into()
-                },
-                Change::Create {
-                    target: t("b", "autogen"),
-                    destination: URL.into()
-                },
+                drop("a", "week", "stale: it sends elsewhere"),
+                create("a", "week"),
+                create("b", "autogen"),
             ]
         );
         // Once made, nothing more to do.
@@ -246,16 +249,7 @@ mod tests {
             ours("a", "week", URL),
             ours("b", "autogen", URL),
         ];
-        assert_eq!(
-            plan(
-                "kapacitor-1",
-                &present,
-                &existing,
-                &Filter::default(),
-                |_| URL.into()
-            ),
-            vec![]
-        );
+        assert_eq!(changes(&present, &existing, &Filter::default()), vec![]);
     }
 
     #[test]
@@ -276,24 +270,11 @@ mod tests {
         };
         assert!(!all_of_c.may_want_db("c") && all_of_c.may_want_db("d"));
         let present = [t("a", "autogen"), t("a", "week"), t("c", "autogen")];
-        let changes = plan(
-            "kapacitor-1",
-            &present,
-            &[ours("a", "week", URL)],
-            &filter,
-            |_| URL.into(),
-        );
         assert_eq!(
-            changes,
+            changes(&present, &[ours("a", "week", URL)], &filter),
             vec![
-                Change::Drop {
-                    target: t("a", "week"),
-                    reason: "no longer wanted"
-                },
-                Change::Create {
-                    target: t("a", "autogen"),
-                    destination: URL.into()
-                },
+                drop("a", "week", "no longer wanted"),
+                create("a", "autogen")
             ]
         );
     }

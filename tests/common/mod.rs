@@ -129,6 +129,32 @@ pub fn status_and_body(reply: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// `GET path` on an in-process server's HTTP listener: (status, body).
+pub fn get(server: &kapacitor::Server, path: &str) -> (u16, String) {
+    let addr = server.addrs().http.unwrap().to_string();
+    exchange(
+        &addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        Duration::from_secs(5),
+    )
+}
+
+/// Polls `probe` every 100 ms until it gives `Ok`, for up to `secs`; past
+/// that, fails with the last `Err` (what it saw instead).
+pub async fn eventually<T>(secs: u64, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match probe().await {
+            Ok(t) => return t,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "never got there in {secs}s: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// An HTTP server that accepts connections, reads nothing and never
 /// answers; and the connections it accepted.
 pub fn silent_http() -> (SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {
