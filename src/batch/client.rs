@@ -56,14 +56,19 @@ impl Fetched {
 /// Queries one InfluxDB connection.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
-    server: InfluxDbConfig,
+    /// Shared: a connection's config is large, and a client is cloned per
+    /// task.
+    server: Arc<InfluxDbConfig>,
     http: HttpClient,
 }
 
 impl QueryClient {
     pub fn new(server: InfluxDbConfig) -> Self {
         let http = HttpClient::new(Tls::skipping_verification(server.insecure_skip_verify));
-        QueryClient { server, http }
+        QueryClient {
+            server: Arc::new(server),
+            http,
+        }
     }
 
     pub fn server(&self) -> &InfluxDbConfig {
