@@ -114,11 +114,12 @@ fn main() {
     };
     let recordings =
         Arc::new(Recordings::open(&dir.path().join("data"), store, router, limits).unwrap());
-    // Our own file format is line protocol: imported as such.
-    let lp: Vec<u8> = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.starts_with(b"#"))
-        .flat_map(|l| l.iter().copied().chain([b'\n']))
+    // Imported from line protocol, as `kapacitor record file` does.
+    let lp: Vec<u8> = read_stream(&bytes)
+        .unwrap()
+        .0
+        .iter()
+        .flat_map(|(_, p)| format!("{p}\n").into_bytes())
         .collect();
     recordings
         .import(
