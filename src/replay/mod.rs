@@ -9,6 +9,7 @@
 pub mod file;
 pub mod instance;
 pub mod job;
+mod live;
 pub mod queried;
 pub mod recording;
 pub mod recordings;
