@@ -228,9 +228,9 @@ impl FrameEncoder {
         buf.reserve(64 + points.len() * 48);
         buf.extend_from_slice(&[0; 8]);
         buf.push(flags);
-        self.numbers.dbrp(buf, dbrp);
         let count_at = buf.len();
         buf.extend_from_slice(&[0; 4]);
+        self.numbers.dbrp(buf, dbrp);
         let (mut count, mut time) = (0u32, 0i64);
         let room = self.max_bytes.saturating_sub(self.stats.bytes);
         for (i, point) in points.iter().enumerate() {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! frame   = len:u32le crc32(payload):u32le payload
-//! payload = flags:u8 dbrp count:u32le point*
+//! payload = flags:u8 count:u32le dbrp point*
 //! dbrp    = id:varint [db:str rp:str]                  (the strings when new)
 //! point   = series:varint [measurement:str n:varint (key:str value:str)*]
 //!           keys:varint [n:varint key:str*]
@@ -25,11 +25,12 @@
 //! ignores. A frame whose checksum does not match is corruption, reported
 //! with its byte offset.
 
-use std::sync::Arc;
+use std::ops::Range;
 
-use pipeline::{DbRp, FieldValue, Fields, Name, Point, Series};
+use pipeline::{DbRp, Name, Point};
 
 use super::super::recording::RecordingError;
+pub use super::decoder::FrameDecoder;
 
 /// The first line of a version 2 recording.
 pub const HEADER: &str = "# kapacitord stream recording v2";
@@ -64,33 +65,45 @@ pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(u: u64) -> i64 {
+pub fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
 /// What is wrong inside a frame whose checksum matched: only a writer's bug
 /// or a forged file gets here.
-type Corrupt = &'static str;
+pub type Corrupt = &'static str;
 
 /// Reads a frame's payload.
-struct Cursor<'b> {
-    bytes: &'b [u8],
-    pos: usize,
+pub(super) struct Cursor<'b> {
+    pub bytes: &'b [u8],
+    pub pos: usize,
 }
 
 impl<'b> Cursor<'b> {
-    fn take(&mut self, n: usize) -> Result<&'b [u8], Corrupt> {
+    pub fn take(&mut self, n: usize) -> Result<&'b [u8], Corrupt> {
         let end = self.pos.checked_add(n).ok_or("length out of range")?;
         let s = self.bytes.get(self.pos..end).ok_or("frame ends early")?;
         self.pos = end;
         Ok(s)
     }
 
-    fn u8(&mut self) -> Result<u8, Corrupt> {
+    pub fn u8(&mut self) -> Result<u8, Corrupt> {
         Ok(self.take(1)?[0])
     }
 
-    fn varint(&mut self) -> Result<u64, Corrupt> {
+    pub fn u32(&mut self) -> Result<u32, Corrupt> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn f64(&mut self) -> Result<f64, Corrupt> {
+        let b = self.take(8)?;
+        Ok(f64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
+    }
+
+    pub fn varint(&mut self) -> Result<u64, Corrupt> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -102,17 +115,36 @@ impl<'b> Cursor<'b> {
         Err("varint too long")
     }
 
-    fn len(&mut self) -> Result<usize, Corrupt> {
+    pub fn len(&mut self) -> Result<usize, Corrupt> {
         usize::try_from(self.varint()?).map_err(|_| "length out of range")
     }
 
-    fn str(&mut self) -> Result<&'b str, Corrupt> {
+    pub fn str(&mut self) -> Result<&'b str, Corrupt> {
         let n = self.len()?;
         std::str::from_utf8(self.take(n)?).map_err(|_| "a name is not UTF-8")
     }
 
-    fn name(&mut self) -> Result<Name, Corrupt> {
+    pub fn name(&mut self) -> Result<Name, Corrupt> {
         self.str().map(Name::from)
+    }
+}
+
+/// A whole frame whose checksum matched.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Where it starts in the file.
+    pub at: usize,
+    /// Its payload's place in the file.
+    pub payload: Range<usize>,
+    /// Its points.
+    pub points: u32,
+}
+
+/// The error for corruption found at byte `at`.
+pub fn corrupt(at: usize, why: &str) -> RecordingError {
+    RecordingError {
+        line: 0,
+        message: format!("byte {at}: {why}: the recording is corrupt"),
     }
 }
 
@@ -120,11 +152,8 @@ impl<'b> Cursor<'b> {
 pub struct FrameReader<'a> {
     bytes: &'a [u8],
     pos: usize,
-    dbrps: Vec<DbRp>,
-    series: Vec<Arc<Series>>,
-    keys: Vec<Arc<[Name]>>,
-    values: Vec<FieldValue>,
-    pub(super) truncated: bool,
+    decoder: FrameDecoder,
+    truncated: bool,
 }
 
 impl<'a> FrameReader<'a> {
@@ -133,17 +162,59 @@ impl<'a> FrameReader<'a> {
         FrameReader {
             bytes,
             pos: body,
-            dbrps: Vec::new(),
-            series: Vec::new(),
-            keys: Vec::new(),
-            values: Vec::new(),
+            decoder: FrameDecoder::default(),
             truncated: false,
         }
     }
 
     /// Bytes of whole frames read so far.
-    pub(super) fn valid_len(&self) -> usize {
+    pub fn valid_len(&self) -> usize {
         self.pos
+    }
+
+    /// Whether the file ended in part of a frame (a write cut short),
+    /// which was ignored. Known once [`FrameReader::next_frame`] returned
+    /// `None`.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The next whole frame, its checksum checked; `None` at the end, or at
+    /// a frame cut short. Its points are for a [`FrameDecoder`] that saw
+    /// every frame before it.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, RecordingError> {
+        let at = self.pos;
+        let rest = &self.bytes[at..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let Some((len, crc)) = rest.get(..8).map(|h| {
+            let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+            (word(0) as usize, word(4))
+        }) else {
+            self.truncated = true;
+            return Ok(None);
+        };
+        if len > MAX_FRAME_BYTES {
+            return Err(corrupt(at, "a frame's length is out of range"));
+        }
+        let Some(payload) = rest.get(8..8 + len) else {
+            self.truncated = true;
+            return Ok(None);
+        };
+        if crc32fast::hash(payload) != crc {
+            return Err(corrupt(at, "a frame's checksum does not match"));
+        }
+        let points = payload
+            .get(1..5)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| corrupt(at, "a frame ends early"))?;
+        self.pos += 8 + len;
+        Ok(Some(Frame {
+            at,
+            payload: at + 8..at + 8 + len,
+            points,
+        }))
     }
 
     /// Decodes the next frame's points into `out` (cleared first); `None`
@@ -153,129 +224,15 @@ impl<'a> FrameReader<'a> {
         out: &mut Vec<Point>,
     ) -> Result<Option<DbRp>, RecordingError> {
         out.clear();
-        loop {
-            let rest = &self.bytes[self.pos..];
-            if rest.is_empty() {
-                return Ok(None);
-            }
-            let at = self.pos;
-            let corrupt = |why: &str| RecordingError {
-                line: 0,
-                message: format!("byte {at}: {why}: the recording is corrupt"),
-            };
-            let Some((len, crc)) = rest.get(..8).map(|h| {
-                let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-                (word(0) as usize, word(4))
-            }) else {
-                self.truncated = true;
-                return Ok(None);
-            };
-            if len > MAX_FRAME_BYTES {
-                return Err(corrupt("a frame's length is out of range"));
-            }
-            let Some(payload) = rest.get(8..8 + len) else {
-                self.truncated = true;
-                return Ok(None);
-            };
-            if crc32fast::hash(payload) != crc {
-                return Err(corrupt("a frame's checksum does not match"));
-            }
+        while let Some(frame) = self.next_frame()? {
             let dbrp = self
-                .decode(payload, out)
-                .map_err(|why| corrupt(&format!("{why} in a frame")))?;
-            self.pos += 8 + len;
+                .decoder
+                .decode(&self.bytes[frame.payload.clone()], out)
+                .map_err(|why| corrupt(frame.at, &format!("{why} in a frame")))?;
             if !out.is_empty() {
                 return Ok(Some(dbrp));
             }
         }
-    }
-
-    fn decode(&mut self, payload: &[u8], out: &mut Vec<Point>) -> Result<DbRp, Corrupt> {
-        let mut c = Cursor {
-            bytes: payload,
-            pos: 0,
-        };
-        if c.u8()? & RESET != 0 {
-            self.dbrps.clear();
-            self.series.clear();
-            self.keys.clear();
-        }
-        let dbrp = match c.len()? {
-            id if id == self.dbrps.len() => {
-                let dbrp = DbRp::new(c.str()?, c.str()?);
-                self.dbrps.push(dbrp.clone());
-                dbrp
-            }
-            id => self.dbrps.get(id).ok_or("an unknown dbrp")?.clone(),
-        };
-        let count = u32::from_le_bytes(c.take(4)?.try_into().map_err(|_| "frame ends early")?);
-        out.reserve(count as usize);
-        let mut time = 0i64;
-        for _ in 0..count {
-            let series = self.series(&mut c)?;
-            let keys = self.key_list(&mut c)?;
-            time = time.wrapping_add(unzigzag(c.varint()?));
-            self.values.clear();
-            for _ in 0..keys.len() {
-                let value = match c.u8()? {
-                    FLOAT => FieldValue::Float(f64::from_le_bytes(
-                        c.take(8)?.try_into().map_err(|_| "frame ends early")?,
-                    )),
-                    INTEGER => FieldValue::Integer(unzigzag(c.varint()?)),
-                    UNSIGNED => FieldValue::Unsigned(c.varint()?),
-                    STRING => FieldValue::String(c.name()?),
-                    FALSE => FieldValue::Boolean(false),
-                    TRUE => FieldValue::Boolean(true),
-                    _ => return Err("an unknown value type"),
-                };
-                self.values.push(value);
-            }
-            out.push(Point {
-                series,
-                fields: Fields::new(keys, self.values.drain(..).collect()),
-                time,
-            });
-        }
-        if c.pos != payload.len() {
-            return Err("bytes after the last point");
-        }
-        Ok(dbrp)
-    }
-
-    fn series(&mut self, c: &mut Cursor<'_>) -> Result<Arc<Series>, Corrupt> {
-        let id = c.len()?;
-        if let Some(s) = self.series.get(id) {
-            return Ok(s.clone());
-        }
-        if id != self.series.len() {
-            return Err("an unknown series");
-        }
-        let measurement = c.name()?;
-        let n = c.len()?;
-        let mut tags = Vec::with_capacity(n.min(256));
-        for _ in 0..n {
-            tags.push((c.name()?, c.name()?));
-        }
-        let series = Arc::new(Series::new(measurement, tags).map_err(|_| "a bad series")?);
-        self.series.push(series.clone());
-        Ok(series)
-    }
-
-    fn key_list(&mut self, c: &mut Cursor<'_>) -> Result<Arc<[Name]>, Corrupt> {
-        let id = c.len()?;
-        if let Some(k) = self.keys.get(id) {
-            return Ok(k.clone());
-        }
-        if id != self.keys.len() {
-            return Err("an unknown key list");
-        }
-        let n = c.len()?;
-        let mut keys = Vec::with_capacity(n.min(256));
-        for _ in 0..n {
-            keys.push(c.name()?);
-        }
-        let keys: Arc<[Name]> = keys.into();
-        self.keys.push(keys.clone());
-        Ok(keys)
+        Ok(None)
     }
 }

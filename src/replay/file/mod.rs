@@ -20,6 +20,7 @@ use pipeline::{Batch, DbRp, Point};
 use super::recording::RecordingError;
 
 mod batch;
+mod decoder;
 mod encoder;
 pub mod frames;
 pub mod text;
@@ -98,7 +99,7 @@ impl<'a> StreamReader<'a> {
     /// returned `None`.
     pub fn truncated(&self) -> bool {
         match self {
-            StreamReader::Frames(r) => r.truncated,
+            StreamReader::Frames(r) => r.truncated(),
             StreamReader::Text(r) => r.truncated,
         }
     }
