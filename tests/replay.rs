@@ -325,6 +325,20 @@ fn a_corrupt_recording_fails_its_replay_clearly_and_metadata_survives_restart() 
         out.contains("checksum does not match") && out.contains("corrupt"),
         "{out}"
     );
+    // A whole frame, its checksum right, naming a series never defined:
+    // found by the task's worker, which decodes frames after the first.
+    let good = std::fs::read(import_window_case(&d, "forged")).unwrap();
+    let payload = [0, 1, 0, 0, 0, 0, 99];
+    let mut forged = good.clone();
+    forged.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    forged.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    forged.extend_from_slice(&payload);
+    std::fs::write(d.dir.join("data/recordings/forged.rec"), forged).unwrap();
+    let (ok, out, _) = d.cli(&["replay", "forged", "w"]);
+    assert!(
+        !ok && out.contains("an unknown series") && out.contains("corrupt"),
+        "{out}"
+    );
     // Not a recording at all.
     std::fs::write(&file, "garbage\n").unwrap();
     let (ok, out, _) = d.cli(&["replay", "bad", "w"]);
@@ -356,7 +370,7 @@ fn a_corrupt_recording_fails_its_replay_clearly_and_metadata_survives_restart() 
         .iter()
         .filter_map(|r| r["id"].as_str())
         .collect();
-    assert_eq!(ids, ["bad", "good"]);
+    assert_eq!(ids, ["bad", "forged", "good"]);
     let replay = d.json(&["replay", "good", "w"]);
     assert_eq!(replay["status"], "finished", "{replay}");
 }

@@ -6,6 +6,7 @@
 //! clock, its effects captured. What it does not own: the task host itself
 //! (`host`) and what a task's nodes are given ([`crate::tasks`]).
 
+mod feed;
 pub mod file;
 pub mod instance;
 pub mod job;
