@@ -331,4 +331,39 @@ mod tests {
         assert_eq!(err.line, 1);
         assert!(err.message.contains("not a kapacitord stream recording"));
     }
+
+    #[test]
+    fn damaged_or_forged_files_are_errors_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = write(dir.path(), u64::MAX);
+        let bytes = std::fs::read(&path).unwrap();
+        for at in HEADER.len() + 1..bytes.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = bytes.clone();
+                bad[at] ^= bit;
+                let _ = read_stream(&bad);
+            }
+        }
+        // Frames whose checksums match but whose payloads are noise: only a
+        // writer's bug or a forged file has them.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..5_000 {
+            let mut file = format!("{HEADER}\n").into_bytes();
+            for _ in 0..1 + n % 3 {
+                let payload: Vec<u8> = (0..n % 40)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        // Small values, so ids and lengths often look valid.
+                        (state % 7) as u8
+                    })
+                    .collect();
+                file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+                file.extend_from_slice(&payload);
+            }
+            let _ = read_stream(&file);
+        }
+    }
 }
