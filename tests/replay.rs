@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::cli::{Daemon, http, recording_id};
+use kapacitor::replay::file::read_stream;
 use kapacitor::replay::instance::Produced;
 use serde_json::{Value, json};
 
@@ -313,14 +314,31 @@ fn a_corrupt_recording_fails_its_replay_clearly_and_metadata_survives_restart() 
         "--script",
         script.to_str().unwrap(),
     ]);
-    // A line in the middle goes bad.
-    let text = std::fs::read_to_string(&file).unwrap();
-    let mut lines: Vec<&str> = text.lines().collect();
-    lines[20] = "cpu,host=a value=oops 1";
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    // A byte in the middle goes bad.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&file, bytes).unwrap();
     let (ok, out, _) = d.cli(&["replay", "bad", "w"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("line 21") && out.contains("invalid"), "{out}");
+    assert!(
+        out.contains("checksum does not match") && out.contains("corrupt"),
+        "{out}"
+    );
+    // A whole frame, its checksum right, naming a series never defined:
+    // found by the task's worker, which decodes frames after the first.
+    let good = std::fs::read(import_window_case(&d, "forged")).unwrap();
+    let payload = [0, 1, 0, 0, 0, 0, 99];
+    let mut forged = good.clone();
+    forged.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    forged.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    forged.extend_from_slice(&payload);
+    std::fs::write(d.dir.join("data/recordings/forged.rec"), forged).unwrap();
+    let (ok, out, _) = d.cli(&["replay", "forged", "w"]);
+    assert!(
+        !ok && out.contains("an unknown series") && out.contains("corrupt"),
+        "{out}"
+    );
     // Not a recording at all.
     std::fs::write(&file, "garbage\n").unwrap();
     let (ok, out, _) = d.cli(&["replay", "bad", "w"]);
@@ -352,7 +370,7 @@ fn a_corrupt_recording_fails_its_replay_clearly_and_metadata_survives_restart() 
         .iter()
         .filter_map(|r| r["id"].as_str())
         .collect();
-    assert_eq!(ids, ["bad", "good"]);
+    assert_eq!(ids, ["bad", "forged", "good"]);
     let replay = d.json(&["replay", "good", "w"]);
     assert_eq!(replay["status"], "finished", "{replay}");
 }
@@ -375,13 +393,14 @@ fn a_recording_interrupted_by_kill_9_keeps_what_it_had() {
     // The writer flushes every 100 ms; its progress is saved every second.
     let file = dir.path().join("data/recordings/cut.rec");
     eventually("the points reach the file", || {
-        std::fs::read_to_string(&file).is_ok_and(|t| t.lines().count() >= 151)
+        std::fs::read(&file).is_ok_and(|b| read_stream(&b).is_ok_and(|(p, _)| p.len() == 150))
     });
     d.kill_9();
-    // A write cut short leaves half a line.
-    let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str("cpu,host=a val");
-    std::fs::write(&file, text).unwrap();
+    // A write cut short leaves part of a frame: its length, its checksum
+    // and a few bytes of the 200 it announced.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 0, 1]);
+    std::fs::write(&file, bytes).unwrap();
     let d = Daemon::start_in(dir.path());
     let (_, rec) = d.get("/kapacitor/v1/recordings/cut");
     assert_eq!(rec["status"], "finished", "{rec}");

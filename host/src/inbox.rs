@@ -19,6 +19,39 @@ pub enum Input {
     /// Moves a task on the data's clock to this time (ns): what its timers
     /// would have done by then, they do. Ignored on the wall clock.
     AdvanceTo(i64),
+    /// Points made by the worker that runs the task, when it gets to them.
+    Deferred(Deferred),
+}
+
+/// Points made where the task runs: a replay hands over its recording's
+/// encoded frames and the task's worker decodes them, so each point is
+/// allocated, shared and freed on one thread instead of its reference
+/// counts and memory going back and forth between two.
+pub struct Deferred {
+    points: usize,
+    make: Box<dyn FnOnce() -> PointBatch + Send>,
+}
+
+impl Deferred {
+    /// `make` gives about `points` points (what the inbox counts).
+    pub fn new(points: usize, make: impl FnOnce() -> PointBatch + Send + 'static) -> Self {
+        Deferred {
+            points,
+            make: Box::new(make),
+        }
+    }
+
+    pub fn make(self) -> PointBatch {
+        (self.make)()
+    }
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred")
+            .field("points", &self.points)
+            .finish()
+    }
 }
 
 impl Input {
@@ -29,6 +62,7 @@ impl Input {
             Input::Points(b) => b.points.len().max(1),
             Input::Batch { batch, .. } => batch.points.len().max(1),
             Input::AdvanceTo(_) => 1,
+            Input::Deferred(d) => d.points.max(1),
         }
     }
 }
@@ -236,6 +270,7 @@ fn points_of(input: &Input) -> usize {
         Input::Points(b) => b.points.len(),
         Input::Batch { batch, .. } => batch.points.len(),
         Input::AdvanceTo(_) => 0,
+        Input::Deferred(d) => d.points,
     }
 }
 

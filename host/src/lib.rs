@@ -19,7 +19,7 @@ mod inbox;
 mod pool;
 mod runner;
 
-pub use inbox::{Inbox, InboxCounts, Input};
+pub use inbox::{Deferred, Inbox, InboxCounts, Input};
 pub use pool::{Failure, Pool, TaskHandle, Unit, blocking};
 pub use runner::{ClockMode, Runner, TaskKind};
 

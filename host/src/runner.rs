@@ -154,6 +154,7 @@ impl Unit for Runner {
     fn input(&mut self, input: Input) {
         match input {
             Input::Points(batch) => self.push_points(batch),
+            Input::Deferred(make) => self.push_points(make.make()),
             Input::Batch { node, batch } => {
                 self.task.dag_mut().push_to(node, 0, Message::Batch(batch));
             }

@@ -34,4 +34,6 @@ pub use batch::{Batch, BatchPoint, Message};
 pub use group::{Dimensions, GroupKey, GroupMap};
 pub use node::{Node, NodeError, Prefetch};
 pub use point::{DbRp, FieldValue, Fields, Name, Point, PointBatch, Series, SeriesError, Tags};
+pub use prefetch::prefetch;
 pub use router::{Held, PointFilter, PointSink, Route, Router, TaskInbox};
+pub use table::{Table, TableKey};

@@ -379,16 +379,20 @@ impl Router {
     /// Splits a write by the tasks that take it; `None` when none does.
     fn plan(&self, batch: PointBatch) -> Option<Planned> {
         let table = self.current();
-        let PointBatch { dbrp, mut points } = batch;
+        let PointBatch { dbrp, points } = batch;
         if table.routes.is_empty() {
             self.counters
                 .unrouted
                 .fetch_add(points.len() as u64, Ordering::Relaxed);
             return None;
         }
-        let mut learned: Learned = HashMap::new();
         // Whether each route takes this write's database: once per write.
         let wants: Vec<bool> = table.routes.iter().map(|r| r.wants_dbrp(&dbrp)).collect();
+        let mut points = match self.plan_unseen(&table, &wants, &dbrp, points) {
+            Ok(planned) => return planned,
+            Err(points) => points,
+        };
+        let mut learned: Learned = HashMap::new();
         let mut targets: Vec<usize> = Vec::new();
         let mut per_route: Vec<Vec<Point>> = Vec::new();
         let mut whole = None;
@@ -455,6 +459,50 @@ impl Router {
             per_route,
             whole,
         })
+    }
+
+    /// Routes a write without looking at its points when every route that
+    /// takes its database takes all of them (no measurement, no `where`: a
+    /// recording of a database), or none does. `Err` gives the points back
+    /// to be routed one by one.
+    fn plan_unseen(
+        &self,
+        table: &Arc<Table>,
+        wants: &[bool],
+        dbrp: &DbRp,
+        points: Vec<Point>,
+    ) -> Result<Option<Planned>, Vec<Point>> {
+        let takes_all = |i: usize| {
+            let r = &table.routes[i];
+            r.measurement.is_none() && r.filter.is_none()
+        };
+        let takers: Vec<usize> = (0..wants.len()).filter(|&i| wants[i]).collect();
+        if !takers.iter().all(|&i| takes_all(i)) {
+            return Err(points);
+        }
+        let (whole, per_route) = match takers.as_slice() {
+            [] => {
+                self.counters
+                    .unrouted
+                    .fetch_add(points.len() as u64, Ordering::Relaxed);
+                return Ok(None);
+            }
+            &[only] => (Some((only, points)), Vec::new()),
+            &[first, ..] => {
+                let mut per_route = vec![Vec::new(); table.routes.len()];
+                for &i in &takers[1..] {
+                    per_route[i] = points.clone();
+                }
+                per_route[first] = points;
+                (None, per_route)
+            }
+        };
+        Ok(Some(Planned {
+            table: table.clone(),
+            dbrp: dbrp.clone(),
+            per_route,
+            whole,
+        }))
     }
 
     /// Hands every share to its task. `room_checked`: the shares of tasks
@@ -806,5 +854,27 @@ mod tests {
             points,
         });
         assert_eq!((router.routed_points(), router.dropped_points()), (2, 3));
+    }
+
+    #[test]
+    fn routes_that_take_a_whole_database_get_every_point_of_it() {
+        let router = Router::new();
+        let one = Arc::new(Collect::default());
+        let two = Arc::new(Collect::default());
+        let d = DbRp::new("d", "r");
+        router.upsert(route("one", None, vec![d.clone()], one.clone()));
+        router.upsert(route("two", None, vec![], two.clone()));
+        let write = |dbrp: &DbRp| PointBatch {
+            dbrp: dbrp.clone(),
+            points: vec![point("cpu", "a"), point("mem", "b")],
+        };
+        router.write(write(&d));
+        router.write(write(&DbRp::new("other", "r")));
+        assert_eq!(one.points.lock().unwrap().len(), 2);
+        assert_eq!(two.points.lock().unwrap().len(), 4);
+        router.remove("two");
+        router.write(write(&DbRp::new("other", "r")));
+        assert_eq!(router.unrouted_points(), 2);
+        assert_eq!(router.routed_points(), 6);
     }
 }

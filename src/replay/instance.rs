@@ -192,6 +192,17 @@ impl Instance {
         Ok(())
     }
 
+    /// Hands the task about `points` points that its own worker makes
+    /// (decodes) when it gets to them, after what was handed before.
+    pub fn push_deferred(
+        &mut self,
+        points: usize,
+        make: impl FnOnce() -> PointBatch + Send + 'static,
+    ) -> Result<(), String> {
+        self.flush()?;
+        self.send(host::Input::Deferred(host::Deferred::new(points, make)))
+    }
+
     /// Hands the task what [`Instance::push`] holds back.
     pub fn flush(&mut self) -> Result<(), String> {
         match self.pending.take() {

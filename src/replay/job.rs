@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use pipeline::Batch;
 
+use super::feed::Feed;
+use super::file::frames::FrameReader;
 use super::file::{BatchReader, StreamReader};
 use super::instance::{Effects, Instance, Outcome, TaskFilter};
 use super::queried::Writer;
@@ -28,7 +30,7 @@ const DELIVERY_BATCH: usize = 4096;
 /// the last point.
 const FINISH_WAIT: Duration = Duration::from_secs(60);
 const CUT_SHORT: &str =
-    "the recording's last line was cut short (a crash while recording) and was skipped";
+    "the recording's last write was cut short (a crash while recording) and was skipped";
 
 /// What a live replay queries before it replays.
 pub enum LiveSource {
@@ -160,7 +162,7 @@ impl Job {
             std::fs::read(path).map_err(|e| format!("cannot read the recording {path}: {e}"))?;
         let bad = |e: RecordingError| format!("recording {path}: {e}");
         match self.def.task_type {
-            dsl::TaskType::Stream => self.replay_stream(&bytes, &bad),
+            dsl::TaskType::Stream => self.replay_stream(path, Arc::new(bytes), &bad),
             dsl::TaskType::Batch => self.replay_batch(path, &bytes, &bad),
         }
     }
@@ -179,10 +181,11 @@ impl Job {
 
     fn replay_stream(
         &self,
-        bytes: &[u8],
+        path: &str,
+        bytes: Arc<Vec<u8>>,
         bad: &dyn Fn(RecordingError) -> String,
     ) -> Result<(Outcome, String), String> {
-        let mut reader = StreamReader::new(bytes).map_err(bad)?;
+        let mut reader = StreamReader::new(&bytes).map_err(bad)?;
         let filter = TaskFilter::new(
             &self.def.id,
             self.def.dbrps.clone(),
@@ -191,6 +194,9 @@ impl Job {
                 .where_filter(&self.def)
                 .map_err(|e| e.to_string())?,
         );
+        if let (StreamReader::Frames(frames), false) = (&mut reader, self.real) {
+            return self.replay_frames(path, frames, &bytes, filter);
+        }
         let mut chunk = Vec::new();
         let mut instance: Option<Instance> = None;
         let (mut shift, mut first, mut fed) = (0, 0, 0u64);
@@ -230,6 +236,36 @@ impl Job {
             });
         }
         self.finish(instance, reader.truncated())
+    }
+
+    /// A version 2 stream recording, as fast as the task goes: its frames
+    /// decoded by the task's worker ([`super::feed`]).
+    fn replay_frames(
+        &self,
+        path: &str,
+        frames: &mut FrameReader<'_>,
+        bytes: &Arc<Vec<u8>>,
+        filter: TaskFilter,
+    ) -> Result<(Outcome, String), String> {
+        let start = |clock: i64| self.start_instance(clock);
+        let progress = |points: u64, read: f64| {
+            self.entry.update(|i| {
+                i.points = points;
+                i.progress = read.min(0.99);
+            });
+            self.cancelled()
+        };
+        let feed = Feed {
+            zero: self.zero,
+            start: &start,
+            progress: &progress,
+            path,
+        };
+        let fed = super::feed::frames(&feed, frames, bytes, filter)?;
+        let (outcome, points) = fed.finish(|| start(self.zero.unwrap_or(0)), FINISH_WAIT)?;
+        self.entry.update(|i| i.points = points);
+        let warning = if frames.truncated() { CUT_SHORT } else { "" };
+        Ok((outcome, warning.to_string()))
     }
 
     /// Lets the task finish what it was handed (an empty recording: the

@@ -6,9 +6,11 @@
 //! clock, its effects captured. What it does not own: the task host itself
 //! (`host`) and what a task's nodes are given ([`crate::tasks`]).
 
+mod feed;
 pub mod file;
 pub mod instance;
 pub mod job;
+mod live;
 pub mod queried;
 pub mod recording;
 pub mod recordings;

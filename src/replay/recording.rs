@@ -9,12 +9,21 @@ use pipeline::time::{format_rfc3339, parse_rfc3339};
 use pipeline::{Batch, BatchPoint, DbRp, FieldValue, Fields, GroupKey, Name, Point};
 use serde::Deserialize;
 
-/// A recording that could not be read, with the line that says why.
+/// A recording that could not be read, with the line that says why (0: a
+/// binary file, whose message says where instead).
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("line {line}: {message}")]
+#[error("{}{message}", at_line(*.line))]
 pub struct RecordingError {
     pub line: usize,
     pub message: String,
+}
+
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
 }
 
 fn error(line: usize, message: impl Into<String>) -> RecordingError {

@@ -3,32 +3,26 @@
 //! store. Recordings made by querying InfluxDB are in [`super::queried`].
 //!
 //! A live recording is a route of the router like a task's (its dbrps,
-//! measurement and `where`), whose inbox hands points to a writer thread
-//! over a queue bounded in points: ingest never waits for the disk, and
-//! what the queue cannot take is dropped and counted in the recording. The
-//! writer flushes every [`FLUSH_EVERY`], so a crash loses at most that
-//! much; at start, a recording a crash left in `recording` status is
-//! marked finished with the points its file holds (its cut tail removed),
-//! or failed if the file cannot be read.
+//! measurement and `where`), see [`super::live`]. At start, a recording a
+//! crash left in `recording` status is marked finished with the points its
+//! file holds (its cut tail removed), or failed if the file cannot be read.
 
 use model::{Limit, LimitBreaches};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ingest::lp::{DecodeOptions, Decoder, Precision};
-use pipeline::{DbRp, Name, PointBatch, Route, Router};
+use pipeline::{DbRp, Name, Router};
 use storage::{RecordingRecord, Store};
 
-use super::file::{BatchWriter, Stats, StreamWriter, WriteError, scan_batches, scan_stream};
-
-/// How often a live recording's writer hands its buffer to the OS.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// How often a live recording's progress is saved to the store.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+use super::file::{
+    BatchWriter, FrameEncoder, Stats, StreamWriter, WriteError, scan_batches, scan_stream,
+};
+use super::live::Recorder;
 
 pub const STATUS_RECORDING: &str = "recording";
 pub const STATUS_FINISHED: &str = "finished";
@@ -101,27 +95,6 @@ impl std::str::FromStr for ImportFormat {
     }
 }
 
-/// A live recording's side of the router: a queue bounded in points.
-struct RecorderInbox {
-    tx: mpsc::Sender<PointBatch>,
-    queued: Arc<AtomicUsize>,
-    max_queued: usize,
-    dropped: Arc<AtomicU64>,
-}
-
-impl pipeline::TaskInbox for RecorderInbox {
-    fn offer(&self, batch: PointBatch) -> usize {
-        let n = batch.points.len();
-        let before = self.queued.fetch_add(n, Ordering::AcqRel);
-        if before + n > self.max_queued || self.tx.send(batch).is_err() {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-            return 0;
-        }
-        n
-    }
-}
-
 struct Live {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -142,11 +115,11 @@ pub struct Recordings {
 
 /// The route name of a live recording: not a valid task id, so it never
 /// meets a task's.
-fn route_name(id: &str) -> Name {
+pub(super) fn route_name(id: &str) -> Name {
     Name::from(format!("recording:{id}").as_str())
 }
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     host::wall_clock_ns()
 }
 
@@ -337,53 +310,42 @@ impl Recordings {
         }
         let id = self.claim_id(req.id.clone())?;
         let path = self.dir.join(format!("{id}.rec"));
-        let writer = StreamWriter::create(&path, self.limits.max_recording_bytes)
-            .map_err(|e| RecordError::Io(format!("cannot create {}: {e}", path.display())))?;
-        let mut rec = RecordingRecord {
+        let cannot =
+            |e: std::io::Error| RecordError::Io(format!("cannot create {}: {e}", path.display()));
+        let mut file = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(cannot)?;
+        let header = FrameEncoder::header();
+        file.write_all(header.as_bytes()).map_err(cannot)?;
+        let rec = RecordingRecord {
             id: id.clone(),
             kind: "stream".into(),
             path: path.display().to_string(),
-            size: writer.stats().bytes,
+            size: header.len() as u64,
             created: now_ns(),
             status: STATUS_RECORDING.into(),
             source: req.source.clone(),
             ..RecordingRecord::default()
         };
         self.store.put_recording(&rec)?;
-        let (tx, rx) = mpsc::channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        self.router.upsert(Route {
-            task: route_name(&id),
+        let limit = self.limits.max_recording_duration;
+        let duration = req.duration.map_or(limit, |d| d.min(limit));
+        let recorder = Recorder {
             dbrps: req.dbrps.clone(),
             measurement: req.measurement.as_deref().map(Name::from),
             filter,
-            inbox: Arc::new(RecorderInbox {
-                tx,
-                queued: queued.clone(),
-                max_queued: self.limits.queue_points,
-                dropped: dropped.clone(),
-            }),
-            // A recording never slows ingest: it drops and counts.
-            block_when_full: false,
-        });
-        let limit = self.limits.max_recording_duration;
-        let duration = req.duration.map_or(limit, |d| d.min(limit));
-        let deadline = Instant::now() + duration;
-        let writing = Writing {
-            rx,
-            queued,
-            dropped,
-            stop: stop.clone(),
-            deadline,
+            max_bytes: self.limits.max_recording_bytes,
+            queue_points: self.limits.queue_points,
+            deadline: Instant::now() + duration,
             store: self.store.clone(),
             router: self.router.clone(),
             breaches: self.breaches.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("recording-{id}"))
-            .spawn(move || writing.run(writer, &mut rec))
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = recorder
+            .start(file, rec, stop.clone())
             .map_err(|e| RecordError::Io(format!("cannot start the recording's writer: {e}")))?;
         live.insert(
             id.clone(),
@@ -577,100 +539,4 @@ pub(super) fn apply_stats(rec: &mut RecordingRecord, stats: &Stats) {
     rec.points = stats.points;
     rec.first = stats.first;
     rec.last = stats.last;
-}
-
-/// A live recording's writer thread.
-struct Writing {
-    rx: mpsc::Receiver<PointBatch>,
-    queued: Arc<AtomicUsize>,
-    dropped: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    deadline: Instant,
-    store: Arc<Store>,
-    router: Arc<Router>,
-    breaches: Arc<LimitBreaches>,
-}
-
-impl Writing {
-    fn run(self, mut writer: StreamWriter, rec: &mut RecordingRecord) {
-        let mut error = String::new();
-        let mut saved = Instant::now();
-        let write = |writer: &mut StreamWriter, batch: PointBatch, error: &mut String| {
-            self.queued.fetch_sub(batch.points.len(), Ordering::AcqRel);
-            match writer.write(&batch.dbrp, &batch.points) {
-                Ok(()) => true,
-                Err(e) => {
-                    *error = e.to_string();
-                    false
-                }
-            }
-        };
-        'run: loop {
-            if self.stop.load(Ordering::Acquire) || Instant::now() >= self.deadline {
-                break;
-            }
-            let wait = FLUSH_EVERY.min(self.deadline.saturating_duration_since(Instant::now()));
-            match self.rx.recv_timeout(wait) {
-                Ok(batch) => {
-                    if !write(&mut writer, batch, &mut error) {
-                        break 'run;
-                    }
-                    // Whatever else is waiting, before the next flush.
-                    while let Ok(batch) = self.rx.try_recv() {
-                        if !write(&mut writer, batch, &mut error) {
-                            break 'run;
-                        }
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if let Err(e) = writer.flush() {
-                error = format!("cannot write the recording: {e}");
-                break;
-            }
-            if saved.elapsed() >= PROGRESS_EVERY {
-                saved = Instant::now();
-                apply_stats(rec, &writer.stats());
-                rec.dropped = self.dropped.load(Ordering::Relaxed);
-                if let Err(e) = self.store.put_recording(rec) {
-                    tracing::warn!(recording = %rec.id, "cannot save progress: {e}");
-                }
-            }
-        }
-        // No more points: then write what was already queued.
-        self.router.remove(&route_name(&rec.id));
-        if error.is_empty() {
-            while let Ok(batch) = self.rx.try_recv() {
-                if !write(&mut writer, batch, &mut error) {
-                    break;
-                }
-            }
-        }
-        apply_stats(rec, &writer.stats());
-        match writer.finish() {
-            Ok(stats) => apply_stats(rec, &stats),
-            Err(e) if error.is_empty() => error = format!("cannot write the recording: {e}"),
-            Err(_) => {}
-        }
-        rec.dropped = self.dropped.load(Ordering::Relaxed);
-        if rec.dropped > 0 && error.is_empty() {
-            error = format!(
-                "{} points dropped: the recorder could not keep up (replay.queue_points)",
-                rec.dropped
-            );
-        }
-        self.breaches.cited_in(&error);
-        // Failed only when nothing usable was kept; a limit keeps a prefix.
-        rec.status = if error.starts_with("cannot write") {
-            STATUS_FAILED.into()
-        } else {
-            STATUS_FINISHED.into()
-        };
-        rec.error = error;
-        rec.finished = Some(now_ns());
-        if let Err(e) = self.store.put_recording(rec) {
-            tracing::error!(recording = %rec.id, "cannot save the finished recording: {e}");
-        }
-    }
 }

@@ -85,7 +85,7 @@ pub struct ReplayInfo {
     pub kind: &'static str,
     /// Points (or, for a batch task, batches) handed to the task.
     pub points: u64,
-    /// Set when the recording's last line was cut short (a crash while
+    /// Set when the recording's last write was cut short (a crash while
     /// recording) and skipped.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub warning: String,
