@@ -169,6 +169,7 @@ pub(super) fn call(
             }
             if *c { a.clone() } else { b.clone() }
         }
+        (_, []) if let Some(v) = ctx.scope.function(f) => V::from_eval(v),
         _ => return Err(EvalError::UnknownFunction(f.to_owned())),
     })
 }
