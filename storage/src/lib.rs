@@ -1,6 +1,7 @@
 //! The redb store of kapacitord: versioned tables with a `meta` table holding
-//! the schema version, task definitions, alert state per alert id, and the
-//! index of recordings (whose payloads live as files under the data dir).
+//! the schema version, task definitions, alert state per alert id, the
+//! index of recordings (whose payloads live as files under the data dir),
+//! and alert topics: their events and their handlers ([`topics`]).
 //!
 //! The API is synchronous: async callers wrap each call in
 //! `tokio::task::spawn_blocking`. Every write is its own transaction committed
@@ -29,6 +30,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod topics;
+
+pub use topics::{
+    TOPIC_EVENTS, TOPIC_HANDLERS, TopicEventRecord, TopicHandlerRecord, TopicHistoryRecord, TopicOp,
+};
+
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
     TableError, WriteTransaction,
@@ -40,7 +47,7 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "kapacitor.redb";
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `meta`: `&str` key → `u64`. Holds [`SCHEMA_VERSION_KEY`]. Unversioned on
 /// purpose, and its types never change: every build must be able to read the
@@ -259,7 +266,7 @@ pub enum StoreError {
 type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
 
 /// The migrations, in order: `MIGRATIONS[0]` takes a file from version 0 to 1.
-const MIGRATIONS: &[Migration] = &[migrate_v0_to_v1];
+const MIGRATIONS: &[Migration] = &[migrate_v0_to_v1, topics::migrate_v1_to_v2];
 
 /// v0 → v1: creates the tables (opening a table in a write transaction creates
 /// it, and is a no-op when it exists).
