@@ -45,6 +45,7 @@ pub struct DaemonConfig {
     pub deadman: DeadmanConfig,
     pub limits: LimitsConfig,
     pub replay: ReplayConfig,
+    pub topics: TopicsConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -326,6 +327,35 @@ impl Default for ReplayConfig {
     }
 }
 
+/// Alert topics (`.topic(NAME)` and topic handlers): Kapacitor's
+/// `[alert]` `persist-topics` and `topic-buffer-length`, and bounds of
+/// ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicsConfig {
+    /// Save topic events in the store, so they survive restarts. Default
+    /// true.
+    pub persist: bool,
+    /// Event ids a topic keeps; past that the oldest OK ones (else the
+    /// oldest) are forgotten. Default 10,000.
+    pub max_events: usize,
+    /// Earlier events kept with each event id. Default 10.
+    pub history: usize,
+    /// Events a topic handler may have waiting before new ones are dropped
+    /// (counted). Default 5,000.
+    pub handler_queue: usize,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            persist: true,
+            max_events: 10_000,
+            history: 10,
+            handler_queue: 5_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// A level (`info`) or directives (`info,ingest=debug`); see [`crate::LOG_LEVELS`].
@@ -353,6 +383,7 @@ impl Default for DaemonConfig {
             deadman: DeadmanConfig::default(),
             limits: LimitsConfig::default(),
             replay: ReplayConfig::default(),
+            topics: TopicsConfig::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
     IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig,
-    UdpConfig, UserConfig,
+    TopicsConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "deadman",
     "limits",
     "replay",
+    "topics",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_script_size",
@@ -50,6 +51,7 @@ const REPLAY_KEYS: &[&str] = &[
     "queue_points",
     "keep_replays",
 ];
+const TOPICS_KEYS: &[&str] = &["persist", "max_events", "history", "handler_queue"];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &[
     "name",
@@ -166,6 +168,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "deadman" => w.deadman(value, &mut config.deadman),
             "limits" => w.limits(value, &mut config.limits),
             "replay" => w.replay(value, &mut config.replay),
+            "topics" => w.topics(value, &mut config.topics),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -841,6 +844,28 @@ impl<'f> Walker<'f> {
                         "max_running" => set(&mut c.max_running, n),
                         "queue_points" => set(&mut c.queue_points, n),
                         _ => set(&mut c.keep_replays, n),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn topics(&mut self, node: &Node, c: &mut TopicsConfig) {
+        for (key, value) in self.mapping("topics", node, TOPICS_KEYS) {
+            let full = dotted("topics", key);
+            match key {
+                "persist" => set(&mut c.persist, self.bool(&full, value)),
+                "history" => set(&mut c.history, self.count(&full, value)),
+                "max_events" | "handler_queue" => {
+                    let n = self.count(&full, value);
+                    if n == Some(0) {
+                        self.error(&full, value, "must be at least 1");
+                    }
+                    let n = n.filter(|&n| n > 0);
+                    match key {
+                        "max_events" => set(&mut c.max_events, n),
+                        _ => set(&mut c.handler_queue, n),
                     }
                 }
                 _ => {}
