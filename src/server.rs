@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::effects::endpoints::HttpEndpoints;
+use crate::effects::topics::{TopicSettings, Topics};
 use crate::replay::recordings::Recordings;
 use crate::replay::replays::Replays;
 use crate::tasks::TaskManager;
@@ -50,6 +52,8 @@ pub struct ServerState {
     pub stats: Arc<IngestStats>,
     pub router: Arc<Router>,
     pub tasks: Arc<TaskManager>,
+    /// Alert topics and their handlers.
+    pub topics: Arc<Topics>,
     pub recordings: Arc<Recordings>,
     pub replays: Arc<Replays>,
     pub started: SystemTime,
@@ -95,8 +99,27 @@ impl Server {
                 })
             })??;
         let store = Arc::new(store);
+        let topics = Topics::with_store(
+            TopicSettings {
+                max_events: config.topics.max_events,
+                history: config.topics.history,
+                handler_queue: config.topics.handler_queue,
+                persist: config.topics.persist,
+                limits: config.limits,
+                endpoints: HttpEndpoints::from_config(&config.httppost),
+            },
+            store.clone(),
+        );
+        let restoring = topics.clone();
+        let (events, handlers) = tokio::task::spawn_blocking(move || restoring.restore())
+            .await
+            .unwrap_or(Ok((0, 0)))?;
+        if events + handlers > 0 {
+            tracing::info!(events, handlers, "restored alert topics");
+        }
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
+                .with_topics(topics.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
                 .with_alert_state_idle_timeout(config.pipeline.alert_state_idle_timeout)
@@ -228,6 +251,7 @@ impl Server {
             stats,
             router,
             tasks,
+            topics,
             recordings,
             replays,
             started: SystemTime::now(),
@@ -320,6 +344,13 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || recordings.stop_all()).await;
         let tasks = self.state.tasks.clone();
         let _ = tokio::task::spawn_blocking(move || tasks.stop_all()).await;
+        // No task publishes any more: let topic handlers finish, and save
+        // the topics' last events.
+        let topics = self.state.topics.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            topics.close(Instant::now() + TOPICS_STOP_WAIT);
+        })
+        .await;
     }
 
     /// The task manager, to define and enable tasks.
@@ -327,6 +358,10 @@ impl Server {
         &self.state.tasks
     }
 }
+
+/// How long topic handlers may go on delivering at a shutdown before what
+/// they hold is abandoned (counted as dropped).
+const TOPICS_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Pending connections a listener queues before the kernel drops new SYNs
 /// (capped by `net.core.somaxconn`). tokio's `bind` asks for 128, which a

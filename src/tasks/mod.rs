@@ -38,6 +38,8 @@ use crate::tasks::sideload::Sideloads;
 use pipeline::build::{build_dag, build_stream_task};
 
 use crate::effects::handlers::{AlertHistory, HandlerRegistry};
+use crate::effects::topics::Topics;
+use pipeline::nodes::alert::Inhibitions;
 use pipeline::runtime::NodeStats;
 use pipeline::{DbRp, Name, Route, Router};
 
@@ -155,6 +157,10 @@ pub struct TaskManager {
     /// While many tasks are loaded at once: the routes of the tasks
     /// enabled meanwhile, installed together at the end.
     deferred_routes: Mutex<Option<HashMap<String, Route>>>,
+    /// Where `.topic()` publishes; `None`: nowhere.
+    topics: Option<Arc<Topics>>,
+    /// Every task's `.inhibit()`s, for every task's `.category()`.
+    inhibitions: Arc<Inhibitions>,
 }
 
 impl TaskManager {
@@ -178,7 +184,26 @@ impl TaskManager {
             pool: start_pool(0),
             inbox_points: config::PipelineConfig::default().inbox_points,
             deferred_routes: Mutex::default(),
+            topics: None,
+            inhibitions: Inhibitions::new(),
         }
+    }
+
+    /// Tasks started from now on publish their alerts' `.topic()`s to
+    /// `topics`.
+    pub fn with_topics(mut self, topics: Arc<Topics>) -> Self {
+        self.topics = Some(topics);
+        self
+    }
+
+    /// The topics tasks publish to, if any.
+    pub fn topics(&self) -> Option<&Arc<Topics>> {
+        self.topics.as_ref()
+    }
+
+    /// The inhibitors of every task.
+    pub fn inhibitions(&self) -> &Arc<Inhibitions> {
+        &self.inhibitions
     }
 
     /// Runs `load` (which defines and enables many tasks) with the router
@@ -496,9 +521,12 @@ impl TaskManager {
             return Ok(());
         }
         self.http_out.forget_replay(id);
-        let handlers = Arc::new(
-            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone()),
-        );
+        let mut handlers =
+            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone());
+        if let Some(topics) = &self.topics {
+            handlers = handlers.with_topics(topics.clone());
+        }
+        let handlers = Arc::new(handlers);
         let outputs = Arc::new(OutputRegistry::new(self.influxdb.clone()));
         let env = Env {
             task: id,
@@ -512,6 +540,7 @@ impl TaskManager {
             deadman: Some(&self.deadman),
             endpoints: &self.endpoints,
             sideloads: &self.sideloads,
+            inhibitions: Some(self.inhibitions.clone()),
         };
         let built = match entry.def.task_type {
             dsl::TaskType::Stream => {
