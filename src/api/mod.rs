@@ -15,9 +15,11 @@ use crate::server::ServerState;
 mod auth;
 mod host_check;
 mod metrics;
+mod patch;
 mod recordings;
 mod replays;
 mod tasks;
+mod topics;
 
 pub use auth::Auth;
 pub use host_check::HostCheck;
@@ -64,6 +66,30 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             get(replays::get).delete(replays::delete),
         )
         .route("/kapacitor/v1/alerts", get(alerts))
+        .route("/kapacitor/v1/alerts/topics", get(topics::list))
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}",
+            get(topics::get).delete(topics::delete),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/events",
+            get(topics::events),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/events/{*event}",
+            get(topics::event),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/handlers",
+            get(topics::handlers).post(topics::create_handler),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/handlers/{handler}",
+            get(topics::get_handler)
+                .put(topics::put_handler)
+                .patch(topics::patch_handler)
+                .delete(topics::delete_handler),
+        )
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
         .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
@@ -192,6 +218,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
         "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),
         "alert_states": state.tasks.alert_state_counts(),
+        "topics": topics::status(&state),
         "task_dir": {
             "path": state.config.tasks_dir.display().to_string(),
             "errors": state.tasks.file_errors(),
