@@ -1,4 +1,5 @@
-//! `kapacitor list tasks|recordings|replays`: one line each.
+//! `kapacitor list tasks|recordings|replays|topics|topic-handlers`: one
+//! line each (topics in [`super::list_topics`]).
 
 use std::process::ExitCode;
 
@@ -9,8 +10,11 @@ use super::http::send;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to list: tasks, recordings or replays.
+    /// What to list: tasks, recordings, replays, topics or topic-handlers.
     what: What,
+    /// topics: patterns of topic ids; topic-handlers: a topic pattern,
+    /// then patterns of handler ids.
+    patterns: Vec<String>,
     /// Set by the global `--json`.
     #[arg(skip)]
     pub json: bool,
@@ -21,6 +25,8 @@ enum What {
     Tasks,
     Recordings,
     Replays,
+    Topics,
+    TopicHandlers,
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
@@ -28,6 +34,10 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
         What::Tasks => "/kapacitor/v1/tasks",
         What::Recordings => "/kapacitor/v1/recordings",
         What::Replays => "/kapacitor/v1/replays",
+        What::Topics => return super::list_topics::run_topics(url, &args.patterns, args.json),
+        What::TopicHandlers => {
+            return super::list_topics::run_handlers(url, &args.patterns, args.json);
+        }
     };
     let reply = send(Method::GET, url, path, Vec::new())?.ok()?;
     let body: Value = serde_json::from_slice(&reply.body)?;
@@ -39,6 +49,7 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
         What::Tasks => print!("{}", render(&body)),
         What::Recordings => print!("{}", render_recordings(&body)),
         What::Replays => print!("{}", render_replays(&body)),
+        What::Topics | What::TopicHandlers => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,12 +10,17 @@ mod alerts;
 mod bench;
 mod check;
 mod define;
+mod define_topic_handler;
+mod delete_topics;
 mod http;
 mod list;
+mod list_topics;
 mod push;
 mod record;
 mod replay;
 mod show;
+mod show_topic;
+mod show_topic_handler;
 mod status;
 mod task;
 mod test;
@@ -65,9 +70,10 @@ enum Command {
     /// Stop tasks, keeping their definitions.
     Disable(task::Args),
     /// Stop and forget tasks; `delete recordings|replays ID...` forgets
-    /// those.
+    /// those, `delete topics PATTERN...` topics' events and `delete
+    /// topic-handlers TOPIC PATTERN...` topic handlers.
     Delete(task::Args),
-    /// List tasks, recordings or replays.
+    /// List tasks, recordings, replays, topics or topic handlers.
     List(list::Args),
     /// Show a task: metadata, script, and its DAG with counters.
     Show(show::Args),
@@ -83,6 +89,12 @@ enum Command {
     StopRecording(record::StopArgs),
     /// Replay a recording into a task and show what it produced.
     Replay(replay::Args),
+    /// Create or replace a topic handler from a Kapacitor handler file.
+    DefineTopicHandler(define_topic_handler::Args),
+    /// Show a topic: its level, handlers and events.
+    ShowTopic(show_topic::Args),
+    /// Show a topic handler.
+    ShowTopicHandler(show_topic_handler::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -160,6 +172,18 @@ pub fn main() -> ExitCode {
         Command::Replay(mut a) => {
             a.json = json;
             replay::run(a, url)
+        }
+        Command::DefineTopicHandler(mut a) => {
+            a.json = json;
+            define_topic_handler::run(a, url)
+        }
+        Command::ShowTopic(mut a) => {
+            a.json = json;
+            show_topic::run(a, url)
+        }
+        Command::ShowTopicHandler(mut a) => {
+            a.json = json;
+            show_topic_handler::run(a, url)
         }
     };
     match result {

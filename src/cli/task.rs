@@ -1,6 +1,7 @@
 //! `kapacitor enable|disable|delete NAME...`: change tasks' state. `delete`
 //! also takes Kapacitor's `delete tasks|recordings|replays ID...` (and the
-//! seed's `delete recording ID`).
+//! seed's `delete recording ID`), and `delete topics|topic-handlers ...`
+//! (in [`super::delete_topics`]).
 
 use std::process::ExitCode;
 
@@ -37,6 +38,17 @@ fn kind_of(word: &str) -> Option<(&'static str, &'static str)> {
 }
 
 pub fn run(args: Args, url: &str, action: Action) -> anyhow::Result<ExitCode> {
+    if let Action::Delete = action {
+        match args.names.split_first() {
+            Some((kind, rest)) if kind == "topics" || kind == "topic" => {
+                return super::delete_topics::run_topics(url, rest, args.json);
+            }
+            Some((kind, rest)) if kind == "topic-handlers" || kind == "topic-handler" => {
+                return super::delete_topics::run_handlers(url, rest, args.json);
+            }
+            _ => {}
+        }
+    }
     let mut failed = false;
     let mut report = Vec::new();
     let (collection, noun, names) = match (action, args.names.split_first()) {
