@@ -24,6 +24,10 @@ pub struct TopicHandlerFile {
     /// The match expression; empty: every event.
     pub match_expr: String,
     pub options: serde_json::Map<String, serde_json::Value>,
+    /// Keys a handler file does not have, ignored as Kapacitor ignores
+    /// them (its documentation has a file with `channelurl` beside
+    /// `options`): worth a warning, not a refusal.
+    pub ignored: Vec<ConfigError>,
 }
 
 /// Whether `id` may name a topic handler (`^[-._\p{L}0-9]+$`, Kapacitor's).
@@ -105,16 +109,20 @@ impl TopicHandlerFile {
             );
             return Err(ConfigErrors(errors));
         };
-        for key in map.keys() {
-            if !KEYS.contains(&key.as_str()) {
+        let ignored = map
+            .keys()
+            .filter(|key| !KEYS.contains(&key.as_str()))
+            .map(|key| {
                 let hint = did_you_mean(key, KEYS)
                     .map_or_else(String::new, |k| format!(" (did you mean `{k}`?)"));
-                error(
-                    key,
-                    format!("unknown key{hint}; a handler file has {}", KEYS.join(", ")),
+                let (line, column) = at(key);
+                let message = format!(
+                    "unknown key, ignored{hint}; a handler file has {}",
+                    KEYS.join(", ")
                 );
-            }
-        }
+                ConfigError::at(&file, line, column, key, message)
+            })
+            .collect();
         let mut text_of = |key: &str, required: bool| match map.get(key) {
             Some(serde_json::Value::String(s)) => s.clone(),
             None | Some(serde_json::Value::Null) => {
@@ -164,6 +172,7 @@ impl TopicHandlerFile {
             kind,
             match_expr,
             options,
+            ignored,
         })
     }
 }
@@ -211,14 +220,15 @@ mod tests {
         let e = read("topic: a/b\nid: x y\nknd: log\noptions: 3\n", "h.yaml").unwrap_err();
         assert!(e.contains("h.yaml:1:1: topic: \"a/b\": a topic"), "{e}");
         assert!(e.contains("h.yaml:2:1: id: \"x y\""), "{e}");
-        assert!(
-            e.contains("h.yaml:3:1: knd: unknown key (did you mean `kind`?)"),
-            "{e}"
-        );
         assert!(e.contains("h.yaml:1:1: kind: missing"), "{e}");
         assert!(e.contains("h.yaml:4:1: options: expected a mapping"), "{e}");
         let e = read("{\"id\": ", "h.json").unwrap_err();
         assert!(e.starts_with("h.json:1:"), "{e}");
         assert!(read("", "h.yaml").unwrap_err().contains("empty"));
+        let h = read("topic: a\nid: b\nkind: teams\nknd: x\n", "h.yaml").unwrap();
+        assert_eq!(
+            h.ignored[0].to_string(),
+            "h.yaml:4:1: knd: unknown key, ignored (did you mean `kind`?); a handler file has topic, id, kind, match, options"
+        );
     }
 }

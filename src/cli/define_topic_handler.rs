@@ -24,6 +24,9 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("failed to read handler file {}", args.file.display()))?;
     let h = config::TopicHandlerFile::read(&text, &args.file, None).map_err(|e| anyhow!("{e}"))?;
+    for ignored in &h.ignored {
+        eprintln!("warning: {ignored}");
+    }
     let body = serde_json::json!({
         "id": h.id,
         "kind": h.kind,
