@@ -338,7 +338,8 @@ pub struct TopicsConfig {
     /// Event ids a topic keeps; past that the oldest OK ones (else the
     /// oldest) are forgotten. Default 10,000.
     pub max_events: usize,
-    /// Earlier events kept with each event id. Default 10.
+    /// Earlier levels kept with each event id (when each began, its last
+    /// message). Default 10.
     pub history: usize,
     /// Events a topic handler may have waiting before new ones are dropped
     /// (counted). Default 5,000.

@@ -505,7 +505,7 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
     );
     out.key(
         1,
-        "Earlier events kept with each event id.",
+        "Earlier levels kept with each event id: when each began, and its last message.",
         "history",
         c.topics.history,
     );

@@ -418,5 +418,6 @@ pub fn status(state: &ServerState) -> Value {
         "topics": topics,
         "store": state.topics.store_counts(),
         "inhibitors_on": state.tasks.inhibitions().active(),
+        "file_errors": state.topics.file_errors(),
     })
 }

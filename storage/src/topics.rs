@@ -44,12 +44,16 @@ pub struct TopicEventRecord {
     /// It was inhibited (recorded, not handled).
     #[serde(default)]
     pub inhibited: bool,
-    /// The events before it, oldest first.
+    /// When its level began, ns since the Unix epoch.
+    #[serde(default)]
+    pub since: i64,
+    /// The earlier runs of a level, oldest first.
     #[serde(default)]
     pub history: Vec<TopicHistoryRecord>,
 }
 
-/// One earlier event of an event id.
+/// An earlier run of one level of an event id: when it began and its last
+/// message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicHistoryRecord {
     pub time: i64,

@@ -8,8 +8,10 @@
 //! bound.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use pipeline::nodes::alert::{
     AlertEvent, EventData, Level, Template, TemplateData, TemplateKind, go_duration,
@@ -18,13 +20,14 @@ use pipeline::{Fields, Name, Tags};
 
 use super::Topics;
 use super::handler::{Delivered, TopicHandlerCounters, TopicHandlerSpec};
-use crate::effects::Inbox;
 use crate::effects::action::duration_option;
 
 /// Kapacitor's default message.
 const DEFAULT_MESSAGE: &str = "Received {{ .Count }} events in the last {{.Interval}}.";
-/// Events of one interval whose message and data a summary keeps.
-const KEEP: usize = 1000;
+/// Events of one interval whose message and data a summary keeps (the
+/// rest are counted): Kapacitor keeps them all, which a flood turns into
+/// unbounded memory and a summary too large to post.
+const KEEP: usize = 100;
 const KEYS: &[&str] = &["id", "interval", "topic", "message"];
 
 /// An aggregate handler's options.
@@ -84,45 +87,39 @@ impl Aggregate {
         })
     }
 
-    /// Gathers what `inbox` brings and publishes a summary every interval.
-    pub async fn run(
-        self,
-        mut inbox: Inbox<Arc<Delivered>>,
-        topics: Weak<Topics>,
-        counters: Arc<TopicHandlerCounters>,
-    ) {
-        let start = tokio::time::Instant::now() + self.interval;
-        let mut ticks = tokio::time::interval_at(start, self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut gathered = Gathered::default();
-        loop {
-            tokio::select! {
-                item = inbox.recv() => {
-                    let Some(d) = item else {
-                        return;
-                    };
-                    counters.delay.record(d.at.elapsed());
-                    gathered.add(&d);
-                    counters.sent.fetch_add(1, Ordering::Relaxed);
-                    inbox.settled(1);
+    /// Starts publishing a summary of what [`Gathering::add`] is given,
+    /// every interval that had any, until [`Gathering::stop`].
+    pub fn start(self, topics: Weak<Topics>, counters: Arc<TopicHandlerCounters>) -> Gathering {
+        let gathering = Gathering {
+            gathered: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        let (gathered, stop) = (gathering.gathered.clone(), gathering.stop.clone());
+        crate::effects::runtime().spawn(async move {
+            let start = tokio::time::Instant::now() + self.interval;
+            let mut ticks = tokio::time::interval_at(start, self.interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticks.tick() => {}
                 }
-                _ = ticks.tick() => {
-                    if gathered.count == 0 {
-                        continue;
-                    }
-                    let g = std::mem::take(&mut gathered);
-                    let hops = g.hops;
-                    let summary = self.summary(g);
-                    if let Some(topics) = topics.upgrade() {
-                        if hops >= super::publish::MAX_HOPS {
-                            counters.failed.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            topics.collect_hop(&self.topic, &summary, hops + 1);
-                        }
-                    }
+                let g = std::mem::take(&mut *gathered.lock().unwrap_or_else(|e| e.into_inner()));
+                if g.count == 0 {
+                    continue;
                 }
+                let Some(topics) = topics.upgrade() else {
+                    return;
+                };
+                let hops = g.hops;
+                if hops >= super::publish::MAX_HOPS {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                topics.collect_hop(&self.topic, &self.summary(g), hops + 1);
             }
-        }
+        });
+        gathering
     }
 
     fn summary(&self, g: Gathered) -> AlertEvent {
@@ -160,6 +157,28 @@ impl Aggregate {
             fields: Fields::from_pairs([]),
             inhibited: false,
         }
+    }
+}
+
+/// A running aggregate: what its current interval gathered so far.
+pub(crate) struct Gathering {
+    gathered: Arc<Mutex<Gathered>>,
+    stop: CancellationToken,
+}
+
+impl Gathering {
+    /// Counts `d` in the current interval.
+    pub fn add(&self, d: &Delivered) {
+        self.gathered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(d);
+    }
+
+    /// Stops publishing summaries (what is gathered is dropped, as
+    /// Kapacitor does).
+    pub fn stop(&self) {
+        self.stop.cancel();
     }
 }
 

@@ -5,8 +5,10 @@
 //! holds up the topic or the other handlers.
 //!
 //! Kinds: `post`, `tcp`, `log` and `exec` run the same [`Action`] as a
-//! script's handlers; `aggregate` and `publish` are Kapacitor's topic-only
-//! kinds ([`super::aggregate`], [`super::publish`]). The kinds of
+//! script's handlers, each on a queue of its own; `aggregate` and `publish`
+//! are Kapacitor's topic-only kinds ([`super::aggregate`],
+//! [`super::publish`]), which only compute, so they run on their topic's
+//! lane ([`super::lane`]) without a task (and a wake-up per event) each. The kinds of
 //! Kapacitor's handler catalogue that this build lacks are accepted, as
 //! Kapacitor accepts a handler whose service is disabled, and every event
 //! they are given counts as failed with the reason logged.
@@ -202,14 +204,27 @@ impl Delivered {
     }
 }
 
+/// How a handler runs.
+enum Runner {
+    /// Its own bounded queue and loop: kinds that wait on I/O.
+    Queued(EffectWorker<Arc<Delivered>>),
+    /// On its topic's lane ([`super::lane`]): kinds that only compute.
+    Inline(Inline),
+    /// A kind this build lacks; why its events fail.
+    Unavailable(String),
+}
+
+/// What an inline kind does.
+pub(crate) enum Inline {
+    Publish(Vec<String>),
+    Aggregate(super::aggregate::Gathering),
+}
+
 /// A handler running on the effects runtime.
 pub(crate) struct RunningHandler {
     pub spec: TopicHandlerSpec,
     pub counters: Arc<TopicHandlerCounters>,
-    /// `None` for a kind this build lacks.
-    worker: Option<EffectWorker<Arc<Delivered>>>,
-    /// Why its events fail, when its kind is missing.
-    pub unavailable: Option<String>,
+    runner: Runner,
     /// The first failure is logged as a warning, the rest at debug level.
     warned: Arc<AtomicBool>,
     /// Defined by a file of the tasks directory.
@@ -228,12 +243,12 @@ impl RunningHandler {
         let counters = Arc::new(TopicHandlerCounters::default());
         let warned = Arc::new(AtomicBool::new(false));
         let who = Arc::<str>::from(format!("{}/{}", spec.topic, spec.id));
-        let (worker, unavailable) = match work {
-            Work::Unavailable(why) => (None, Some(why)),
+        let runner = match work {
+            Work::Unavailable(why) => Runner::Unavailable(why),
             Work::Action(action) => {
                 let (action, counters, warned) =
                     (Arc::new(action), counters.clone(), warned.clone());
-                let worker = EffectWorker::each(
+                Runner::Queued(EffectWorker::each(
                     queue,
                     |_| 1,
                     move |d: Arc<Delivered>| {
@@ -256,65 +271,76 @@ impl RunningHandler {
                             }
                         }
                     },
-                );
-                (Some(worker), None)
+                ))
             }
-            Work::Publish(targets) => {
-                let counters = counters.clone();
-                let worker = EffectWorker::each(
-                    queue,
-                    |_| 1,
-                    move |d: Arc<Delivered>| {
-                        counters.delay.record(d.at.elapsed());
-                        super::publish::publish(&topics, &targets, &d, &counters);
-                        std::future::ready(())
-                    },
-                );
-                (Some(worker), None)
-            }
+            Work::Publish(targets) => Runner::Inline(Inline::Publish(targets)),
             Work::Aggregate(aggregate) => {
-                let counters = counters.clone();
-                let worker =
-                    EffectWorker::start(queue, move |inbox| aggregate.run(inbox, topics, counters));
-                (Some(worker), None)
+                Runner::Inline(Inline::Aggregate(aggregate.start(topics, counters.clone())))
             }
         };
         RunningHandler {
             spec,
             counters,
-            worker,
-            unavailable,
+            runner,
             warned,
             from_file,
         }
     }
 
+    /// Whether it runs on its topic's lane rather than a queue of its own.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.runner, Runner::Inline(_))
+    }
+
+    /// Why its events fail, when its kind is missing.
+    pub fn unavailable(&self) -> Option<&str> {
+        match &self.runner {
+            Runner::Unavailable(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// Queues `event` without waiting; a full queue drops it (counted).
+    /// Inline kinds get their events from the lane instead.
     pub fn offer(&self, event: &Arc<Delivered>) {
         self.counters.matched.fetch_add(1, Ordering::Relaxed);
-        match &self.worker {
-            Some(worker) => {
+        match &self.runner {
+            Runner::Queued(worker) => {
                 if worker.offer(event.clone(), 1).is_err() {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            None => {
+            Runner::Unavailable(why) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let who = format!("{}/{}", self.spec.topic, self.spec.id);
-                warn_once(
-                    &self.warned,
-                    &who,
-                    self.unavailable.as_deref().unwrap_or(""),
-                );
+                warn_once(&self.warned, &who, why);
             }
+            Runner::Inline(_) => {}
+        }
+    }
+
+    /// Handles `event` now, on the lane: an inline kind's work.
+    pub fn run_inline(&self, event: &Delivered, topics: &Topics) {
+        self.counters.delay.record(event.at.elapsed());
+        match &self.runner {
+            Runner::Inline(Inline::Publish(targets)) => {
+                super::publish::publish(topics, targets, event, &self.counters);
+            }
+            Runner::Inline(Inline::Aggregate(gathering)) => {
+                gathering.add(event);
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Runner::Queued(_) | Runner::Unavailable(_) => {}
         }
     }
 
     /// Lets the handler finish what is queued until `deadline`, then
     /// abandons the rest (counted as dropped).
     pub fn close(&self, deadline: Instant) {
-        let Some(worker) = &self.worker else {
-            return;
+        let worker = match &self.runner {
+            Runner::Queued(worker) => worker,
+            Runner::Inline(Inline::Aggregate(g)) => return g.stop(),
+            _ => return,
         };
         let abandoned = worker.close(deadline);
         if abandoned > 0 {

@@ -3,8 +3,8 @@
 //! through the API, `kapacitor define-topic-handler` or files in the tasks
 //! directory, subscribe to a topic with an optional `match` expression.
 //!
-//! A topic keeps, per event id, the latest event and its recent history,
-//! and knows its highest level ([`topic`]); it is saved to the store off
+//! A topic keeps, per event id, the latest event and the earlier levels it
+//! went through, and knows its highest level ([`topic`]); it is saved to the store off
 //! the data path ([`persist`]). Publishing an event records it and offers
 //! it to each handler whose match expression it passes, all under the
 //! topic's lock, so every handler sees a topic's events in the order they
@@ -19,12 +19,13 @@
 
 mod aggregate;
 pub mod handler;
+mod lane;
 mod matcher;
 mod persist;
 mod publish;
 pub mod topic;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
@@ -37,6 +38,7 @@ pub use persist::TopicStoreCounts;
 pub use topic::{EventState, PastEvent};
 
 use handler::{Delivered, RunningHandler, Slot, Work};
+use lane::{Lane, LaneItem};
 use matcher::Matcher;
 use persist::TopicWriter;
 use topic::{EventEntry, TopicState};
@@ -49,7 +51,7 @@ use crate::effects::endpoints::HttpEndpoints;
 pub struct TopicSettings {
     /// Event ids a topic keeps at most.
     pub max_events: usize,
-    /// Earlier events kept per event id.
+    /// Earlier levels kept per event id.
     pub history: usize,
     /// Events a handler may have waiting before new ones are dropped.
     pub handler_queue: usize,
@@ -88,17 +90,24 @@ pub enum TopicError {
     Store(#[from] storage::StoreError),
 }
 
-/// One topic: its name and its state.
+/// Lanes for the inline handler kinds: one per effects thread.
+const LANES: usize = 2;
+
+/// One topic: its name, its state, and the lane its inline handlers run on.
 pub(crate) struct Topic {
     id: Arc<str>,
     state: Mutex<TopicState>,
+    lane: usize,
 }
 
 impl Topic {
     fn new(id: &str) -> Arc<Topic> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(id);
         Arc::new(Topic {
             id: Arc::from(id),
             state: Mutex::default(),
+            lane: (hash % LANES as u64) as usize,
         })
     }
 
@@ -138,8 +147,11 @@ pub struct HandlerInfo {
 }
 
 /// Every topic of a server.
+/// Topics by name (foldhash: looked up on every event).
+type TopicMap = HashMap<Arc<str>, Arc<Topic>, foldhash::fast::RandomState>;
+
 pub struct Topics {
-    topics: RwLock<BTreeMap<Arc<str>, Arc<Topic>>>,
+    topics: RwLock<TopicMap>,
     settings: TopicSettings,
     store: Option<Arc<Store>>,
     writer: Option<TopicWriter>,
@@ -147,10 +159,13 @@ pub struct Topics {
     dirty: Mutex<HashSet<Arc<str>>>,
     /// Removals to commit before the dirty events.
     removals: Mutex<Vec<TopicOp>>,
+    lanes: Vec<Lane>,
     me: Weak<Topics>,
     /// Events published while the topics were closing.
     late: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
+    /// Handler files of the tasks directory that do not read, by path.
+    file_errors: Mutex<BTreeMap<String, String>>,
 }
 
 impl Topics {
@@ -176,9 +191,11 @@ impl Topics {
             store,
             dirty: Mutex::default(),
             removals: Mutex::default(),
+            lanes: (0..LANES).map(|_| Lane::start(me.clone())).collect(),
             me: me.clone(),
             late: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
+            file_errors: Mutex::default(),
         })
     }
 
@@ -278,6 +295,7 @@ impl Topics {
         let previous = previous.unwrap_or_default();
         let changed = previous != event.level;
         let mut delivered: Option<Arc<Delivered>> = None;
+        let mut inline = Vec::new();
         for slot in st.handlers.iter_mut() {
             if !slot.wants(event, changed) {
                 continue;
@@ -287,7 +305,18 @@ impl Topics {
                 e.previous_level = previous;
                 Arc::new(Delivered::new(topic.id.clone(), e, Instant::now(), hops))
             });
-            slot.handler.offer(d);
+            if slot.handler.is_inline() {
+                inline.push(slot.handler.clone());
+            } else {
+                slot.handler.offer(d);
+            }
+        }
+        // Still under the topic's lock: the lane gets its events in order.
+        if let (Some(delivered), false) = (delivered, inline.is_empty()) {
+            self.lanes[topic.lane].offer(LaneItem {
+                delivered,
+                handlers: inline,
+            });
         }
     }
 
@@ -544,7 +573,7 @@ impl Topics {
     /// The topics whose ids match `pattern` (a glob; empty: all) and whose
     /// level is at least `min_level`, by id.
     pub fn list(&self, pattern: &str, min_level: Level) -> Vec<TopicInfo> {
-        let topics: Vec<Arc<Topic>> = self
+        let mut topics: Vec<Arc<Topic>> = self
             .topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -552,6 +581,7 @@ impl Topics {
             .filter(|(id, _)| glob_match(pattern, id))
             .map(|(_, t)| t.clone())
             .collect();
+        topics.sort_by(|a, b| a.id.cmp(&b.id));
         topics
             .iter()
             .map(|t| info(t))
@@ -616,13 +646,14 @@ impl Topics {
     /// Counters of every handler, by topic then id, with each topic's
     /// collected count: for the status and `/metrics`.
     pub fn stats(&self) -> Vec<(TopicInfo, Vec<HandlerInfo>)> {
-        let topics: Vec<Arc<Topic>> = self
+        let mut topics: Vec<Arc<Topic>> = self
             .topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .cloned()
             .collect();
+        topics.sort_by(|a, b| a.id.cmp(&b.id));
         topics
             .iter()
             .map(|t| {
@@ -637,6 +668,23 @@ impl Topics {
             .collect()
     }
 
+    /// Records (or clears) the problem with handler file `path`.
+    pub fn set_file_error(&self, path: &str, error: Option<String>) {
+        let mut errors = self.file_errors.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(e) => errors.insert(path.to_owned(), e),
+            None => errors.remove(path),
+        };
+    }
+
+    /// Handler files that do not read, by path.
+    pub fn file_errors(&self) -> BTreeMap<String, String> {
+        self.file_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// What became of topic events sent to the store; `None` without one.
     pub fn store_counts(&self) -> Option<TopicStoreCounts> {
         self.writer.as_ref().map(TopicWriter::counts)
@@ -646,7 +694,13 @@ impl Topics {
     /// commits the events the store has not seen. Events published after
     /// this are counted, not recorded.
     pub fn close(&self, deadline: Instant) {
-        // Handlers first: what they republish is still recorded.
+        // Lanes and handlers first: what they republish is still recorded.
+        for lane in &self.lanes {
+            let abandoned = lane.close(deadline);
+            if abandoned > 0 {
+                tracing::warn!("{abandoned} topic events not handled: the topics stopped");
+            }
+        }
         for h in self.all_handlers() {
             h.close(deadline);
         }
@@ -683,7 +737,7 @@ fn info_of(h: &RunningHandler) -> HandlerInfo {
     HandlerInfo {
         spec: h.spec.clone(),
         stats: h.counters.snapshot(),
-        error: h.unavailable.clone(),
+        error: h.unavailable().map(str::to_owned),
         from_file: h.from_file,
     }
 }
@@ -697,50 +751,91 @@ fn event_info(id: &str, e: &EventEntry) -> EventInfo {
 }
 
 /// Whether `name` matches the glob `pattern` as Go's `path.Match` does
-/// (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes); an empty pattern matches all.
+/// (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes; `*` and `?` never match `/`);
+/// an empty pattern matches all. Quadratic at worst, whatever the pattern.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     if pattern.is_empty() {
         return true;
     }
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    glob(&p, &n)
+    let Some(tokens) = glob_tokens(pattern) else {
+        return false;
+    };
+    let name: Vec<char> = name.chars().collect();
+    // matches[j]: tokens[i..] match name[j..], for the current i.
+    let mut matches = vec![false; name.len() + 1];
+    matches[name.len()] = true;
+    for token in tokens.iter().rev() {
+        let mut next = vec![false; name.len() + 1];
+        for j in (0..=name.len()).rev() {
+            next[j] = match token {
+                Glob::Star => matches[j] || (j < name.len() && name[j] != '/' && next[j + 1]),
+                one => j < name.len() && one.matches(name[j]) && matches[j + 1],
+            };
+        }
+        matches = next;
+    }
+    matches[0]
 }
 
-fn glob(p: &[char], n: &[char]) -> bool {
-    match p.split_first() {
-        None => n.is_empty(),
-        Some(('*', rest)) => (0..=n.len()).any(|i| !n[..i].contains(&'/') && glob(rest, &n[i..])),
-        Some(('?', rest)) => n.first().is_some_and(|c| *c != '/') && glob(rest, &n[1..]),
-        Some(('[', rest)) => {
-            let Some(close) = rest.iter().skip(1).position(|c| *c == ']').map(|i| i + 1) else {
-                return false;
-            };
-            let (class, rest) = (&rest[..close], &rest[close + 1..]);
-            let (negated, class) = match class.split_first() {
-                Some(('^', c)) => (true, c),
-                _ => (false, class),
-            };
-            let Some(c) = n.first() else {
-                return false;
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    hit |= (class[i]..=class[i + 2]).contains(c);
-                    i += 3;
-                } else {
-                    hit |= class[i] == *c;
-                    i += 1;
-                }
+/// One element of a glob.
+enum Glob {
+    Star,
+    Any,
+    Char(char),
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Glob {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Glob::Star => true,
+            Glob::Any => c != '/',
+            Glob::Char(x) => *x == c,
+            Glob::Class { negated, ranges } => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
             }
-            hit != negated && glob(rest, &n[1..])
         }
-        Some(('\\', rest)) if !rest.is_empty() => {
-            n.first() == Some(&rest[0]) && glob(&rest[1..], &n[1..])
-        }
-        Some((c, rest)) => n.first() == Some(c) && glob(rest, &n[1..]),
     }
+}
+
+/// The elements of `pattern`; `None` when it is malformed (an unclosed
+/// class), which matches nothing.
+fn glob_tokens(pattern: &str) -> Option<Vec<Glob>> {
+    let mut out = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '*' => Glob::Star,
+            '?' => Glob::Any,
+            '\\' => Glob::Char(chars.next()?),
+            '[' => {
+                let negated = chars.next_if_eq(&'^').is_some();
+                let mut ranges = Vec::new();
+                loop {
+                    let lo = match chars.next()? {
+                        ']' if !ranges.is_empty() => break,
+                        '\\' => chars.next()?,
+                        c => c,
+                    };
+                    let hi = if chars.next_if_eq(&'-').is_some() {
+                        match chars.next()? {
+                            '\\' => chars.next()?,
+                            c => c,
+                        }
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                Glob::Class { negated, ranges }
+            }
+            c => Glob::Char(c),
+        });
+    }
+    Some(out)
 }
 
 /// Where an alert node with `.topic(NAME)` publishes: the node's sink

@@ -4,7 +4,6 @@
 //! event around for ever, so an event is republished at most [`MAX_HOPS`]
 //! times; past that it is dropped and counted as failed.
 
-use std::sync::Weak;
 use std::sync::atomic::Ordering;
 
 use serde_json::Value;
@@ -41,7 +40,7 @@ pub(crate) fn topics_of(spec: &TopicHandlerSpec) -> Result<Vec<String>, String> 
 
 /// Publishes `d`'s event to each of `targets`.
 pub(crate) fn publish(
-    topics: &Weak<Topics>,
+    topics: &Topics,
     targets: &[String],
     d: &Delivered,
     counters: &TopicHandlerCounters,
@@ -55,9 +54,6 @@ pub(crate) fn publish(
         );
         return;
     }
-    let Some(topics) = topics.upgrade() else {
-        return;
-    };
     for target in targets {
         topics.collect_hop(target, &d.event, d.hops + 1);
     }

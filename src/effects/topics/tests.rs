@@ -75,8 +75,13 @@ fn a_topic_keeps_the_latest_event_per_id_its_history_and_its_level() {
     assert_eq!((t.level, t.collected, t.events), (Level::Info, 5, 2));
     let a = topics.event("cpu", "a").unwrap();
     assert_eq!(a.state.level, Level::Ok);
-    let past: Vec<i64> = a.history.iter().map(|h| h.time / 1_000_000_000).collect();
-    assert_eq!(past, [2, 3], "two kept");
+    // Runs of a level: WARNING from 1, CRITICAL from 2 (its last message).
+    let past: Vec<(i64, Level)> = a
+        .history
+        .iter()
+        .map(|h| (h.time / 1_000_000_000, h.level))
+        .collect();
+    assert_eq!(past, [(1, Level::Warning), (2, Level::Critical)]);
     let crit = topics.events("cpu", Level::Info).unwrap();
     assert_eq!(crit.len(), 1);
     assert_eq!(topics.list("c*", Level::Ok).len(), 1);
@@ -392,7 +397,13 @@ fn globs_match_as_go_path_match() {
         ("*_alert", "cpu_alert", true),
         ("a\\*", "a*", true),
         ("*", "a/b", false),
+        ("[a-c", "a", false),
+        ("[]a]", "]", true),
     ] {
         assert_eq!(glob_match(p, n), want, "{p} {n}");
     }
+    // A pattern made to backtrack is still quick.
+    let start = Instant::now();
+    assert!(!glob_match(&"*a".repeat(200), &"a".repeat(150)));
+    assert!(start.elapsed() < Duration::from_secs(1));
 }

@@ -1,16 +1,19 @@
-//! One topic's state: per event id the latest event and its recent
-//! history, how many events are at each level (so the topic knows its
+//! One topic's state: per event id the latest event and the earlier runs
+//! of a level it went through, how many events are at each level (so the topic knows its
 //! highest level without a scan), and which ids changed since the store
 //! last saw them. Bounded: past `max_events` ids the oldest OK ones (else
 //! the oldest) are forgotten.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use pipeline::nodes::alert::{AlertEvent, Level};
 use storage::{TopicEventRecord, TopicHistoryRecord};
 
 use super::handler::Slot;
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// The latest event of one id.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,7 +30,8 @@ pub struct EventState {
     pub inhibited: bool,
 }
 
-/// One earlier event of an id.
+/// An earlier run of one level of an id: when it began (`time`) and its
+/// last message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PastEvent {
     pub time: i64,
@@ -39,7 +43,10 @@ pub struct PastEvent {
 #[derive(Debug)]
 pub(crate) struct EventEntry {
     pub latest: EventState,
-    /// Oldest first.
+    /// When the latest's level (and inhibition) began, ns.
+    pub since: i64,
+    /// The earlier runs of a level, oldest first: each with when it began
+    /// and its last message.
     pub history: VecDeque<PastEvent>,
 }
 
@@ -97,18 +104,25 @@ impl TopicState {
                 let old = std::mem::replace(&mut entry.latest, latest);
                 self.at_level[level_index(old.level)] -= 1;
                 let level = old.level;
-                if history > 0 {
-                    if entry.history.len() >= history {
-                        entry.history.pop_front();
+                // A new run of a level: the one that ended goes to history.
+                if old.level != event.level || old.inhibited != event.inhibited {
+                    if history > 0 {
+                        if entry.history.len() >= history {
+                            entry.history.pop_front();
+                        }
+                        entry.history.push_back(PastEvent {
+                            time: entry.since,
+                            level: old.level,
+                            message: old.message,
+                            inhibited: old.inhibited,
+                        });
                     }
-                    entry.history.push_back(PastEvent {
-                        time: old.time,
-                        level: old.level,
-                        message: old.message,
-                        inhibited: old.inhibited,
-                    });
+                    entry.since = event.time;
                 }
-                self.dirty.insert(self.key_of(&event.id));
+                if !self.dirty.contains(event.id.as_str()) {
+                    let key = self.key_of(&event.id);
+                    self.dirty.insert(key);
+                }
                 Some(level)
             }
             None => {
@@ -117,6 +131,7 @@ impl TopicState {
                     id.clone(),
                     EventEntry {
                         latest,
+                        since: event.time,
                         history: VecDeque::new(),
                     },
                 );
@@ -187,6 +202,7 @@ impl EventEntry {
             duration: e.duration,
             task: e.task.clone(),
             inhibited: e.inhibited,
+            since: self.since,
             history: self
                 .history
                 .iter()
@@ -213,6 +229,7 @@ impl EventEntry {
                 task: r.task,
                 inhibited: r.inhibited,
             },
+            since: if r.since == 0 { r.time } else { r.since },
             history: r
                 .history
                 .into_iter()

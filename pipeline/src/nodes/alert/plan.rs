@@ -112,6 +112,7 @@ impl AlertSpec {
         alert.duration_field = spec.prop_string("durationField")?;
         alert.id_tag = spec.prop_string("idTag")?;
         alert.id_field = spec.prop_string("idField")?;
+        topic_of(spec)?;
         alert.category = spec.prop_string("category")?;
         for p in spec.properties.iter().filter(|p| p.name == "inhibit") {
             let mut names = p.args.iter().map(|v| match v {
@@ -139,5 +140,19 @@ impl AlertSpec {
 /// The topic an alert (or deadman) node `spec` publishes to: its
 /// `.topic(NAME)`, if any.
 pub fn topic_of(spec: &NodeSpec) -> Result<Option<String>, BuildError> {
-    Ok(spec.prop_string("topic")?.filter(|t| !t.is_empty()))
+    let Some(topic) = spec.prop_string("topic")?.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    // Kapacitor's topic ids, which the API's paths can name.
+    let valid = topic
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '-' | ':' | '.' | '_'));
+    if !valid {
+        return Err(BuildError::property(
+            spec,
+            "topic",
+            format!("{topic:?}: a topic has only letters, digits, '-', ':', '.' and '_'"),
+        ));
+    }
+    Ok(Some(topic))
 }
