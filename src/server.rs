@@ -24,6 +24,7 @@ use crate::replay::recordings::Recordings;
 use crate::replay::replays::Replays;
 use crate::tasks::TaskManager;
 use crate::tasks::dir::TaskDirSync;
+use crate::tasks::handlers_dir::HandlersDirSync;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +78,7 @@ pub struct BoundAddrs {
 pub struct Server {
     state: Arc<ServerState>,
     task_dir: TaskDirSync,
+    handlers_dir: HandlersDirSync,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -155,6 +157,12 @@ impl Server {
             .await
             .map_err(|e| ServerError::TaskDir(e.to_string()))?
             .map_err(ServerError::TaskDir)?;
+        let (dir, syncing) = (config.tasks_dir.clone(), topics.clone());
+        let handlers_dir =
+            tokio::task::spawn_blocking(move || HandlersDirSync::start(&dir, syncing))
+                .await
+                .map_err(|e| ServerError::TaskDir(e.to_string()))?
+                .map_err(ServerError::TaskDir)?;
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
@@ -307,6 +315,7 @@ impl Server {
         Ok(Server {
             state,
             task_dir,
+            handlers_dir,
             shutdown,
             tracker,
         })
@@ -335,6 +344,9 @@ impl Server {
     pub async fn shutdown(mut self) {
         let mut task_dir = std::mem::replace(&mut self.task_dir, TaskDirSync::stopped());
         let _ = tokio::task::spawn_blocking(move || task_dir.stop()).await;
+        let mut handlers_dir =
+            std::mem::replace(&mut self.handlers_dir, HandlersDirSync::stopped());
+        let _ = tokio::task::spawn_blocking(move || handlers_dir.stop()).await;
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;

@@ -570,3 +570,71 @@ fn define_topic_handler_accepts_kapacitors_documented_handler_files_unchanged() 
     assert!(!ok);
     assert!(err.contains("match:1:"), "{err}");
 }
+
+#[test]
+fn handler_files_in_the_tasks_directory_define_handlers_and_follow_their_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let handlers = dir.path().join("tasks/handlers");
+    std::fs::create_dir_all(&handlers).unwrap();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/topic_handlers/kapacitor");
+    std::fs::copy(
+        docs.join("examples-load-example.yaml"),
+        handlers.join("example.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        handlers.join("tolog.yaml"),
+        "topic: cpu\nkind: log\noptions:\n  path: /tmp/kapacitord-topics-test.log\n",
+    )
+    .unwrap();
+    let gone_while_down = handlers.join("gone.json");
+    std::fs::write(
+        &gone_while_down,
+        r#"{"topic": "cpu", "id": "gone", "kind": "publish", "options": {"topics": ["x"]}}"#,
+    )
+    .unwrap();
+    let path = |id: &str| format!("/kapacitor/v1/alerts/topics/cpu/handlers/{id}");
+    {
+        let d = Daemon::start_in(dir.path());
+        let example = d.get(&path("example"));
+        assert_eq!(example["match"], "changed() == TRUE");
+        assert_eq!(example["from_file"], true);
+        // The id defaults to the file's name.
+        assert_eq!(d.get(&path("tolog"))["kind"], "log");
+        assert_eq!(d.get(&path("gone"))["kind"], "publish");
+        // An edit redefines it; a broken edit keeps it and says why.
+        std::fs::write(
+            handlers.join("tolog.yaml"),
+            "topic: cpu\nkind: log\nmatch: level() == CRITICAL\noptions:\n  path: /tmp/kapacitord-topics-test.log\n",
+        )
+        .unwrap();
+        eventually("the edit", || {
+            (d.get(&path("tolog"))["match"] == "level() == CRITICAL").then_some(())
+        });
+        std::fs::write(handlers.join("broken.yaml"), "topic: cpu\nkind: [\n").unwrap();
+        let errors = eventually("the error shown", || {
+            let st = d.get("/kapacitor/v1/status");
+            let e = st["topics"]["file_errors"].clone();
+            (e.as_object().is_some_and(|m| !m.is_empty())).then_some(e)
+        });
+        assert!(errors.to_string().contains("broken.yaml"), "{errors}");
+        std::fs::remove_file(handlers.join("example.yaml")).unwrap();
+        eventually("the handler of a removed file gone", || {
+            (d.call("GET", &path("example"), "").0 == 404).then_some(())
+        });
+        // A handler defined through the API is not the directory's.
+        d.handler(
+            "cpu",
+            json!({"id": "api", "kind": "publish", "options": {"topics": ["y"]}}),
+        );
+    }
+    std::fs::remove_file(&gone_while_down).unwrap();
+    let d = Daemon::start_in(dir.path());
+    assert_eq!(
+        d.call("GET", &path("gone"), "").0,
+        404,
+        "removed while down"
+    );
+    assert_eq!(d.get(&path("api"))["kind"], "publish");
+    assert_eq!(d.get(&path("tolog"))["match"], "level() == CRITICAL");
+}

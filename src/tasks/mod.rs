@@ -12,6 +12,7 @@ pub mod check;
 pub mod dir;
 mod env;
 mod filter;
+pub mod handlers_dir;
 mod info;
 pub mod sideload;
 mod store;
