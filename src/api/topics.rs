@@ -29,21 +29,20 @@ pub struct ListQuery {
     pattern: String,
 }
 
+fn bad_request(message: String) -> Response {
+    json_error(StatusCode::BAD_REQUEST, message)
+}
+
 /// Kapacitor's `ParseLevel`: any case; empty is OK.
-fn min_level(text: &str) -> Result<Level, Response> {
+fn min_level(text: &str) -> Result<Level, String> {
     if text.is_empty() {
         return Ok(Level::Ok);
     }
-    Level::parse(text).ok_or_else(|| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown alert level '{text}'"),
-        )
-    })
+    Level::parse(text).ok_or_else(|| format!("unknown alert level '{text}'"))
 }
 
 /// A glob as Go's `path.Match` takes it: an unclosed class is refused.
-fn pattern(text: &str) -> Result<&str, Response> {
+fn pattern(text: &str) -> Result<&str, String> {
     let mut depth = 0;
     for c in text.chars() {
         match c {
@@ -53,10 +52,7 @@ fn pattern(text: &str) -> Result<&str, Response> {
         }
     }
     if depth != 0 {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid pattern: syntax error in pattern",
-        ));
+        return Err("invalid pattern: syntax error in pattern".into());
     }
     Ok(text)
 }
@@ -133,11 +129,11 @@ fn topic_error(e: TopicError) -> Response {
 pub async fn list(State(state): State<Arc<ServerState>>, Query(q): Query<ListQuery>) -> Response {
     let level = match min_level(&q.min_level) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let pattern = match pattern(&q.pattern) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let topics: Vec<Value> = state
         .topics
@@ -183,7 +179,7 @@ pub async fn events(
 ) -> Response {
     let level = match min_level(&q.min_level) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let Some(events) = state.topics.events(&id, level) else {
         return unknown_topic(&id);
@@ -225,7 +221,7 @@ pub async fn handlers(
 ) -> Response {
     let pattern = match pattern(&q.pattern) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let handlers: Vec<Value> = state
         .topics
@@ -271,13 +267,8 @@ impl HandlerBody {
     }
 }
 
-fn body(bytes: &[u8]) -> Result<HandlerBody, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid handler json: {e}"),
-        )
-    })
+fn body(bytes: &[u8]) -> Result<HandlerBody, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid handler json: {e}"))
 }
 
 /// Runs `f` (which may commit to the store) on a blocking thread.
@@ -298,7 +289,7 @@ pub async fn create_handler(
 ) -> Response {
     let spec = match body(&bytes) {
         Ok(b) => b.spec(&id),
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let topics = state.topics.clone();
     match blocking(move || topics.create_handler(spec)).await {
@@ -326,7 +317,7 @@ pub async fn put_handler(
 ) -> Response {
     let spec = match body(&bytes) {
         Ok(b) => b.spec(&topic),
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let topics = state.topics.clone();
     match blocking(move || topics.replace_handler(&topic, &id, spec)).await {

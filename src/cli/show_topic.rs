@@ -70,11 +70,10 @@ fn render(topic: &Value, events: &Value, handlers: &Value) -> String {
         .max(7);
     let _ = writeln!(
         out,
-        "{:<id$} {:<8} {:<msg$} {}",
+        "{:<id$} {:<8} {:<msg$} Date",
         "Event",
         "Level",
         "Message",
-        "Date",
         id = id_w,
         msg = msg_w
     );
