@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
         .define(TaskDefinition {
             id: "latency".into(),
             task_type: dsl::TaskType::Stream,
-            dbrps: Vec::new(),
+            dbrps: vec![DbRp::new("telegraf", "autogen")],
             script,
             measurement: None,
             meta: Default::default(),

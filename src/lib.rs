@@ -17,6 +17,7 @@ mod api;
 pub mod batch;
 pub mod cli;
 pub mod effects;
+pub mod logging;
 pub mod replay;
 pub mod serve;
 mod server;

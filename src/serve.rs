@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use model::Limit;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -224,6 +225,7 @@ impl HttpServer {
                 None => {
                     bump(&shared.counters.refused);
                     shared.listener_counters.reject();
+                    shared.breach(Limit::HttpMaxConnections);
                     tracing::warn!(listener = "http", %peer, "too many connections, all busy; refusing");
                     let plain = shared.tls.is_none();
                     tracker.spawn(async move {
@@ -297,6 +299,16 @@ struct Shared {
 }
 
 impl Shared {
+    fn breach(&self, limit: Limit) {
+        self.listener_counters.breaches().breach(limit);
+    }
+
+    /// A client that did not send a request head in time.
+    fn header_timeout(&self) {
+        bump(&self.counters.header_timeouts);
+        self.breach(Limit::HttpReadHeaderTimeout);
+    }
+
     fn now(&self) -> u64 {
         us(self.epoch.elapsed())
     }
@@ -314,6 +326,7 @@ impl Shared {
                 .map(|(id, _)| *id)?;
             if let Some(victim) = conns.remove(&victim) {
                 bump(&self.counters.evicted);
+                self.breach(Limit::HttpMaxConnections);
                 victim.evict();
             }
         }
@@ -355,7 +368,7 @@ impl Shared {
         // is most likely plain HTTP sent to the HTTPS port.
         let mut first = [0u8; 1];
         match tokio::time::timeout_at(head_deadline, stream.peek(&mut first)).await {
-            Err(_) => return bump(&self.counters.header_timeouts),
+            Err(_) => return self.header_timeout(),
             Ok(Err(_)) | Ok(Ok(0)) => return,
             Ok(Ok(_)) => {}
         }
@@ -365,7 +378,7 @@ impl Shared {
             return answer_and_close(stream, &plain_on_tls()).await;
         }
         match tokio::time::timeout_at(head_deadline, acceptor.accept(stream)).await {
-            Err(_) => bump(&self.counters.header_timeouts),
+            Err(_) => self.header_timeout(),
             Ok(Err(e)) => {
                 bump(&self.counters.tls_failures);
                 tracing::debug!(listener = "http", %peer, "TLS handshake failed: {e}");
@@ -432,10 +445,13 @@ impl Shared {
                 _ = sleep_until(self.epoch, deadline.map(|(at, _)| at)) => {
                     match deadline.map(|(_, why)| why) {
                         Some(Expiry::Header) => {
-                            bump(&self.counters.header_timeouts);
+                            self.header_timeout();
                             tracing::debug!(listener = "http", %peer, "no request head within http.read_header_timeout; closing");
                         }
-                        Some(Expiry::Idle) => bump(&self.counters.idle_timeouts),
+                        Some(Expiry::Idle) => {
+                            bump(&self.counters.idle_timeouts);
+                            self.breach(Limit::HttpIdleTimeout);
+                        }
                         Some(Expiry::Grace) | None => {}
                     }
                     return;

@@ -57,6 +57,8 @@ pub struct ServerState {
     pub topics: Arc<Topics>,
     pub recordings: Arc<Recordings>,
     pub replays: Arc<Replays>,
+    /// The store, for its backups.
+    pub store: Arc<storage::Store>,
     pub started: SystemTime,
     pub started_at: Instant,
     pub addrs: BoundAddrs,
@@ -122,7 +124,10 @@ impl Server {
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
                 .with_topics(topics.clone())
+                .with_limit_breaches(stats.breaches.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
+                .with_restart_attempts(config.pipeline.restart_attempts)
+                .with_sideload_limits(&config.sideload)
                 .with_group_idle_timeout(config.pipeline.group_idle_timeout)
                 .with_alert_state_idle_timeout(config.pipeline.alert_state_idle_timeout)
                 .with_limits(&config.limits)
@@ -130,6 +135,7 @@ impl Server {
                 .with_http_endpoints(&config.httppost)
                 .with_deadman(config.deadman.clone()),
         );
+        crate::tasks::supervise(&tasks);
         let restoring = tasks.clone();
         let restored =
             tokio::task::spawn_blocking(move || restoring.loading_many(|| restoring.restore()))
@@ -138,13 +144,17 @@ impl Server {
         if restored > 0 {
             tracing::info!(tasks = restored, "restored enabled tasks");
         }
-        let (data_dir, limits, routing) = (
+        let (data_dir, limits, routing, breaches) = (
             config.data_dir.clone(),
             config.replay.clone(),
             router.clone(),
+            stats.breaches.clone(),
         );
+        let stored = store.clone();
+        let influxdb = config.influxdb.clone();
         let recordings = tokio::task::spawn_blocking(move || {
-            Recordings::open(&data_dir, store, routing, limits)
+            Recordings::open(&data_dir, stored, routing, limits)
+                .map(|r| r.with_influxdb(&influxdb).with_limit_breaches(breaches))
         })
         .await
         .map_err(|e| ServerError::Recordings(e.to_string()))?
@@ -261,6 +271,7 @@ impl Server {
             tasks,
             topics,
             recordings,
+            store,
             replays,
             started: SystemTime::now(),
             started_at: Instant::now(),

@@ -14,6 +14,20 @@ pub struct Signals {
 impl Signals {
     pub fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
+        // A write past the file size limit (RLIMIT_FSIZE, `ulimit -f`)
+        // raises SIGXFSZ, whose default kills the process; handled, the
+        // write fails with EFBIG instead, which the store and recordings
+        // report as the error it is, and the daemon goes on.
+        let xfsz = rustix::process::Signal::XFSZ.as_raw();
+        let mut file_size = signal(SignalKind::from_raw(xfsz))?;
+        tokio::spawn(async move {
+            while file_size.recv().await.is_some() {
+                tracing::error!(
+                    "a file write went past the process's file size limit (RLIMIT_FSIZE, \
+                     ulimit -f) and failed"
+                );
+            }
+        });
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,

@@ -26,7 +26,7 @@ fn stuck(id: &str, silent: std::net::SocketAddr, overflow: Option<&str>) -> Task
         task_type: dsl::TaskType::Stream,
         dbrps: vec![],
         script: format!(
-            "stream|from().measurement('cpu')|httpPost('http://{silent}/').codeField('code').timeout(60s)"
+            "dbrp \"telegraf\".\"autogen\"\nstream|from().measurement('cpu')|httpPost('http://{silent}/').codeField('code').timeout(60s)"
         ),
         measurement: None,
         meta: overflow

@@ -326,6 +326,7 @@ async fn a_dead_failing_or_slow_influxdb_and_a_bad_query_are_clear_errors_while_
         .tasks()
         .define(TaskDefinition {
             task_type: dsl::TaskType::Stream,
+            dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
             ..batch("stream", "stream\n    |from()\n        .measurement('m')\n    |alert()\n        .crit(lambda: \"v\" > 0)\n")
         })
         .unwrap();

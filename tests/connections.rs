@@ -13,16 +13,6 @@ use std::time::{Duration, Instant};
 use common::{Daemon, exchange};
 
 impl Daemon {
-    fn status(&self) -> serde_json::Value {
-        let (code, body) = exchange(
-            &self.addr,
-            "GET /kapacitor/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(10),
-        );
-        assert_eq!(code, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
     fn listener(&self, name: &str, counter: &str) -> u64 {
         self.status()["listeners"][name][counter]
             .as_u64()
@@ -80,13 +70,6 @@ impl Daemon {
         let write = started.elapsed();
         eprintln!("ping answered in {ping:?}, write in {write:?}");
         assert!(ping < Duration::from_secs(1) && write < Duration::from_secs(1));
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
     }
 }
 

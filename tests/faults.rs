@@ -1,5 +1,7 @@
 //! Faults of the daemon's own files: a record in the store that cannot be
-//! read is moved aside and reported, and every other task still starts.
+//! read is moved aside and reported, and every other task still starts; a
+//! store that cannot write (disk full) refuses changes with a clear error
+//! while ingest and the running tasks go on, and works again once it can.
 
 use kapacitor::Server;
 use kapacitor::tasks::TaskDefinition;
@@ -12,7 +14,7 @@ fn task(id: &str) -> TaskDefinition {
     TaskDefinition {
         id: id.into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream|from().measurement('cpu')|log()".into(),
         measurement: None,
         meta: Default::default(),
@@ -76,4 +78,66 @@ async fn get_json(url: &str) -> serde_json::Value {
     stream.read_to_string(&mut reply).await.unwrap();
     let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"))
+}
+
+/// Sets kapacitord's file size limit (RLIMIT_FSIZE, `ulimit -f`): with 0,
+/// every write to a file fails (EFBIG) as on a full disk, also for root,
+/// whom a read-only chmod would not stop.
+/// `None`: back to the limit this test process has (the daemon's at start).
+fn limit_file_size(d: &common::Daemon, bytes: Option<u64>) {
+    use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit};
+    let pid = Pid::from_raw(d.spawned.child.id() as i32);
+    let ours = getrlimit(Resource::Fsize);
+    let new = Rlimit {
+        current: bytes.or(ours.current),
+        maximum: ours.maximum,
+    };
+    prlimit(pid, Resource::Fsize, new).expect("prlimit on our own child");
+}
+
+#[test]
+fn a_store_that_cannot_write_is_a_clear_error_and_the_daemon_goes_on() {
+    let mut d = common::Daemon::start("");
+    let script = "stream|from().measurement('cpu')|httpOut('last')";
+    let (status, body) = d.define("before", script, "");
+    assert_eq!(status, 200, "{body}");
+
+    limit_file_size(&d, Some(0));
+    let (status, body) = d.define("during", script, "");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("cannot save the change, so nothing changed")
+            && body.contains(storage::FILE_NAME)
+            && body.contains("File too large"),
+        "{body}"
+    );
+    // Nothing of it is in memory either, and deleting is refused whole.
+    let (status, _) = d.request("GET", "/kapacitor/v1/tasks/during", &[], b"");
+    assert_eq!(status, 404);
+    let (status, body) = d.request("DELETE", "/kapacitor/v1/tasks/before", &[], b"");
+    assert_eq!(status, 500, "{body}");
+    // Ingest and the running task go on.
+    assert_eq!(d.write("cpu value=42\n").0, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = d.get_json("/kapacitor/v1/tasks/before/last");
+        if out["series"][0]["values"][0][1] == 42.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    d.assert_alive();
+
+    // Space is back: the store works again, without a restart.
+    limit_file_size(&d, None);
+    let (status, body) = d.define("during", script, "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d.request("DELETE", "/kapacitor/v1/tasks/before", &[], b"");
+    assert_eq!(status, 204, "{body}");
+    let log = d.spawned.log();
+    assert!(
+        log.contains("file size limit"),
+        "SIGXFSZ was taken, not fatal: {log}"
+    );
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, exchange, kapacitord};
+use common::{Daemon, exchange, kapacitord, status_and_body};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -43,7 +43,7 @@ impl Daemon {
 
     /// One request over a TLS connection that trusts the test CA and checks
     /// the name (`127.0.0.1`): (status, body).
-    fn request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
+    fn tls_request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
         let content_type = if body.starts_with('{') {
             "application/json"
         } else {
@@ -74,21 +74,10 @@ impl Daemon {
         // A close without close_notify is an error to rustls; the reply is
         // whole by then.
         let _ = tls.read_to_end(&mut reply);
-        let reply = String::from_utf8_lossy(&reply).into_owned();
-        let status = reply
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no answer: {reply:?}"));
-        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (status, body.to_string())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
+        let reply = String::from_utf8_lossy(&reply);
+        let (status, body) = status_and_body(&reply);
+        assert_ne!(status, 0, "no answer: {reply:?}");
+        (status, body)
     }
 }
 
@@ -113,12 +102,12 @@ fn cli(args: &[&str], envs: &[(&str, &Path)]) -> (bool, String, String) {
 fn writes_the_api_and_the_cli_work_over_https() {
     let daemon = Daemon::https();
     let lines = "cpu,host=a usage_idle=97.5 1700000000000000000\nmem,host=a used=1024i 1700000000000000000\n";
-    let (code, body) = daemon.request("POST", "/write?db=telegraf", lines);
+    let (code, body) = daemon.tls_request("POST", "/write?db=telegraf", lines);
     assert_eq!(code, 204, "{body}");
-    let (code, body) = daemon.request("GET", "/ping", "");
+    let (code, body) = daemon.tls_request("GET", "/ping", "");
     assert_eq!(code, 204, "{body}");
     let task = r#"{"id":"cpu_tls","type":"stream","dbrps":[{"db":"telegraf","rp":"autogen"}],"script":"stream|from().measurement('cpu')","status":"enabled"}"#;
-    let (code, body) = daemon.request("POST", "/kapacitor/v1/tasks", task);
+    let (code, body) = daemon.tls_request("POST", "/kapacitor/v1/tasks", task);
     assert_eq!(code, 200, "{body}");
 
     let url = daemon.url();
@@ -165,7 +154,7 @@ fn plain_http_to_the_https_port_is_told_so_at_once() {
     assert!(body.contains("HTTPS"), "{body}");
     assert!(took < Duration::from_secs(1), "{took:?}");
     // The daemon still serves HTTPS, and counted the mistake.
-    let (code, body) = daemon.request("GET", "/kapacitor/v1/status", "");
+    let (code, body) = daemon.tls_request("GET", "/kapacitor/v1/status", "");
     assert_eq!(code, 200, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["listeners"]["http"]["plain_http_refused"], 1);

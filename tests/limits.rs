@@ -4,82 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-
-impl Daemon {
-    /// One request over a fresh connection: (status, body).
-    fn request(&self, method: &str, target: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let mut req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for h in headers {
-            req.push_str(h);
-            req.push_str("\r\n");
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        // The daemon may answer before reading a large body.
-        let _ = s.write_all(body);
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no response: {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_string();
-        (status, body)
-    }
-
-    fn define(&self, id: &str, script: &str, extra: &str) -> (u16, String) {
-        let body = format!(
-            r#"{{"id":{},"type":"stream","dbrps":[{{"db":"telegraf","rp":"autogen"}}],"script":{},"status":"enabled"{extra}}}"#,
-            serde_json::to_string(id).unwrap(),
-            serde_json::to_string(script).unwrap(),
-        );
-        self.request(
-            "POST",
-            "/kapacitor/v1/tasks",
-            &["Content-Type: application/json"],
-            body.as_bytes(),
-        )
-    }
-
-    fn write(&self, lines: &str) -> (u16, String) {
-        self.request("POST", "/write?db=telegraf", &[], lines.as_bytes())
-    }
-
-    /// The daemon still answers, and has not exited.
-    fn assert_alive(&mut self) {
-        // Points are run after the write is answered.
-        std::thread::sleep(Duration::from_millis(300));
-        let (status, _) = self.request("GET", "/ping", &[], b"");
-        assert_eq!(status, 204);
-        assert!(
-            self.spawned.child.try_wait().unwrap().is_none(),
-            "kapacitord exited"
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
-    }
-}
 
 const SOME_POINTS: &str = "cpu value=1 1000000000\ncpu value=2 2000000000\ncpu value=2 2000000001\ncpu value=3 30000000000\ncpu value=4 60000000000\n";
 
@@ -318,5 +246,118 @@ fn a_standing_alert_of_a_silent_host_is_forgotten_after_alert_state_idle_timeout
         log.contains("host=gone") && log.contains("recovery will not be sent"),
         "{log}"
     );
+    d.assert_alive();
+}
+
+/// Waits up to 10 s for `limit_breaches[key]` of the status to reach `n`;
+/// the status then.
+fn wait_breaches(d: &Daemon, key: &str, n: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = d.status();
+        if status["limit_breaches"][key].as_u64() >= Some(n) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key}: {}",
+            status["limit_breaches"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_limit_breach_is_counted_by_its_key_in_status_and_metrics() {
+    let mut d = Daemon::start(
+        "ingest:\n  max_fields: 2\n  max_parse_errors: 1\nhttp:\n  max_body_size: 1000\n\
+         tcp:\n  max_connections: 1\n  max_line_length: 100\nlimits:\n  max_parallelism: 2\n\
+         replay:\n  max_recording_bytes: 1000\n",
+    );
+    let status = d.status();
+    let breaches = status["limit_breaches"].as_object().unwrap();
+    assert!(breaches.values().all(|n| n == 0), "{breaches:?}");
+    for key in [
+        "http.max_connections",
+        "ingest.max_fields",
+        "limits.max_nodes",
+        "sideload.max_files",
+    ] {
+        assert!(breaches.contains_key(key), "{key}: {breaches:?}");
+    }
+
+    // HTTP: a line with too many fields (the good line is kept), too many
+    // bad lines, a body over the limit; a script over a limit.
+    let (status, msg) = d.write("m a=1,b=2,c=3\nm a=1\n");
+    assert_eq!(status, 400);
+    assert!(
+        msg.contains("(ingest.max_fields)") && msg.contains("dropped=1"),
+        "{msg}"
+    );
+    assert_eq!(d.write("x\ny\nz\n").0, 400);
+    let (status, msg) = d.write(&"m a=1\n".repeat(200));
+    assert_eq!(status, 413);
+    assert!(msg.contains("(http.max_body_size)"), "{msg}");
+    let (status, msg) = d.define("p", "stream|from().parallelism(3)|log()", "");
+    assert_eq!(status, 400);
+    assert!(msg.contains("(limits.max_parallelism)"), "{msg}");
+    let data = "m a=1 1\n".repeat(200);
+    let (status, msg) = d.request(
+        "POST",
+        "/kapacitor/v1/recordings/file",
+        &[],
+        data.as_bytes(),
+    );
+    assert_eq!(status, 413);
+    assert!(
+        msg.contains("more than 1000 bytes (replay.max_recording_bytes)"),
+        "{msg}"
+    );
+
+    // UDP: too many fields again.
+    let listeners = &d.status()["listeners"];
+    let udp_addr = listeners["udp"]["bind"].as_str().unwrap().to_string();
+    let tcp_addr = listeners["tcp"]["bind"].as_str().unwrap().to_string();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"m a=1,b=2,c=3\n", &udp_addr).unwrap();
+    wait_breaches(&d, "ingest.max_fields", 2);
+
+    // TCP: a line over tcp.max_line_length, and a second connection past
+    // tcp.max_connections.
+    let mut held = std::net::TcpStream::connect(&tcp_addr).unwrap();
+    held.write_all(format!("m f=\"{}\"\nm f=1\n", "x".repeat(200)).as_bytes())
+        .unwrap();
+    wait_breaches(&d, "tcp.max_line_length", 1);
+    let _refused = std::net::TcpStream::connect(&tcp_addr).unwrap();
+    let status = wait_breaches(&d, "tcp.max_connections", 1);
+
+    let breaches = &status["limit_breaches"];
+    for (key, n) in [
+        ("ingest.max_fields", 2),
+        ("ingest.max_parse_errors", 1),
+        ("http.max_body_size", 1),
+        ("limits.max_parallelism", 1),
+        ("replay.max_recording_bytes", 1),
+        ("tcp.max_line_length", 1),
+        ("tcp.max_connections", 1),
+        ("ingest.max_tags", 0),
+    ] {
+        assert_eq!(breaches[key], n, "{key}: {breaches}");
+    }
+    let (_, metrics) = d.request("GET", "/metrics", &[], b"");
+    for line in [
+        "kapacitor_limit_breaches_total{limit=\"ingest.max_fields\"} 2",
+        "kapacitor_limit_breaches_total{limit=\"tcp.max_connections\"} 1",
+        "kapacitor_limit_breaches_total{limit=\"limits.max_nodes\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    // `kapacitor status` names the breached ones.
+    let (_, text, _) = common::kapacitor(&d.spawned.url, &["status"]);
+    assert!(
+        text.contains("limits breached:") && text.contains("ingest.max_fields 2"),
+        "{text}"
+    );
+    drop(held);
     d.assert_alive();
 }

@@ -32,7 +32,7 @@ fn task(id: &str, script: &str) -> TaskDefinition {
     TaskDefinition {
         id: id.into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: script.into(),
         measurement: None,
         meta: Default::default(),

@@ -6,111 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Spawned, kapacitord};
+use common::cli::{Daemon, http, recording_id};
 use kapacitor::replay::instance::Produced;
 use serde_json::{Value, json};
-
-/// A kapacitord in its own directory (data dir `./data`), killed on drop.
-struct Daemon {
-    child: std::process::Child,
-    url: String,
-    dir: PathBuf,
-}
-
-impl Daemon {
-    fn start_in(dir: &Path) -> Daemon {
-        let mut cmd = kapacitord();
-        cmd.current_dir(dir);
-        let spawned = Spawned::start(cmd);
-        Daemon {
-            child: spawned.child,
-            url: spawned.url,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn kill_9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-            .env("KAPACITOR_URL", &self.url)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Runs the CLI and wants it to succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.cli(args);
-        assert!(ok, "kapacitor {args:?} failed: {out}{err}");
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut with_json = vec!["--json"];
-        with_json.extend_from_slice(args);
-        let out = self.ok(&with_json);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        http(&self.url, "GET", path, None)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP request with a JSON body, by hand (the tests need no client).
-fn http(url: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply[9..12].parse().unwrap();
-    let (head, rest) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-    // Chunked bodies: the JSON is the line between the size lines.
-    let text = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        rest.lines().nth(1).unwrap_or("").to_string()
-    } else {
-        rest.to_string()
-    };
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn recording_id(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix("RecordingID="))
-        .unwrap_or_else(|| panic!("no RecordingID in {out:?}"))
-        .trim()
-        .to_string()
-}
 
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -300,9 +200,9 @@ fn record_stream_for_a_task_records_what_it_would_receive() {
     });
     // The script's from() measurement and the task's dbrp: 10 cpu points.
     assert_eq!(d.get("/kapacitor/v1/recordings/r1").1["points"], 10);
-    // Batch and query recordings need what is not there yet, and say so.
-    let (ok, _, err) = d.cli(&["record", "batch", "-task", "t"]);
-    assert!(!ok && err.contains("InfluxDB client"), "{err}");
+    // A stream task has no queries to record, and says so.
+    let (ok, _, err) = d.cli(&["record", "batch", "-task", "t", "-past", "1h"]);
+    assert!(!ok && err.contains("is a stream task"), "{err}");
 }
 
 fn conformance_dir() -> PathBuf {

@@ -364,7 +364,10 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     let reply = post(addr, "/write?db=x", &big).await;
     assert_eq!(
         (reply.status, reply.error().as_str()),
-        (413, "Request Entity Too Large")
+        (
+            413,
+            "Request Entity Too Large: the body is over 1000 bytes (http.max_body_size)"
+        )
     );
     // Chunked, so the size is only known while reading.
     let mut req = format!(
@@ -378,6 +381,12 @@ async fn body_over_the_limit_is_413_declared_or_chunked() {
     }
     req.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(raw(addr, &req).await.status, 413);
+    let breaches = server
+        .state()
+        .stats
+        .breaches
+        .get(model::Limit::HttpMaxBodySize);
+    assert_eq!(breaches, 2, "each refusal counted");
     // A gzip body that inflates past the limit.
     let reply = request(
         addr,
@@ -780,18 +789,7 @@ mod binaries {
         (spawned.child, spawned.url)
     }
 
-    fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-            .env("KAPACITOR_URL", url)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
+    use crate::common::cli::cli;
 
     #[test]
     fn the_seed_streamer_flow_from_the_cli_including_push() {
@@ -939,6 +937,8 @@ mod binaries {
             "t",
             "--script",
             script.to_str().unwrap(),
+            "--dbrp",
+            "telegraf.autogen",
         ];
         let (ok, v) = json(&define);
         assert!(ok);
@@ -979,7 +979,7 @@ mod binaries {
         let templ = dir.path().join("v.tick");
         std::fs::write(
             &templ,
-            "var crit = 1.0\nstream|from()|alert().crit(lambda: \"value\" > crit)\n",
+            "dbrp \"telegraf\".\"autogen\"\nvar crit = 1.0\nstream|from()|alert().crit(lambda: \"value\" > crit)\n",
         )
         .unwrap();
         let vars = dir.path().join("vars.json");
@@ -1127,6 +1127,8 @@ mod binaries {
             "hot",
             "--script",
             script.to_str().unwrap(),
+            "--dbrp",
+            "telegraf.autogen",
         ];
         assert!(cli(&url, &define).0);
         assert!(cli(&url, &["enable", "hot"]).0);
@@ -1897,7 +1899,7 @@ async fn deadman_alerts_when_writes_stop_and_recovers_when_they_resume() {
     let def = kapacitor::tasks::TaskDefinition {
         id: "watch_cpu".into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream\n    |from()\n        .measurement('cpu')\n    |deadman(0.0, 500ms)\n        .stateChangesOnly()\n".into(),
         measurement: None,
         meta: Default::default(),
@@ -1989,7 +1991,7 @@ async fn yaml_vars_set_the_threshold_and_a_wrong_type_names_the_yaml_line() {
     std::fs::create_dir_all(&tasks_dir).unwrap();
     std::fs::write(
         tasks_dir.join("hot.tick"),
-        "var crit = 90.0\nstream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: \"value\" > crit)\n",
+        "dbrp \"telegraf\".\"autogen\"\nvar crit = 90.0\nstream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: \"value\" > crit)\n",
     )
     .unwrap();
     let yaml = |crit: &str| format!("vars:\n  crit:\n    type: float\n    value: {crit}\n");
@@ -2059,7 +2061,7 @@ async fn a_global_deadman_watches_every_stream_task() {
     let def = kapacitor::tasks::TaskDefinition {
         id: "plain".into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script: "stream|from().measurement('cpu')|httpOut('x')\n".into(),
         measurement: None,
         meta: Default::default(),

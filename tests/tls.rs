@@ -107,7 +107,7 @@ fn task(id: &str, script: String) -> TaskDefinition {
     TaskDefinition {
         id: id.into(),
         task_type: dsl::TaskType::Stream,
-        dbrps: vec![],
+        dbrps: vec![pipeline::DbRp::new("telegraf", "autogen")],
         script,
         measurement: None,
         meta: Default::default(),
@@ -203,7 +203,11 @@ fn a_daemon_trusting_the_ca_posts_with_the_certificate_checked() {
         ),
     )
     .unwrap();
-    std::fs::write(tasks.join("trusted.yaml"), "type: stream\n").unwrap();
+    std::fs::write(
+        tasks.join("trusted.yaml"),
+        "type: stream\ndbrp: [telegraf.autogen]\n",
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kapacitord"))
         .current_dir(dir.path())
         .env("KAPACITOR_HTTP_BIND", "127.0.0.1:0")

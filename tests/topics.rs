@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,83 +13,61 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Spawned, kapacitord};
+use common::cli::{Daemon, cli, http};
 
 /// What each wait may take on a busy machine.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A kapacitord in a directory that outlives it (to restart it there),
-/// killed on drop.
-struct Daemon {
-    spawned: Spawned,
-    url: String,
+/// `GET path`, answered 200: its JSON.
+fn get(d: &Daemon, path: &str) -> Value {
+    let (status, body) = d.get(path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
 }
 
-impl Daemon {
-    fn start_in(dir: &Path) -> Daemon {
-        let mut cmd = kapacitord();
-        cmd.current_dir(dir);
-        let spawned = Spawned::start(cmd);
-        let url = spawned.url.clone();
-        Daemon { spawned, url }
-    }
-
-    fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let addr = self.url.trim_start_matches("http://");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let (status, text) = common::exchange(addr, &request, PATIENCE);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call("GET", path, "");
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn handler(&self, topic: &str, spec: Value) {
-        let path = format!("/kapacitor/v1/alerts/topics/{topic}/handlers");
-        let (status, body) = self.call("POST", &path, &spec.to_string());
-        assert_eq!(status, 200, "{body}");
-    }
-
-    fn task(&self, id: &str, script: &str) {
-        let body = json!({
-            "id": id,
-            "type": "stream",
-            "dbrps": [{"db": "db", "rp": "autogen"}],
-            "script": script,
-            "status": "enabled",
-        });
-        let (status, answer) = self.call("POST", "/kapacitor/v1/tasks", &body.to_string());
-        assert!((200..300).contains(&status), "define {id}: {answer}");
-    }
-
-    fn write(&self, lines: &str) {
-        let (status, answer) = self.call("POST", "/write?db=db&rp=autogen&precision=s", lines);
-        assert_eq!(status, 204, "{answer}");
-    }
-
-    /// The events task `task` has sent, oldest first, as (id, level).
-    fn alerts(&self, task: &str) -> Vec<(String, String)> {
-        let v = self.get(&format!("/kapacitor/v1/alerts?task={task}"));
-        v["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| (s(&a["id"]), s(&a["level"])))
-            .collect()
-    }
+fn handler(d: &Daemon, topic: &str, spec: Value) {
+    let path = format!("/kapacitor/v1/alerts/topics/{topic}/handlers");
+    let (status, body) = http(&d.url, "POST", &path, Some(&spec));
+    assert_eq!(status, 200, "{body}");
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.spawned.child.kill();
-        let _ = self.spawned.child.wait();
-    }
+fn task(d: &Daemon, id: &str, script: &str) {
+    let body = json!({
+        "id": id,
+        "type": "stream",
+        "dbrps": [{"db": "db", "rp": "autogen"}],
+        "script": script,
+        "status": "enabled",
+    });
+    let (status, answer) = http(&d.url, "POST", "/kapacitor/v1/tasks", Some(&body));
+    assert!((200..300).contains(&status), "define {id}: {answer}");
+}
+
+/// Writes line protocol (seconds) to db.autogen.
+fn write(d: &Daemon, lines: &str) {
+    use std::io::{Read as _, Write as _};
+    let addr = d.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /write?db=db&rp=autogen&precision=s HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{lines}",
+        lines.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
+}
+
+/// The events task `task` has sent, oldest first, as (id, level).
+fn alerts(d: &Daemon, task: &str) -> Vec<(String, String)> {
+    let v = get(d, &format!("/kapacitor/v1/alerts?task={task}"));
+    v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (s(&a["id"]), s(&a["level"])))
+        .collect()
 }
 
 fn s(v: &Value) -> String {
@@ -184,14 +161,16 @@ fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_eve
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(dir.path());
     let rx = Receiver::start();
-    d.handler(
+    handler(
+        &d,
         "hosts",
         json!({"id": "web", "kind": "post", "options": {"url": rx.url},
             "match": "\"host\" =~ /^web/ AND level() >= WARNING"}),
     );
-    for (task, m) in [("cpu_alert", "cpu"), ("mem_alert", "mem")] {
-        d.task(
-            task,
+    for (id, m) in [("cpu_alert", "cpu"), ("mem_alert", "mem")] {
+        task(
+            &d,
+            id,
             &format!(
                 "stream|from().measurement('{m}').groupBy('host')\
                  |alert().id('{m}:{{{{ index .Tags \"host\" }}}}')\
@@ -199,12 +178,13 @@ fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_eve
             ),
         );
     }
-    d.write(
+    write(
+        &d,
         "cpu,host=web1 value=95 1\ncpu,host=db1 value=95 1\nmem,host=web2 value=75 1\nmem,host=web3 value=10 1\n",
     );
     let got = rx.wait_for(2);
     let topic = eventually("3 events in the topic", || {
-        let t = d.get("/kapacitor/v1/alerts/topics/hosts");
+        let t = get(&d, "/kapacitor/v1/alerts/topics/hosts");
         (t["collected"] == 3).then_some(t)
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -216,7 +196,7 @@ fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_eve
         topic["events-link"]["href"],
         "/kapacitor/v1/alerts/topics/hosts/events"
     );
-    let events = d.get("/kapacitor/v1/alerts/topics/hosts/events");
+    let events = get(&d, "/kapacitor/v1/alerts/topics/hosts/events");
     let listed: Vec<(String, String, String)> = events["events"]
         .as_array()
         .unwrap()
@@ -231,17 +211,20 @@ fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_eve
             ("mem:web2".into(), "WARNING".into(), "mem_alert".into()),
         ]
     );
-    let warn = d.get("/kapacitor/v1/alerts/topics/hosts/events?min-level=critical");
+    let warn = get(
+        &d,
+        "/kapacitor/v1/alerts/topics/hosts/events?min-level=critical",
+    );
     assert_eq!(warn["events"].as_array().unwrap().len(), 2);
-    let one = d.get("/kapacitor/v1/alerts/topics/hosts/events/mem:web2");
+    let one = get(&d, "/kapacitor/v1/alerts/topics/hosts/events/mem:web2");
     assert_eq!(one["state"]["message"], "mem:web2 is WARNING");
-    let h = d.get("/kapacitor/v1/alerts/topics/hosts/handlers/web");
+    let h = get(&d, "/kapacitor/v1/alerts/topics/hosts/handlers/web");
     assert_eq!(
         (&h["stats"]["sent"], &h["stats"]["unmatched"]),
         (&json!(2), &json!(1))
     );
     // The existing alert history still has every event.
-    assert_eq!(d.alerts("cpu_alert").len(), 2);
+    assert_eq!(alerts(&d, "cpu_alert").len(), 2);
     let metrics = {
         let addr = d.url.trim_start_matches("http://");
         let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -263,21 +246,27 @@ fn an_aggregate_handler_sends_one_summary_per_interval() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(dir.path());
     let rx = Receiver::start();
-    d.handler(
+    handler(
+        &d,
         "cpu",
         json!({"id": "agg", "kind": "aggregate", "options": {"interval": "1s",
             "topic": "cpu_summary", "message": "{{.Count}} events in {{.Interval}}"}}),
     );
-    d.handler(
+    handler(
+        &d,
         "cpu_summary",
         json!({"id": "post", "kind": "post", "options": {"url": rx.url}}),
     );
-    d.task(
+    task(
+        &d,
         "hot",
         "stream|from().measurement('cpu').groupBy('host')\
          |alert().crit(lambda: \"value\" > 90).topic('cpu')",
     );
-    d.write("cpu,host=a value=95 1\ncpu,host=b value=96 1\ncpu,host=c value=97 1\ncpu,host=a value=98 2\ncpu,host=b value=99 2\n");
+    write(
+        &d,
+        "cpu,host=a value=95 1\ncpu,host=b value=96 1\ncpu,host=c value=97 1\ncpu,host=a value=98 2\ncpu,host=b value=99 2\n",
+    );
     // Five events, one summary (two if an interval ended mid-burst).
     let summaries = eventually("a summary of all five", || {
         let got = rx.events();
@@ -304,7 +293,7 @@ fn an_aggregate_handler_sends_one_summary_per_interval() {
     std::thread::sleep(Duration::from_millis(2500));
     let before = rx.events().len();
     assert_eq!(before, summaries.len());
-    d.write("cpu,host=a value=95 3\ncpu,host=b value=95 3\n");
+    write(&d, "cpu,host=a value=95 3\ncpu,host=b value=95 3\n");
     let after = rx.wait_for(before + 1);
     let times: Vec<Instant> = rx.bodies.lock().unwrap().iter().map(|(t, _)| *t).collect();
     for pair in times.windows(2) {
@@ -321,19 +310,25 @@ fn a_publish_handler_republishes_into_a_second_topic_whose_handler_fires() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(dir.path());
     let rx = Receiver::start();
-    d.handler(
+    handler(
+        &d,
         "cpu",
         json!({"id": "to-ops", "kind": "publish", "options": {"topics": ["ops_team"]}}),
     );
-    d.handler(
+    handler(
+        &d,
         "ops_team",
         json!({"id": "page", "kind": "post", "match": "changed()", "options": {"url": rx.url}}),
     );
-    d.task(
+    task(
+        &d,
         "hot",
         "stream|from().measurement('cpu')|alert().crit(lambda: \"value\" > 90).topic('cpu')",
     );
-    d.write("cpu,host=a value=95 1\ncpu,host=a value=96 2\ncpu,host=a value=10 3\n");
+    write(
+        &d,
+        "cpu,host=a value=95 1\ncpu,host=a value=96 2\ncpu,host=a value=10 3\n",
+    );
     let got = rx.wait_for(2);
     std::thread::sleep(Duration::from_millis(300));
     let levels: Vec<(String, String)> = rx
@@ -350,9 +345,9 @@ fn a_publish_handler_republishes_into_a_second_topic_whose_handler_fires() {
         ],
         "{got:?}"
     );
-    let ops = d.get("/kapacitor/v1/alerts/topics/ops_team");
+    let ops = get(&d, "/kapacitor/v1/alerts/topics/ops_team");
     assert_eq!(ops["collected"], 3);
-    let topics = d.get("/kapacitor/v1/alerts/topics?pattern=ops*");
+    let topics = get(&d, "/kapacitor/v1/alerts/topics?pattern=ops*");
     assert_eq!(topics["topics"].as_array().unwrap().len(), 1);
 }
 
@@ -361,51 +356,54 @@ fn inhibit_suppresses_a_dependent_alert_while_its_parent_is_critical() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(dir.path());
     let rx = Receiver::start();
-    d.handler(
+    handler(
+        &d,
         "system",
         json!({"id": "page", "kind": "post", "options": {"url": rx.url}}),
     );
     // A host that is down inhibits that host's system alerts.
-    d.task(
+    task(
+        &d,
         "host_down",
         "stream|from().measurement('up').groupBy('host')\
          |alert().id('up:{{ index .Tags \"host\" }}').crit(lambda: \"value\" < 1)\
          .inhibit('system', 'host')",
     );
-    d.task(
+    task(
+        &d,
         "cpu_alert",
         "stream|from().measurement('cpu').groupBy('host')\
          |alert().id('cpu:{{ index .Tags \"host\" }}').category('system')\
          .crit(lambda: \"value\" > 90).topic('system')",
     );
-    d.write("up,host=a value=0 1\n");
+    write(&d, "up,host=a value=0 1\n");
     eventually("host a down", || {
-        (d.alerts("host_down") == [("up:a".to_string(), "CRITICAL".to_string())]).then_some(())
+        (alerts(&d, "host_down") == [("up:a".to_string(), "CRITICAL".to_string())]).then_some(())
     });
-    d.write("cpu,host=a value=95 2\ncpu,host=b value=95 2\n");
+    write(&d, "cpu,host=a value=95 2\ncpu,host=b value=95 2\n");
     let got = rx.wait_for(1);
     eventually("both recorded", || {
-        let t = d.get("/kapacitor/v1/alerts/topics/system");
+        let t = get(&d, "/kapacitor/v1/alerts/topics/system");
         (t["collected"] == 2).then_some(())
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.events().len(), 1, "{got:?}");
     assert_eq!(got[0]["id"], "cpu:b");
-    let inhibited = d.get("/kapacitor/v1/alerts/topics/system/events/cpu:a");
+    let inhibited = get(&d, "/kapacitor/v1/alerts/topics/system/events/cpu:a");
     assert_eq!(inhibited["state"]["level"], "CRITICAL");
     assert_eq!(inhibited["state"]["inhibited"], true);
-    let status = d.get("/kapacitor/v1/status");
+    let status = get(&d, "/kapacitor/v1/status");
     assert_eq!(status["topics"]["inhibitors_on"], 1);
     // Host a is back: its next CRITICAL goes out.
-    d.write("up,host=a value=1 3\n");
+    write(&d, "up,host=a value=1 3\n");
     eventually("host a up", || {
-        (d.alerts("host_down").len() == 2).then_some(())
+        (alerts(&d, "host_down").len() == 2).then_some(())
     });
-    d.write("cpu,host=a value=96 4\n");
+    write(&d, "cpu,host=a value=96 4\n");
     let got = rx.wait_for(2);
     assert_eq!(got[1]["id"], "cpu:a");
     assert_eq!(got[1]["level"], "CRITICAL");
-    let released = d.get("/kapacitor/v1/alerts/topics/system/events/cpu:a");
+    let released = get(&d, "/kapacitor/v1/alerts/topics/system/events/cpu:a");
     assert_eq!(released["state"]["inhibited"], false);
     assert_eq!(released["state"]["history"][0]["inhibited"], true);
 }
@@ -416,29 +414,29 @@ fn a_topics_events_and_handlers_survive_kill_9() {
     let rx = Receiver::start();
     {
         let d = Daemon::start_in(dir.path());
-        d.handler(
+        handler(
+            &d,
             "cpu",
             json!({"id": "post", "kind": "post", "match": "level() == CRITICAL", "options": {"url": rx.url}}),
         );
-        d.task(
+        task(
+            &d,
             "hot",
             "stream|from().measurement('cpu').groupBy('host')\
              |alert().crit(lambda: \"value\" > 90).warn(lambda: \"value\" > 70).topic('cpu')",
         );
-        d.write("cpu,host=a value=95 1\ncpu,host=b value=75 1\n");
+        write(&d, "cpu,host=a value=95 1\ncpu,host=b value=75 1\n");
         rx.wait_for(1);
         // Wait until the store has them (every 100 ms), then SIGKILL: no
         // shutdown, no flush.
         eventually("the events saved", || {
-            let st = d.get("/kapacitor/v1/status");
+            let st = get(&d, "/kapacitor/v1/status");
             (st["topics"]["store"]["saved"].as_u64() >= Some(2)).then_some(())
         });
-        let mut d = d;
-        d.spawned.child.kill().unwrap();
-        d.spawned.child.wait().unwrap();
+        d.kill_9();
     }
     let d = Daemon::start_in(dir.path());
-    let events = d.get("/kapacitor/v1/alerts/topics/cpu/events");
+    let events = get(&d, "/kapacitor/v1/alerts/topics/cpu/events");
     let listed: Vec<(String, String)> = events["events"]
         .as_array()
         .unwrap()
@@ -453,28 +451,15 @@ fn a_topics_events_and_handlers_survive_kill_9() {
         ]
     );
     assert_eq!(
-        d.get("/kapacitor/v1/alerts/topics/cpu")["level"],
+        get(&d, "/kapacitor/v1/alerts/topics/cpu")["level"],
         "CRITICAL"
     );
-    let h = d.get("/kapacitor/v1/alerts/topics/cpu/handlers/post");
+    let h = get(&d, "/kapacitor/v1/alerts/topics/cpu/handlers/post");
     assert_eq!(h["match"], "level() == CRITICAL");
     // And the handler still works.
-    d.write("cpu,host=c value=99 2\n");
+    write(&d, "cpu,host=c value=99 2\n");
     let got = rx.wait_for(2);
     assert_eq!(got[1]["id"], "cpu:host=c");
-}
-
-fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
-        .env("KAPACITOR_URL", url)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn handler_files() -> Vec<PathBuf> {
@@ -596,12 +581,12 @@ fn handler_files_in_the_tasks_directory_define_handlers_and_follow_their_edits()
     let path = |id: &str| format!("/kapacitor/v1/alerts/topics/cpu/handlers/{id}");
     {
         let d = Daemon::start_in(dir.path());
-        let example = d.get(&path("example"));
+        let example = get(&d, &path("example"));
         assert_eq!(example["match"], "changed() == TRUE");
         assert_eq!(example["from_file"], true);
         // The id defaults to the file's name.
-        assert_eq!(d.get(&path("tolog"))["kind"], "log");
-        assert_eq!(d.get(&path("gone"))["kind"], "publish");
+        assert_eq!(get(&d, &path("tolog"))["kind"], "log");
+        assert_eq!(get(&d, &path("gone"))["kind"], "publish");
         // An edit redefines it; a broken edit keeps it and says why.
         std::fs::write(
             handlers.join("tolog.yaml"),
@@ -609,32 +594,29 @@ fn handler_files_in_the_tasks_directory_define_handlers_and_follow_their_edits()
         )
         .unwrap();
         eventually("the edit", || {
-            (d.get(&path("tolog"))["match"] == "level() == CRITICAL").then_some(())
+            (get(&d, &path("tolog"))["match"] == "level() == CRITICAL").then_some(())
         });
         std::fs::write(handlers.join("broken.yaml"), "topic: cpu\nkind: [\n").unwrap();
         let errors = eventually("the error shown", || {
-            let st = d.get("/kapacitor/v1/status");
+            let st = get(&d, "/kapacitor/v1/status");
             let e = st["topics"]["file_errors"].clone();
             (e.as_object().is_some_and(|m| !m.is_empty())).then_some(e)
         });
         assert!(errors.to_string().contains("broken.yaml"), "{errors}");
         std::fs::remove_file(handlers.join("example.yaml")).unwrap();
         eventually("the handler of a removed file gone", || {
-            (d.call("GET", &path("example"), "").0 == 404).then_some(())
+            (d.get(&path("example")).0 == 404).then_some(())
         });
         // A handler defined through the API is not the directory's.
-        d.handler(
+        handler(
+            &d,
             "cpu",
             json!({"id": "api", "kind": "publish", "options": {"topics": ["y"]}}),
         );
     }
     std::fs::remove_file(&gone_while_down).unwrap();
     let d = Daemon::start_in(dir.path());
-    assert_eq!(
-        d.call("GET", &path("gone"), "").0,
-        404,
-        "removed while down"
-    );
-    assert_eq!(d.get(&path("api"))["kind"], "publish");
-    assert_eq!(d.get(&path("tolog"))["match"], "level() == CRITICAL");
+    assert_eq!(d.get(&path("gone")).0, 404, "removed while down");
+    assert_eq!(get(&d, &path("api"))["kind"], "publish");
+    assert_eq!(get(&d, &path("tolog"))["match"], "level() == CRITICAL");
 }

@@ -45,6 +45,7 @@ pub struct DaemonConfig {
     pub deadman: DeadmanConfig,
     pub limits: LimitsConfig,
     pub replay: ReplayConfig,
+    pub sideload: SideloadConfig,
     pub topics: TopicsConfig,
 }
 
@@ -276,6 +277,11 @@ pub struct PipelineConfig {
     /// Points a task may have waiting before the router drops for it
     /// (counted per task). Default 250,000.
     pub inbox_points: usize,
+    /// A task that panics is built again and restarted after a backoff (1 s
+    /// doubling to 1 min); after this many restarts in a row (a minute
+    /// without a panic breaks the row) it is left errored until enabled
+    /// again. 0: never restarted. Default 10.
+    pub restart_attempts: u32,
 }
 
 /// The `limits:` section: what one task may ask for.
@@ -292,6 +298,33 @@ impl Default for PipelineConfig {
             alert_state_idle_timeout: std::time::Duration::from_secs(7 * 24 * 3600),
             workers: 0,
             inbox_points: 250_000,
+            restart_attempts: 10,
+        }
+    }
+}
+
+/// The files `sideload()` nodes read: bounds on one `file:///dir` source,
+/// so a directory of millions of files, or one huge file, cannot exhaust
+/// memory. A source past one is refused (at define, or at a reload, which
+/// keeps what was read before) with an error naming the file and the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideloadConfig {
+    /// Most values files (`.yml`, `.yaml`, `.json`) under one source
+    /// directory, subdirectories included. Default 10,000.
+    pub max_files: usize,
+    /// Largest values file in bytes. Default 1 MiB.
+    pub max_file_size: u64,
+    /// Most bytes of values files under one source directory. Default
+    /// 64 MiB.
+    pub max_total_size: u64,
+}
+
+impl Default for SideloadConfig {
+    fn default() -> Self {
+        SideloadConfig {
+            max_files: 10_000,
+            max_file_size: 1 << 20,
+            max_total_size: 64 << 20,
         }
     }
 }
@@ -384,6 +417,7 @@ impl Default for DaemonConfig {
             deadman: DeadmanConfig::default(),
             limits: LimitsConfig::default(),
             replay: ReplayConfig::default(),
+            sideload: SideloadConfig::default(),
             topics: TopicsConfig::default(),
         }
     }
@@ -791,6 +825,9 @@ impl DaemonConfig {
             ("limits.max_parallelism", self.limits.max_parallelism),
             ("limits.max_history", self.limits.max_history),
             ("limits.max_forecast", self.limits.max_forecast),
+            ("sideload.max_files", self.sideload.max_files as u64),
+            ("sideload.max_file_size", self.sideload.max_file_size),
+            ("sideload.max_total_size", self.sideload.max_total_size),
         ] {
             if value == 0 {
                 problem(key, positive);

@@ -24,6 +24,7 @@
 mod cron;
 mod daemon;
 mod error;
+mod files;
 mod handler_file;
 mod predicate;
 mod render;
@@ -38,10 +39,11 @@ pub use cron::Cron;
 pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,
-    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig, TopicsConfig,
-    UdpConfig, UserConfig,
+    MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, SideloadConfig, TcpConfig,
+    TlsConfig, TopicsConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use files::{FileError, read_text};
 pub use handler_file::{TopicHandlerFile, is_valid_handler_id, is_valid_topic};
 pub use model::{DbRp, TaskType};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};

@@ -404,6 +404,12 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "inbox_points",
         c.pipeline.inbox_points,
     );
+    out.key(
+        1,
+        "A task that panics is rebuilt and restarted after a backoff (1s, doubling to 1m); after this many restarts in a row it stays errored until enabled again. 0: never restarted.",
+        "restart_attempts",
+        c.pipeline.restart_attempts,
+    );
 
     out.section(
         "What one task may ask for; a script past a limit is refused at define time with its line:col.",
@@ -485,6 +491,29 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "Finished replays (with their results) kept for the API; the oldest goes first.",
         "keep_replays",
         c.replay.keep_replays,
+    );
+
+    out.section(
+        "Files sideload() nodes read: bounds on one file:///dir source; past one, the define (or reload) is refused naming the file.",
+        "sideload",
+    );
+    out.key(
+        1,
+        "Most values files (.yml, .yaml, .json) under one source directory, subdirectories included.",
+        "max_files",
+        c.sideload.max_files,
+    );
+    out.key(
+        1,
+        "Largest values file in bytes (a string such as \"1MiB\" also works).",
+        "max_file_size",
+        c.sideload.max_file_size,
+    );
+    out.key(
+        1,
+        "Most bytes of values files under one source directory.",
+        "max_total_size",
+        c.sideload.max_total_size,
     );
 
     out.section(

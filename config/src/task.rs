@@ -100,7 +100,8 @@ pub struct TaskVar {
 pub struct TaskMeta {
     /// Written as `type`, or inferred: batch when `query` is given, else stream.
     pub task_type: TaskType,
-    /// Empty: every db/rp (stream).
+    /// Empty: the script's `dbrp` statements say; with none, a stream task
+    /// needs `from` or `where` (and then reads every db/rp).
     pub dbrps: Vec<DbRp>,
     /// Stream: the measurement.
     pub from: Option<String>,

@@ -25,6 +25,7 @@ use notify_debouncer_full::{
 use regex::Regex;
 
 use crate::error::{ConfigError, ConfigErrors};
+use crate::files::FileError;
 use crate::task::TaskMeta;
 
 static TASK_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -113,6 +114,9 @@ pub struct WatchOptions {
     /// Also rescan this often with no events at all (belt and braces for
     /// lost events). Default none.
     pub rescan_interval: Option<Duration>,
+    /// Largest task file (script or YAML) read, in bytes: a larger one is
+    /// an error naming it (`limits.max_script_size`). Default 1 MiB.
+    pub max_file_size: u64,
 }
 
 impl Default for WatchOptions {
@@ -121,6 +125,7 @@ impl Default for WatchOptions {
             mode: WatchMode::Events,
             debounce: Duration::from_millis(100),
             rescan_interval: None,
+            max_file_size: model::Limits::default().max_script_size as u64,
         }
     }
 }
@@ -208,7 +213,7 @@ impl TaskDir {
     /// bad pair is an [`InvalidTask`], an unreadable directory is
     /// `dir_error`, a file that vanishes while being read is skipped.
     pub fn scan(dir: &Path) -> ScanResult {
-        scan(dir)
+        scan(dir, WatchOptions::default().max_file_size)
     }
 
     /// Watches `dir`, which must exist. Watching starts before the initial
@@ -269,12 +274,13 @@ impl TaskDir {
             }
         };
 
-        let initial = scan(dir);
+        let initial = scan(dir, options.max_file_size);
         let mut state = State::default();
         state.apply(&initial);
         let (events_tx, events_rx) = mpsc::channel();
         let worker_dir = dir.to_owned();
         let rescan_interval = options.rescan_interval;
+        let max_file_size = options.max_file_size;
         let scans = Arc::new(AtomicU64::new(0));
         let counted = scans.clone();
         thread::Builder::new()
@@ -286,6 +292,7 @@ impl TaskDir {
                     events: &events_tx,
                     interval: rescan_interval,
                     scans: &counted,
+                    max_file_size,
                 };
                 rescan.run(state);
             })
@@ -349,6 +356,7 @@ struct Rescan<'a> {
     interval: Option<Duration>,
     /// Rescans done, for [`TaskDirWatcher::scans`].
     scans: &'a AtomicU64,
+    max_file_size: u64,
 }
 
 impl Rescan<'_> {
@@ -367,7 +375,7 @@ impl Rescan<'_> {
             }
             // Coalesce whatever else queued up meanwhile into this one rescan.
             while self.signals.try_recv().is_ok() {}
-            let result = scan(self.dir);
+            let result = scan(self.dir, self.max_file_size);
             self.scans.fetch_add(1, Ordering::Relaxed);
             for event in state.apply(&result) {
                 if self.events.send(event).is_err() {
@@ -484,6 +492,8 @@ struct Pair {
     script: Option<PathBuf>,
     yaml: Option<PathBuf>,
     yml: Option<PathBuf>,
+    /// One of its files is a FIFO, a device or a socket: not read.
+    refused: Option<ConfigError>,
 }
 
 fn file_error(path: &Path, message: impl Into<String>) -> ConfigError {
@@ -496,18 +506,21 @@ fn file_error(path: &Path, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// `Ok(None)`: the file vanished since the directory was listed.
-fn read(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|e| file_error(path, format!("not UTF-8 text: {e}"))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(file_error(path, format!("cannot read: {e}"))),
+/// A task file's text, if it is a regular file of at most `max` bytes
+/// (one the size of `/dev/zero` or a FIFO with no writer must not hold the
+/// scan up). `Ok(None)`: the file vanished since the directory was listed.
+fn read(path: &Path, max: u64) -> Result<Option<String>, ConfigError> {
+    match crate::files::read_text(path, max) {
+        Ok(text) => Ok(Some(text)),
+        Err(FileError::NotFound) => Ok(None),
+        Err(e @ FileError::TooLarge { .. }) => {
+            Err(file_error(path, format!("{e} (limits.max_script_size)")))
+        }
+        Err(e) => Err(file_error(path, e.to_string())),
     }
 }
 
-fn scan(dir: &Path) -> ScanResult {
+fn scan(dir: &Path, max_file_size: u64) -> ScanResult {
     let mut result = ScanResult::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -528,11 +541,20 @@ fn scan(dir: &Path) -> ScanResult {
         let Some((stem, kind)) = classify(name) else {
             continue;
         };
-        // Directories named like tasks are not tasks; a vanished entry is skipped.
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        // Directories named like tasks are not tasks; a vanished entry is
+        // skipped; a FIFO, device or socket is refused, unread.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
             continue;
         }
         let pair = pairs.entry(stem.to_owned()).or_default();
+        if !meta.is_file() {
+            let what = crate::files::describe(&meta.file_type());
+            pair.refused = Some(file_error(&path, FileError::NotRegular(what).to_string()));
+            continue;
+        }
         match kind {
             FileKind::Script => pair.script = Some(path),
             FileKind::Yaml => pair.yaml = Some(path),
@@ -548,6 +570,10 @@ fn scan(dir: &Path) -> ScanResult {
             errors: ConfigErrors(errors),
             incomplete,
         };
+        if let Some(e) = &pair.refused {
+            result.invalid.push(invalid(vec![e.clone()], false));
+            continue;
+        }
         let meta_path = match (&pair.yaml, &pair.yml) {
             (Some(yaml), Some(_)) => {
                 result.invalid.push(invalid(
@@ -580,7 +606,7 @@ fn scan(dir: &Path) -> ScanResult {
             ));
             continue;
         }
-        let meta_text = match read(meta_path) {
+        let meta_text = match read(meta_path, max_file_size) {
             Ok(Some(text)) => text,
             Ok(None) => {
                 if let Some(script) = &pair.script {
@@ -628,7 +654,7 @@ fn scan(dir: &Path) -> ScanResult {
                 }
             },
         };
-        let script = match read(&script_path) {
+        let script = match read(&script_path, max_file_size) {
             Ok(Some(script)) => script,
             Ok(None) => {
                 let line = key_line(&meta_text, "script");

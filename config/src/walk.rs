@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
-    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, TcpConfig, TlsConfig,
-    TopicsConfig, UdpConfig, UserConfig,
+    IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, SideloadConfig,
+    TcpConfig, TlsConfig, TopicsConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -33,8 +33,10 @@ const TOP_KEYS: &[&str] = &[
     "deadman",
     "limits",
     "replay",
+    "sideload",
     "topics",
 ];
+const SIDELOAD_KEYS: &[&str] = &["max_files", "max_file_size", "max_total_size"];
 const LIMITS_KEYS: &[&str] = &[
     "max_script_size",
     "max_nodes",
@@ -68,6 +70,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "alert_state_idle_timeout",
     "workers",
     "inbox_points",
+    "restart_attempts",
 ];
 const HTTP_KEYS: &[&str] = &[
     "enabled",
@@ -168,6 +171,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "deadman" => w.deadman(value, &mut config.deadman),
             "limits" => w.limits(value, &mut config.limits),
             "replay" => w.replay(value, &mut config.replay),
+            "sideload" => w.sideload(value, &mut config.sideload),
             "topics" => w.topics(value, &mut config.topics),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
@@ -810,6 +814,12 @@ impl<'f> Walker<'f> {
                     }
                     set(&mut c.inbox_points, n.filter(|&n| n > 0));
                 }
+                "restart_attempts" => {
+                    let n = self
+                        .count(&full, value)
+                        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+                    set(&mut c.restart_attempts, n);
+                }
                 _ => {}
             }
         }
@@ -846,6 +856,18 @@ impl<'f> Walker<'f> {
                         _ => set(&mut c.keep_replays, n),
                     }
                 }
+                _ => {}
+            }
+        }
+    }
+
+    fn sideload(&mut self, node: &Node, c: &mut SideloadConfig) {
+        for (key, value) in self.mapping("sideload", node, SIDELOAD_KEYS) {
+            let full = dotted("sideload", key);
+            match key {
+                "max_files" => set(&mut c.max_files, self.count(&full, value)),
+                "max_file_size" => set(&mut c.max_file_size, self.size(&full, value)),
+                "max_total_size" => set(&mut c.max_total_size, self.size(&full, value)),
                 _ => {}
             }
         }

@@ -48,6 +48,9 @@ struct Queue {
     /// The summed weight of `inputs`.
     points: usize,
     closed: bool,
+    /// The task failed and waits to be restarted: input is refused and
+    /// counted as dropped, and nobody waits for room.
+    suspended: bool,
     /// Senders blocked in [`Inbox::send`], waiting for room.
     waiting: usize,
 }
@@ -96,7 +99,7 @@ impl Inbox {
         let weight = input.weight();
         let points = points_of(&input);
         let mut q = self.lock();
-        if q.closed || (bounded && !self.fits(&q, weight)) {
+        if q.closed || q.suspended || (bounded && !self.fits(&q, weight)) {
             drop(q);
             self.dropped.fetch_add(points as u64, Ordering::Relaxed);
             return 0;
@@ -114,7 +117,9 @@ impl Inbox {
         let q = self.lock();
         if q.closed {
             0
-        } else if q.points == 0 {
+        } else if q.points == 0 || q.suspended {
+            // A suspended task holds no writer up: what it is given is
+            // dropped and counted.
             usize::MAX
         } else {
             self.capacity.saturating_sub(q.points)
@@ -136,12 +141,12 @@ impl Inbox {
         let weight = input.weight();
         let points = points_of(&input);
         let mut q = self.lock();
-        while !q.closed && !self.fits(&q, weight) {
+        while !q.closed && !q.suspended && !self.fits(&q, weight) {
             q.waiting += 1;
             q = self.room.wait(q).unwrap_or_else(|e| e.into_inner());
             q.waiting -= 1;
         }
-        if q.closed {
+        if q.closed || q.suspended {
             return Err(input);
         }
         q.points += weight;
@@ -190,11 +195,13 @@ impl Inbox {
         }
     }
 
-    /// Closes the inbox and throws away what it holds, counting its points
-    /// as dropped (a task that failed).
-    pub(crate) fn discard(&self) {
+    /// Throws away what it holds, counting its points as dropped, and
+    /// refuses input (dropped and counted too) until [`Inbox::resume`]: a
+    /// task that failed, waiting to be restarted. Senders waiting for room
+    /// get their input back.
+    pub(crate) fn suspend(&self) {
         let mut q = self.lock();
-        q.closed = true;
+        q.suspended = true;
         let lost: usize = q.inputs.drain(..).map(|i| points_of(&i)).sum();
         q.points = 0;
         if q.waiting > 0 {
@@ -202,6 +209,15 @@ impl Inbox {
         }
         drop(q);
         self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+    }
+
+    /// Takes input again after [`Inbox::suspend`].
+    pub(crate) fn resume(&self) {
+        self.lock().suspended = false;
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     pub fn counts(&self) -> InboxCounts {
@@ -295,15 +311,18 @@ mod tests {
     }
 
     #[test]
-    fn discard_counts_what_was_queued_as_dropped() {
+    fn a_suspended_inbox_drops_and_counts_and_holds_no_writer_up() {
         let inbox = Inbox::new(100);
         inbox.offer(points(7));
-        inbox.discard();
+        inbox.suspend();
         assert_eq!(inbox.counts().dropped, 7);
-        assert_eq!(
-            inbox.take(10, &mut Vec::new()),
-            (0, true),
-            "closed and empty"
-        );
+        assert_eq!(inbox.take(10, &mut Vec::new()), (0, false), "empty, open");
+        assert_eq!(inbox.room(), usize::MAX, "a writer never waits for it");
+        assert_eq!(inbox.push(points(3)), 0);
+        assert!(inbox.send(points(1)).is_err(), "given back, not counted");
+        assert_eq!(inbox.counts().dropped, 10);
+        inbox.resume();
+        assert_eq!(inbox.offer(points(2)), 2);
+        assert_eq!(inbox.counts().received, 9);
     }
 }

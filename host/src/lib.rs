@@ -20,7 +20,7 @@ mod pool;
 mod runner;
 
 pub use inbox::{Inbox, InboxCounts, Input};
-pub use pool::{Pool, TaskHandle, Unit, blocking};
+pub use pool::{Failure, Pool, TaskHandle, Unit, blocking};
 pub use runner::{ClockMode, Runner, TaskKind};
 
 /// The wall clock, in ns since the Unix epoch.

@@ -6,7 +6,10 @@
 //! registered) or, when work remains, puts it at the back of the queue so
 //! the other tasks get their turn. A cell is on the ready queue at most
 //! once and run by one worker at a time, so a task's input is processed in
-//! the order it arrived. A panic inside a task ends that task only.
+//! the order it arrived. A panic inside a task ends that task only: its
+//! inbox is emptied and refuses input (counted as dropped) until whoever
+//! owns the task gives it a new unit ([`TaskHandle::restart`]), and the
+//! pool's failure hook ([`Pool::on_failure`]) is told.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -35,7 +38,35 @@ pub trait Unit: Send {
     fn due(&self) -> Option<i64>;
     /// The input is over: emit what is still held.
     fn finish(&mut self);
+    /// After a panic: the part of the unit that panicked (a task's node),
+    /// when it knows.
+    fn panicked_in(&self) -> Option<String> {
+        None
+    }
 }
+
+/// Why a task stopped: a panic, where it happened and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The part of the task that panicked (a node), when known.
+    pub node: Option<String>,
+    /// The panic's message.
+    pub message: String,
+    /// Wall clock, ns since the Unix epoch.
+    pub at: i64,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "node {node} panicked: {}", self.message),
+            None => write!(f, "task panicked: {}", self.message),
+        }
+    }
+}
+
+/// What [`Pool::on_failure`] calls, on the worker, when a task panicked.
+type FailureHook = Box<dyn Fn(TaskHandle) + Send + Sync>;
 
 /// How long one run of a task may go on while other tasks wait.
 const SLICE: Duration = Duration::from_millis(2);
@@ -72,7 +103,7 @@ struct Slot {
 #[derive(Clone, Debug, Default)]
 struct Outcome {
     done: bool,
-    failure: Option<String>,
+    failure: Option<Failure>,
 }
 
 /// A timer: wake `cell` at `due`. Ordered by time, then by when it was set.
@@ -125,6 +156,8 @@ struct Shared {
     /// Stand-in threads stopped (they may still be exiting): joined on
     /// shutdown with the rest.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Told of every task that panics.
+    on_failure: std::sync::RwLock<Option<FailureHook>>,
 }
 
 /// How long [`Pool::shutdown`] waits for its workers.
@@ -284,6 +317,7 @@ impl Pool {
             wake: Condvar::new(),
             workers,
             threads: Mutex::default(),
+            on_failure: std::sync::RwLock::default(),
         });
         let workers = (0..workers)
             .map(|i| {
@@ -294,6 +328,17 @@ impl Pool {
             })
             .collect::<Result<_, _>>()?;
         Ok(Pool { shared, workers })
+    }
+
+    /// Calls `hook`, on the worker, with each task that panics from now on
+    /// (after it is marked failed): it should be quick, as handing the task
+    /// to a thread that restarts it is.
+    pub fn on_failure(&self, hook: impl Fn(TaskHandle) + Send + Sync + 'static) {
+        *self
+            .shared
+            .on_failure
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
     }
 
     /// How many worker threads run the tasks (not counting stand-ins).
@@ -416,14 +461,47 @@ impl TaskHandle {
         true
     }
 
-    /// Why the task stopped, when a panic stopped it.
-    pub fn failure(&self) -> Option<String> {
+    /// Why the task stopped, when a panic stopped it (and it was not
+    /// restarted since).
+    pub fn failure(&self) -> Option<Failure> {
         self.cell
             .done
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .failure
             .clone()
+    }
+
+    /// Gives a task that panicked a new unit to run, from its start, on the
+    /// same inbox (which takes input again). `false`, and nothing changes,
+    /// when the task did not fail or was closed since.
+    pub fn restart(&self, unit: Box<dyn Unit>) -> bool {
+        let mut slot = self.cell.unit.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.unit.is_some() || self.cell.inbox.is_closed() {
+            return false;
+        }
+        {
+            let mut outcome = self.cell.done.lock().unwrap_or_else(|e| e.into_inner());
+            if !outcome.done || outcome.failure.is_none() {
+                return false;
+            }
+            *outcome = Outcome::default();
+        }
+        *slot = Slot {
+            unit: Some(unit),
+            started: false,
+        };
+        drop(slot);
+        self.cell.inbox.resume();
+        self.cell.state.store(IDLE, Ordering::Release);
+        self.shared.notify(&self.cell);
+        true
+    }
+
+    /// Whether `other` is a handle to the same task (not a task restarted
+    /// in its place under the same name).
+    pub fn same_task(&self, other: &TaskHandle) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
     }
 
     pub fn counts(&self) -> InboxCounts {
@@ -537,7 +615,7 @@ enum Step {
 }
 
 /// Runs a ready cell for one slice.
-fn run(shared: &Shared, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
+fn run(shared: &Arc<Shared>, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
     cell.state.store(RUNNING, Ordering::Release);
     let mut slot = cell.unit.lock().unwrap_or_else(|e| e.into_inner());
     let Slot { unit, started } = &mut *slot;
@@ -579,12 +657,25 @@ fn run(shared: &Shared, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
         Ok(step) => step,
         Err(panic) => {
             inputs.clear();
-            let message = panic_message(panic.as_ref());
-            tracing::error!(task = %cell.name, "task stopped by a panic: {message}");
-            cell.inbox.discard();
-            *unit = None;
+            let failure = Failure {
+                node: task.panicked_in(),
+                message: panic_message(panic.as_ref()),
+                at: wall_clock_ns(),
+            };
+            tracing::error!(
+                task = %cell.name,
+                node = failure.node.as_deref().unwrap_or(""),
+                "task stopped by a panic: {}",
+                failure.message
+            );
+            cell.inbox.suspend();
+            let dead = unit.take();
             drop(slot);
-            end(cell, Some(format!("task panicked: {message}")));
+            // A DAG left half-changed by the panic may panic again as it
+            // is dropped: that must not take the worker with it.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(dead)));
+            end(cell, Some(failure));
+            tell_failure(shared, cell);
             return;
         }
     };
@@ -622,8 +713,19 @@ fn run(shared: &Shared, cell: &Arc<Cell>, inputs: &mut Vec<Input>) {
     }
 }
 
+/// Hands a task that panicked to the pool's failure hook, if any.
+fn tell_failure(shared: &Arc<Shared>, cell: &Arc<Cell>) {
+    let hook = shared.on_failure.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(hook) = hook.as_ref() {
+        hook(TaskHandle {
+            cell: cell.clone(),
+            shared: shared.clone(),
+        });
+    }
+}
+
 /// Marks the cell ended, with why when it failed, and wakes its waiters.
-fn end(cell: &Cell, failure: Option<String>) {
+fn end(cell: &Cell, failure: Option<Failure>) {
     cell.state.store(DONE, Ordering::Release);
     cell.timer.store(NO_TIMER, Ordering::Release);
     let mut outcome = cell.done.lock().unwrap_or_else(|e| e.into_inner());

@@ -179,6 +179,11 @@ impl Unit for Runner {
     fn finish(&mut self) {
         self.task.dag_mut().finish();
     }
+
+    fn panicked_in(&self) -> Option<String> {
+        let (name, _) = self.task.dag().running_node()?;
+        Some(name.to_string())
+    }
 }
 
 /// Moves a task's clock to `to`, ticking every node whose time comes on

@@ -170,7 +170,7 @@ fn a_panicking_task_ends_alone_and_says_why() {
         good.send(Input::AdvanceTo(t)).unwrap();
     }
     assert!(bad.wait(Duration::from_secs(10)));
-    assert!(bad.failure().unwrap().contains("input 2 is poison"));
+    assert!(bad.failure().unwrap().message.contains("input 2 is poison"));
     assert_eq!(
         bad.offer(Input::AdvanceTo(9)),
         0,
@@ -179,6 +179,46 @@ fn a_panicking_task_ends_alone_and_says_why() {
     close_and_wait(&good);
     assert_eq!(entries(&log, "good:").len(), 7, "start, 5 inputs, finish");
     assert_eq!(entries(&log, "bad:"), ["bad:start", "bad:0", "bad:1"]);
+}
+
+#[test]
+fn a_failed_task_is_handed_to_the_hook_and_restarts_on_its_inbox() {
+    let pool = Pool::new(2).unwrap();
+    let (failed_tx, failed_rx) = std::sync::mpsc::channel::<TaskHandle>();
+    let failed_tx = Mutex::new(failed_tx);
+    pool.on_failure(move |task| {
+        let _ = failed_tx.lock().unwrap().send(task);
+    });
+    let log = Log::default();
+    let mut bad = Probe::new("bad", &log);
+    bad.panic_at = Some(1);
+    let task = pool.spawn("bad", Box::new(bad), 100);
+    for t in 0..3 {
+        // Refused once the task failed.
+        let _ = task.send(Input::AdvanceTo(t));
+    }
+    let told = failed_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(told.same_task(&task));
+    let failure = task.failure().unwrap();
+    assert!(failure.message.contains("input 1 is poison"), "{failure:?}");
+    assert_eq!(failure.node, None, "a probe has no nodes");
+    assert_eq!(task.offer(Input::AdvanceTo(5)), 0, "refused while failed");
+    let dropped = task.counts().dropped;
+
+    assert!(task.restart(Box::new(Probe::new("again", &log))));
+    assert!(
+        !task.restart(Box::new(Probe::new("twice", &log))),
+        "it runs"
+    );
+    assert_eq!(task.failure(), None);
+    task.send(Input::AdvanceTo(7)).unwrap();
+    close_and_wait(&task);
+    assert_eq!(
+        entries(&log, "again:"),
+        ["again:start", "again:7", "again:finish"]
+    );
+    assert_eq!(task.counts().dropped, dropped, "nothing lost since");
+    assert!(!task.restart(Box::new(Probe::new("late", &log))), "closed");
 }
 
 #[test]

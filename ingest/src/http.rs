@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use model::{Limit, LimitBreaches};
 use pipeline::{DbRp, PointSink};
 
 use crate::lp::Precision;
@@ -130,7 +131,9 @@ async fn write(
     body: Body,
 ) -> Response {
     let counters = &state.stats.http;
-    let body = match read_body(state.max_body_size, state.max_inflated_size, headers, body).await {
+    let breaches = counters.breaches();
+    let limits = (state.max_body_size, state.max_inflated_size);
+    let body = match read_body(limits, breaches, headers, body).await {
         Ok(body) => body,
         Err(response) => {
             counters.reject();
@@ -146,6 +149,7 @@ async fn write(
     let mut outcome = decode_and_route(
         &state.sink,
         &counters.dbrp(&dbrp),
+        breaches,
         &dbrp,
         &body,
         precision,
@@ -155,6 +159,7 @@ async fn write(
         let timeout = state.settings.backpressure_timeout;
         if let Err(points) = wait_for_room(&state.sink, held, timeout, true).await {
             counters.reject();
+            breaches.breach(Limit::IngestBackpressureTimeout);
             return backpressure(points, timeout);
         }
     }
@@ -180,15 +185,25 @@ fn backpressure(points: usize, waited: std::time::Duration) -> Response {
     response
 }
 
-/// Reads the whole body within the size limit, gunzipping it when the client
-/// says it is gzip. Errors come back as the response to send.
+/// Reads the whole body within the size limit (`http.max_body_size`) and,
+/// gunzipping it when the client says it is gzip, the inflated one
+/// (`ingest.max_inflated_size`), counting a breach of either. Errors come
+/// back as the response to send.
 async fn read_body(
-    limit: u64,
-    inflated_limit: u64,
+    (limit, inflated_limit): (u64, u64),
+    breaches: &LimitBreaches,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, Response> {
-    let too_large = || json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let too_large = || {
+        breaches.breach(Limit::HttpMaxBodySize);
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Request Entity Too Large: the body is over {limit} bytes (http.max_body_size)"
+            ),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -225,10 +240,15 @@ async fn read_body(
         flate2::read::MultiGzDecoder::new(&bytes[..]).take(inflated_limit.saturating_add(1));
     match decoder.read_to_end(&mut out) {
         Ok(n) if n as u64 > inflated_limit && !by_inflated => Err(too_large()),
-        Ok(n) if n as u64 > inflated_limit => Err(json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("gzip body inflates past {inflated_limit} bytes (ingest.max_inflated_size)"),
-        )),
+        Ok(n) if n as u64 > inflated_limit => {
+            breaches.breach(Limit::IngestMaxInflatedSize);
+            Err(json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "gzip body inflates past {inflated_limit} bytes (ingest.max_inflated_size)"
+                ),
+            ))
+        }
         Ok(_) => Ok(Bytes::from(out)),
         Err(err) => {
             let msg = if bytes.len() < 2 || bytes[..2] != [0x1f, 0x8b] {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use model::{Limit, LimitBreaches};
 use pipeline::DbRp;
 use serde::Serialize;
 
@@ -107,9 +108,17 @@ pub struct ListenerCounters {
     retired: DbRpCounters,
     /// Most db/rps counted apart (`ingest.max_dbrps`); 0: no limit.
     max_dbrps: AtomicU64,
+    /// Where limits breached on this listener are counted (shared with the
+    /// other listeners and the rest of the daemon).
+    breaches: Arc<LimitBreaches>,
 }
 
 impl ListenerCounters {
+    /// Where limits breached on this listener are counted.
+    pub fn breaches(&self) -> &Arc<LimitBreaches> {
+        &self.breaches
+    }
+
     pub fn accept(&self) {
         self.units.fetch_add(1, Ordering::Relaxed);
     }
@@ -151,6 +160,7 @@ impl ListenerCounters {
         let mut map = self.by_dbrp.write().unwrap_or_else(|e| e.into_inner());
         let max = self.max_dbrps.load(Ordering::Relaxed) as usize;
         if max > 0 && map.len() >= max && !map.contains_key(dbrp) {
+            self.breaches.breach(Limit::IngestMaxDbrps);
             return self.other.clone();
         }
         map.entry(dbrp.clone()).or_default().clone()
@@ -221,11 +231,32 @@ impl Drop for ActiveGuard {
 }
 
 /// All ingest counters of a server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IngestStats {
     pub http: Arc<ListenerCounters>,
     pub udp: Arc<ListenerCounters>,
     pub tcp: Arc<ListenerCounters>,
+    /// Every limit's breaches, the listeners' and (counted by the rest of
+    /// the daemon) the others'.
+    pub breaches: Arc<LimitBreaches>,
+}
+
+impl Default for IngestStats {
+    fn default() -> Self {
+        let breaches = Arc::<LimitBreaches>::default();
+        let listener = || {
+            Arc::new(ListenerCounters {
+                breaches: breaches.clone(),
+                ..ListenerCounters::default()
+            })
+        };
+        IngestStats {
+            http: listener(),
+            udp: listener(),
+            tcp: listener(),
+            breaches: breaches.clone(),
+        }
+    }
 }
 
 impl IngestStats {
@@ -335,5 +366,6 @@ mod tests {
         assert_eq!(s.dbrps[OTHER_DBRPS].points, 2);
         assert_eq!(s.dbrps["a.rp"].points, 2);
         assert_eq!(s.points, 5);
+        assert_eq!(l.breaches().get(Limit::IngestMaxDbrps), 2);
     }
 }

@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use model::Limit;
 use pipeline::{DbRp, Held, PointSink};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -67,6 +68,7 @@ impl TcpIngest {
             };
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 this.stats.tcp.reject();
+                this.stats.breaches.breach(Limit::TcpMaxConnections);
                 tracing::warn!(listener = "tcp", %peer, "too many connections; closing");
                 drop(stream);
                 continue;
@@ -93,7 +95,7 @@ impl TcpIngest {
         let mut conn = Connection {
             ingest: self,
             counters: listener.dbrp(&self.dbrp),
-            decoder: Decoder::new(),
+            decoder: Decoder::counting(self.stats.breaches.clone()),
             framer: LineFramer::new(self.max_line_length),
             encoding: Encoding::Unknown(Vec::new()),
             held: Vec::new(),
@@ -108,6 +110,7 @@ impl TcpIngest {
                     Ok(r) => r?,
                     Err(_) => {
                         listener.idle_timeout();
+                        self.stats.breaches.breach(Limit::TcpIdleTimeout);
                         tracing::debug!(listener = "tcp", "nothing received for tcp.idle_timeout; closing");
                         0
                     }
@@ -167,6 +170,10 @@ impl Connection<'_> {
                     inflated += out.len() as u64;
                     if inflated > self.ingest.max_inflated_size {
                         self.counters.drop_points(1);
+                        self.ingest
+                            .stats
+                            .breaches
+                            .breach(Limit::IngestMaxInflatedSize);
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             format!(
@@ -203,6 +210,10 @@ impl Connection<'_> {
         for held in std::mem::take(&mut self.held) {
             if let Err(points) = wait_for_room(&self.ingest.sink, held, timeout, false).await {
                 self.counters.drop_points(points);
+                self.ingest
+                    .stats
+                    .breaches
+                    .breach(Limit::IngestBackpressureTimeout);
                 tracing::warn!(
                     listener = "tcp",
                     "dropped {points} points: a task had no room for them within {timeout:?}"
@@ -231,6 +242,10 @@ impl Connection<'_> {
         let framed = self.framer.push(bytes);
         if framed.dropped > 0 {
             self.counters.drop_points(framed.dropped);
+            self.ingest
+                .stats
+                .breaches
+                .add(Limit::TcpMaxLineLength, framed.dropped as u64);
             tracing::debug!(
                 listener = "tcp",
                 "dropped {} over-long lines",

@@ -34,7 +34,7 @@ impl UdpIngest {
     pub async fn run(self, shutdown: CancellationToken) -> io::Result<()> {
         let listener = &self.stats.udp;
         let counters = listener.dbrp(&self.dbrp);
-        let mut decoder = Decoder::new();
+        let mut decoder = Decoder::counting(self.stats.breaches.clone());
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut points: Vec<Point> = Vec::new();
         let mut errors: Vec<LineError> = Vec::new();

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use model::LimitBreaches;
 use pipeline::{DbRp, Held, Point, PointBatch, PointSink};
 
 use crate::lp::{DecodeOptions, Decoder, LineError, Precision};
@@ -82,37 +83,32 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Decodes `body` with this thread's decoder, counts it and hands the good
-/// points to `sink`.
+/// Decodes `body` with this thread's decoder, counts it (lines refused for
+/// a limit in `breaches`) and hands the good points to `sink`.
 pub fn decode_and_route(
     sink: &Arc<dyn PointSink>,
     counters: &DbRpCounters,
+    breaches: &Arc<LimitBreaches>,
     dbrp: &DbRp,
     body: &[u8],
     precision: Precision,
     settings: LineSettings,
 ) -> WriteOutcome {
+    let run = |decoder: &mut Decoder| {
+        if !decoder
+            .breaches
+            .as_ref()
+            .is_some_and(|b| Arc::ptr_eq(b, breaches))
+        {
+            decoder.breaches = Some(breaches.clone());
+        }
+        decode_with(decoder, sink, counters, dbrp, body, precision, settings)
+    };
     DECODER.with(|d| match d.try_borrow_mut() {
-        Ok(mut decoder) => decode_with(
-            &mut decoder,
-            sink,
-            counters,
-            dbrp,
-            body,
-            precision,
-            settings,
-        ),
+        Ok(mut decoder) => run(&mut decoder),
         // Only reachable if a sink re-entered ingest on this thread; a fresh
         // decoder is slower but correct.
-        Err(_) => decode_with(
-            &mut Decoder::new(),
-            sink,
-            counters,
-            dbrp,
-            body,
-            precision,
-            settings,
-        ),
+        Err(_) => run(&mut Decoder::new()),
     })
 }
 

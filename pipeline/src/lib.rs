@@ -10,6 +10,8 @@
 
 mod batch;
 pub mod build;
+#[cfg(debug_assertions)]
+pub mod failpoint;
 mod group;
 pub mod holt_winters;
 pub mod idle;

@@ -190,6 +190,8 @@ pub struct TaskDag {
     /// Node instances that asked to be ticked: (node, instance, when).
     timers: Vec<(usize, usize, i64)>,
     clock: Clock,
+    /// The node running now, if any: after a panic, the node that panicked.
+    running: Option<usize>,
 }
 
 impl TaskDag {
@@ -219,7 +221,15 @@ impl TaskDag {
             last_error: None,
             timers: Vec::new(),
             clock: Clock::default(),
+            running: None,
         }
+    }
+
+    /// The node (name, kind) that was running when the task stopped
+    /// midway: after a panic, the one that panicked.
+    pub fn running_node(&self) -> Option<(&str, &str)> {
+        let node = self.nodes.get(self.running?)?;
+        Some((&node.name, &node.kind))
     }
 
     /// The DAG, its nodes reading `clock`.
@@ -275,7 +285,9 @@ impl TaskDag {
     /// a tick, always after `now` so a clock driven in steps moves on.
     fn tick_one(&mut self, id: usize, instance: usize, now: i64) -> Option<i64> {
         let mut out = std::mem::take(&mut self.buffers[id]);
+        self.running = Some(id);
         let due = self.nodes[id].instances[instance].tick(now, &mut out);
+        self.running = None;
         self.forward(id, &mut out);
         self.buffers[id] = out;
         due.map(|due| due.max(now.saturating_add(1)))
@@ -319,9 +331,11 @@ impl TaskDag {
         self.refresh_gauges();
         for id in 0..self.nodes.len() {
             let mut out = std::mem::take(&mut self.buffers[id]);
+            self.running = Some(id);
             for instance in &mut self.nodes[id].instances {
                 instance.finish(&mut out);
             }
+            self.running = None;
             self.forward(id, &mut out);
             self.buffers[id] = out;
         }
@@ -403,13 +417,19 @@ impl TaskDag {
         msgs: &mut Vec<Message>,
         out: &mut Vec<Message>,
     ) {
+        self.running = Some(id);
         let node = &mut self.nodes[id];
+        #[cfg(debug_assertions)]
+        if id > 0 {
+            crate::failpoint::check(&node.name, &node.kind, msgs);
+        }
         let stats = &node.stats;
         let instance = &mut node.instances[0];
         let count = msgs.len() as u64;
         let seen = add(&stats.messages_in, count);
         if instance.passes_through() {
             hand_over(msgs, out);
+            self.running = None;
             return;
         }
         // Timed when the run holds message number 0, 64, 128, …: as with
@@ -449,6 +469,7 @@ impl TaskDag {
                 }
             }
         }
+        self.running = None;
         if let Some(started) = started {
             add(&stats.busy_ns, started.elapsed().as_nanos() as u64);
             add(&stats.timed, count);
@@ -486,7 +507,12 @@ impl TaskDag {
         msg: Message,
         out: &mut Vec<Message>,
     ) {
+        self.running = Some(id);
         let node = &mut self.nodes[id];
+        #[cfg(debug_assertions)]
+        if id > 0 {
+            crate::failpoint::check(&node.name, &node.kind, std::slice::from_ref(&msg));
+        }
         let stats = &node.stats;
         let seen = add(&stats.messages_in, 1);
         let result = if seen.is_multiple_of(TIMING_SAMPLE) {
@@ -498,6 +524,7 @@ impl TaskDag {
         } else {
             node.instances[instance].process_from(parent, msg, out)
         };
+        self.running = None;
         if let Err(e) = result {
             add(&stats.errors, 1);
             tracing::debug!(node = %node.name, "{e}");
@@ -666,6 +693,39 @@ mod tests {
         );
         assert_eq!(stats[1].messages_in, 1);
         assert_eq!(dag.last_error().map(|(n, _)| n.as_str()), Some("stream0"));
+    }
+
+    /// Panics on every point.
+    struct Bomb;
+
+    impl Node for Bomb {
+        fn process(&mut self, _msg: Message, _out: &mut Vec<Message>) -> Result<(), NodeError> {
+            panic!("boom");
+        }
+    }
+
+    #[test]
+    fn after_a_panic_the_dag_names_the_node_that_panicked() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            node("tap1", &log, "tap", vec![(2, 0)]),
+            run_node("bomb2", vec![Box::new(Bomb)], vec![]),
+        ]);
+        assert_eq!(dag.running_node(), None);
+        let one =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dag.push(point("x", 1))));
+        assert!(one.is_err());
+        assert_eq!(dag.running_node(), Some(("bomb2", "bomb2")));
+        let mut dag = TaskDag::new(vec![
+            node("stream0", &log, "root", vec![(1, 0)]),
+            run_node("bomb1", vec![Box::new(Bomb)], vec![]),
+        ]);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dag.push_all([point("x", 1), point("x", 2)])
+        }));
+        assert!(run.is_err());
+        assert_eq!(dag.running_node().map(|n| n.0), Some("bomb1"));
     }
 
     /// Edits in place: drops points at odd times, fails (and drops) at 77,

@@ -185,6 +185,16 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
     ] {
         let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {count}");
     }
+    let name = "kapacitor_limit_breaches_total";
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Requests, lines, connections, files or definitions refused (or cut short) for a limit, by the config key that sets it.",
+    );
+    for (limit, count) in state.stats.breaches.snapshot() {
+        let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {count}");
+    }
     let pool = state.tasks.pool_status();
     for (name, help, value) in [
         (
@@ -215,6 +225,24 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             "kapacitor_task_enabled{{task=\"{}\"}} {enabled}",
             label(&t.id)
         );
+    }
+    let per_task: [Metric<crate::tasks::TaskInfo>; 2] = [
+        (
+            "kapacitor_task_panics_total",
+            "Times a panic stopped the task since it was enabled.",
+            |t| t.panics,
+        ),
+        (
+            "kapacitor_task_restarts_total",
+            "Times the task was restarted after a panic since it was enabled.",
+            |t| t.restarts,
+        ),
+    ];
+    for (name, help, get) in per_task {
+        family(&mut out, name, "counter", help);
+        for t in &tasks {
+            let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", label(&t.id), get(t));
+        }
     }
     // (name, type, help, value) of each per-node series.
     let per_node: [TypedMetric<pipeline::runtime::NodeStatsSnapshot>; 4] = [

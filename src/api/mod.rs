@@ -13,11 +13,15 @@ use ingest::http::{HttpIngest, json_error};
 use crate::server::ServerState;
 
 mod auth;
+mod debug_vars;
 mod host_check;
+mod loglevel;
 mod metrics;
 mod patch;
+mod queried;
 mod recordings;
 mod replays;
+mod storage;
 mod tasks;
 mod topics;
 
@@ -40,11 +44,11 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
         .route("/kapacitor/v1/recordings/stream", post(recordings::stream))
         .route(
             "/kapacitor/v1/recordings/batch",
-            post(recordings::needs_influxdb),
+            post(queried::record_batch),
         )
         .route(
             "/kapacitor/v1/recordings/query",
-            post(recordings::needs_influxdb),
+            post(queried::record_query),
         )
         .route(
             "/kapacitor/v1/recordings/file",
@@ -61,6 +65,8 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             "/kapacitor/v1/replays",
             get(replays::list).post(replays::create),
         )
+        .route("/kapacitor/v1/replays/batch", post(queried::replay_batch))
+        .route("/kapacitor/v1/replays/query", post(queried::replay_query))
         .route(
             "/kapacitor/v1/replays/{id}",
             get(replays::get).delete(replays::delete),
@@ -91,6 +97,9 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
                 .delete(topics::delete_handler),
         )
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
+        .route("/kapacitor/v1/loglevel", post(loglevel::set))
+        .route("/kapacitor/v1/storage/backup", get(storage::backup))
+        .route("/kapacitor/v1/debug/vars", get(debug_vars::debug_vars))
         .route("/metrics", get(metrics::metrics))
         .with_state(state.clone());
     Router::new()
@@ -206,6 +215,16 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
             "auth_failures": state.auth.failures(),
             "unknown_host": state.host_check.refused(),
         },
+        // Every limit, by the config key that sets it: how often a request,
+        // line, connection, file or definition was refused (or cut short)
+        // for it.
+        "limit_breaches": state
+            .stats
+            .breaches
+            .snapshot()
+            .into_iter()
+            .map(|(key, n)| (key.to_string(), n.into()))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "store": {
             // What was moved aside at start because it could not be read;
             // the stored text stays in the store, out of the status.

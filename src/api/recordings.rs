@@ -1,7 +1,8 @@
 //! `/kapacitor/v1/recordings`: record the live stream (Kapacitor's
 //! `POST /recordings/stream`, plus ours: without a stop time it runs until
 //! `POST /recordings/ID/stop`), import a file (ours: `POST
-//! /recordings/file`), list, show and delete recordings.
+//! /recordings/file`), list, show and delete recordings. Recordings from
+//! InfluxDB queries are in [`super::queried`].
 
 use std::sync::Arc;
 
@@ -52,7 +53,7 @@ fn record_error(e: RecordError) -> Response {
 }
 
 /// Runs `f` on a blocking thread (the store and the files are synchronous).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, RecordError> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
@@ -132,7 +133,7 @@ fn stream_request(state: &ServerState, body: StreamBody) -> Result<StreamRequest
                 .ok_or_else(|| format!("task {task:?} does not exist"))?;
             if def.task_type != dsl::TaskType::Stream {
                 return Err(format!(
-                    "task {task:?} is a batch task: a batch recording needs the batch/InfluxDB client, which kapacitord does not have yet"
+                    "task {task:?} is a batch task: record its queries with `record batch -task {task}`"
                 ));
             }
             req.dbrps = def.dbrps.clone();
@@ -175,15 +176,6 @@ fn simple_from(plan: &dsl::Plan) -> Option<String> {
     }
 }
 
-/// `POST /kapacitor/v1/recordings/batch` and `/query`: not yet.
-pub async fn needs_influxdb() -> Response {
-    json_error(
-        StatusCode::NOT_IMPLEMENTED,
-        "batch and query recordings need the batch/InfluxDB client, which kapacitord does not have yet; \
-         import a .brpl file with `kapacitor record file` instead",
-    )
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
@@ -196,6 +188,8 @@ pub struct ImportQuery {
     precision: Option<String>,
     /// For the listing: the file's name.
     name: Option<String>,
+    /// For the listing: where the data came from, when not a file.
+    source: Option<String>,
 }
 
 /// `POST /kapacitor/v1/recordings/file?format=&db=&rp=&precision=&id=`
@@ -203,8 +197,24 @@ pub struct ImportQuery {
 pub async fn import(
     State(state): State<Arc<ServerState>>,
     Query(q): Query<ImportQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // The route's body limit is replay.max_recording_bytes.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let max = state.recordings.limits().max_recording_bytes;
+            state
+                .stats
+                .breaches
+                .breach(model::Limit::ReplayMaxRecordingBytes);
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the data is more than {max} bytes (replay.max_recording_bytes)"),
+            );
+        }
+        Err(e) => return json_error(e.status(), e.body_text()),
+    };
     let format: ImportFormat = match q.format.as_deref().unwrap_or("lp").parse() {
         Ok(f) => f,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
@@ -230,7 +240,9 @@ pub async fn import(
         format,
         dbrp,
         precision,
-        source: format!("file {}", q.name.as_deref().unwrap_or("(upload)")),
+        source: q
+            .source
+            .unwrap_or_else(|| format!("file {}", q.name.as_deref().unwrap_or("(upload)"))),
     };
     let recordings = state.recordings.clone();
     match blocking(move || recordings.import(req, &body)).await {

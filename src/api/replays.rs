@@ -14,7 +14,7 @@ use crate::replay::recordings::RecordError;
 use crate::replay::replays::{ReplayError, ReplayRequest};
 use crate::server::ServerState;
 
-fn replay_error(e: ReplayError) -> Response {
+pub(super) fn replay_error(e: ReplayError) -> Response {
     let status = match &e {
         ReplayError::NoTask(_) | ReplayError::NotFound(_) => StatusCode::NOT_FOUND,
         ReplayError::Recording(RecordError::NotFound(_)) => StatusCode::NOT_FOUND,

@@ -45,6 +45,12 @@ pub struct TaskBody {
 fn task_error(e: TaskError) -> Response {
     match e {
         TaskError::NotFound(_) => json_error(StatusCode::NOT_FOUND, e.to_string()),
+        // The daemon's fault, not the request's: the disk is full or the
+        // data dir read-only. Nothing changed, in memory or on disk.
+        TaskError::Store(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot save the change, so nothing changed: {e}"),
+        ),
         _ => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -56,16 +62,18 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
     if base.is_none() && !creating {
         return json_error(StatusCode::NOT_FOUND, format!("task {id:?} does not exist"));
     }
-    let task_type = match (&body.task_type, &base) {
-        (Some(t), _) => match t.parse() {
+    // Without a type, a new script says (`stream` or `batch`), as
+    // Kapacitor sets it from the script on create and on update.
+    let task_type = match (&body.task_type, body.script.as_deref(), &base) {
+        (Some(t), _, _) => match t.parse() {
             Ok(t) => t,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
         },
-        (None, Some(b)) => b.task_type,
-        (None, None) => match body.script.as_deref() {
-            Some(script) => dsl::detect_task_type(script),
-            None => return json_error(StatusCode::BAD_REQUEST, "a new task needs a script"),
-        },
+        (None, Some(script), _) => dsl::detect_task_type(script),
+        (None, None, Some(b)) => b.task_type,
+        (None, None, None) => {
+            return json_error(StatusCode::BAD_REQUEST, "a new task needs a script");
+        }
     };
     let Some(script) = body
         .script
@@ -102,8 +110,16 @@ async fn apply(tasks: Arc<TaskManager>, id: String, body: TaskBody, creating: bo
         ("group_by", &body.group_by),
     ];
     for (key, value) in given {
-        if let Some(v) = value {
-            meta.insert(key.to_string(), v.clone());
+        match value.as_deref() {
+            // An empty value clears the key (a batcher moving from
+            // `period` to `cron`).
+            Some("") => {
+                meta.remove(key);
+            }
+            Some(v) => {
+                meta.insert(key.to_string(), v.to_string());
+            }
+            None => {}
         }
     }
     if task_type == dsl::TaskType::Batch

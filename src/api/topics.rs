@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ingest::http::json_error;
+use model::IdPattern;
 use pipeline::nodes::alert::{Level, go_duration};
 use pipeline::time::format_rfc3339;
 use serde::Deserialize;
@@ -41,20 +42,14 @@ fn min_level(text: &str) -> Result<Level, String> {
     Level::parse(text).ok_or_else(|| format!("unknown alert level '{text}'"))
 }
 
-/// A glob as Go's `path.Match` takes it: an unclosed class is refused.
-fn pattern(text: &str) -> Result<&str, String> {
-    let mut depth = 0;
-    for c in text.chars() {
-        match c {
-            '[' => depth += 1,
-            ']' if depth > 0 => depth -= 1,
-            _ => {}
-        }
+/// A `pattern` query parameter: empty means every id.
+fn pattern(text: &str) -> Result<Option<IdPattern>, String> {
+    if text.is_empty() {
+        return Ok(None);
     }
-    if depth != 0 {
-        return Err("invalid pattern: syntax error in pattern".into());
-    }
-    Ok(text)
+    IdPattern::new(text)
+        .map(Some)
+        .map_err(|e| format!("invalid pattern: {e}"))
 }
 
 fn link(rel: &str, href: String) -> Value {
@@ -137,7 +132,7 @@ pub async fn list(State(state): State<Arc<ServerState>>, Query(q): Query<ListQue
     };
     let topics: Vec<Value> = state
         .topics
-        .list(pattern, level)
+        .list(pattern.as_ref(), level)
         .iter()
         .map(topic_json)
         .collect();
@@ -225,7 +220,7 @@ pub async fn handlers(
     };
     let handlers: Vec<Value> = state
         .topics
-        .handlers(&id, pattern)
+        .handlers(&id, pattern.as_ref())
         .iter()
         .map(handler_json)
         .collect();

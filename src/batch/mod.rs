@@ -18,6 +18,9 @@ pub use scheduler::{BatchRun, BatchStats, BatchStatus};
 
 use config::Cron;
 
+/// The database of a batch task's unqualified names when it has no dbrp.
+pub const DEFAULT_DB: &str = "telegraf";
+
 /// When a query runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
@@ -67,7 +70,7 @@ pub struct QuerySpec {
     /// `.cluster(NAME)`: the `influxdb` connection; `None`: the default.
     pub cluster: Option<String>,
     /// The task's first dbrp: the database and retention policy for names
-    /// the query does not qualify.
+    /// the query does not qualify ([`DEFAULT_DB`] without one).
     pub db: Option<String>,
     pub rp: Option<String>,
 }
@@ -102,6 +105,49 @@ impl QuerySpec {
         let (start, stop) = self.window(tick);
         self.template.render(start, stop, &self.grouping)
     }
+
+    /// The runs the schedule makes from `start` to `stop` (ns), as
+    /// Kapacitor's `record batch` counts them: each tick after `start` up to
+    /// `stop`, but none whose range ends after `now`.
+    pub fn ticks(&self, start: i64, stop: i64, now: i64) -> impl Iterator<Item = i64> + '_ {
+        let mut next = self.schedule.next_after(start, start);
+        std::iter::from_fn(move || {
+            let tick = next.filter(|&t| t <= stop && t.saturating_sub(self.offset) <= now)?;
+            next = self.schedule.next_after(tick, start);
+            Some(tick)
+        })
+    }
+
+    /// Runs the query of the run at `tick` ([`QuerySpec::render`]) on
+    /// `client`: its series as batches with Kapacitor's batch times (the
+    /// range's end, unless the series comes in time buckets). Must run on
+    /// the effects runtime.
+    pub async fn run_at(
+        &self,
+        client: &client::QueryClient,
+        tick: i64,
+    ) -> Result<Vec<pipeline::Batch>, String> {
+        let (_, stop) = self.window(tick);
+        let q = self.render(tick);
+        let result = client
+            .query(
+                &q,
+                self.db.as_deref(),
+                self.rp.as_deref(),
+                self.by_measurement,
+            )
+            .await;
+        let grouped_by_time = self.grouped_by_time();
+        let result = result.map(|mut batches| {
+            for b in &mut batches {
+                if !grouped_by_time || b.points.is_empty() {
+                    b.tmax = stop;
+                }
+            }
+            batches
+        });
+        result.map_err(|e| format!("{}: {e}", self.name))
+    }
 }
 
 /// The queries of a batch task, checked: each `|query()` node of its
@@ -111,9 +157,11 @@ pub fn specs(
     meta: &BTreeMap<String, String>,
     dbrps: &[pipeline::DbRp],
 ) -> Result<Vec<QuerySpec>, String> {
+    // Without a dbrp, unqualified names are Telegraf's database (under its
+    // default retention policy), where the daemon's own listeners write.
     let (db, rp) = match dbrps.first() {
         Some(d) => (Some(d.db.to_string()), Some(d.rp.to_string())),
-        None => (None, None),
+        None => (Some(DEFAULT_DB.to_string()), None),
     };
     if let Some(n) = plan.nodes.iter().find(|n| n.kind == "queryFlux") {
         return Err(format!(
@@ -290,4 +338,73 @@ pub fn specs(
         db,
         rp,
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn spec(period: i64, schedule: Schedule, offset: i64) -> QuerySpec {
+        QuerySpec {
+            node: 1,
+            name: "query1".into(),
+            template: QueryTemplate::parse("select mean(v) from cpu").unwrap(),
+            grouping: Grouping::default(),
+            by_measurement: false,
+            period,
+            offset,
+            align_group: false,
+            schedule,
+            cluster: None,
+            db: None,
+            rp: None,
+        }
+    }
+
+    #[test]
+    fn a_range_holds_the_runs_its_schedule_makes() {
+        // Every 10s from the start, up to the stop, as Kapacitor counts them.
+        let every = Schedule::Every {
+            every: 10 * S,
+            align: false,
+        };
+        let s = spec(10 * S, every.clone(), 0);
+        let ticks: Vec<i64> = s.ticks(100 * S, 130 * S, i64::MAX).collect();
+        assert_eq!(ticks, [110 * S, 120 * S, 130 * S]);
+        assert_eq!(s.window(110 * S), (100 * S, 110 * S));
+        // None whose range ends after now.
+        assert_eq!(s.ticks(100 * S, 130 * S, 125 * S).count(), 2);
+        let late = spec(10 * S, every, 5 * S);
+        assert_eq!(late.ticks(100 * S, 130 * S, 125 * S).count(), 3);
+        // Aligned: on multiples of every.
+        let aligned = spec(
+            10 * S,
+            Schedule::Every {
+                every: 10 * S,
+                align: true,
+            },
+            0,
+        );
+        let ticks: Vec<i64> = aligned.ticks(103 * S, 125 * S, i64::MAX).collect();
+        assert_eq!(ticks, [110 * S, 120 * S]);
+    }
+
+    #[test]
+    fn without_a_dbrp_names_are_telegrafs() {
+        let plan = dsl::compile("batch.filter(<, 30).alert()", dsl::TaskType::Batch).unwrap();
+        let meta = BTreeMap::from([
+            (
+                "query".to_string(),
+                "select mean(value) from cpu_idle".to_string(),
+            ),
+            ("period".to_string(), "15m".to_string()),
+        ]);
+        let s = &specs(&plan, &meta, &[]).unwrap()[0];
+        assert_eq!((s.db.as_deref(), s.rp.as_deref()), (Some("telegraf"), None));
+        let dbrps = ["db.rp".parse().unwrap()];
+        let s = &specs(&plan, &meta, &dbrps).unwrap()[0];
+        assert_eq!((s.db.as_deref(), s.rp.as_deref()), (Some("db"), Some("rp")));
+    }
 }

@@ -16,6 +16,8 @@ use std::fmt::Write as _;
 pub struct QueryTemplate {
     /// `SELECT … FROM …` up to the first clause after `FROM`.
     head: String,
+    /// What `FROM` names, as written.
+    source: String,
     /// The `WHERE` condition as written, if any.
     condition: Option<String>,
     /// The `GROUP BY` dimensions as written, if any.
@@ -327,6 +329,7 @@ impl QueryTemplate {
         let mut head_end = clauses.len();
         let mut t = QueryTemplate {
             head: String::new(),
+            source: String::new(),
             condition: None,
             group_by: None,
             fill: None,
@@ -335,7 +338,11 @@ impl QueryTemplate {
         for (i, &(c, n, at)) in clauses.iter().enumerate() {
             let body = span(i);
             match c {
-                Clause::Select | Clause::From | Clause::Into => continue,
+                Clause::From => {
+                    t.source = body[4..].trim().to_string();
+                    continue;
+                }
+                Clause::Select | Clause::Into => continue,
                 Clause::Where => {
                     t.condition = Some(body[5..].trim().to_string());
                 }
@@ -372,6 +379,21 @@ impl QueryTemplate {
         let head_end_at = clauses.get(head_end).map_or(end_of_statement, |c| c.2);
         t.head = text[..head_end_at].trim().to_string();
         Ok(t)
+    }
+
+    /// The database and retention policy of a query that reads one
+    /// measurement and names both (`FROM "telegraf"."autogen".cpu`).
+    pub fn source_dbrp(&self) -> Option<pipeline::DbRp> {
+        if split_top_level(&self.source).len() != 1 {
+            return None;
+        }
+        let parts = split_on_dots(&self.source);
+        match parts.as_slice() {
+            [db, rp, _] if !db.is_empty() && !rp.is_empty() => {
+                Some(pipeline::DbRp::new(db.as_str(), rp.as_str()))
+            }
+            _ => None,
+        }
     }
 
     /// Whether the query as written groups by `time(…)`.
@@ -481,6 +503,23 @@ fn split_top_level(text: &str) -> Vec<&str> {
     }
     out.push(text[start..].trim());
     out.retain(|d| !d.is_empty());
+    out
+}
+
+/// `"my.db".rp.cpu` as its names, unquoted: `my.db`, `rp`, `cpu`.
+fn split_on_dots(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = text.trim().chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        let part = out.last_mut().expect("never empty");
+        match c {
+            '\\' if quoted => part.extend(chars.next()),
+            '"' => quoted = !quoted,
+            '.' if !quoted => out.push(String::new()),
+            c => part.push(c),
+        }
+    }
     out
 }
 
@@ -624,6 +663,22 @@ mod tests {
             e("select v from cpu where"),
             "query 1:19: empty WHERE clause"
         );
+    }
+
+    #[test]
+    fn the_source_names_its_database_and_retention_policy() {
+        let dbrp = |q: &str| QueryTemplate::parse(q).unwrap().source_dbrp();
+        assert_eq!(
+            dbrp("select v from \"my.db\".\"autogen\".cpu where a = 'b'"),
+            Some(pipeline::DbRp::new("my.db", "autogen"))
+        );
+        assert_eq!(
+            dbrp("SELECT v FROM telegraf.autogen.cpu"),
+            Some(pipeline::DbRp::new("telegraf", "autogen"))
+        );
+        assert_eq!(dbrp("select v from cpu"), None);
+        assert_eq!(dbrp("select v from telegraf..cpu"), None);
+        assert_eq!(dbrp("select v from a.b.cpu, a.b.mem"), None);
     }
 
     #[test]

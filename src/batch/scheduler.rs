@@ -159,45 +159,25 @@ impl Query {
     /// One run: query, then hand each series to the task as a batch.
     async fn run(&self, tick: i64) {
         let started = Instant::now();
-        let (_, stop) = self.spec.window(tick);
-        let q = self.spec.render(tick);
         {
             let mut s = self.stats.lock();
             s.runs += 1;
             s.last_run = Some(pipeline::time::format_rfc3339(host::wall_clock_ns()));
-            s.last_query = q.clone();
+            s.last_query = self.spec.render(tick);
         }
-        let result = self
-            .client
-            .query(
-                &q,
-                self.spec.db.as_deref(),
-                self.spec.rp.as_deref(),
-                self.spec.by_measurement,
-            )
-            .await;
-        let mut batches = match result {
+        let batches = match self.spec.run_at(&self.client, tick).await {
             Ok(b) => b,
             Err(e) => {
-                let e = format!("{}: {e}", self.spec.name);
                 tracing::warn!(task = self.id, "batch query failed: {e}");
                 self.stats.failed(e);
                 self.stats.lock().last_duration_ms = started.elapsed().as_secs_f64() * 1e3;
                 return;
             }
         };
-        let grouped_by_time = self.spec.grouped_by_time();
         let (series, points) = (
             batches.len() as u64,
             batches.iter().map(|b| b.points.len() as u64).sum::<u64>(),
         );
-        for b in &mut batches {
-            // Kapacitor's batch time: the query's upper bound, unless the
-            // results come in time buckets.
-            if !grouped_by_time || b.points.is_empty() {
-                b.tmax = stop;
-            }
-        }
         let task = self.task.clone();
         let node = self.spec.node;
         // Waiting for room in the task's inbox blocks: off the runtime's

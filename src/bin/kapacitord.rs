@@ -48,7 +48,9 @@ fn main() -> ExitCode {
         print!("{}", config.redacted().to_yaml());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config.logging.level);
+    kapacitor::logging::init(&config.logging.level);
+    #[cfg(debug_assertions)]
+    set_failpoint();
     raise_open_files_limit(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,6 +63,26 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(config))
+}
+
+/// Debug builds only: `KAPACITORD_FAILPOINT=panic_on_field:NAME` makes a
+/// node (past a task's `from`) panic on a point that carries field NAME,
+/// so tests can check how the daemon takes a task's panic. Release builds
+/// have no failpoints and ignore the variable.
+#[cfg(debug_assertions)]
+fn set_failpoint() {
+    let Ok(spec) = std::env::var("KAPACITORD_FAILPOINT") else {
+        return;
+    };
+    match spec.strip_prefix("panic_on_field:") {
+        Some(field) if !field.is_empty() => {
+            pipeline::failpoint::panic_on_field(field);
+            tracing::warn!("failpoint: a node panics on any point with field {field:?}");
+        }
+        _ => {
+            tracing::warn!("KAPACITORD_FAILPOINT={spec:?} is not a failpoint (panic_on_field:NAME)")
+        }
+    }
 }
 
 async fn run(config: DaemonConfig) -> ExitCode {
@@ -125,15 +147,4 @@ fn raise_open_files_limit(config: &DaemonConfig) {
         }
         Err(e) => tracing::warn!("cannot raise the open files limit (RLIMIT_NOFILE): {e}"),
     }
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

@@ -1,19 +1,20 @@
-//! `kapacitor list tasks|recordings|replays|topics|topic-handlers`: one
-//! line each (topics in [`super::list_topics`]).
+//! `kapacitor list tasks|recordings|replays [ID|PATTERN...]`: one line
+//! each, tasks in Kapacitor's columns; only those the ids or globs name.
+//! `list topics|topic-handlers` are [`super::list_topics`]'s.
 
 use std::process::ExitCode;
 
-use hyper::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::http::send;
+use super::select::{Collection, RECORDINGS, REPLAYS, TASKS, matches_any, patterns};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to list: tasks, recordings, replays, topics or topic-handlers.
     what: What,
-    /// topics: patterns of topic ids; topic-handlers: a topic pattern,
-    /// then patterns of handler ids.
+    /// Only these ids, or those matching these patterns (`*`, `?`,
+    /// `[a-z]`); for topic-handlers, a topic pattern first.
+    #[arg(value_name = "ID|PATTERN")]
     patterns: Vec<String>,
     /// Set by the global `--json`.
     #[arg(skip)]
@@ -29,18 +30,34 @@ enum What {
     TopicHandlers,
 }
 
+impl What {
+    fn collection(self) -> Collection {
+        match self {
+            What::Tasks => TASKS,
+            What::Recordings => RECORDINGS,
+            What::Replays => REPLAYS,
+            // Listed by `list_topics`.
+            What::Topics | What::TopicHandlers => TASKS,
+        }
+    }
+}
+
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
-    let path = match args.what {
-        What::Tasks => "/kapacitor/v1/tasks",
-        What::Recordings => "/kapacitor/v1/recordings",
-        What::Replays => "/kapacitor/v1/replays",
+    match args.what {
         What::Topics => return super::list_topics::run_topics(url, &args.patterns, args.json),
         What::TopicHandlers => {
             return super::list_topics::run_handlers(url, &args.patterns, args.json);
         }
-    };
-    let reply = send(Method::GET, url, path, Vec::new())?.ok()?;
-    let body: Value = serde_json::from_slice(&reply.body)?;
+        _ => {}
+    }
+    let patterns = patterns(&args.patterns)?;
+    let collection = args.what.collection();
+    let items: Vec<Value> = collection
+        .list(url)?
+        .into_iter()
+        .filter(|item| matches_any(&patterns, item["id"].as_str().unwrap_or("")))
+        .collect();
+    let body = json!({ collection.name: items });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
@@ -54,34 +71,48 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Kapacitor's layout: the id column as wide as the longest id (and a
+/// space), then Type, Status and Executing ten wide, then the dbrps as Go
+/// prints them, `["telegraf"."autogen"]`.
 fn render(body: &Value) -> String {
+    let tasks: Vec<&Value> = body["tasks"].as_array().into_iter().flatten().collect();
+    let width = tasks
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or("").chars().count())
+        .fold("ID".len(), usize::max)
+        + 1;
     let mut out = format!(
-        "{:<30} {:<7} {:<9} {:<10} {}\n",
+        "{:<width$}{:<10}{:<10}{:<10}{}\n",
         "ID", "Type", "Status", "Executing", "Databases and Retention Policies"
     );
-    for t in body["tasks"].as_array().into_iter().flatten() {
-        let dbrps: Vec<String> = t["dbrps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|d| {
-                format!(
-                    "{:?}.{:?}",
-                    d["db"].as_str().unwrap_or(""),
-                    d["rp"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+    for t in tasks {
         out.push_str(&format!(
-            "{:<30} {:<7} {:<9} {:<10} [{}]\n",
+            "{:<width$}{:<10}{:<10}{:<10}{}\n",
             t["id"].as_str().unwrap_or(""),
             t["type"].as_str().unwrap_or(""),
             t["status"].as_str().unwrap_or(""),
             t["executing"].as_bool().unwrap_or(false),
-            dbrps.join(" ")
+            dbrps(&t["dbrps"])
         ));
     }
     out
+}
+
+/// Dbrps as Kapacitor prints them: `["telegraf"."autogen" "other"."rp"]`.
+pub(super) fn dbrps(value: &Value) -> String {
+    let dbrps: Vec<String> = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "{:?}.{:?}",
+                d["db"].as_str().unwrap_or(""),
+                d["rp"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    format!("[{}]", dbrps.join(" "))
 }
 
 fn render_recordings(body: &Value) -> String {
@@ -155,10 +186,17 @@ mod tests {
 
     #[test]
     fn one_line_per_task_like_kapacitor() {
-        let body = serde_json::json!({"tasks": [{"id": "cpu", "type": "stream", "status": "enabled", "executing": true,
-            "dbrps": [{"db": "telegraf", "rp": "autogen"}]}]});
-        let text = super::render(&body);
-        assert!(text.lines().nth(1).unwrap().starts_with("cpu "), "{text}");
-        assert!(text.contains("[\"telegraf\".\"autogen\"]"), "{text}");
+        let body = serde_json::json!({"tasks": [
+            {"id": "cpu_alert", "type": "stream", "status": "enabled", "executing": true,
+             "dbrps": [{"db": "telegraf", "rp": "autogen"}]},
+            {"id": "mem", "type": "batch", "status": "disabled", "executing": false,
+             "dbrps": [{"db": "a", "rp": "b"}, {"db": "c", "rp": "d"}]}]});
+        // What Kapacitor 1.x prints for the same tasks.
+        assert_eq!(
+            super::render(&body),
+            "ID        Type      Status    Executing Databases and Retention Policies\n\
+             cpu_alert stream    enabled   true      [\"telegraf\".\"autogen\"]\n\
+             mem       batch     disabled  false     [\"a\".\"b\" \"c\".\"d\"]\n"
+        );
     }
 }

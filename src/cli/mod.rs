@@ -1,29 +1,39 @@
 //! The `kapacitor` command line: one module per subcommand, each with its
 //! clap `Args` and a `run` function. It talks to kapacitord over HTTP, except
-//! `check`, which compiles scripts offline.
+//! `check`, which compiles scripts offline. Kapacitor 1.x's verbs and
+//! single-dash flags (`define ID -tick F -dbrp db.rp`, `delete tasks
+//! 'cpu*'`) work beside the seed's (`define streamer --name N`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod alerts;
+mod backup;
 mod bench;
 mod check;
 mod define;
 mod define_topic_handler;
+mod delete;
 mod delete_topics;
+mod enable;
 mod http;
+mod level;
 mod list;
 mod list_topics;
 mod push;
 mod record;
 mod replay;
+mod replay_live;
+mod select;
 mod show;
 mod show_topic;
 mod show_topic_handler;
+mod stats;
 mod status;
-mod task;
 mod test;
+mod vars;
+mod version;
 mod write;
 
 /// Command line client for kapacitord.
@@ -63,17 +73,22 @@ enum Command {
     Bench(bench::Args),
     /// Run task test cases (script, input, expected output) offline.
     Test(test::Args),
-    /// Define or redefine a task.
+    /// Define or redefine a task: `define ID -tick F [-dbrp db.rp]...`, or
+    /// the seed's `define streamer|batcher --name N ...`.
     Define(define::Args),
-    /// Start tasks.
-    Enable(task::Args),
+    /// Start tasks, by id or pattern.
+    Enable(enable::Args),
     /// Stop tasks, keeping their definitions.
-    Disable(task::Args),
-    /// Stop and forget tasks; `delete recordings|replays ID...` forgets
-    /// those, `delete topics PATTERN...` topics' events and `delete
-    /// topic-handlers TOPIC PATTERN...` topic handlers.
-    Delete(task::Args),
-    /// List tasks, recordings, replays, topics or topic handlers.
+    Disable(enable::Args),
+    /// Disable then enable tasks, by id or pattern.
+    Reload(enable::Args),
+    /// Stop and forget tasks, recordings or replays: `delete
+    /// tasks|recordings|replays ID|PATTERN...`; `delete topics PATTERN...`
+    /// drops topics' events, `delete topic-handlers TOPIC PATTERN...`
+    /// topic handlers.
+    Delete(delete::Args),
+    /// List tasks, recordings, replays, topics or topic handlers, all or
+    /// those named.
     List(list::Args),
     /// Show a task: metadata, script, and its DAG with counters.
     Show(show::Args),
@@ -81,7 +96,8 @@ enum Command {
     Push(push::Args),
     /// Recent alert events.
     Alerts(alerts::Args),
-    /// Make a recording: of the live stream, or from a file.
+    /// Make a recording: of the live stream, of InfluxDB queries, or from a
+    /// file.
     Record(record::Args),
     /// Record the live stream until `stop-recording`.
     StartRecording(record::StartArgs),
@@ -89,6 +105,19 @@ enum Command {
     StopRecording(record::StopArgs),
     /// Replay a recording into a task and show what it produced.
     Replay(replay::Args),
+    /// The daemon's summary (general) or points received (ingress).
+    Stats(stats::Args),
+    /// The daemon's debug vars, as JSON.
+    Vars(vars::Args),
+    /// Set the daemon's log level while it runs.
+    Level(level::Args),
+    /// Copy the daemon's store to a file.
+    Backup(backup::Args),
+    /// This client's version.
+    Version(version::Args),
+    /// Query InfluxDB (a batch task's queries, or one query) and replay
+    /// what it gets into a task, keeping no recording.
+    ReplayLive(replay_live::Args),
     /// Create or replace a topic handler from a Kapacitor handler file.
     DefineTopicHandler(define_topic_handler::Args),
     /// Show a topic: its level, handlers and events.
@@ -131,15 +160,19 @@ pub fn main() -> ExitCode {
         }
         Command::Enable(mut a) => {
             a.json = json;
-            task::run(a, url, task::Action::Enable)
+            enable::run(a, url, enable::Action::Enable)
         }
         Command::Disable(mut a) => {
             a.json = json;
-            task::run(a, url, task::Action::Disable)
+            enable::run(a, url, enable::Action::Disable)
+        }
+        Command::Reload(mut a) => {
+            a.json = json;
+            enable::run(a, url, enable::Action::Reload)
         }
         Command::Delete(mut a) => {
             a.json = json;
-            task::run(a, url, task::Action::Delete)
+            delete::run(a, url)
         }
         Command::List(mut a) => {
             a.json = json;
@@ -173,6 +206,30 @@ pub fn main() -> ExitCode {
             a.json = json;
             replay::run(a, url)
         }
+        Command::Stats(mut a) => {
+            a.json = json;
+            stats::run(a, url)
+        }
+        Command::Vars(mut a) => {
+            a.json = json;
+            vars::run(a, url)
+        }
+        Command::Level(mut a) => {
+            a.json = json;
+            level::run(a, url)
+        }
+        Command::Backup(mut a) => {
+            a.json = json;
+            backup::run(a, url)
+        }
+        Command::Version(mut a) => {
+            a.json = json;
+            version::run(a)
+        }
+        Command::ReplayLive(mut a) => {
+            a.json = json;
+            replay_live::run(a, url)
+        }
         Command::DefineTopicHandler(mut a) => {
             a.json = json;
             define_topic_handler::run(a, url)
@@ -192,9 +249,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Kapacitor 1.x's flags take one dash (`-task T`): those of the record
-/// and replay commands are read as ours (`--task T`), so its runbooks work.
+/// Kapacitor 1.x's flags take one dash (`-task T`): those of its define,
+/// record and replay commands are read as ours (`--task T`), so its
+/// runbooks work.
 const GO_STYLE_FLAGS: &[&str] = &[
+    "tick",
+    "dbrp",
+    "vars",
+    "file",
+    "no-reload",
     "task",
     "duration",
     "no-wait",
@@ -206,6 +269,11 @@ const GO_STYLE_FLAGS: &[&str] = &[
     "url",
     "type",
     "precision",
+    "past",
+    "start",
+    "stop",
+    "query",
+    "cluster",
 ];
 
 fn go_style_flags(args: impl Iterator<Item = String>) -> Vec<String> {

@@ -7,7 +7,7 @@ use anyhow::bail;
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::http::{send, send_json};
+use super::http::send;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,14 +43,7 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
             body[k] = v.clone();
         }
     }
-    let exists = send(Method::GET, &args.remote, &path, Vec::new())?
-        .status
-        .is_success();
-    let reply = if exists {
-        send_json(Method::PATCH, &args.remote, &path, &body)?
-    } else {
-        send_json(Method::POST, &args.remote, "/kapacitor/v1/tasks", &body)?
-    };
+    let (_, reply) = super::define::upsert_task(&args.remote, &args.name, &body)?;
     if !reply.status.is_success() {
         bail!("{}: {}", args.remote, reply.error_text());
     }

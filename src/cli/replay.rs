@@ -22,15 +22,26 @@ pub struct Args {
     recording: Option<String>,
     #[arg(long, conflicts_with = "task_pos")]
     task: Option<String>,
-    /// Keep the pace the points were recorded at.
-    #[arg(long)]
-    real_clock: bool,
-    /// Keep the recorded times (default: the first point at now).
-    #[arg(long)]
-    rec_time: bool,
     /// Move the first point to this time (RFC 3339) instead of now.
     #[arg(long, conflicts_with = "rec_time")]
     start: Option<String>,
+    #[command(flatten)]
+    flags: Flags,
+    /// Set by the global `--json`.
+    #[arg(skip)]
+    pub json: bool,
+}
+
+/// How a replay runs, and what the command waits for: the flags of
+/// `replay` and `replay-live`.
+#[derive(Debug, clap::Args)]
+pub(super) struct Flags {
+    /// Keep the pace of the data's times.
+    #[arg(long)]
+    real_clock: bool,
+    /// Keep the data's times (default: the first point at now).
+    #[arg(long)]
+    rec_time: bool,
     /// Let alert handlers act (post, log, exec...); by default their events
     /// are only shown.
     #[arg(long)]
@@ -43,9 +54,32 @@ pub struct Args {
     /// Give up waiting after this long.
     #[arg(long, default_value = "10m")]
     timeout: String,
-    /// Set by the global `--json`.
-    #[arg(skip)]
-    pub json: bool,
+}
+
+impl Flags {
+    /// The body of a replay of `task`, as the API takes it.
+    pub(super) fn body(&self, task: &str) -> Value {
+        let mut body = json!({
+            "task": task,
+            "recording-time": self.rec_time,
+            "clock": if self.real_clock { "real" } else { "fast" },
+            "fire-handlers": self.fire_handlers,
+        });
+        if let Some(id) = &self.replay_id {
+            body["id"] = json!(id);
+        }
+        body
+    }
+
+    pub(super) fn done(&self, json: bool) -> anyhow::Result<Done> {
+        let timeout = config::parse_duration(&self.timeout)
+            .map_err(|e| anyhow::anyhow!("--timeout {:?}: {e}", self.timeout))?;
+        Ok(Done {
+            no_wait: self.no_wait,
+            json,
+            timeout,
+        })
+    }
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
@@ -55,34 +89,43 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
     ) else {
         bail!("replay needs a recording and a task: `kapacitor replay RECORDING TASK`");
     };
-    let timeout = config::parse_duration(&args.timeout)
-        .map_err(|e| anyhow::anyhow!("--timeout {:?}: {e}", args.timeout))?;
-    let mut body = json!({
-        "task": task,
-        "recording": recording,
-        "recording-time": args.rec_time,
-        "clock": if args.real_clock { "real" } else { "fast" },
-        "fire-handlers": args.fire_handlers,
-    });
-    if let Some(id) = &args.replay_id {
-        body["id"] = json!(id);
-    }
+    let mut body = args.flags.body(&task);
+    body["recording"] = json!(recording);
     if let Some(start) = &args.start {
         body["start"] = json!(start);
     }
-    let reply = send_json(Method::POST, url, "/kapacitor/v1/replays", &body)?.ok()?;
+    let done = args.flags.done(args.json)?;
+    start_and_show(url, "/kapacitor/v1/replays", &body, &done)
+}
+
+/// What to do once a replay is started.
+pub(super) struct Done {
+    no_wait: bool,
+    json: bool,
+    timeout: Duration,
+}
+
+/// Starts a replay (`body` posted to `path`), then prints its id at once
+/// or, once it is done, what the task produced.
+pub(super) fn start_and_show(
+    url: &str,
+    path: &str,
+    body: &Value,
+    done: &Done,
+) -> anyhow::Result<ExitCode> {
+    let reply = send_json(Method::POST, url, path, body)?.ok()?;
     let replay: Value = serde_json::from_slice(&reply.body)?;
     let id = replay["id"].as_str().unwrap_or_default().to_string();
-    if args.no_wait {
-        if args.json {
+    if done.no_wait {
+        if done.json {
             println!("{replay}");
         } else {
             println!("ReplayID={id}");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let replay = wait(url, &id, Instant::now() + timeout)?;
-    if args.json {
+    let replay = wait(url, &id, Instant::now() + done.timeout)?;
+    if done.json {
         println!("{}", serde_json::to_string_pretty(&replay)?);
     } else {
         print!("{}", render(&replay));
@@ -129,11 +172,19 @@ fn render(r: &Value) -> String {
         return out;
     }
     let result = &r["result"];
+    let what = match s(&r["recording"]) {
+        rec if rec.is_empty() => "what the queries got".to_string(),
+        rec => format!("recording {rec}"),
+    };
     let _ = writeln!(
         out,
-        "Replayed {} points of recording {} into task {} in {:.3}s",
+        "Replayed {} {} of {what} into task {} in {:.3}s",
         r["points"],
-        s(&r["recording"]),
+        if r["type"] == "batch" {
+            "batches"
+        } else {
+            "points"
+        },
         s(&r["task"]),
         r["seconds"].as_f64().unwrap_or(0.0)
     );

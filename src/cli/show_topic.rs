@@ -68,12 +68,14 @@ fn render(topic: &Value, events: &Value, handlers: &Value) -> String {
         .max()
         .unwrap_or(0)
         .max(7);
+    // Kapacitor's columns: `%-{E+1}s%-9s%-{M+1}s%-23s`.
     let _ = writeln!(
         out,
-        "{:<id$} {:<8} {:<msg$} Date",
+        "{:<id$} {:<8} {:<msg$} {:<23}",
         "Event",
         "Level",
         "Message",
+        "Date",
         id = id_w,
         msg = msg_w
     );
@@ -84,11 +86,11 @@ fn render(topic: &Value, events: &Value, handlers: &Value) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<id$} {:<8} {:<msg$} {}",
+            "{:<id$} {:<8} {:<msg$} {:<23}",
             e["id"].as_str().unwrap_or(""),
             level,
             text(e, "message"),
-            text(e, "time"),
+            super::show::rfc822(e["state"]["time"].as_str()),
             id = id_w,
             msg = msg_w
         );
@@ -112,9 +114,9 @@ mod tests {
         assert_eq!(
             text,
             "ID: cpu\nLevel: CRITICAL\nCollected: 3\nHandlers: [h1, h2]\nEvents:\n\
-             Event Level    Message Date\n\
-             a     OK       a ok    2024-01-01T00:00:01Z\n\
-             b     CRITICAL* b down  2024-01-01T00:00:02Z\n"
+             Event Level    Message Date                   \n\
+             a     OK       a ok    01 Jan 24 00:00 UTC    \n\
+             b     CRITICAL* b down  01 Jan 24 00:00 UTC    \n"
         );
     }
 }

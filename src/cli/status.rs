@@ -130,6 +130,16 @@ fn render(s: &Value) -> String {
             let _ = writeln!(out, "tasks: none");
         }
     }
+    let breached: Vec<String> = s["limit_breaches"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+        .map(|(key, n)| format!("{key} {n}"))
+        .collect();
+    if !breached.is_empty() {
+        let _ = writeln!(out, "limits breached: {}", breached.join(", "));
+    }
     let pool = &s["task_pool"];
     if pool.is_object() {
         let _ = writeln!(

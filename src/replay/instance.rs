@@ -218,7 +218,7 @@ impl Instance {
         self.running.send(input).map_err(|_| {
             self.running
                 .failure()
-                .unwrap_or_else(|| "the task stopped taking input".into())
+                .map_or_else(|| "the task stopped taking input".into(), |f| f.to_string())
         })
     }
 
@@ -238,7 +238,7 @@ impl Instance {
             ));
         }
         if let Some(why) = self.running.failure() {
-            return Err(why);
+            return Err(why.to_string());
         }
         let alerts = self
             .history

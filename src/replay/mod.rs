@@ -8,6 +8,8 @@
 
 pub mod file;
 pub mod instance;
+pub mod job;
+pub mod queried;
 pub mod recording;
 pub mod recordings;
 pub mod replays;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use ingest::lp::{DecodeOptions, Decoder, Precision};
-use pipeline::time::parse_rfc3339;
+use pipeline::time::{format_rfc3339, parse_rfc3339};
 use pipeline::{Batch, BatchPoint, DbRp, FieldValue, Fields, GroupKey, Name, Point};
 use serde::Deserialize;
 
@@ -99,68 +99,127 @@ pub fn read_brpl(text: &str) -> Result<Vec<Batch>, RecordingError> {
             Some(Ok(jb)) => jb,
             Some(Err(e)) => return Err(error(e.line(), e.to_string())),
         };
-        if jb.points.is_empty() {
-            continue;
-        }
-        let group_tags: Vec<(Name, Name)> = jb
-            .tags
-            .iter()
-            .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
-            .collect();
-        let group_tags: pipeline::Tags = group_tags.into();
-        let name = Name::from(jb.name.as_str());
-        let group = GroupKey::from_parts(jb.byname.then(|| name.clone()), group_tags.clone());
-        let mut points = Vec::with_capacity(jb.points.len());
-        for p in jb.points {
-            let time = parse_rfc3339(&p.time).map_err(|e| error(line_no, e))?;
-            let tags = match p.tags {
-                Some(t) if !t.is_empty() => {
-                    let v: Vec<(Name, Name)> = t
-                        .iter()
-                        .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
-                        .collect();
-                    pipeline::Tags::from(v)
-                }
-                _ => group_tags.clone(),
-            };
-            let mut pairs = Vec::with_capacity(p.fields.len());
-            for (k, v) in p.fields {
-                let value = match v {
-                    // JSON numbers decode to float64 in Go, whatever they look like.
-                    serde_json::Value::Number(n) => {
-                        FieldValue::Float(n.as_f64().unwrap_or(f64::NAN))
-                    }
-                    serde_json::Value::String(s) => FieldValue::String(Arc::from(s.as_str())),
-                    serde_json::Value::Bool(b) => FieldValue::Boolean(b),
-                    other => {
-                        return Err(error(
-                            line_no,
-                            format!("field {k:?} has unsupported value {other}"),
-                        ));
-                    }
-                };
-                pairs.push((Name::from(k.as_str()), value));
-            }
-            points.push(BatchPoint {
-                time,
-                fields: Fields::from_pairs(pairs),
-                tags,
-            });
-        }
-        let last = points.iter().map(|p| p.time).max().unwrap_or(i64::MIN);
-        let tmax = match jb.tmax.as_deref() {
-            Some(t) => parse_rfc3339(t).map_err(|e| error(line_no, e))?.max(last),
-            None => last,
-        };
-        out.push(Batch {
-            name,
-            tmax,
-            group,
-            tags: group_tags,
-            points,
-        });
+        out.extend(to_batch(jb, line_no)?);
     }
     Ok(out)
+}
+
+/// Reads one batch written on one line (line `line_no` of its file), as
+/// [`read_brpl`] reads each; `None` for a batch with no points.
+pub fn read_brpl_line(line: &str, line_no: usize) -> Result<Option<Batch>, RecordingError> {
+    let jb: JsonBatch = serde_json::from_str(line).map_err(|e| error(line_no, e.to_string()))?;
+    to_batch(jb, line_no)
+}
+
+fn tags_of(map: &std::collections::BTreeMap<String, String>) -> pipeline::Tags {
+    let v: Vec<(Name, Name)> = map
+        .iter()
+        .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
+        .collect();
+    v.into()
+}
+
+fn to_batch(jb: JsonBatch, line_no: usize) -> Result<Option<Batch>, RecordingError> {
+    if jb.points.is_empty() {
+        return Ok(None);
+    }
+    let group_tags = tags_of(&jb.tags);
+    let name = Name::from(jb.name.as_str());
+    let group = GroupKey::from_parts(jb.byname.then(|| name.clone()), group_tags.clone());
+    let mut points = Vec::with_capacity(jb.points.len());
+    for p in jb.points {
+        let time = parse_rfc3339(&p.time).map_err(|e| error(line_no, e))?;
+        let tags = match p.tags {
+            Some(t) if !t.is_empty() => tags_of(&t),
+            _ => group_tags.clone(),
+        };
+        let mut pairs = Vec::with_capacity(p.fields.len());
+        for (k, v) in p.fields {
+            let value = match v {
+                // JSON numbers decode to float64 in Go, whatever they look like.
+                serde_json::Value::Number(n) => FieldValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => FieldValue::String(Arc::from(s.as_str())),
+                serde_json::Value::Bool(b) => FieldValue::Boolean(b),
+                other => {
+                    return Err(error(
+                        line_no,
+                        format!("field {k:?} has unsupported value {other}"),
+                    ));
+                }
+            };
+            pairs.push((Name::from(k.as_str()), value));
+        }
+        points.push(BatchPoint {
+            time,
+            fields: Fields::from_pairs(pairs),
+            tags,
+        });
+    }
+    let last = points.iter().map(|p| p.time).max().unwrap_or(i64::MIN);
+    let tmax = match jb.tmax.as_deref() {
+        Some(t) => parse_rfc3339(t).map_err(|e| error(line_no, e))?.max(last),
+        None => last,
+    };
+    Ok(Some(Batch {
+        name,
+        tmax,
+        group,
+        tags: group_tags,
+        points,
+    }))
+}
+
+/// Appends `batch` to `out` as one `.brpl` line (without its newline), as
+/// Kapacitor records a batch: `tmax`, `byname` and the group's tags, each
+/// point's tags only where they differ from the group's. Numbers are JSON
+/// numbers (read back as floats, as Kapacitor reads them); a float that is
+/// not finite has no JSON form and is left out.
+pub fn write_brpl_line(batch: &Batch, out: &mut String) {
+    use serde_json::{Map, Value};
+    let tags = |t: &pipeline::Tags| -> Value {
+        Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect(),
+        )
+    };
+    let points: Vec<Value> = batch
+        .points
+        .iter()
+        .map(|p| {
+            let fields: Map<String, Value> = p
+                .fields
+                .iter()
+                .filter_map(|(k, v)| {
+                    let v = match v {
+                        FieldValue::Float(f) => {
+                            serde_json::Number::from_f64(*f).map(Value::Number)?
+                        }
+                        FieldValue::Integer(i) => Value::from(*i),
+                        FieldValue::Unsigned(u) => Value::from(*u),
+                        FieldValue::String(s) => Value::String(s.to_string()),
+                        FieldValue::Boolean(b) => Value::Bool(*b),
+                    };
+                    Some((k.to_string(), v))
+                })
+                .collect();
+            let mut point = Map::new();
+            point.insert("fields".into(), Value::Object(fields));
+            if p.tags != batch.tags {
+                point.insert("tags".into(), tags(&p.tags));
+            }
+            point.insert("time".into(), Value::String(format_rfc3339(p.time)));
+            Value::Object(point)
+        })
+        .collect();
+    let line = serde_json::json!({
+        "name": batch.name.to_string(),
+        "tmax": format_rfc3339(batch.tmax),
+        "byname": batch.group.measurement().is_some(),
+        "tags": tags(&batch.tags),
+        "points": points,
+    });
+    out.push_str(&line.to_string());
 }
 
 #[cfg(test)]

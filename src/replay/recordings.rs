@@ -1,5 +1,6 @@
 //! Recordings: files under `<data_dir>/recordings/` (`ID.rec` for a stream,
-//! see [`super::file`]; `ID.brpl` for batches) and their index in the store.
+//! `ID.brec` for batches, see [`super::file`]) and their index in the
+//! store. Recordings made by querying InfluxDB are in [`super::queried`].
 //!
 //! A live recording is a route of the router like a task's (its dbrps,
 //! measurement and `where`), whose inbox hands points to a writer thread
@@ -10,6 +11,7 @@
 //! marked finished with the points its file holds (its cut tail removed),
 //! or failed if the file cannot be read.
 
+use model::{Limit, LimitBreaches};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +23,7 @@ use ingest::lp::{DecodeOptions, Decoder, Precision};
 use pipeline::{DbRp, Name, PointBatch, Route, Router};
 use storage::{RecordingRecord, Store};
 
-use super::file::{Stats, StreamWriter, WriteError, scan_stream};
+use super::file::{BatchWriter, Stats, StreamWriter, WriteError, scan_batches, scan_stream};
 
 /// How often a live recording's writer hands its buffer to the OS.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -41,7 +43,9 @@ pub enum RecordError {
     Exists(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0} live recordings are running, the most replay.max_running allows; stop one first")]
+    #[error(
+        "{0} live recordings are running, the most allowed (replay.max_running); stop one first"
+    )]
     Busy(usize),
     #[error("{0}")]
     Store(#[from] storage::StoreError),
@@ -130,6 +134,10 @@ pub struct Recordings {
     router: Arc<Router>,
     limits: config::ReplayConfig,
     live: Mutex<HashMap<String, Live>>,
+    /// The `influxdb` connections `record batch` and `record query` use.
+    influxdb: Arc<[config::InfluxDbConfig]>,
+    /// Where a recording refused or cut short by a limit is counted.
+    breaches: Arc<LimitBreaches>,
 }
 
 /// The route name of a live recording: not a valid task id, so it never
@@ -171,26 +179,108 @@ impl Recordings {
             router,
             limits,
             live: Mutex::default(),
+            influxdb: Arc::from([]),
+            breaches: Arc::default(),
         };
         recordings.recover()?;
         Ok(recordings)
+    }
+
+    /// Makes `record batch` and `record query` use `servers`.
+    pub fn with_influxdb(mut self, servers: &[config::InfluxDbConfig]) -> Self {
+        self.influxdb = Arc::from(servers);
+        self
+    }
+
+    /// Counts the limits that refuse or stop a recording in `breaches`.
+    pub fn with_limit_breaches(mut self, breaches: Arc<LimitBreaches>) -> Self {
+        self.breaches = breaches;
+        self
     }
 
     pub fn limits(&self) -> &config::ReplayConfig {
         &self.limits
     }
 
+    pub fn influxdb(&self) -> &[config::InfluxDbConfig] {
+        &self.influxdb
+    }
+
+    /// A file for data that is no recording (a live replay's), removed by
+    /// its user; left behind by a crash, it is removed at the next start.
+    pub fn scratch_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!(".{id}.scratch"))
+    }
+
+    /// A new recording's file: `ID.rec` (stream) or `ID.brec` (batch).
+    pub(super) fn path_of(&self, id: &str, kind: dsl::TaskType) -> PathBuf {
+        match kind {
+            dsl::TaskType::Stream => self.dir.join(format!("{id}.rec")),
+            dsl::TaskType::Batch => self.dir.join(format!("{id}.brec")),
+        }
+    }
+
+    /// Runs `job` on a thread of its own as live recording `id`: `stop` and
+    /// `delete` set the flag it is given and wait for it; at most
+    /// `replay.max_running` run at once.
+    pub(super) fn spawn(
+        &self,
+        id: &str,
+        job: impl FnOnce(&AtomicBool) + Send + 'static,
+    ) -> Result<(), RecordError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("recording-{id}"))
+            .spawn(move || job(&flag))
+            .map_err(|e| RecordError::Io(format!("cannot start the recording: {e}")))?;
+        live.insert(
+            id.to_string(),
+            Live {
+                stop,
+                thread: Some(thread),
+            },
+        );
+        Ok(())
+    }
+
+    /// Refuses a new live recording when `replay.max_running` run already.
+    pub(super) fn check_room(&self) -> Result<(), RecordError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|_, l| l.thread.as_ref().is_some_and(|t| !t.is_finished()));
+        if live.len() >= self.limits.max_running {
+            return Err(RecordError::Busy(live.len()));
+        }
+        Ok(())
+    }
+
+    pub(super) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Recordings a crash left in `recording` status: finished with what
     /// their file holds, the cut tail removed, or failed.
     fn recover(&self) -> Result<(), RecordError> {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with(".scratch") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         for mut rec in self.store.list_recordings()? {
             if rec.status != STATUS_RECORDING {
                 continue;
             }
             let path = PathBuf::from(&rec.path);
+            let batch = rec.kind == "batch";
             let scanned = std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| scan_stream(&bytes).map_err(|e| e.to_string()));
+                .and_then(|bytes| {
+                    let scan = if batch { scan_batches } else { scan_stream };
+                    scan(&bytes).map_err(|e| e.to_string())
+                });
             match scanned {
                 Ok((stats, len)) => {
                     if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
@@ -200,8 +290,9 @@ impl Recordings {
                     apply_stats(&mut rec, &stats);
                     rec.status = STATUS_FINISHED.into();
                     rec.error = format!(
-                        "interrupted: kapacitord stopped while recording; kept the {} points written before",
-                        stats.points
+                        "interrupted: kapacitord stopped while recording; kept the {} {} written before",
+                        stats.points,
+                        if batch { "batches" } else { "points" }
                     );
                 }
                 Err(e) => {
@@ -216,7 +307,7 @@ impl Recordings {
         Ok(())
     }
 
-    fn claim_id(&self, id: Option<String>) -> Result<String, RecordError> {
+    pub(super) fn claim_id(&self, id: Option<String>) -> Result<String, RecordError> {
         let id = id.unwrap_or_else(new_id);
         if !crate::tasks::valid_id(&id) {
             return Err(RecordError::Invalid(format!(
@@ -241,6 +332,7 @@ impl Recordings {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|_, l| l.thread.as_ref().is_some_and(|t| !t.is_finished()));
         if live.len() >= self.limits.max_running {
+            self.breaches.breach(Limit::ReplayMaxRunning);
             return Err(RecordError::Busy(live.len()));
         }
         let id = self.claim_id(req.id.clone())?;
@@ -287,6 +379,7 @@ impl Recordings {
             deadline,
             store: self.store.clone(),
             router: self.router.clone(),
+            breaches: self.breaches.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("recording-{id}"))
@@ -368,8 +461,9 @@ impl Recordings {
     /// import, naming the line.
     pub fn import(&self, req: ImportRequest, data: &[u8]) -> Result<RecordingRecord, RecordError> {
         if data.len() as u64 > self.limits.max_recording_bytes {
+            self.breaches.breach(Limit::ReplayMaxRecordingBytes);
             return Err(RecordError::Invalid(format!(
-                "the data is {} bytes, more than replay.max_recording_bytes ({})",
+                "the data is {} bytes, more than {} (replay.max_recording_bytes)",
                 data.len(),
                 self.limits.max_recording_bytes
             )));
@@ -393,13 +487,9 @@ impl Recordings {
                 let batches =
                     super::recording::read_brpl(text).map_err(|e| invalid(e.to_string()))?;
                 rec.kind = "batch".into();
-                rec.points = batches.len() as u64;
-                rec.first = batches.iter().flat_map(|b| &b.points).map(|p| p.time).min();
-                rec.last = batches.iter().flat_map(|b| &b.points).map(|p| p.time).max();
-                rec.size = data.len() as u64;
-                std::fs::write(&tmp, data)
-                    .map_err(|e| RecordError::Io(format!("{}: {e}", tmp.display())))?;
-                self.dir.join(format!("{id}.brpl"))
+                let stats = write_batches(&tmp, &batches, self.limits.max_recording_bytes)?;
+                apply_stats(&mut rec, &stats);
+                self.path_of(&id, dsl::TaskType::Batch)
             }
             format => {
                 let points = match format {
@@ -438,6 +528,23 @@ impl Recordings {
     }
 }
 
+/// Writes `batches`, which feed the first query node, as a batch
+/// recording.
+fn write_batches(path: &Path, batches: &[pipeline::Batch], max: u64) -> Result<Stats, RecordError> {
+    let io = |e: std::io::Error| RecordError::Io(format!("{}: {e}", path.display()));
+    let mut writer = BatchWriter::create(path, max).map_err(io)?;
+    for batch in batches {
+        if let Err(e) = writer.write(0, batch) {
+            let _ = std::fs::remove_file(path);
+            return Err(match e {
+                WriteError::Full { .. } => RecordError::Invalid(e.to_string()),
+                WriteError::Io(e) => io(e),
+            });
+        }
+    }
+    writer.finish().map_err(io)
+}
+
 fn write_all(
     path: &Path,
     points: &[(DbRp, pipeline::Point)],
@@ -465,7 +572,7 @@ fn write_all(
     writer.finish().map_err(io)
 }
 
-fn apply_stats(rec: &mut RecordingRecord, stats: &Stats) {
+pub(super) fn apply_stats(rec: &mut RecordingRecord, stats: &Stats) {
     rec.size = stats.bytes;
     rec.points = stats.points;
     rec.first = stats.first;
@@ -481,6 +588,7 @@ struct Writing {
     deadline: Instant,
     store: Arc<Store>,
     router: Arc<Router>,
+    breaches: Arc<LimitBreaches>,
 }
 
 impl Writing {
@@ -552,6 +660,7 @@ impl Writing {
                 rec.dropped
             );
         }
+        self.breaches.cited_in(&error);
         // Failed only when nothing usable was kept; a limit keeps a prefix.
         rec.status = if error.starts_with("cannot write") {
             STATUS_FAILED.into()

@@ -229,7 +229,7 @@ fn run(dir: &Path, opts: RunOptions) -> Result<(), Failure> {
         dsl::TaskType::Stream => {
             let input = std::fs::read(dir.join("input.srpl"))
                 .map_err(|e| Failure(format!("cannot read input.srpl: {e}")))?;
-            let filter = task_filter(&task, &expected, meta.as_ref())?;
+            let filter = task_filter(&task, &expected, meta.as_ref(), &plan.dbrps)?;
             let mut running = start(&plan)?;
             feed_srpl(&mut running, &input, &filter).map_err(Failure)?;
             running
@@ -334,15 +334,18 @@ fn task_meta(dir: &Path) -> Result<Option<config::TaskMeta>, Failure> {
 }
 
 /// What the daemon's router would hand the task: its dbrps (`task.yaml`'s,
-/// else `expected.json`'s), and `task.yaml`'s `from` and `where`.
+/// else `expected.json`'s, else the script's), and `task.yaml`'s `from`
+/// and `where`.
 fn task_filter(
     task: &str,
     expected: &Value,
     meta: Option<&config::TaskMeta>,
+    script_dbrps: &[pipeline::DbRp],
 ) -> Result<TaskFilter, Failure> {
     let dbrps: Vec<pipeline::DbRp> = match meta {
+        Some(m) if m.dbrps.is_empty() => script_dbrps.to_vec(),
         Some(m) => m.dbrps.clone(),
-        None if expected["dbrps"].is_null() => Vec::new(),
+        None if expected["dbrps"].is_null() => script_dbrps.to_vec(),
         None => serde_json::from_value(expected["dbrps"].clone())
             .map_err(|e| Failure(format!("expected.json: dbrps: {e}")))?,
     };

@@ -27,7 +27,11 @@ impl TaskDirSync {
     /// Loads every task in `dir` (created if missing), then follows changes.
     pub fn start(dir: &Path, tasks: Arc<TaskManager>) -> Result<TaskDirSync, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("tasks dir {}: {e}", dir.display()))?;
-        let watching = TaskDir::watch(dir, WatchOptions::default())
+        let options = WatchOptions {
+            max_file_size: tasks.script_limits().max_script_size as u64,
+            ..WatchOptions::default()
+        };
+        let watching = TaskDir::watch(dir, options)
             .map_err(|e| format!("cannot watch tasks dir {}: {e}", dir.display()))?;
         let initial = watching.initial.tasks;
         tasks.loading_many(|| {
@@ -36,7 +40,7 @@ impl TaskDirSync {
             }
         });
         for invalid in watching.initial.invalid {
-            tasks.set_file_error(&invalid.id, Some(invalid.errors.to_string()));
+            file_error(&tasks, &invalid.id, invalid.errors.to_string());
         }
         let events = watching.events;
         let thread = std::thread::Builder::new()
@@ -48,7 +52,7 @@ impl TaskDirSync {
                         TaskDirEvent::Remove { id } => tasks.remove_dir_task(&id),
                         TaskDirEvent::Invalid { id, errors } => {
                             tracing::warn!(task = %id, "invalid task files, keeping the running version:\n{errors}");
-                            tasks.set_file_error(&id, Some(errors.to_string()));
+                            file_error(&tasks, &id, errors.to_string());
                         }
                     }
                 }
@@ -85,6 +89,12 @@ impl Drop for TaskDirSync {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Shows a problem with task `id`'s files, counting the limits it cites.
+fn file_error(tasks: &TaskManager, id: &str, errors: String) {
+    tasks.limit_breaches().cited_in(&errors);
+    tasks.set_file_error(id, Some(errors));
 }
 
 fn upsert(tasks: &TaskManager, files: TaskFiles) {

@@ -39,6 +39,13 @@ pub struct TaskInfo {
     pub error: String,
     pub points_received: u64,
     pub points_dropped: u64,
+    /// Times a panic stopped the task since it was enabled, and times it
+    /// was restarted after one.
+    pub panics: u64,
+    pub restarts: u64,
+    /// The last panic: which node, what it said, when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_panic: Option<PanicInfo>,
     pub nodes: Vec<NodeStatsSnapshot>,
     /// A batch task's query runs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +55,48 @@ pub struct TaskInfo {
     pub modified: String,
     #[serde(rename = "last-enabled")]
     pub last_enabled: Option<String>,
+}
+
+/// A panic that stopped a task.
+#[derive(Clone, Debug, Serialize)]
+pub struct PanicInfo {
+    /// The node that panicked; empty when not known.
+    pub node: String,
+    pub message: String,
+    pub time: String,
+}
+
+impl PanicInfo {
+    fn of(failure: &host::Failure) -> Self {
+        let at = std::time::UNIX_EPOCH
+            + std::time::Duration::from_nanos(u64::try_from(failure.at).unwrap_or(0));
+        PanicInfo {
+            node: failure.node.clone().unwrap_or_default(),
+            message: failure.message.clone(),
+            time: rfc3339(at),
+        }
+    }
+}
+
+/// What a running task's health makes of its state: an error while it
+/// waits to restart or has been given up on.
+fn health_status(
+    health: &super::restart::Health,
+    failed: Option<host::Failure>,
+) -> (TaskStatus, bool, String) {
+    if let Some(why) = &health.gave_up {
+        return (TaskStatus::Errored, false, why.clone());
+    }
+    match failed {
+        None => (TaskStatus::Enabled, true, String::new()),
+        Some(f) => {
+            let when = health
+                .restart_at
+                .map(|at| format!("; restarting at {}", rfc3339(at)))
+                .unwrap_or_default();
+            (TaskStatus::Enabled, false, format!("{f}{when}"))
+        }
+    }
 }
 
 /// A running task's own failure wins; otherwise a problem with its files.
@@ -68,29 +117,26 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
         .map(|b| b.stats.snapshot());
     let (status, executing, mut error, nodes, received, dropped) = match &entry.running {
         Some(r) => {
-            let failure = r.task.failure();
             let nodes = r
                 .stats
                 .iter()
                 .map(|(name, kind, s)| s.snapshot(name, kind))
                 .collect();
             let counts = r.task.counts();
-            let (received, dropped) = (counts.received, counts.dropped);
-            match failure {
-                Some(e) => (TaskStatus::Errored, false, e, nodes, received, dropped),
-                None => (
-                    TaskStatus::Enabled,
-                    true,
-                    String::new(),
-                    nodes,
-                    received,
-                    dropped,
-                ),
-            }
+            let (status, executing, error) = health_status(&r.health, r.task.failure());
+            (
+                status,
+                executing,
+                error,
+                nodes,
+                counts.received,
+                counts.dropped,
+            )
         }
         None if entry.enabled => (TaskStatus::Enabled, false, String::new(), Vec::new(), 0, 0),
         None => (TaskStatus::Disabled, false, String::new(), Vec::new(), 0, 0),
     };
+    let health = entry.running.as_ref().map(|r| &r.health);
     // A failing query is the task's error until a run succeeds.
     if let Some(b) = &batch
         && error.is_empty()
@@ -101,7 +147,7 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
     TaskInfo {
         id: entry.def.id.clone(),
         task_type: entry.def.task_type,
-        dbrps: entry.def.dbrps.clone(),
+        dbrps: entry.dbrps.clone(),
         script: entry.def.script.clone(),
         from: entry.def.measurement.clone(),
         meta: entry
@@ -124,6 +170,11 @@ pub(super) fn info(entry: &Entry) -> TaskInfo {
         error,
         points_received: received,
         points_dropped: dropped,
+        panics: health.map_or(0, |h| h.panics),
+        restarts: health.map_or(0, |h| h.restarts),
+        last_panic: health
+            .and_then(|h| h.last_panic.as_ref())
+            .map(PanicInfo::of),
         nodes,
         batch,
         dot: entry.plan.to_dot(&entry.def.id),

@@ -9,11 +9,14 @@
 //! and leaves the rest running.
 
 pub mod check;
+mod dbrps;
 pub mod dir;
 mod env;
 mod filter;
 pub mod handlers_dir;
 mod info;
+mod restart;
+mod run;
 pub mod sideload;
 mod store;
 pub mod vars;
@@ -22,8 +25,10 @@ pub use env::{Env, HttpOutRegistry};
 pub(crate) use env::{deadman_templates, sideload_source};
 pub use filter::point_filter;
 use filter::{overflow, where_filter};
-pub use info::{TaskInfo, TaskStatus};
+pub use info::{PanicInfo, TaskInfo, TaskStatus};
 use info::{info, with_file_error};
+pub use restart::supervise;
+use run::{Built, EFFECTS_STOP_WAIT, Running, STOP_WAIT, join, wait_for_task};
 use store::Times;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,26 +37,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::effects::alert_states::AlertStates;
 use crate::effects::endpoints::HttpEndpoints;
-use crate::effects::outputs::OutputRegistry;
 use crate::tasks::check::CheckEnv;
 use crate::tasks::sideload::Sideloads;
 
-use pipeline::build::{build_dag, build_stream_task};
-
-use crate::effects::handlers::{AlertHistory, HandlerRegistry};
+use crate::effects::handlers::AlertHistory;
 use crate::effects::topics::Topics;
 use pipeline::nodes::alert::Inhibitions;
-use pipeline::runtime::NodeStats;
 use pipeline::{DbRp, Name, Route, Router};
-
-/// How long stopping a task waits for it to process what it holds before
-/// going on without it (it still ends on the pool when it can). With
-/// [`EFFECTS_STOP_WAIT`], a disable, delete or shutdown answers within 5 s.
-const STOP_WAIT: Duration = Duration::from_secs(1);
-/// How long a stopped task's handlers and outputs may go on delivering
-/// what they hold before the rest is abandoned (counted as dropped): an
-/// endpoint that never answers must not hold up a disable or a shutdown.
-const EFFECTS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The worker pool, for the status.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -77,7 +69,8 @@ pub fn valid_id(id: &str) -> bool {
 pub struct TaskDefinition {
     pub id: String,
     pub task_type: dsl::TaskType,
-    /// Empty: every database and retention policy.
+    /// As given (API, CLI, YAML); empty: the script's `dbrp` statements
+    /// say, or, with none, every database and retention policy.
     pub dbrps: Vec<DbRp>,
     pub script: String,
     /// Only points of this measurement reach the task (the YAML `from`).
@@ -100,22 +93,20 @@ pub enum TaskError {
     Store(#[from] storage::StoreError),
     #[error("where {0}")]
     Where(#[from] config::WhereError),
-}
-
-/// A running task: its place on the pool, its effects, and handles to its
-/// counters.
-struct Running {
-    task: host::TaskHandle,
-    handlers: Arc<HandlerRegistry>,
-    outputs: Arc<OutputRegistry>,
-    stats: Vec<(String, String, Arc<NodeStats>)>,
-    /// A batch task's scheduled queries.
-    batch: Option<crate::batch::BatchRun>,
+    #[error(
+        "must specify dbrp: stream task {0:?} does not say which database it reads; add \
+         `dbrp \"telegraf\".\"autogen\"` to its script, or give its dbrps (-dbrp \
+         telegraf.autogen, `dbrps` in the API, `dbrp:` in its YAML) or what it reads \
+         (`from:` or `where:` in its YAML, --from or --where)"
+    )]
+    NoDbrp(String),
 }
 
 struct Entry {
     def: TaskDefinition,
     plan: dsl::Plan,
+    /// What it reads: `def.dbrps`, else the script's (empty: everything).
+    dbrps: Vec<DbRp>,
     enabled: bool,
     running: Option<Running>,
     created: SystemTime,
@@ -162,6 +153,11 @@ pub struct TaskManager {
     topics: Option<Arc<Topics>>,
     /// Every task's `.inhibit()`s, for every task's `.category()`.
     inhibitions: Arc<Inhibitions>,
+    /// Restarts in a row after panics before a task is left errored
+    /// (`pipeline.restart_attempts`).
+    restart_attempts: u32,
+    /// Where refused definitions and failed restarts are counted.
+    breaches: Arc<model::LimitBreaches>,
 }
 
 impl TaskManager {
@@ -187,7 +183,30 @@ impl TaskManager {
             deferred_routes: Mutex::default(),
             topics: None,
             inhibitions: Inhibitions::new(),
+            restart_attempts: config::PipelineConfig::default().restart_attempts,
+            breaches: Arc::default(),
         }
+    }
+
+    /// A task that panics is restarted at most `attempts` times in a row
+    /// (by [`supervise`]).
+    pub fn with_restart_attempts(mut self, attempts: u32) -> Self {
+        self.restart_attempts = attempts;
+        self
+    }
+
+    /// Counts the limits that refused a definition (and the tasks left
+    /// errored after too many panics) in `breaches`.
+    pub fn with_limit_breaches(mut self, breaches: Arc<model::LimitBreaches>) -> Self {
+        self.sideloads = Sideloads::new(self.sideloads.limits().clone(), breaches.clone());
+        self.breaches = breaches;
+        self
+    }
+
+    /// Sideload sources read from now on are held to `limits`.
+    pub fn with_sideload_limits(mut self, limits: &config::SideloadConfig) -> Self {
+        self.sideloads = Sideloads::new(limits.clone(), self.breaches.clone());
+        self
     }
 
     /// Tasks started from now on publish their alerts' `.topic()`s to
@@ -367,6 +386,16 @@ impl TaskManager {
             .contains(id)
     }
 
+    /// What a script may ask for (`limits:`).
+    pub fn script_limits(&self) -> &dsl::Limits {
+        &self.limits
+    }
+
+    /// How often each limit was breached.
+    pub fn limit_breaches(&self) -> &Arc<model::LimitBreaches> {
+        &self.breaches
+    }
+
     /// Recent alert events of every task.
     pub fn alert_history(&self) -> &Arc<AlertHistory> {
         &self.history
@@ -395,7 +424,11 @@ impl TaskManager {
     /// task whose definition changed is restarted with the new one; one whose
     /// definition is unchanged keeps running with its state.
     pub fn define(&self, def: TaskDefinition) -> Result<(), TaskError> {
-        self.define_inner(def, None)
+        self.define_inner(def, None).inspect_err(|e| {
+            if !matches!(e, TaskError::Store(_)) {
+                self.breaches.cited_in(&e.to_string());
+            }
+        })
     }
 
     fn define_inner(&self, def: TaskDefinition, restored: Option<Times>) -> Result<(), TaskError> {
@@ -418,6 +451,12 @@ impl TaskManager {
             &self.limits,
         )
         .map_err(TaskError::Script)?;
+        let dbrps = dbrps::resolve(&def, &plan);
+        if restored.is_none() {
+            // A stored task was accepted when defined (maybe before this
+            // check existed) and keeps reading what it read.
+            dbrps::require_source(&def, &dbrps)?;
+        }
         if self.deadman.global && def.task_type == dsl::TaskType::Stream {
             let interval = i64::try_from(self.deadman.interval.as_nanos()).unwrap_or(i64::MAX);
             plan.add_deadman(0, self.deadman.threshold, interval);
@@ -437,7 +476,7 @@ impl TaskManager {
                 TaskError::Script(d.render(&format!("{}.tick", def.id), &def.script))
             })?;
             if def.task_type == dsl::TaskType::Batch {
-                crate::batch::specs(&plan, &def.meta, &def.dbrps).map_err(TaskError::Script)?;
+                crate::batch::specs(&plan, &def.meta, &dbrps).map_err(TaskError::Script)?;
             }
         }
         let mut tasks = self.lock();
@@ -462,6 +501,7 @@ impl TaskManager {
         let mut entry = Entry {
             def,
             plan,
+            dbrps,
             // Stored as it will be: still enabled if it was.
             enabled: was_enabled,
             running: None,
@@ -498,8 +538,14 @@ impl TaskManager {
         enabled
     }
 
-    /// Starts a task.
+    /// Starts a task; one left errored after too many panics starts anew.
     pub fn enable(&self, id: &str) -> Result<(), TaskError> {
+        if self.gave_up(id) {
+            let running = self.lock().get_mut(id).and_then(|e| e.running.take());
+            if let Some(running) = running {
+                join(running);
+            }
+        }
         self.enable_inner(id, true)
     }
 
@@ -522,50 +568,17 @@ impl TaskManager {
             return Ok(());
         }
         self.http_out.forget_replay(id);
-        let mut handlers =
-            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone());
-        if let Some(topics) = &self.topics {
-            handlers = handlers.with_topics(topics.clone());
-        }
-        let handlers = Arc::new(handlers);
-        let outputs = Arc::new(OutputRegistry::new(self.influxdb.clone()));
-        let env = Env {
-            task: id,
-            http_out: &self.http_out,
-            handlers: &handlers,
-            group_idle_timeout: self.group_idle_timeout,
-            alert_state_idle_timeout: self.alert_state_idle_timeout,
-            alert_states: Some(self.alert_states.for_task(id)),
-            outputs: &outputs,
-            loopback: Some(self.router.clone()),
-            deadman: Some(&self.deadman),
-            endpoints: &self.endpoints,
-            sideloads: &self.sideloads,
-            inhibitions: Some(self.inhibitions.clone()),
-        };
-        let built = match entry.def.task_type {
-            dsl::TaskType::Stream => {
-                build_stream_task(&entry.plan, &env).map(host::TaskKind::Stream)
-            }
-            // Fed by whoever runs its queries ([`TaskManager::feed`]).
-            dsl::TaskType::Batch => build_dag(&entry.plan, &env).map(host::TaskKind::Batch),
-        };
-        let task = match built {
-            Ok(task) => task,
-            Err(e) => {
-                // Nothing was offered to them yet.
-                handlers.close_all(Instant::now());
-                outputs.close_all(Instant::now());
-                return Err(e.into());
-            }
-        };
-        let stats = task.dag().stats_handles();
-        let runner = host::Runner::new(task, host::ClockMode::Wall);
+        let Built {
+            task,
+            handlers,
+            outputs,
+        } = self.build(id, entry)?;
+        let (runner, stats) = Built::runner(task);
         let handle = self.pool.spawn(id, Box::new(runner), self.inbox_points);
         if entry.def.task_type == dsl::TaskType::Stream {
             self.install_route(Route {
                 task: Name::from(id),
-                dbrps: entry.def.dbrps.clone(),
+                dbrps: entry.dbrps.clone(),
                 measurement: entry.def.measurement.as_deref().map(Name::from),
                 filter: where_filter(&entry.def)?,
                 inbox: Arc::new(handle.clone()),
@@ -573,7 +586,7 @@ impl TaskManager {
             });
         }
         let batch = (entry.def.task_type == dsl::TaskType::Batch).then(|| {
-            let specs = crate::batch::specs(&entry.plan, &entry.def.meta, &entry.def.dbrps)
+            let specs = crate::batch::specs(&entry.plan, &entry.def.meta, &entry.dbrps)
                 .unwrap_or_else(|e| {
                     // Checked when defined; a stored task is not refused.
                     tracing::error!(task = id, "batch task cannot run its queries: {e}");
@@ -587,6 +600,7 @@ impl TaskManager {
             outputs,
             stats,
             batch,
+            health: Default::default(),
         });
         Ok(())
     }
@@ -628,17 +642,24 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Stops and forgets a task.
+    /// Stops and forgets a task. Forgotten by the store first: a store
+    /// that refuses leaves the task as it was, in memory as on disk.
     pub fn delete(&self, id: &str) -> Result<(), TaskError> {
-        let entry = self
-            .lock()
-            .remove(id)
-            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
-        self.stop(id, entry);
-        self.http_out.remove_task(id);
-        if let Some(store) = &self.store {
+        let mut tasks = self.lock();
+        if !tasks.contains_key(id) {
+            return Err(TaskError::NotFound(id.to_string()));
+        }
+        if let Some(store) = &self.store
+            && !self.is_dir_task(id)
+        {
             store.delete_task(id)?;
         }
+        let entry = tasks
+            .remove(id)
+            .ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        drop(tasks);
+        self.stop(id, entry);
+        self.http_out.remove_task(id);
         self.alert_states.remove_task(id);
         Ok(())
     }
@@ -699,9 +720,15 @@ impl TaskManager {
         self.lock().get(id).map(|e| e.enabled)
     }
 
-    /// A task's definition and compiled plan: what a replay runs.
+    /// A task's definition as it runs (its dbrps those it reads, from its
+    /// script when none were given) and compiled plan: what a replay runs
+    /// and a recording for the task records.
     pub fn compiled(&self, id: &str) -> Option<(TaskDefinition, dsl::Plan)> {
-        self.lock().get(id).map(|e| (e.def.clone(), e.plan.clone()))
+        self.lock().get(id).map(|e| {
+            let mut def = e.def.clone();
+            def.dbrps = e.dbrps.clone();
+            (def, e.plan.clone())
+        })
     }
 
     /// Whether the task runs now (on live data).
@@ -748,32 +775,6 @@ impl TaskManager {
         self.lock()
             .get(id)
             .map(|e| with_file_error(info(e), &errors))
-    }
-}
-
-/// Closes the task's inbox and waits (a while) for it to process what it
-/// holds, then lets its handlers and outputs finish their queues (a while).
-fn join(running: Running) {
-    if let Some(b) = &running.batch {
-        b.stop();
-    }
-    running.task.close();
-    wait_for_task(&running, Instant::now() + STOP_WAIT);
-    let deadline = Instant::now() + EFFECTS_STOP_WAIT;
-    running.handlers.close_all(deadline);
-    running.outputs.close_all(deadline);
-}
-
-/// Waits until `deadline` for a closed task to process what it holds.
-fn wait_for_task(running: &Running, deadline: Instant) {
-    if !running
-        .task
-        .wait(deadline.saturating_duration_since(Instant::now()))
-    {
-        tracing::warn!(
-            task = running.task.name(),
-            "task still busy {STOP_WAIT:?} after it was asked to stop; it ends on its own"
-        );
     }
 }
 

@@ -3,11 +3,18 @@
 //! relative to it (`host/web1.yml`), read when a task first needs the
 //! source and again on `POST /kapacitor/v1/sideload/reload`. Tasks reading
 //! one directory share it. A reload that fails keeps what was read before.
+//!
+//! A source is bounded (`sideload:` in the config): so many values files,
+//! each so large, so many bytes in all. Only regular files are read (not a
+//! FIFO or a device, also behind a symlink), and symlinked directories are
+//! not followed, so a link loop cannot make the walk endless.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use config::SideloadConfig;
+use model::LimitBreaches;
 use pipeline::nodes::sideload::SideloadSource;
 
 type Values = serde_json::Map<String, serde_json::Value>;
@@ -16,6 +23,9 @@ type Values = serde_json::Map<String, serde_json::Value>;
 #[derive(Default)]
 pub struct Sideloads {
     sources: Mutex<HashMap<PathBuf, Weak<FileSource>>>,
+    limits: SideloadConfig,
+    /// Where a source refused for a limit is counted.
+    breaches: Arc<LimitBreaches>,
 }
 
 /// One directory's files.
@@ -25,6 +35,19 @@ pub struct FileSource {
 }
 
 impl Sideloads {
+    /// Sources held to `limits`, their breaches counted in `breaches`.
+    pub fn new(limits: SideloadConfig, breaches: Arc<LimitBreaches>) -> Self {
+        Sideloads {
+            sources: Mutex::default(),
+            limits,
+            breaches,
+        }
+    }
+
+    pub fn limits(&self) -> &SideloadConfig {
+        &self.limits
+    }
+
     /// The source `uri` names, read now if no task holds it yet.
     pub fn source(&self, uri: &str) -> Result<Arc<FileSource>, String> {
         let Some(path) = uri.strip_prefix("file://") else {
@@ -45,7 +68,8 @@ impl Sideloads {
         }
         let source = Arc::new(FileSource {
             dir: dir.to_path_buf(),
-            files: RwLock::new(read_dir(dir)?),
+            // A limit this cites is counted by whoever defines the task.
+            files: RwLock::new(read_dir(dir, &self.limits)?),
         });
         sources.insert(dir.to_path_buf(), Arc::downgrade(&source));
         Ok(source)
@@ -63,9 +87,12 @@ impl Sideloads {
             .collect();
         let mut failed = Vec::new();
         for source in &live {
-            match read_dir(&source.dir) {
+            match read_dir(&source.dir, &self.limits) {
                 Ok(files) => *source.files.write().unwrap_or_else(|e| e.into_inner()) = files,
-                Err(e) => failed.push(e),
+                Err(e) => {
+                    self.breaches.cited_in(&e);
+                    failed.push(e);
+                }
             }
         }
         if failed.is_empty() {
@@ -85,24 +112,43 @@ impl SideloadSource for FileSource {
     }
 }
 
-/// Every values file under `dir`, by relative path with `/` separators.
-fn read_dir(dir: &Path) -> Result<HashMap<String, Values>, String> {
+/// Every values file under `dir`, by relative path with `/` separators,
+/// within `limits`.
+fn read_dir(dir: &Path, limits: &SideloadConfig) -> Result<HashMap<String, Values>, String> {
     let mut files = HashMap::new();
+    let mut total: u64 = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(at) = pending.pop() {
         let entries = std::fs::read_dir(&at)
             .map_err(|e| format!("sideload: cannot read {}: {e}", at.display()))?;
         for entry in entries {
-            let path = entry
-                .map_err(|e| format!("sideload: cannot read {}: {e}", at.display()))?
-                .path();
-            if path.is_dir() {
+            let entry =
+                entry.map_err(|e| format!("sideload: cannot read {}: {e}", at.display()))?;
+            let path = entry.path();
+            // Not followed through a symlink: no loops.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 pending.push(path);
                 continue;
             }
-            let Some(values) = read_file(&path)? else {
+            if !is_values_file(&path) {
                 continue;
-            };
+            }
+            if files.len() >= limits.max_files {
+                return Err(format!(
+                    "sideload: {}: more than {} values files (sideload.max_files)",
+                    dir.display(),
+                    limits.max_files
+                ));
+            }
+            let (values, size) = read_file(&path, limits.max_file_size)?;
+            total = total.saturating_add(size);
+            if total > limits.max_total_size {
+                return Err(format!(
+                    "sideload: {}: its values files hold more than {} bytes (sideload.max_total_size)",
+                    dir.display(),
+                    limits.max_total_size
+                ));
+            }
             let relative = path
                 .strip_prefix(dir)
                 .map_err(|e| format!("sideload: {}: {e}", path.display()))?;
@@ -116,15 +162,23 @@ fn read_dir(dir: &Path) -> Result<HashMap<String, Values>, String> {
     Ok(files)
 }
 
-/// A values file's keys; `None` for a file that is not one (by extension).
-fn read_file(path: &Path) -> Result<Option<Values>, String> {
+fn is_values_file(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !matches!(ext, "yml" | "yaml" | "json") {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("sideload: cannot read {}: {e}", path.display()))?;
-    let values = if ext == "json" {
+    matches!(ext, "yml" | "yaml" | "json")
+}
+
+/// A values file's keys, and its size; a regular file of at most `max`
+/// bytes only.
+fn read_file(path: &Path, max: u64) -> Result<(Values, u64), String> {
+    let text = config::read_text(path, max).map_err(|e| match e {
+        config::FileError::TooLarge { .. } => {
+            format!("sideload: {}: {e} (sideload.max_file_size)", path.display())
+        }
+        e => format!("sideload: {}: {e}", path.display()),
+    })?;
+    let size = text.len() as u64;
+    let json = path.extension().is_some_and(|e| e == "json");
+    let values = if json {
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Object(values)) => values,
             Ok(other) => {
@@ -146,7 +200,7 @@ fn read_file(path: &Path) -> Result<Option<Values>, String> {
     } else {
         config::read_yaml_values(&text, path).map_err(|e| format!("sideload: {e}"))?
     };
-    Ok(Some(values))
+    Ok((values, size))
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -198,5 +252,78 @@ mod tests {
         for bad in ["http://x/", "file://relative/dir"] {
             assert!(sideloads.source(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A sideload dir with `files`, each of `size` bytes of YAML.
+    fn dir_of(files: usize, size: usize) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..files {
+            let pad = "x".repeat(size.saturating_sub(6));
+            std::fs::write(
+                dir.path().join(format!("{i}.yml")),
+                format!("k: \"{pad}\"\n"),
+            )
+            .unwrap();
+        }
+        let uri = format!("file://{}", dir.path().display());
+        (dir, uri)
+    }
+
+    #[test]
+    fn a_source_past_a_limit_is_refused_by_name_and_counted_on_reload() {
+        let breaches = Arc::new(LimitBreaches::default());
+        let limits = SideloadConfig {
+            max_files: 3,
+            max_file_size: 100,
+            max_total_size: 250,
+        };
+        let sideloads = Sideloads::new(limits, breaches.clone());
+        let (ok, uri) = dir_of(2, 100);
+        let _source = sideloads.source(&uri).unwrap();
+        std::fs::write(ok.path().join("x.yml"), "k: 1\n").unwrap();
+        std::fs::write(ok.path().join("y.yml"), "k: 1\n").unwrap();
+        assert!(sideloads.reload().is_err());
+        assert_eq!(
+            breaches.get(model::Limit::SideloadMaxFiles),
+            1,
+            "counted on reload"
+        );
+
+        let (_many, uri) = dir_of(4, 10);
+        let e = sideloads.source(&uri).err().unwrap();
+        assert!(
+            e.contains("more than 3 values files (sideload.max_files)"),
+            "{e}"
+        );
+        let (_big, uri) = dir_of(1, 101);
+        let e = sideloads.source(&uri).err().unwrap();
+        assert!(
+            e.contains("0.yml: 101 bytes, more than the 100 allowed (sideload.max_file_size)"),
+            "{e}"
+        );
+        let (_total, uri) = dir_of(3, 90);
+        let e = sideloads.source(&uri).err().unwrap();
+        assert!(
+            e.contains("more than 250 bytes (sideload.max_total_size)"),
+            "{e}"
+        );
+        assert_eq!(
+            breaches.get(model::Limit::SideloadMaxFileSize),
+            0,
+            "counted by the define that cites it"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_devices_and_loops_are_not_followed() {
+        let (dir, uri) = dir_of(1, 10);
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+        let sideloads = Sideloads::default();
+        let source = sideloads.source(&uri).unwrap();
+        assert!(source.lookup(&["0.yml".into()], "k").is_some());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.yml")).unwrap();
+        let e = sideloads.reload().unwrap_err();
+        assert!(e.contains("zero.yml: a device, not a regular file"), "{e}");
     }
 }

@@ -1,7 +1,8 @@
 //! The redb store of kapacitord: versioned tables with a `meta` table holding
 //! the schema version, task definitions, alert state per alert id, the
 //! index of recordings (whose payloads live as files under the data dir),
-//! and alert topics: their events and their handlers ([`topics`]).
+//! alert topics (their events and their handlers, [`topics`]); and
+//! consistent copies of it ([`Store::backup`]).
 //!
 //! The API is synchronous: async callers wrap each call in
 //! `tokio::task::spawn_blocking`. Every write is its own transaction committed
@@ -27,8 +28,12 @@
 //! than this build knows is refused with [`StoreError::NewerSchema`] and left
 //! untouched.
 
+mod handle;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use handle::{Handle, Txn};
 
 mod topics;
 
@@ -37,11 +42,12 @@ pub use topics::{
 };
 
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    TableError, WriteTransaction,
+    Durability, ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+mod backup;
 
 /// The file name of the store inside the data dir.
 pub const FILE_NAME: &str = "kapacitor.redb";
@@ -285,8 +291,11 @@ fn version_u32(v: u64) -> u32 {
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
 /// The redb store. Cheap to share behind an `Arc`; all methods take `&self`.
+/// A write that fails on I/O (disk full, read-only) is an error naming the
+/// file and the cause; the next call opens the file again, so the store
+/// works again once the cause is gone.
 pub struct Store {
-    db: Database,
+    db: Handle,
     path: PathBuf,
 }
 
@@ -309,19 +318,13 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(FILE_NAME);
-        let db = Database::builder()
-            // The data is small; redb's default cache cap is 1 GiB.
-            .set_cache_size(16 * 1024 * 1024)
-            .create(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    StoreError::InUse { path: path.clone() }
-                }
-                e => StoreError::Db {
-                    path: path.clone(),
-                    source: Box::new(e.into()),
-                },
-            })?;
+        let db = Handle::open(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
+            e => StoreError::Db {
+                path: path.clone(),
+                source: Box::new(e.into()),
+            },
+        })?;
         private_file(&path).map_err(|source| StoreError::Io {
             path: path.clone(),
             source,
@@ -509,21 +512,24 @@ impl Store {
     // ---- helpers ---------------------------------------------------------
 
     fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
+        let e = e.into();
+        self.db.note(&e);
         StoreError::Db {
             path: self.path.clone(),
-            source: Box::new(e.into()),
+            source: Box::new(e),
         }
     }
 
-    fn read(&self) -> Result<ReadTransaction, StoreError> {
+    fn read(&self) -> Result<Txn<'_, ReadTransaction>, StoreError> {
         self.db.begin_read().map_err(|e| self.db_err(e))
     }
 
-    fn write(&self) -> Result<WriteTransaction, StoreError> {
+    fn write(&self) -> Result<Txn<'_, WriteTransaction>, StoreError> {
         let mut txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
         // The default, but this is the promise the store makes: durable when
         // `commit` returns.
-        txn.set_durability(Durability::Immediate)
+        txn.txn_mut()
+            .set_durability(Durability::Immediate)
             .map_err(|e| self.db_err(e))?;
         Ok(txn)
     }
@@ -712,7 +718,7 @@ mod tests {
     use super::*;
 
     fn stamp(path: &Path, version: u64) {
-        let db = Database::create(path).unwrap();
+        let db = redb::Database::create(path).unwrap();
         let txn = db.begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
@@ -831,7 +837,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let store = Store {
-            db: Database::create(&path).unwrap(),
+            db: Handle::open(&path).unwrap(),
             path,
         };
         assert_eq!(store.schema_version().unwrap(), 0);

@@ -3,6 +3,7 @@
 // Each test binary uses some of these.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod influxd;
 
 use std::io::{Read, Write};
@@ -87,6 +88,21 @@ impl Spawned {
     }
 }
 
+/// Runs the `kapacitor` CLI with `args` against the daemon at `url`:
+/// whether it succeeded, its standard output and standard error.
+pub fn kapacitor(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kapacitor"))
+        .env("KAPACITOR_URL", url)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Sends one raw HTTP/1.1 `request` (which should say `Connection:
 /// close`) to `addr` and reads the answer: its status and body. Panics
 /// when none comes within `wait`.
@@ -99,6 +115,11 @@ pub fn exchange(addr: &str, request: &str, wait: Duration) -> (u16, String) {
     stream
         .read_to_string(&mut reply)
         .unwrap_or_else(|e| panic!("{first_line}: no answer: {e}"));
+    status_and_body(&reply)
+}
+
+/// The status and body of a raw HTTP/1.1 reply; status 0 when it has none.
+pub fn status_and_body(reply: &str) -> (u16, String) {
     let status = reply
         .split(' ')
         .nth(1)
@@ -135,10 +156,17 @@ pub struct Daemon {
 impl Daemon {
     /// kapacitord in a fresh directory, with `yaml` as its kapacitor.yaml.
     pub fn start(yaml: &str) -> Daemon {
+        Daemon::start_with(yaml, |_, _| {})
+    }
+
+    /// Like [`Daemon::start`]; `setup` may add to the command (its
+    /// environment) and to the directory (`./tasks`, `./data`) first.
+    pub fn start_with(yaml: &str, setup: impl FnOnce(&mut Command, &std::path::Path)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kapacitor.yaml"), yaml).unwrap();
         let mut cmd = kapacitord();
         cmd.current_dir(dir.path());
+        setup(&mut cmd, dir.path());
         let spawned = Spawned::start(cmd);
         let addr = spawned.url.trim_start_matches("http://").to_string();
         Daemon {
@@ -146,6 +174,96 @@ impl Daemon {
             addr,
             _dir: dir,
         }
+    }
+}
+
+impl Daemon {
+    /// The directory it runs in.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// One request over a fresh connection: (status, body).
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        // The daemon may answer before reading a large body.
+        let _ = s.write_all(body);
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        let (status, body) = status_and_body(&text);
+        assert_ne!(status, 0, "no response: {text:?}");
+        (status, body)
+    }
+
+    /// Defines stream task `id` on telegraf.autogen, enabled, with `extra`
+    /// members of the JSON body (`,"where":"..."`).
+    pub fn define(&self, id: &str, script: &str, extra: &str) -> (u16, String) {
+        let body = format!(
+            r#"{{"id":{},"type":"stream","dbrps":[{{"db":"telegraf","rp":"autogen"}}],"script":{},"status":"enabled"{extra}}}"#,
+            serde_json::to_string(id).unwrap(),
+            serde_json::to_string(script).unwrap(),
+        );
+        self.request(
+            "POST",
+            "/kapacitor/v1/tasks",
+            &["Content-Type: application/json"],
+            body.as_bytes(),
+        )
+    }
+
+    /// Writes `lines` to telegraf (autogen).
+    pub fn write(&self, lines: &str) -> (u16, String) {
+        self.request("POST", "/write?db=telegraf", &[], lines.as_bytes())
+    }
+
+    /// GET `target`, answered 200 with JSON.
+    pub fn get_json(&self, target: &str) -> serde_json::Value {
+        let (status, body) = self.request("GET", target, &[], b"");
+        assert_eq!(status, 200, "{target}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{target}: {e}: {body}"))
+    }
+
+    /// `GET /kapacitor/v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        self.get_json("/kapacitor/v1/status")
+    }
+
+    /// The daemon still answers, and has not exited.
+    pub fn assert_alive(&mut self) {
+        // Points are run after the write is answered.
+        std::thread::sleep(Duration::from_millis(300));
+        let (status, _) = self.request("GET", "/ping", &[], b"");
+        assert_eq!(status, 204);
+        assert!(
+            self.spawned.child.try_wait().unwrap().is_none(),
+            "kapacitord exited"
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.spawned.child.kill();
+        let _ = self.spawned.child.wait();
     }
 }
 

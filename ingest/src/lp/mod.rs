@@ -216,6 +216,9 @@ pub struct Decoder {
     values: Vec<FieldValue>,
     /// See [`LineLimits`].
     pub limits: LineLimits,
+    /// Where a line refused for a limit (and a body with more bad lines
+    /// than are kept) is counted; `None`: nowhere.
+    pub breaches: Option<Arc<model::LimitBreaches>>,
 }
 
 /// How many distinct key lists `recent_keys` holds.
@@ -232,6 +235,14 @@ impl fmt::Debug for Decoder {
 impl Decoder {
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// A decoder that counts the lines it refuses for a limit in `breaches`.
+    pub fn counting(breaches: Arc<model::LimitBreaches>) -> Self {
+        Decoder {
+            breaches: Some(breaches),
+            ..Decoder::default()
+        }
     }
 
     /// Decodes every line of `input`, pushing good points to `points` and one
@@ -297,10 +308,21 @@ impl Decoder {
             });
             if let Err(reason) = result {
                 bad += 1;
+                // Only a limit's reason ends citing it: `(ingest.max_tags)`.
+                if reason.ends_with(')')
+                    && let Some(breaches) = &self.breaches
+                {
+                    breaches.cited_in(&reason);
+                }
                 if errors.len() < limits.max_errors {
                     errors.push(LineError::new(this_line, &input[start..end], reason));
                 }
             }
+        }
+        if bad > limits.max_errors
+            && let Some(breaches) = &self.breaches
+        {
+            breaches.breach(model::Limit::IngestMaxParseErrors);
         }
         bad
     }

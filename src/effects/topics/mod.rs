@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
+use model::IdPattern;
 use pipeline::nodes::alert::{AlertEvent, Level};
 use storage::{Store, TopicHandlerRecord, TopicOp};
 
@@ -525,16 +526,16 @@ impl Topics {
         self.running(topic, id).map(|h| info_of(&h))
     }
 
-    /// The handlers of `topic` whose ids match `pattern` (a glob; empty:
-    /// all), by id.
-    pub fn handlers(&self, topic: &str, pattern: &str) -> Vec<HandlerInfo> {
+    /// The handlers of `topic` whose ids match `pattern` (none: all), by
+    /// id.
+    pub fn handlers(&self, topic: &str, pattern: Option<&IdPattern>) -> Vec<HandlerInfo> {
         let Some(t) = self.topic(topic) else {
             return Vec::new();
         };
         let st = t.lock();
         st.handlers
             .iter()
-            .filter(|s| glob_match(pattern, &s.handler.spec.id))
+            .filter(|s| pattern.is_none_or(|p| p.matches(&s.handler.spec.id)))
             .map(|s| info_of(&s.handler))
             .collect()
     }
@@ -570,15 +571,15 @@ impl Topics {
 
     // ---- topics and events ---------------------------------------------------
 
-    /// The topics whose ids match `pattern` (a glob; empty: all) and whose
-    /// level is at least `min_level`, by id.
-    pub fn list(&self, pattern: &str, min_level: Level) -> Vec<TopicInfo> {
+    /// The topics whose ids match `pattern` (none: all) and whose level is
+    /// at least `min_level`, by id.
+    pub fn list(&self, pattern: Option<&IdPattern>, min_level: Level) -> Vec<TopicInfo> {
         let mut topics: Vec<Arc<Topic>> = self
             .topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(id, _)| glob_match(pattern, id))
+            .filter(|(id, _)| pattern.is_none_or(|p| p.matches(id)))
             .map(|(_, t)| t.clone())
             .collect();
         topics.sort_by(|a, b| a.id.cmp(&b.id));
@@ -748,94 +749,6 @@ fn event_info(id: &str, e: &EventEntry) -> EventInfo {
         state: e.latest.clone(),
         history: e.history.iter().cloned().collect(),
     }
-}
-
-/// Whether `name` matches the glob `pattern` as Go's `path.Match` does
-/// (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes; `*` and `?` never match `/`);
-/// an empty pattern matches all. Quadratic at worst, whatever the pattern.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    if pattern.is_empty() {
-        return true;
-    }
-    let Some(tokens) = glob_tokens(pattern) else {
-        return false;
-    };
-    let name: Vec<char> = name.chars().collect();
-    // matches[j]: tokens[i..] match name[j..], for the current i.
-    let mut matches = vec![false; name.len() + 1];
-    matches[name.len()] = true;
-    for token in tokens.iter().rev() {
-        let mut next = vec![false; name.len() + 1];
-        for j in (0..=name.len()).rev() {
-            next[j] = match token {
-                Glob::Star => matches[j] || (j < name.len() && name[j] != '/' && next[j + 1]),
-                one => j < name.len() && one.matches(name[j]) && matches[j + 1],
-            };
-        }
-        matches = next;
-    }
-    matches[0]
-}
-
-/// One element of a glob.
-enum Glob {
-    Star,
-    Any,
-    Char(char),
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-}
-
-impl Glob {
-    fn matches(&self, c: char) -> bool {
-        match self {
-            Glob::Star => true,
-            Glob::Any => c != '/',
-            Glob::Char(x) => *x == c,
-            Glob::Class { negated, ranges } => {
-                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-            }
-        }
-    }
-}
-
-/// The elements of `pattern`; `None` when it is malformed (an unclosed
-/// class), which matches nothing.
-fn glob_tokens(pattern: &str) -> Option<Vec<Glob>> {
-    let mut out = Vec::new();
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(match c {
-            '*' => Glob::Star,
-            '?' => Glob::Any,
-            '\\' => Glob::Char(chars.next()?),
-            '[' => {
-                let negated = chars.next_if_eq(&'^').is_some();
-                let mut ranges = Vec::new();
-                loop {
-                    let lo = match chars.next()? {
-                        ']' if !ranges.is_empty() => break,
-                        '\\' => chars.next()?,
-                        c => c,
-                    };
-                    let hi = if chars.next_if_eq(&'-').is_some() {
-                        match chars.next()? {
-                            '\\' => chars.next()?,
-                            c => c,
-                        }
-                    } else {
-                        lo
-                    };
-                    ranges.push((lo, hi));
-                }
-                Glob::Class { negated, ranges }
-            }
-            c => Glob::Char(c),
-        });
-    }
-    Some(out)
 }
 
 /// Where an alert node with `.topic(NAME)` publishes: the node's sink
