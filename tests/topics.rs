@@ -156,11 +156,16 @@ fn serve(stream: std::net::TcpStream, bodies: &Mutex<Vec<(Instant, Value)>>) {
     }
 }
 
-#[test]
-fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_events() {
+/// A daemon in a directory of its own, and a receiver for its posts.
+fn start() -> (tempfile::TempDir, Daemon, Receiver) {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start_in(dir.path());
-    let rx = Receiver::start();
+    (dir, d, Receiver::start())
+}
+
+#[test]
+fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_events() {
+    let (_dir, d, rx) = start();
     handler(
         &d,
         "hosts",
@@ -243,9 +248,7 @@ fn two_tasks_publish_to_one_topic_and_a_match_handler_gets_only_the_matching_eve
 
 #[test]
 fn an_aggregate_handler_sends_one_summary_per_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_in(dir.path());
-    let rx = Receiver::start();
+    let (_dir, d, rx) = start();
     handler(
         &d,
         "cpu",
@@ -307,9 +310,7 @@ fn an_aggregate_handler_sends_one_summary_per_interval() {
 
 #[test]
 fn a_publish_handler_republishes_into_a_second_topic_whose_handler_fires() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_in(dir.path());
-    let rx = Receiver::start();
+    let (_dir, d, rx) = start();
     handler(
         &d,
         "cpu",
@@ -353,9 +354,7 @@ fn a_publish_handler_republishes_into_a_second_topic_whose_handler_fires() {
 
 #[test]
 fn inhibit_suppresses_a_dependent_alert_while_its_parent_is_critical() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start_in(dir.path());
-    let rx = Receiver::start();
+    let (_dir, d, rx) = start();
     handler(
         &d,
         "system",

@@ -9,37 +9,21 @@ use serde_json::Value;
 
 use super::http::send;
 
-/// The topics matching any of `patterns` (glob; none: all), in order and
+/// The topics matching any of `patterns` (globs; none: all), in order and
 /// without repeats.
 pub fn topics(url: &str, patterns: &[String]) -> anyhow::Result<Vec<Value>> {
-    let all = [String::new()];
-    let patterns = if patterns.is_empty() {
-        &all[..]
-    } else {
-        patterns
-    };
-    let mut out: Vec<Value> = Vec::new();
-    for p in patterns {
-        let query = serde_urlencoded::to_string([("pattern", p.as_str())])?;
-        let reply = send(
-            Method::GET,
-            url,
-            &format!("/kapacitor/v1/alerts/topics?{query}"),
-            Vec::new(),
-        )?
-        .ok()?;
-        let body: Value = serde_json::from_slice(&reply.body)?;
-        for t in body["topics"].as_array().into_iter().flatten() {
-            if !out.iter().any(|o| o["id"] == t["id"]) {
-                out.push(t.clone());
-            }
-        }
-    }
-    Ok(out)
+    listed(url, "/kapacitor/v1/alerts/topics", "topics", patterns)
 }
 
 /// The handlers of `topic` matching any of `patterns` (none: all).
 pub fn handlers(url: &str, topic: &str, patterns: &[String]) -> anyhow::Result<Vec<Value>> {
+    let path = format!("/kapacitor/v1/alerts/topics/{topic}/handlers");
+    listed(url, &path, "handlers", patterns)
+}
+
+/// The `member` items of `path`'s list whose ids match any of `patterns`,
+/// asking the API once per pattern (`?pattern=`), as Kapacitor's CLI does.
+fn listed(url: &str, path: &str, member: &str, patterns: &[String]) -> anyhow::Result<Vec<Value>> {
     let all = [String::new()];
     let patterns = if patterns.is_empty() {
         &all[..]
@@ -49,12 +33,11 @@ pub fn handlers(url: &str, topic: &str, patterns: &[String]) -> anyhow::Result<V
     let mut out: Vec<Value> = Vec::new();
     for p in patterns {
         let query = serde_urlencoded::to_string([("pattern", p.as_str())])?;
-        let path = format!("/kapacitor/v1/alerts/topics/{topic}/handlers?{query}");
-        let reply = send(Method::GET, url, &path, Vec::new())?.ok()?;
+        let reply = send(Method::GET, url, &format!("{path}?{query}"), Vec::new())?.ok()?;
         let body: Value = serde_json::from_slice(&reply.body)?;
-        for h in body["handlers"].as_array().into_iter().flatten() {
-            if !out.iter().any(|o| o["id"] == h["id"]) {
-                out.push(h.clone());
+        for item in body[member].as_array().into_iter().flatten() {
+            if !out.iter().any(|o| o["id"] == item["id"]) {
+                out.push(item.clone());
             }
         }
     }

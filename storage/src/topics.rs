@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use crate::{QUARANTINE, Quarantined, Store, StoreError};
+use crate::{PairChange, QUARANTINE, Quarantined, Store, StoreError};
 
 const TOPIC_EVENTS_NAME: &str = "topic_events_v1";
 const TOPIC_HANDLERS_NAME: &str = "topic_handlers_v1";
@@ -97,25 +97,6 @@ pub enum TopicOp {
     },
 }
 
-type PairTable<'t> = redb::Table<'t, (&'static str, &'static str), &'static str>;
-
-/// Removes every row of `topic` from the open table.
-fn remove_topic(table: &mut PairTable<'_>, topic: &str) -> Result<(), redb::Error> {
-    let mut ids = Vec::new();
-    for entry in table.range::<(&str, &str)>((topic, "")..)? {
-        let (k, _) = entry?;
-        let (t, id) = k.value();
-        if t != topic {
-            break;
-        }
-        ids.push(id.to_owned());
-    }
-    for id in &ids {
-        table.remove((topic, id.as_str()))?;
-    }
-    Ok(())
-}
-
 impl Store {
     /// Every stored topic event, by topic then event id.
     pub fn topic_events(&self) -> Result<Vec<(String, String, TopicEventRecord)>, StoreError> {
@@ -124,31 +105,17 @@ impl Store {
 
     /// Applies several changes in one transaction, in order.
     pub fn apply_topic_ops(&self, ops: &[TopicOp]) -> Result<(), StoreError> {
-        let mut encoded = Vec::with_capacity(ops.len());
+        let mut changes = Vec::with_capacity(ops.len());
         for op in ops {
-            encoded.push(match op {
-                TopicOp::Put { id, record, .. } => {
-                    Some(self.encode(TOPIC_EVENTS_NAME, id, record)?)
+            changes.push(match op {
+                TopicOp::Put { topic, id, record } => {
+                    PairChange::Put(topic, id, self.encode(TOPIC_EVENTS_NAME, id, record)?)
                 }
-                _ => None,
+                TopicOp::Remove { topic, id } => PairChange::Remove(topic, id),
+                TopicOp::RemoveTopic { topic } => PairChange::RemoveGroup(topic),
             });
         }
-        self.write_with(|txn| {
-            let mut table = txn.open_table(TOPIC_EVENTS)?;
-            for (op, json) in ops.iter().zip(&encoded) {
-                match (op, json) {
-                    (TopicOp::Put { topic, id, .. }, Some(json)) => {
-                        table.insert((topic.as_str(), id.as_str()), json.as_str())?;
-                    }
-                    (TopicOp::Remove { topic, id }, _) => {
-                        table.remove((topic.as_str(), id.as_str()))?;
-                    }
-                    (TopicOp::RemoveTopic { topic }, _) => remove_topic(&mut table, topic)?,
-                    (TopicOp::Put { .. }, None) => {}
-                }
-            }
-            Ok(())
-        })
+        self.apply_pairs(TOPIC_EVENTS, &changes)
     }
 
     /// Inserts or replaces a topic handler.

@@ -549,15 +549,21 @@ impl Topics {
             .collect()
     }
 
-    fn all_handlers(&self) -> Vec<Arc<RunningHandler>> {
-        let topics: Vec<Arc<Topic>> = self
+    /// Every topic, by id.
+    fn all_topics(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<Arc<Topic>> = self
             .topics
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .cloned()
             .collect();
+        topics.sort_by(|a, b| a.id.cmp(&b.id));
         topics
+    }
+
+    fn all_handlers(&self) -> Vec<Arc<RunningHandler>> {
+        self.all_topics()
             .iter()
             .flat_map(|t| {
                 t.lock()
@@ -574,17 +580,9 @@ impl Topics {
     /// The topics whose ids match `pattern` (none: all) and whose level is
     /// at least `min_level`, by id.
     pub fn list(&self, pattern: Option<&IdPattern>, min_level: Level) -> Vec<TopicInfo> {
-        let mut topics: Vec<Arc<Topic>> = self
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        self.all_topics()
             .iter()
-            .filter(|(id, _)| pattern.is_none_or(|p| p.matches(id)))
-            .map(|(_, t)| t.clone())
-            .collect();
-        topics.sort_by(|a, b| a.id.cmp(&b.id));
-        topics
-            .iter()
+            .filter(|t| pattern.is_none_or(|p| p.matches(&t.id)))
             .map(|t| info(t))
             .filter(|i| i.level >= min_level)
             .collect()
@@ -647,15 +645,7 @@ impl Topics {
     /// Counters of every handler, by topic then id, with each topic's
     /// collected count: for the status and `/metrics`.
     pub fn stats(&self) -> Vec<(TopicInfo, Vec<HandlerInfo>)> {
-        let mut topics: Vec<Arc<Topic>> = self
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        topics.sort_by(|a, b| a.id.cmp(&b.id));
-        topics
+        self.all_topics()
             .iter()
             .map(|t| {
                 let handlers = t
