@@ -63,6 +63,7 @@ fn task(name: &str, script: &str) -> Arc<Inline> {
         deadman: None,
         endpoints: &Default::default(),
         sideloads: &Default::default(),
+        inhibitions: None,
     };
     Arc::new(Inline(Mutex::new(
         build_stream_task(&plan, &env).expect("builds"),

@@ -18,11 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api;
+use crate::effects::endpoints::HttpEndpoints;
+use crate::effects::topics::{TopicSettings, Topics};
 use crate::replay::recordings::Recordings;
 use crate::replay::replays::Replays;
 use crate::subscriptions::Subscriptions;
 use crate::tasks::TaskManager;
 use crate::tasks::dir::TaskDirSync;
+use crate::tasks::handlers_dir::HandlersDirSync;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,8 @@ pub struct ServerState {
     pub stats: Arc<IngestStats>,
     pub router: Arc<Router>,
     pub tasks: Arc<TaskManager>,
+    /// Alert topics and their handlers.
+    pub topics: Arc<Topics>,
     pub recordings: Arc<Recordings>,
     pub replays: Arc<Replays>,
     /// The store, for its backups.
@@ -79,6 +84,7 @@ pub struct BoundAddrs {
 pub struct Server {
     state: Arc<ServerState>,
     task_dir: TaskDirSync,
+    handlers_dir: HandlersDirSync,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -109,8 +115,27 @@ impl Server {
             })
         })??;
         let store = Arc::new(store);
+        let topics = Topics::with_store(
+            TopicSettings {
+                max_events: config.topics.max_events,
+                history: config.topics.history,
+                handler_queue: config.topics.handler_queue,
+                persist: config.topics.persist,
+                limits: config.limits,
+                endpoints: HttpEndpoints::from_config(&config.httppost),
+            },
+            store.clone(),
+        );
+        let restoring = topics.clone();
+        let (events, handlers) = tokio::task::spawn_blocking(move || restoring.restore())
+            .await
+            .unwrap_or(Ok((0, 0)))?;
+        if events + handlers > 0 {
+            tracing::info!(events, handlers, "restored alert topics");
+        }
         let tasks = Arc::new(
             TaskManager::with_store(router.clone(), store.clone())
+                .with_topics(topics.clone())
                 .with_limit_breaches(stats.breaches.clone())
                 .with_workers(config.pipeline.workers, config.pipeline.inbox_points)
                 .with_restart_attempts(config.pipeline.restart_attempts)
@@ -154,6 +179,12 @@ impl Server {
             .await
             .map_err(|e| ServerError::TaskDir(e.to_string()))?
             .map_err(ServerError::TaskDir)?;
+        let (dir, syncing) = (config.tasks_dir.clone(), topics.clone());
+        let handlers_dir =
+            tokio::task::spawn_blocking(move || HandlersDirSync::start(&dir, syncing))
+                .await
+                .map_err(|e| ServerError::TaskDir(e.to_string()))?
+                .map_err(ServerError::TaskDir)?;
         let sink: Arc<dyn PointSink> = router.clone();
         let settings = LineSettings {
             accept_unsigned: config.ingest.accept_unsigned,
@@ -267,6 +298,7 @@ impl Server {
             stats,
             router,
             tasks,
+            topics,
             recordings,
             store,
             replays,
@@ -325,6 +357,7 @@ impl Server {
         Ok(Server {
             state,
             task_dir,
+            handlers_dir,
             shutdown,
             tracker,
         })
@@ -354,6 +387,9 @@ impl Server {
         let mut task_dir = std::mem::replace(&mut self.task_dir, TaskDirSync::stopped());
         let _ = tokio::task::spawn_blocking(move || task_dir.stop()).await;
         self.state.subscriptions.stop();
+        let mut handlers_dir =
+            std::mem::replace(&mut self.handlers_dir, HandlersDirSync::stopped());
+        let _ = tokio::task::spawn_blocking(move || handlers_dir.stop()).await;
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
@@ -363,6 +399,13 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || recordings.stop_all()).await;
         let tasks = self.state.tasks.clone();
         let _ = tokio::task::spawn_blocking(move || tasks.stop_all()).await;
+        // No task publishes any more: let topic handlers finish, and save
+        // the topics' last events.
+        let topics = self.state.topics.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            topics.close(Instant::now() + TOPICS_STOP_WAIT);
+        })
+        .await;
     }
 
     /// The task manager, to define and enable tasks.
@@ -370,6 +413,10 @@ impl Server {
         &self.state.tasks
     }
 }
+
+/// How long topic handlers may go on delivering at a shutdown before what
+/// they hold is abandoned (counted as dropped).
+const TOPICS_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Pending connections a listener queues before the kernel drops new SYNs
 /// (capped by `net.core.somaxconn`). tokio's `bind` asks for 128, which a

@@ -1524,8 +1524,8 @@ async fn node_build_errors_are_refused_at_define_and_the_running_version_stays()
     assert_eq!(reply.status, 200, "{}", reply.body);
     for (script, wanted) in [
         (
-            "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).topic('cpu')",
-            "hook.tick:1:61: error: .topic() is not supported yet",
+            "stream|from().measurement('cpu')|alert().crit(lambda: TRUE).topic('a/b')",
+            "hook.tick:1:61: error: \"a/b\": a topic has only letters, digits",
         ),
         (
             "stream|from().measurement('cpu')|httpPost('http://127.0.0.1:1/{{.Level}}')|httpOut('out')",
@@ -1857,7 +1857,7 @@ async fn metrics_in_prometheus_text_format() {
     for line in reply.body.lines().filter(|l| l.starts_with("# TYPE ")) {
         let mut words = line.split(' ').skip(2);
         let (name, kind) = (words.next().unwrap(), words.next().unwrap());
-        assert!(matches!(kind, "counter" | "gauge"), "{line}");
+        assert!(matches!(kind, "counter" | "gauge" | "histogram"), "{line}");
         assert_eq!(words.next(), None, "{line}");
         assert!(
             reply.body.contains(&format!("# HELP {name} ")),

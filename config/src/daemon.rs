@@ -46,6 +46,7 @@ pub struct DaemonConfig {
     pub limits: LimitsConfig,
     pub replay: ReplayConfig,
     pub sideload: SideloadConfig,
+    pub topics: TopicsConfig,
 }
 
 /// The HTTP API and the InfluxDB-compatible write endpoints.
@@ -424,6 +425,36 @@ impl Default for ReplayConfig {
     }
 }
 
+/// Alert topics (`.topic(NAME)` and topic handlers): Kapacitor's
+/// `[alert]` `persist-topics` and `topic-buffer-length`, and bounds of
+/// ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicsConfig {
+    /// Save topic events in the store, so they survive restarts. Default
+    /// true.
+    pub persist: bool,
+    /// Event ids a topic keeps; past that the oldest OK ones (else the
+    /// oldest) are forgotten. Default 10,000.
+    pub max_events: usize,
+    /// Earlier levels kept with each event id (when each began, its last
+    /// message). Default 10.
+    pub history: usize,
+    /// Events a topic handler may have waiting before new ones are dropped
+    /// (counted). Default 5,000.
+    pub handler_queue: usize,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            persist: true,
+            max_events: 10_000,
+            history: 10,
+            handler_queue: 5_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     /// A level (`info`) or directives (`info,ingest=debug`); see [`crate::LOG_LEVELS`].
@@ -452,6 +483,7 @@ impl Default for DaemonConfig {
             limits: LimitsConfig::default(),
             replay: ReplayConfig::default(),
             sideload: SideloadConfig::default(),
+            topics: TopicsConfig::default(),
         }
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! Also owns the tasks directory: [`TaskMeta`], the YAML beside a script
 //! (validated the same way, every error located), its compiled `where`
-//! predicate ([`WherePredicate`]), and the directory scanner and watcher.
+//! predicate ([`WherePredicate`]), and the directory scanner and watcher;
+//! and topic handler files as Kapacitor writes them ([`TopicHandlerFile`]).
 //! Does not own: starting listeners or anything else
 //! done with the values, nor logging setup (the binaries do that), nor the
 //! `DbRp` and `TaskType` a task's YAML names (`model`'s, re-exported).
@@ -24,6 +25,7 @@ mod cron;
 mod daemon;
 mod error;
 mod files;
+mod handler_file;
 mod predicate;
 mod render;
 mod sideload;
@@ -38,10 +40,11 @@ pub use daemon::{
     AuthConfig, DEFAULT_CONFIG_FILE, DaemonConfig, DeadmanConfig, ENV_OVERRIDES, HttpConfig,
     HttpPostConfig, InfluxDbConfig, IngestConfig, LimitsConfig, LoggingConfig,
     MAX_EXPRESSION_DEPTH_CEILING, PipelineConfig, ReplayConfig, SideloadConfig,
-    SubscriptionProtocol, TcpConfig, TlsConfig, UdpConfig, UserConfig,
+    SubscriptionProtocol, TcpConfig, TlsConfig, TopicsConfig, UdpConfig, UserConfig,
 };
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use files::{FileError, read_text};
+pub use handler_file::{TopicHandlerFile, is_valid_handler_id, is_valid_topic};
 pub use model::{DbRp, TaskType};
 pub use predicate::{CompareOp, Operand, Value, WhereError, WhereExpr, WherePredicate};
 pub use sideload::read_yaml_values;

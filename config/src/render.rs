@@ -574,6 +574,35 @@ pub(crate) fn render(c: &DaemonConfig) -> String {
         "max_total_size",
         c.sideload.max_total_size,
     );
+
+    out.section(
+        "Alert topics: what .topic(NAME) publishes to and topic handlers subscribe to.",
+        "topics",
+    );
+    out.key(
+        1,
+        "Save topic events in the store, so they survive restarts (Kapacitor's persist-topics).",
+        "persist",
+        c.topics.persist,
+    );
+    out.key(
+        1,
+        "Event ids a topic keeps; past that the oldest OK ones (else the oldest) are forgotten.",
+        "max_events",
+        c.topics.max_events,
+    );
+    out.key(
+        1,
+        "Earlier levels kept with each event id: when each began, and its last message.",
+        "history",
+        c.topics.history,
+    );
+    out.key(
+        1,
+        "Events a topic handler may have waiting; past that new ones are dropped and counted (Kapacitor's topic-buffer-length).",
+        "handler_queue",
+        c.topics.handler_queue,
+    );
     out.0
 }
 

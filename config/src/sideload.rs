@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::ConfigError;
-use crate::yaml::{self, Kind, Node, Typed};
+use crate::yaml::{self, Kind};
 
 /// The top-level keys of a YAML sideload file and their values, as JSON
 /// values (scalars typed by the YAML 1.2 core schema; lists and mappings
@@ -50,44 +50,9 @@ pub fn read_yaml_values(
             let (line, column) = (entry.key.line, entry.key.column);
             return Err(error(&key, line, column, "duplicate key".to_owned()));
         }
-        values.insert(key, json(&entry.value));
+        values.insert(key, yaml::to_json(&entry.value, yaml::Ints::Yaml12));
     }
     Ok(values)
-}
-
-fn json(node: &Node) -> serde_json::Value {
-    use serde_json::Value;
-    match &node.kind {
-        Kind::Scalar(s) => match s.typed() {
-            Typed::Null => Value::Null,
-            Typed::Bool(b) => Value::Bool(b),
-            Typed::Int(i) => {
-                i64::try_from(i).map_or_else(|_| Value::String(s.text.clone()), Value::from)
-            }
-            Typed::Float => {
-                float(&s.text).map_or_else(|| Value::String(s.text.clone()), Value::from)
-            }
-            Typed::Str(t) => Value::String(t.to_owned()),
-        },
-        Kind::Seq(items) => Value::Array(items.iter().map(json).collect()),
-        Kind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|e| {
-                    let key = match &e.key.kind {
-                        Kind::Scalar(s) => s.text.clone(),
-                        _ => e.key.describe(),
-                    };
-                    (key, json(&e.value))
-                })
-                .collect(),
-        ),
-    }
-}
-
-/// A YAML float; infinities and NaN have no JSON number, so they stay text.
-fn float(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::daemon::{
     AuthConfig, DaemonConfig, DeadmanConfig, HttpConfig, HttpPostConfig, InfluxDbConfig,
     IngestConfig, LimitsConfig, LoggingConfig, PipelineConfig, ReplayConfig, SideloadConfig,
-    SubscriptionProtocol, TcpConfig, TlsConfig, UdpConfig, UserConfig,
+    SubscriptionProtocol, TcpConfig, TlsConfig, TopicsConfig, UdpConfig, UserConfig,
 };
 use crate::error::ConfigError;
 use crate::values;
@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "replay",
     "sideload",
+    "topics",
 ];
 const SIDELOAD_KEYS: &[&str] = &["max_files", "max_file_size", "max_total_size"];
 const LIMITS_KEYS: &[&str] = &[
@@ -52,6 +53,7 @@ const REPLAY_KEYS: &[&str] = &[
     "queue_points",
     "keep_replays",
 ];
+const TOPICS_KEYS: &[&str] = &["persist", "max_events", "history", "handler_queue"];
 const DEADMAN_KEYS: &[&str] = &["interval", "threshold", "id", "message", "global"];
 const INFLUXDB_KEYS: &[&str] = &[
     "name",
@@ -177,6 +179,7 @@ pub(crate) fn walk(root: &Node, file: &str) -> Walked {
             "limits" => w.limits(value, &mut config.limits),
             "replay" => w.replay(value, &mut config.replay),
             "sideload" => w.sideload(value, &mut config.sideload),
+            "topics" => w.topics(value, &mut config.topics),
             "data_dir" => set(&mut config.data_dir, w.dir("data_dir", value)),
             "tasks_dir" => set(&mut config.tasks_dir, w.dir("tasks_dir", value)),
             _ => {}
@@ -925,6 +928,28 @@ impl<'f> Walker<'f> {
                 "max_files" => set(&mut c.max_files, self.count(&full, value)),
                 "max_file_size" => set(&mut c.max_file_size, self.size(&full, value)),
                 "max_total_size" => set(&mut c.max_total_size, self.size(&full, value)),
+                _ => {}
+            }
+        }
+    }
+
+    fn topics(&mut self, node: &Node, c: &mut TopicsConfig) {
+        for (key, value) in self.mapping("topics", node, TOPICS_KEYS) {
+            let full = dotted("topics", key);
+            match key {
+                "persist" => set(&mut c.persist, self.bool(&full, value)),
+                "history" => set(&mut c.history, self.count(&full, value)),
+                "max_events" | "handler_queue" => {
+                    let n = self.count(&full, value);
+                    if n == Some(0) {
+                        self.error(&full, value, "must be at least 1");
+                    }
+                    let n = n.filter(|&n| n > 0);
+                    match key {
+                        "max_events" => set(&mut c.max_events, n),
+                        _ => set(&mut c.handler_queue, n),
+                    }
+                }
                 _ => {}
             }
         }

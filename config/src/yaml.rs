@@ -110,6 +110,81 @@ fn is_float(t: &str) -> bool {
     mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())
 }
 
+/// How plain scalars become JSON numbers and booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ints {
+    /// The YAML 1.2 core schema, as everywhere else here.
+    Yaml12,
+    /// As Go's `gopkg.in/yaml.v2` (YAML 1.1) reads them, for files written
+    /// for Kapacitor: `0644` is octal (a log handler's `mode`), and `yes`,
+    /// `no`, `on`, `off` are booleans.
+    GoYaml,
+}
+
+/// A node as JSON: scalars typed by `ints`' rules (a number too large for
+/// JSON, or an infinity, stays text), lists and mappings kept whole.
+pub(crate) fn to_json(node: &Node, ints: Ints) -> serde_json::Value {
+    use serde_json::Value;
+    match &node.kind {
+        Kind::Scalar(s) => {
+            if ints == Ints::GoYaml
+                && let Some(v) = go_yaml_scalar(s)
+            {
+                return v;
+            }
+            match s.typed() {
+                Typed::Null => Value::Null,
+                Typed::Bool(b) => Value::Bool(b),
+                Typed::Int(i) => {
+                    i64::try_from(i).map_or_else(|_| Value::String(s.text.clone()), Value::from)
+                }
+                Typed::Float => s
+                    .text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map_or_else(|| Value::String(s.text.clone()), Value::from),
+                Typed::Str(t) => Value::String(t.to_owned()),
+            }
+        }
+        Kind::Seq(items) => Value::Array(items.iter().map(|n| to_json(n, ints)).collect()),
+        Kind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|e| {
+                    let key = match &e.key.kind {
+                        Kind::Scalar(s) => s.text.clone(),
+                        _ => e.key.describe(),
+                    };
+                    (key, to_json(&e.value, ints))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// What YAML 1.1 reads differently from 1.2 in a plain scalar.
+fn go_yaml_scalar(s: &Scalar) -> Option<serde_json::Value> {
+    if !s.plain {
+        return None;
+    }
+    let t = s.text.as_str();
+    match t {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(true.into()),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(false.into()),
+        _ => {}
+    }
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let octal = digits
+        .strip_prefix('0')
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))?;
+    let n = i64::from_str_radix(octal, 8).ok()?;
+    Some(if negative { -n } else { n }.into())
+}
+
 impl Node {
     /// A short description for "expected X, found Y" messages.
     pub fn describe(&self) -> String {

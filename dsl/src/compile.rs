@@ -205,7 +205,7 @@ struct Binding {
     span: Span,
 }
 
-struct Compiler {
+pub(crate) struct Compiler {
     task_type: TaskType,
     nodes: Vec<NodeSpec>,
     /// `None` for UDF nodes.
@@ -214,7 +214,7 @@ struct Compiler {
     dbrps: Vec<DbRp>,
     vars: Vec<VarSpec>,
     scope: HashMap<String, Binding>,
-    diags: Vec<Diagnostic>,
+    pub(crate) diags: Vec<Diagnostic>,
     root_used: bool,
     wrong_root: bool,
     /// Nodes whose edge type could not be known because of an earlier error.
@@ -223,11 +223,14 @@ struct Compiler {
     reported: Vec<usize>,
     /// Vars set from outside the script (see [`compile_with_vars`]).
     overrides: HashMap<String, Value>,
-    limits: Limits,
+    pub(crate) limits: Limits,
+    /// Compiling a topic handler's match expression: its functions
+    /// ([`crate::matching::MATCH_FUNCTIONS`]) are known too.
+    pub(crate) match_functions: bool,
 }
 
 impl Compiler {
-    fn new(task_type: TaskType) -> Self {
+    pub(crate) fn new(task_type: TaskType) -> Self {
         let root = task_type.root();
         let provides = match task_type {
             TaskType::Stream => EdgeType::Stream,
@@ -259,7 +262,33 @@ impl Compiler {
             reported: Vec::new(),
             overrides: HashMap::new(),
             limits: Limits::default(),
+            match_functions: false,
         }
+    }
+
+    /// Binds `name` to a constant, as a `var` before the code would.
+    pub(crate) fn bind_const(&mut self, name: &str, value: Value) {
+        self.scope.insert(
+            name.to_owned(),
+            Binding {
+                val: Val::Const(value),
+                span: Span::default(),
+            },
+        );
+    }
+
+    /// The lambda function `name`, with the match functions when compiling
+    /// a match expression.
+    fn function(&self, name: &str) -> Option<&'static nodes::FuncDef> {
+        let own = self
+            .match_functions
+            .then(|| {
+                crate::matching::MATCH_FUNCTIONS
+                    .iter()
+                    .find(|f| f.name == name)
+            })
+            .flatten();
+        own.or_else(|| function_def(name))
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -1093,7 +1122,7 @@ impl Compiler {
     }
 
     /// A constant value outside a lambda.
-    fn value(&mut self, e: &Expr) -> Option<Value> {
+    pub(crate) fn value(&mut self, e: &Expr) -> Option<Value> {
         Some(match &e.kind {
             ExprKind::Bool(b) => Value::Bool(*b),
             ExprKind::Int(i) => Value::Int(*i),
@@ -1326,13 +1355,21 @@ impl Compiler {
                 )
             }
             ExprKind::Call(call) => {
-                let name = &call.name.name;
                 let args = call.args.as_deref().unwrap_or_default();
-                let Some(def) = function_def(name) else {
+                // Kapacitor's documentation calls the event's duration
+                // `duration()`; its code `alertDuration()`.
+                let name = match call.name.name.as_str() {
+                    "duration" if self.match_functions && args.is_empty() => "alertDuration",
+                    other => other,
+                };
+                let Some(def) = self.function(name) else {
                     let mut d =
                         Diagnostic::error(format!("unknown function `{name}`"), call.name.span)
                             .with_label("no such lambda function");
-                    if let Some(s) = did_you_mean(name, nodes::FUNCTIONS.iter().map(|f| f.name)) {
+                    let known = nodes::FUNCTIONS.iter().map(|f| f.name);
+                    let own = crate::matching::MATCH_FUNCTIONS.iter().map(|f| f.name);
+                    let own = own.filter(|_| self.match_functions);
+                    if let Some(s) = did_you_mean(name, known.chain(own)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
                     self.error(d);
@@ -1389,7 +1426,7 @@ impl Compiler {
                 }
                 (
                     LambdaExpr::Call {
-                        func: name.clone(),
+                        func: name.to_owned(),
                         args: out,
                     },
                     ty,

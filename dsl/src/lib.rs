@@ -1,7 +1,8 @@
 //! The TICKscript DSL: tokens, the lalrpop grammar (with `grammar.ebnf` as
 //! the normative grammar users read), an AST with spans, diagnostics, and
 //! `compile(script, task_type) -> Plan`, a serialisable DAG of typed node
-//! specs, plus the lambda evaluator and the syntax of the Go templates
+//! specs, plus the lambda evaluator (also behind topic handlers' `match`
+//! expressions, [`compile_match`]) and the syntax of the Go templates
 //! alerts, httpPost and sideload use. Of ours it depends only on `model`,
 //! whose `TaskType` and `DbRp` it re-exports, and it runs nothing: the
 //! runtime in `pipeline` turns a plan into running nodes.
@@ -18,6 +19,7 @@ pub mod diagnostic;
 pub mod lambda;
 pub mod lexer;
 pub mod limits;
+pub mod matching;
 pub mod nodes;
 pub mod parse;
 pub mod plan;
@@ -42,6 +44,7 @@ pub use compile::{
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use lambda::{EvalError, EvalState, EvalValue, Lambda, LambdaExpr, PointScope};
 pub use limits::Limits;
+pub use matching::compile_match;
 pub use parse::parse;
 pub use plan::{
     DbRp, Edge, EdgeType, HandlerSpec, NodeSpec, Plan, Property, TaskType, Value, VarSpec,

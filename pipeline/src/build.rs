@@ -99,6 +99,11 @@ pub trait TaskEnv {
     fn alert_states(&self) -> Option<Arc<dyn AlertStateStore>> {
         None
     }
+    /// The server's inhibitors, for `.inhibit()` and `.category()`;
+    /// `None`: they do nothing.
+    fn inhibitions(&self) -> Option<Arc<crate::nodes::alert::Inhibitions>> {
+        None
+    }
 }
 
 /// A named HTTP endpoint from the config, as nodes and handlers use it.
@@ -332,6 +337,9 @@ fn deadman(plan: &Plan, spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn No
     if let Some(store) = env.alert_states() {
         node = node.with_state_store(store);
     }
+    if let Some(inhibitions) = env.inhibitions() {
+        node = node.with_inhibitions(inhibitions);
+    }
     Ok(Box::new(node))
 }
 
@@ -371,6 +379,9 @@ fn build_node(spec: &NodeSpec, env: &dyn TaskEnv) -> Result<Box<dyn Node>, Build
                 .with_standing_expiry(env.alert_state_idle_timeout(), env.group_idle_timeout());
             if let Some(store) = env.alert_states() {
                 node = node.with_state_store(store);
+            }
+            if let Some(inhibitions) = env.inhibitions() {
+                node = node.with_inhibitions(inhibitions);
             }
             Box::new(node)
         }

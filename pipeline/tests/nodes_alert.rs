@@ -697,3 +697,82 @@ fn the_comparison_catches_a_wrong_rule() {
     );
     assert_events(case, &r.events);
 }
+
+#[test]
+fn an_alert_inhibits_its_category_on_equal_tags_while_not_ok() {
+    use pipeline::nodes::alert::Inhibitions;
+    let registry = Inhibitions::new();
+    let dims = Dimensions::new(false, vec!["host".into()]);
+    let point = |m: &str, host: &str, v: f64, secs: i64| {
+        let s =
+            Series::new(m.into(), vec![(Name::from("host"), Name::from(host))]).expect("series");
+        let g = GroupKey::for_series(&dims, &s);
+        let p = Point {
+            series: Arc::new(s),
+            fields: Fields::from_pairs([(Name::from("value"), FieldValue::Float(v))]),
+            time: ZERO_NS + secs * SEC,
+        };
+        Message::Point(p, g)
+    };
+    // The parent: a host down inhibits that host's `system` alerts.
+    let parent_sink = MemorySink::new();
+    let parent = AlertSpec {
+        inhibits: vec![("system".into(), vec!["host".into()])],
+        ..AlertSpec::default()
+    }
+    .crit(gt("value", 5.0));
+    let mut parent = AlertNode::new(parent, parent_sink.clone())
+        .expect("spec")
+        .with_inhibitions(registry.clone());
+    let child_sink = MemorySink::new();
+    let child = AlertSpec {
+        category: Some("system".into()),
+        ..AlertSpec::default()
+    }
+    .crit(gt("value", 5.0));
+    let mut child = AlertNode::new(child, child_sink.clone())
+        .expect("spec")
+        .with_inhibitions(registry.clone());
+    let mut out = Vec::new();
+    child
+        .process(point("cpu", "a", 9.0, 0), &mut out)
+        .expect("ok");
+    parent
+        .process(point("up", "a", 9.0, 1), &mut out)
+        .expect("ok");
+    child
+        .process(point("cpu", "a", 9.0, 2), &mut out)
+        .expect("ok");
+    child
+        .process(point("cpu", "b", 9.0, 2), &mut out)
+        .expect("ok");
+    parent
+        .process(point("up", "a", 1.0, 3), &mut out)
+        .expect("ok");
+    child
+        .process(point("cpu", "a", 9.0, 4), &mut out)
+        .expect("ok");
+    let inhibited: Vec<(String, i64, bool)> = child_sink
+        .events()
+        .iter()
+        .map(|e| (e.id.clone(), (e.time - ZERO_NS) / SEC, e.inhibited))
+        .collect();
+    assert_eq!(
+        inhibited,
+        [
+            ("cpu:host=a".into(), 0, false),
+            ("cpu:host=a".into(), 2, true),
+            ("cpu:host=b".into(), 2, false),
+            ("cpu:host=a".into(), 4, false),
+        ]
+    );
+    assert_eq!(child.inhibited(), 1);
+    assert!(parent_sink.events().iter().all(|e| !e.inhibited));
+    // A stopped parent inhibits nothing.
+    parent
+        .process(point("up", "a", 9.0, 5), &mut out)
+        .expect("ok");
+    assert_eq!(registry.active(), 1);
+    drop(parent);
+    assert_eq!(registry.active(), 0);
+}

@@ -401,5 +401,89 @@ pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse
             );
         }
     }
+    topics(&mut out, &state);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Topics: events collected, what each handler did with them and how long
+/// they waited for it, the store's commits and the inhibitors on.
+fn topics(out: &mut String, state: &ServerState) {
+    let stats = state.topics.stats();
+    let name = "kapacitor_topic_events_total";
+    family(out, name, "counter", "Events published to a topic.");
+    for (t, _) in &stats {
+        let _ = writeln!(out, "{name}{{topic=\"{}\"}} {}", label(&t.id), t.collected);
+    }
+    let name = "kapacitor_topic_handler_events_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Events of a topic by what became of them at a handler: sent (handled), failed, dropped (full queue, or abandoned at a stop), unmatched or match_error (its match expression).",
+    );
+    for (t, handlers) in &stats {
+        for h in handlers {
+            let s = &h.stats;
+            for (outcome, n) in [
+                ("sent", s.sent),
+                ("failed", s.failed),
+                ("dropped", s.dropped),
+                ("unmatched", s.unmatched),
+                ("match_error", s.match_errors),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{topic=\"{}\",handler=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    label(&t.id),
+                    label(&h.spec.id)
+                );
+            }
+        }
+    }
+    let name = "kapacitor_topic_handler_delay_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "Time from an event's publication to its handler taking it.",
+    );
+    for (t, handlers) in &stats {
+        for h in handlers {
+            let labels = format!(
+                "topic=\"{}\",handler=\"{}\"",
+                label(&t.id),
+                label(&h.spec.id)
+            );
+            let d = &h.stats.delay;
+            for (bound, n) in crate::effects::delay::EXPORTED_BOUNDS
+                .iter()
+                .zip(d.cumulative())
+            {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", d.count());
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", d.sum().as_secs_f64());
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", d.count());
+        }
+    }
+    if let Some(c) = state.topics.store_counts() {
+        let name = "kapacitor_topic_store_changes_total";
+        family(
+            out,
+            name,
+            "counter",
+            "Topic event changes sent to the store, by outcome.",
+        );
+        for (outcome, n) in [("saved", c.saved), ("failed", c.failed)] {
+            let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {n}");
+        }
+    }
+    let name = "kapacitor_inhibitors_active";
+    family(
+        out,
+        name,
+        "gauge",
+        "Alert groups inhibiting a category now (.inhibit()).",
+    );
+    let _ = writeln!(out, "{name} {}", state.tasks.inhibitions().active());
 }

@@ -17,11 +17,13 @@ mod debug_vars;
 mod host_check;
 mod loglevel;
 mod metrics;
+mod patch;
 mod queried;
 mod recordings;
 mod replays;
 mod storage;
 mod tasks;
+mod topics;
 
 pub use auth::Auth;
 pub use host_check::HostCheck;
@@ -70,6 +72,30 @@ pub fn app(state: Arc<ServerState>, ingest: Arc<HttpIngest>) -> Router {
             get(replays::get).delete(replays::delete),
         )
         .route("/kapacitor/v1/alerts", get(alerts))
+        .route("/kapacitor/v1/alerts/topics", get(topics::list))
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}",
+            get(topics::get).delete(topics::delete),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/events",
+            get(topics::events),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/events/{*event}",
+            get(topics::event),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/handlers",
+            get(topics::handlers).post(topics::create_handler),
+        )
+        .route(
+            "/kapacitor/v1/alerts/topics/{topic}/handlers/{handler}",
+            get(topics::get_handler)
+                .put(topics::put_handler)
+                .patch(topics::patch_handler)
+                .delete(topics::delete_handler),
+        )
         .route("/kapacitor/v1/sideload/reload", post(sideload_reload))
         .route("/kapacitor/v1/loglevel", post(loglevel::set))
         .route("/kapacitor/v1/storage/backup", get(storage::backup))
@@ -214,6 +240,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
         "task_pool": state.tasks.pool_status(),
         "tasks": state.tasks.list(),
         "alert_states": state.tasks.alert_state_counts(),
+        "topics": topics::status(&state),
         "task_dir": {
             "path": state.config.tasks_dir.display().to_string(),
             "errors": state.tasks.file_errors(),

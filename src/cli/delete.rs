@@ -1,6 +1,7 @@
 //! `kapacitor delete tasks|recordings|replays ID|PATTERN...` (Kapacitor's;
 //! the seed's `delete recording ID` and `delete NAME...` for tasks too):
-//! stop and forget what is named, by id or by glob.
+//! stop and forget what is named, by id or by glob. `delete
+//! topics|topic-handlers` are [`super::delete_topics`]'s.
 
 use std::process::ExitCode;
 
@@ -33,6 +34,15 @@ fn kind_of(word: &str) -> Option<Collection> {
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
+    match args.words.split_first() {
+        Some((kind, rest)) if kind == "topics" || kind == "topic" => {
+            return super::delete_topics::run_topics(url, rest, args.json);
+        }
+        Some((kind, rest)) if kind == "topic-handlers" || kind == "topic-handler" => {
+            return super::delete_topics::run_handlers(url, rest, args.json);
+        }
+        _ => {}
+    }
     let (collection, given) = match args.words.split_first() {
         Some((first, rest)) => match kind_of(first) {
             Some(_) if rest.is_empty() => bail!("delete {first}: give at least one id or pattern"),

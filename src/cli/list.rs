@@ -1,5 +1,6 @@
 //! `kapacitor list tasks|recordings|replays [ID|PATTERN...]`: one line
 //! each, tasks in Kapacitor's columns; only those the ids or globs name.
+//! `list topics|topic-handlers` are [`super::list_topics`]'s.
 
 use std::process::ExitCode;
 
@@ -9,10 +10,10 @@ use super::select::{Collection, RECORDINGS, REPLAYS, TASKS, matches_any, pattern
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to list: tasks, recordings or replays.
+    /// What to list: tasks, recordings, replays, topics or topic-handlers.
     what: What,
     /// Only these ids, or those matching these patterns (`*`, `?`,
-    /// `[a-z]`).
+    /// `[a-z]`); for topic-handlers, a topic pattern first.
     #[arg(value_name = "ID|PATTERN")]
     patterns: Vec<String>,
     /// Set by the global `--json`.
@@ -25,6 +26,8 @@ enum What {
     Tasks,
     Recordings,
     Replays,
+    Topics,
+    TopicHandlers,
 }
 
 impl What {
@@ -33,11 +36,20 @@ impl What {
             What::Tasks => TASKS,
             What::Recordings => RECORDINGS,
             What::Replays => REPLAYS,
+            // Listed by `list_topics`.
+            What::Topics | What::TopicHandlers => TASKS,
         }
     }
 }
 
 pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Topics => return super::list_topics::run_topics(url, &args.patterns, args.json),
+        What::TopicHandlers => {
+            return super::list_topics::run_handlers(url, &args.patterns, args.json);
+        }
+        _ => {}
+    }
     let patterns = patterns(&args.patterns)?;
     let collection = args.what.collection();
     let items: Vec<Value> = collection
@@ -54,6 +66,7 @@ pub fn run(args: Args, url: &str) -> anyhow::Result<ExitCode> {
         What::Tasks => print!("{}", render(&body)),
         What::Recordings => print!("{}", render_recordings(&body)),
         What::Replays => print!("{}", render_replays(&body)),
+        What::Topics | What::TopicHandlers => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,17 +13,22 @@ mod backup;
 mod bench;
 mod check;
 mod define;
+mod define_topic_handler;
 mod delete;
+mod delete_topics;
 mod enable;
 mod http;
 mod level;
 mod list;
+mod list_topics;
 mod push;
 mod record;
 mod replay;
 mod replay_live;
 mod select;
 mod show;
+mod show_topic;
+mod show_topic_handler;
 mod stats;
 mod status;
 mod test;
@@ -78,9 +83,12 @@ enum Command {
     /// Disable then enable tasks, by id or pattern.
     Reload(enable::Args),
     /// Stop and forget tasks, recordings or replays: `delete
-    /// tasks|recordings|replays ID|PATTERN...`.
+    /// tasks|recordings|replays ID|PATTERN...`; `delete topics PATTERN...`
+    /// drops topics' events, `delete topic-handlers TOPIC PATTERN...`
+    /// topic handlers.
     Delete(delete::Args),
-    /// List tasks, recordings or replays, all or those named.
+    /// List tasks, recordings, replays, topics or topic handlers, all or
+    /// those named.
     List(list::Args),
     /// Show a task: metadata, script, and its DAG with counters.
     Show(show::Args),
@@ -110,6 +118,12 @@ enum Command {
     /// Query InfluxDB (a batch task's queries, or one query) and replay
     /// what it gets into a task, keeping no recording.
     ReplayLive(replay_live::Args),
+    /// Create or replace a topic handler from a Kapacitor handler file.
+    DefineTopicHandler(define_topic_handler::Args),
+    /// Show a topic: its level, handlers and events.
+    ShowTopic(show_topic::Args),
+    /// Show a topic handler.
+    ShowTopicHandler(show_topic_handler::Args),
 }
 
 /// Runs the CLI with the process's arguments.
@@ -215,6 +229,18 @@ pub fn main() -> ExitCode {
         Command::ReplayLive(mut a) => {
             a.json = json;
             replay_live::run(a, url)
+        }
+        Command::DefineTopicHandler(mut a) => {
+            a.json = json;
+            define_topic_handler::run(a, url)
+        }
+        Command::ShowTopic(mut a) => {
+            a.json = json;
+            show_topic::run(a, url)
+        }
+        Command::ShowTopicHandler(mut a) => {
+            a.json = json;
+            show_topic_handler::run(a, url)
         }
     };
     match result {

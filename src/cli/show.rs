@@ -118,7 +118,7 @@ fn render(t: &Value) -> String {
 
 /// An RFC 3339 time from the API as Kapacitor's `show` prints times (Go's
 /// RFC 822, `02 Jan 06 15:04 UTC`); never: Go's zero time, as Kapacitor.
-fn rfc822(time: Option<&str>) -> String {
+pub(super) fn rfc822(time: Option<&str>) -> String {
     let at = time
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());

@@ -1,5 +1,6 @@
 //! Alert handlers: where an alert node's events go (`.post()`, `.tcp()`,
-//! `.log()`, `.exec()`), and the server's bounded alert history.
+//! `.log()`, `.exec()`, and its `.topic()`), and the server's bounded
+//! alert history.
 //!
 //! Publishing an event only renders its JSON once and offers it to each
 //! handler's bounded queue, an [`EffectWorker`] on the shared effects
@@ -11,29 +12,22 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use tokio::io::AsyncWriteExt as _;
+use std::time::Instant;
 
 use crate::effects::EffectWorker;
+use crate::effects::action::Action;
 use crate::effects::endpoints::HttpEndpoints;
-use crate::effects::http_client::{HttpClient, Tls};
+use crate::effects::topics::{TopicSink, Topics};
 
-use dsl::{HandlerSpec, Value};
+use dsl::HandlerSpec;
 use pipeline::nodes::alert::{AlertEvent, AlertSink};
 use pipeline::spec::BuildError;
 use serde::Serialize;
 
 /// Events a handler may have waiting before new ones are dropped.
-const QUEUE_EVENTS: usize = 1000;
+pub(crate) const QUEUE_EVENTS: usize = 1000;
 /// Events the server remembers for `/kapacitor/v1/alerts`.
 const HISTORY_EVENTS: usize = 1000;
-const POST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long `.tcp()` may take to connect and write an event.
-const TCP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an `.exec()` program may run before it is killed (Kapacitor
-/// has no such property, and waits forever).
-const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One remembered event.
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +41,9 @@ pub struct HistoryEntry {
     /// when the history is read: publishing is on the data path.
     #[serde(serialize_with = "as_json")]
     pub event: Arc<str>,
+    /// An alert inhibited it (`.inhibit()`): recorded, not handled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inhibited: bool,
 }
 
 fn as_json<S: serde::Serializer>(json: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
@@ -72,6 +69,7 @@ impl AlertHistory {
             message: event.message.clone(),
             time: pipeline::time::format_rfc3339(event.time),
             event: json.clone(),
+            inhibited: event.inhibited,
         };
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         if events.len() == HISTORY_EVENTS {
@@ -98,215 +96,6 @@ impl AlertHistory {
     }
 }
 
-/// What a handler does with one event's JSON.
-enum Action {
-    Post {
-        url: String,
-        headers: Vec<(String, String)>,
-        tls: Tls,
-        timeout: Duration,
-    },
-    Tcp {
-        addr: String,
-    },
-    Log {
-        path: String,
-        mode: Option<u32>,
-    },
-    Exec {
-        program: String,
-        args: Vec<String>,
-    },
-}
-
-/// The (first) value of handler property `name`, if set.
-fn setting<'a>(h: &'a HandlerSpec, name: &str) -> Option<&'a Value> {
-    h.properties
-        .iter()
-        .find(|p| p.name == name)
-        .and_then(|p| p.args.first())
-}
-
-impl Action {
-    fn from_spec(
-        node: &str,
-        h: &HandlerSpec,
-        endpoints: &HttpEndpoints,
-    ) -> Result<Action, BuildError> {
-        let invalid = |message: String| BuildError::at(node, h.span, message);
-        let string = |v: Option<&Value>, what: &str| match v {
-            Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(invalid(format!(".{}() needs {what}", h.kind))),
-        };
-        Ok(match h.kind.as_str() {
-            "post" => {
-                let endpoint = match h.properties.iter().find(|p| p.name == "endpoint") {
-                    Some(p) => {
-                        let name = string(p.args.first(), "an endpoint name")?;
-                        Some(endpoints.get(&name).ok_or_else(|| {
-                            BuildError::at(
-                                node,
-                                p.span,
-                                format!("no endpoint named `{name}` in the config's `httppost`"),
-                            )
-                        })?)
-                    }
-                    None => None,
-                };
-                // A URL or an endpoint, not both: `dsl::compile` checks.
-                let (url, mut headers) = match endpoint {
-                    Some(e) => (e.url, e.headers),
-                    None => (string(h.args.first(), "a URL")?, Vec::new()),
-                };
-                for p in h.properties.iter().filter(|p| p.name == "header") {
-                    match (p.args.first(), p.args.get(1)) {
-                        (Some(Value::String(k)), Some(Value::String(v))) => {
-                            headers.retain(|(old, _)| !old.eq_ignore_ascii_case(k));
-                            headers.push((k.clone(), v.clone()))
-                        }
-                        _ => {
-                            return Err(invalid(
-                                ".post().header() takes a name and a value".into(),
-                            ));
-                        }
-                    }
-                }
-                let tls = Tls::skipping_verification(
-                    h.properties.iter().any(|p| p.name == "skipSSLVerification"),
-                );
-                // Positive: `dsl::compile` checks.
-                let timeout = match setting(h, "timeout") {
-                    Some(Value::Duration(ns)) => u64::try_from(*ns).ok(),
-                    _ => None,
-                }
-                .map_or(POST_TIMEOUT, Duration::from_nanos);
-                Action::Post {
-                    url,
-                    headers,
-                    tls,
-                    timeout,
-                }
-            }
-            "tcp" => Action::Tcp {
-                addr: string(h.args.first(), "an address host:port")?,
-            },
-            "log" => {
-                let mode = match setting(h, "mode") {
-                    Some(Value::Int(m)) => u32::try_from(*m).ok(),
-                    _ => None,
-                };
-                Action::Log {
-                    path: string(h.args.first(), "a file path")?,
-                    mode,
-                }
-            }
-            "exec" => {
-                let program = string(h.args.first(), "a program")?;
-                let args = h.args[1..]
-                    .iter()
-                    .map(|a| string(Some(a), "string arguments"))
-                    .collect::<Result<_, _>>()?;
-                Action::Exec { program, args }
-            }
-            other => {
-                return Err(invalid(format!(
-                    "the .{other}() alert handler is not supported yet (post, tcp, log and exec are)"
-                )));
-            }
-        })
-    }
-
-    async fn run(&self, json: &str) -> Result<(), String> {
-        match self {
-            Action::Post {
-                url,
-                headers,
-                tls,
-                timeout,
-            } => {
-                let answer = HttpClient::new(*tls)
-                    .post(
-                        url,
-                        headers,
-                        "application/json",
-                        json.as_bytes().to_vec(),
-                        *timeout,
-                    )
-                    .await?;
-                if (200..300).contains(&answer.status) {
-                    Ok(())
-                } else {
-                    // The answer's body says why (`.captureResponse()` in
-                    // Kapacitor; here always).
-                    Err(format!(
-                        "post {url}: {} {}",
-                        answer.status,
-                        answer.body.trim()
-                    ))
-                }
-            }
-            Action::Tcp { addr } => {
-                let send = async {
-                    let mut stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
-                    stream.write_all(json.as_bytes()).await?;
-                    stream.write_all(b"\n").await?;
-                    stream.shutdown().await
-                };
-                tokio::time::timeout(TCP_TIMEOUT, send)
-                    .await
-                    .map_err(|_| format!("tcp {addr}: timed out after {TCP_TIMEOUT:?}"))?
-                    .map_err(|e| format!("tcp {addr}: {e}"))
-            }
-            Action::Log { path, mode } => {
-                let mut options = tokio::fs::OpenOptions::new();
-                options.create(true).append(true);
-                #[cfg(unix)]
-                options.mode(mode.unwrap_or(0o600));
-                #[cfg(not(unix))]
-                let _ = mode;
-                let mut file = options
-                    .open(path)
-                    .await
-                    .map_err(|e| format!("log {path}: {e}"))?;
-                file.write_all(format!("{json}\n").as_bytes())
-                    .await
-                    .map_err(|e| format!("log {path}: {e}"))
-            }
-            Action::Exec { program, args } => {
-                let mut child = tokio::process::Command::new(program)
-                    .args(args)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::null())
-                    // Abandoned at a stop: the program goes too.
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| format!("exec {program}: {e}"))?;
-                let run = async {
-                    if let Some(mut stdin) = child.stdin.take() {
-                        // A program that does not read its input is fine.
-                        let _ = stdin.write_all(json.as_bytes()).await;
-                    }
-                    child.wait().await
-                };
-                let status = match tokio::time::timeout(EXEC_TIMEOUT, run).await {
-                    Ok(status) => status.map_err(|e| format!("exec {program}: {e}"))?,
-                    Err(_) => {
-                        let _ = child.kill().await;
-                        return Err(format!(
-                            "exec {program}: killed, still running after {EXEC_TIMEOUT:?}"
-                        ));
-                    }
-                };
-                if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("exec {program}: {status}"))
-                }
-            }
-        }
-    }
-}
-
 /// Counters of one handler.
 #[derive(Debug, Default)]
 pub struct HandlerCounters {
@@ -323,10 +112,12 @@ struct Handler {
     counters: Arc<HandlerCounters>,
 }
 
-/// An alert node's handlers, plus the server's history: the node's sink.
+/// An alert node's handlers, plus the server's history and the node's
+/// topic: the node's sink.
 pub struct HandlerSet {
     handlers: Vec<Handler>,
     history: Arc<AlertHistory>,
+    topic: Option<TopicSink>,
 }
 
 impl HandlerSet {
@@ -360,7 +151,11 @@ impl HandlerSet {
                 }
             })
             .collect();
-        Ok(HandlerSet { handlers, history })
+        Ok(HandlerSet {
+            handlers,
+            history,
+            topic: None,
+        })
     }
 
     /// Whether `specs` would start: what [`HandlerSet::start`] refuses,
@@ -405,6 +200,12 @@ impl AlertSink for HandlerSet {
     fn publish(&self, event: &AlertEvent) {
         let json: Arc<str> = Arc::from(event.to_json());
         self.history.push(event, &json);
+        if let Some(topic) = &self.topic {
+            topic.publish(event);
+        }
+        if event.inhibited {
+            return;
+        }
         for h in &self.handlers {
             if h.worker.offer(json.clone(), 1).is_err() {
                 h.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -433,6 +234,8 @@ pub struct HandlerRegistry {
     sets: Mutex<Vec<(String, Arc<HandlerSet>)>>,
     /// Whether handlers act; without, events only reach the history.
     fire: bool,
+    /// Where `.topic()` publishes; `None`: nowhere.
+    topics: Option<Arc<Topics>>,
 }
 
 impl HandlerRegistry {
@@ -442,7 +245,14 @@ impl HandlerRegistry {
             endpoints: HttpEndpoints::default(),
             sets: Mutex::default(),
             fire: true,
+            topics: None,
         }
+    }
+
+    /// Alert nodes with a `.topic()` publish to `topics` (when they fire).
+    pub fn with_topics(mut self, topics: Arc<Topics>) -> Self {
+        self.topics = Some(topics);
+        self
     }
 
     /// Handlers that never act: events are kept in `history` only (a
@@ -467,12 +277,15 @@ impl HandlerRegistry {
             return Ok(set.clone());
         }
         let handlers = if self.fire { &spec.handlers[..] } else { &[] };
-        let set = Arc::new(HandlerSet::start(
-            &spec.name,
-            handlers,
-            &self.endpoints,
-            self.history.clone(),
-        )?);
+        let topic = match (&self.topics, self.fire) {
+            (Some(topics), true) => pipeline::nodes::alert::topic_of(spec)?
+                .map(|name| TopicSink::new(topics.clone(), &name)),
+            _ => None,
+        };
+        let mut set =
+            HandlerSet::start(&spec.name, handlers, &self.endpoints, self.history.clone())?;
+        set.topic = topic;
+        let set = Arc::new(set);
         sets.push((spec.name.clone(), set.clone()));
         Ok(set)
     }

@@ -11,17 +11,23 @@
 //! cannot hold up disabling a task or stopping the daemon.
 
 //!
-//! Here: [`handlers`] (`.post()`, `.tcp()`, `.log()`, `.exec()` and the
-//! alert history), [`outputs`] (httpPost, influxDBOut), [`alert_states`]
-//! (alert state saved to the store), [`endpoints`] (the config's named HTTP
-//! endpoints) and the HTTP client they share. Not here: deciding what to
+//! Here: [`handlers`] (a script's `.post()`, `.tcp()`, `.log()`, `.exec()`
+//! and the alert history), [`topics`] (alert topics and their handlers),
+//! `action` (what a post, tcp, log or exec handler does, for both),
+//! [`outputs`] (httpPost, influxDBOut), [`alert_states`] (alert state saved
+//! to the store), [`endpoints`] (the config's named HTTP endpoints),
+//! [`delay`] (how long events wait for a handler) and the HTTP client they
+//! share. Not here: deciding what to
 //! send (the nodes, in `pipeline`) and running tasks (`host`).
 
+pub(crate) mod action;
 pub mod alert_states;
+pub mod delay;
 pub mod endpoints;
 pub mod handlers;
 pub(crate) mod http_client;
 pub mod outputs;
+pub mod topics;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -117,6 +117,8 @@ impl Instance {
             deadman: effects.deadman,
             endpoints: &effects.endpoints,
             sideloads: effects.sideloads,
+            // Nor take part in the live tasks' inhibitions.
+            inhibitions: None,
         };
         let built = match task_type {
             dsl::TaskType::Stream => build_stream_task(plan, &env).map(host::TaskKind::Stream),

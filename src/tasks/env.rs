@@ -107,6 +107,9 @@ pub struct Env<'a> {
     pub endpoints: &'a HttpEndpoints,
     /// The files sideload nodes read.
     pub sideloads: &'a Sideloads,
+    /// The server's inhibitors; `None`: `.inhibit()` and `.category()` do
+    /// nothing (replays).
+    pub inhibitions: Option<Arc<pipeline::nodes::alert::Inhibitions>>,
 }
 
 impl TaskEnv for Env<'_> {
@@ -124,6 +127,10 @@ impl TaskEnv for Env<'_> {
 
     fn alert_states(&self) -> Option<Arc<dyn pipeline::nodes::alert::AlertStateStore>> {
         self.alert_states.clone()
+    }
+
+    fn inhibitions(&self) -> Option<Arc<pipeline::nodes::alert::Inhibitions>> {
+        self.inhibitions.clone()
     }
 
     fn output(

@@ -13,6 +13,7 @@ mod dbrps;
 pub mod dir;
 mod env;
 mod filter;
+pub mod handlers_dir;
 mod info;
 mod restart;
 mod run;
@@ -40,6 +41,8 @@ use crate::tasks::check::CheckEnv;
 use crate::tasks::sideload::Sideloads;
 
 use crate::effects::handlers::AlertHistory;
+use crate::effects::topics::Topics;
+use pipeline::nodes::alert::Inhibitions;
 use pipeline::{DbRp, Name, Route, Router};
 
 /// The worker pool, for the status.
@@ -146,6 +149,10 @@ pub struct TaskManager {
     /// While many tasks are loaded at once: the routes of the tasks
     /// enabled meanwhile, installed together at the end.
     deferred_routes: Mutex<Option<HashMap<String, Route>>>,
+    /// Where `.topic()` publishes; `None`: nowhere.
+    topics: Option<Arc<Topics>>,
+    /// Every task's `.inhibit()`s, for every task's `.category()`.
+    inhibitions: Arc<Inhibitions>,
     /// Restarts in a row after panics before a task is left errored
     /// (`pipeline.restart_attempts`).
     restart_attempts: u32,
@@ -174,6 +181,8 @@ impl TaskManager {
             pool: start_pool(0),
             inbox_points: config::PipelineConfig::default().inbox_points,
             deferred_routes: Mutex::default(),
+            topics: None,
+            inhibitions: Inhibitions::new(),
             restart_attempts: config::PipelineConfig::default().restart_attempts,
             breaches: Arc::default(),
         }
@@ -198,6 +207,23 @@ impl TaskManager {
     pub fn with_sideload_limits(mut self, limits: &config::SideloadConfig) -> Self {
         self.sideloads = Sideloads::new(limits.clone(), self.breaches.clone());
         self
+    }
+
+    /// Tasks started from now on publish their alerts' `.topic()`s to
+    /// `topics`.
+    pub fn with_topics(mut self, topics: Arc<Topics>) -> Self {
+        self.topics = Some(topics);
+        self
+    }
+
+    /// The topics tasks publish to, if any.
+    pub fn topics(&self) -> Option<&Arc<Topics>> {
+        self.topics.as_ref()
+    }
+
+    /// The inhibitors of every task.
+    pub fn inhibitions(&self) -> &Arc<Inhibitions> {
+        &self.inhibitions
     }
 
     /// Runs `load` (which defines and enables many tasks) with the router

@@ -53,9 +53,12 @@ impl TaskManager {
     /// Builds task `id`'s DAG from its plan, with new handlers and outputs:
     /// to enable it, or to restart it after a panic.
     pub(super) fn build(&self, id: &str, entry: &Entry) -> Result<Built, TaskError> {
-        let handlers = Arc::new(
-            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone()),
-        );
+        let mut handlers =
+            HandlerRegistry::new(self.history.clone()).with_endpoints(self.endpoints.clone());
+        if let Some(topics) = &self.topics {
+            handlers = handlers.with_topics(topics.clone());
+        }
+        let handlers = Arc::new(handlers);
         let outputs = Arc::new(OutputRegistry::new(self.influxdb.clone()));
         let env = Env {
             task: id,
@@ -69,6 +72,7 @@ impl TaskManager {
             deadman: Some(&self.deadman),
             endpoints: &self.endpoints,
             sideloads: &self.sideloads,
+            inhibitions: Some(self.inhibitions.clone()),
         };
         let built = match entry.def.task_type {
             dsl::TaskType::Stream => {

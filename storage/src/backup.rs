@@ -6,7 +6,10 @@ use std::path::Path;
 
 use redb::{Database, ReadTransaction, TableDefinition, TableError};
 
-use crate::{ALERT_STATES, META, QUARANTINE, RECORDINGS, Store, StoreError, TASKS, private_file};
+use crate::{
+    ALERT_STATES, META, QUARANTINE, RECORDINGS, Store, StoreError, TASKS, TOPIC_EVENTS,
+    TOPIC_HANDLERS, private_file,
+};
 
 impl Store {
     /// Writes a copy of every table, as of one moment, to a new store file
@@ -35,6 +38,8 @@ impl Store {
         copy_table(&snapshot, &txn, ALERT_STATES).map_err(db_err)?;
         copy_table(&snapshot, &txn, RECORDINGS).map_err(db_err)?;
         copy_table(&snapshot, &txn, QUARANTINE).map_err(db_err)?;
+        copy_table(&snapshot, &txn, TOPIC_EVENTS).map_err(db_err)?;
+        copy_table(&snapshot, &txn, TOPIC_HANDLERS).map_err(db_err)?;
         txn.commit().map_err(|e| db_err(e.into()))
     }
 }

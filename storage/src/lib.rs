@@ -1,7 +1,8 @@
 //! The redb store of kapacitord: versioned tables with a `meta` table holding
 //! the schema version, task definitions, alert state per alert id, the
 //! index of recordings (whose payloads live as files under the data dir),
-//! and the daemon's own ids (its cluster id); and consistent copies of it
+//! alert topics (their events and their handlers, [`topics`]), and the
+//! daemon's own ids (its cluster id); and consistent copies of it
 //! ([`Store::backup`]).
 //!
 //! The API is synchronous: async callers wrap each call in
@@ -34,6 +35,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use handle::{Handle, Txn};
+
+mod topics;
+
+pub use topics::{
+    TOPIC_EVENTS, TOPIC_HANDLERS, TopicEventRecord, TopicHandlerRecord, TopicHistoryRecord, TopicOp,
+};
+
 use redb::{
     Durability, ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction,
 };
@@ -46,7 +54,7 @@ mod backup;
 pub const FILE_NAME: &str = "kapacitor.redb";
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `meta`: `&str` key → `u64`. Holds [`SCHEMA_VERSION_KEY`]. Unversioned on
 /// purpose, and its types never change: every build must be able to read the
@@ -135,24 +143,32 @@ pub struct AlertStateRecord {
     pub previous_level: String,
 }
 
-/// Removes every alert state of `task` from the open table.
-fn remove_task_states(
-    table: &mut redb::Table<'_, (&'static str, &'static str), &'static str>,
-    task: &str,
-) -> Result<(), redb::Error> {
+/// A table keyed by (group, id): alert states by (task, alert id), topic
+/// events by (topic, event id).
+type PairTable<'t> = redb::Table<'t, (&'static str, &'static str), &'static str>;
+
+/// Removes every row of `group` from the open table.
+fn remove_group(table: &mut PairTable<'_>, group: &str) -> Result<(), redb::Error> {
     let mut ids = Vec::new();
-    for entry in table.range::<(&str, &str)>((task, "")..)? {
+    for entry in table.range::<(&str, &str)>((group, "")..)? {
         let (k, _) = entry?;
-        let (t, alert_id) = k.value();
-        if t != task {
+        let (g, id) = k.value();
+        if g != group {
             break;
         }
-        ids.push(alert_id.to_owned());
+        ids.push(id.to_owned());
     }
     for id in &ids {
-        table.remove((task, id.as_str()))?;
+        table.remove((group, id.as_str()))?;
     }
     Ok(())
+}
+
+/// One change to a (group, id) table, its record already encoded.
+enum PairChange<'a> {
+    Put(&'a str, &'a str, String),
+    Remove(&'a str, &'a str),
+    RemoveGroup(&'a str),
 }
 
 /// One change to the alert states, for [`Store::apply_alert_states`].
@@ -274,7 +290,7 @@ pub enum StoreError {
 type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
 
 /// The migrations, in order: `MIGRATIONS[0]` takes a file from version 0 to 1.
-const MIGRATIONS: &[Migration] = &[migrate_v0_to_v1];
+const MIGRATIONS: &[Migration] = &[migrate_v0_to_v1, topics::migrate_v1_to_v2];
 
 /// v0 → v1: creates the tables (opening a table in a write transaction creates
 /// it, and is a no-op when it exists).
@@ -486,27 +502,43 @@ impl Store {
     /// Applies several alert-state changes in one transaction (one commit,
     /// one sync to disk), in order: what a writer batching events needs.
     pub fn apply_alert_states(&self, ops: &[AlertStateOp]) -> Result<(), StoreError> {
-        let mut encoded = Vec::with_capacity(ops.len());
+        let mut changes = Vec::with_capacity(ops.len());
         for op in ops {
-            encoded.push(match op {
+            changes.push(match op {
                 AlertStateOp::Put {
-                    alert_id, state, ..
-                } => Some(self.encode(ALERT_STATES_NAME, alert_id, state)?),
-                _ => None,
+                    task,
+                    alert_id,
+                    state,
+                } => PairChange::Put(
+                    task,
+                    alert_id,
+                    self.encode(ALERT_STATES_NAME, alert_id, state)?,
+                ),
+                AlertStateOp::Remove { task, alert_id } => PairChange::Remove(task, alert_id),
+                AlertStateOp::RemoveTask { task } => PairChange::RemoveGroup(task),
             });
         }
+        self.apply_pairs(ALERT_STATES, &changes)
+    }
+
+    /// Applies `changes` to `def` in one transaction (one commit, one sync
+    /// to disk), in order.
+    fn apply_pairs(
+        &self,
+        def: TableDefinition<(&str, &str), &str>,
+        changes: &[PairChange<'_>],
+    ) -> Result<(), StoreError> {
         self.write_with(|txn| {
-            let mut table = txn.open_table(ALERT_STATES)?;
-            for (op, json) in ops.iter().zip(&encoded) {
-                match (op, json) {
-                    (AlertStateOp::Put { task, alert_id, .. }, Some(json)) => {
-                        table.insert((task.as_str(), alert_id.as_str()), json.as_str())?;
+            let mut table = txn.open_table(def)?;
+            for change in changes {
+                match change {
+                    PairChange::Put(group, id, json) => {
+                        table.insert((*group, *id), json.as_str())?;
                     }
-                    (AlertStateOp::Remove { task, alert_id }, _) => {
-                        table.remove((task.as_str(), alert_id.as_str()))?;
+                    PairChange::Remove(group, id) => {
+                        table.remove((*group, *id))?;
                     }
-                    (AlertStateOp::RemoveTask { task }, _) => remove_task_states(&mut table, task)?,
-                    (AlertStateOp::Put { .. }, None) => {}
+                    PairChange::RemoveGroup(group) => remove_group(&mut table, group)?,
                 }
             }
             Ok(())
@@ -515,7 +547,7 @@ impl Store {
 
     /// Deletes every alert state of task `task`.
     pub fn delete_alert_states(&self, task: &str) -> Result<(), StoreError> {
-        self.write_with(|txn| remove_task_states(&mut txn.open_table(ALERT_STATES)?, task))
+        self.write_with(|txn| remove_group(&mut txn.open_table(ALERT_STATES)?, task))
     }
 
     // ---- recordings ------------------------------------------------------

@@ -36,7 +36,7 @@ impl Val {
         }
     }
 
-    fn from_eval(v: EvalValue) -> Self {
+    pub(super) fn from_eval(v: EvalValue) -> Self {
         match v {
             EvalValue::Bool(b) => Val::Bool(b),
             EvalValue::Int(i) => Val::Int(i),

@@ -70,6 +70,13 @@ pub(super) fn call(
 ) -> Result<Val, EvalError> {
     use Val as V;
     let f = func;
+    // The scope's own functions first (a match expression's `level()`,
+    // asked per event): none of them shadows a lambda function.
+    if args.is_empty()
+        && let Some(v) = ctx.scope.function(f)
+    {
+        return Ok(V::from_eval(v));
+    }
     if is_stateful(f) {
         return stateful(f, site, &args, ctx);
     }

@@ -82,6 +82,15 @@ pub trait PointScope {
     fn lookup(&self, name: &str) -> Option<EvalValue>;
     /// The point's time, nanoseconds since the epoch.
     fn time(&self) -> i64;
+    /// A function without arguments that the scope answers rather than the
+    /// lambda functions: an alert event's `level()` or `changed()` in a
+    /// topic handler's match expression. Asked first, for every call
+    /// without arguments, so it must answer `None` for the lambda
+    /// functions' names (`now`, `count`, `rand`).
+    fn function(&self, name: &str) -> Option<EvalValue> {
+        let _ = name;
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -9,11 +9,14 @@
 //! node's children, annotated with the alert's level, ID, message or
 //! duration when asked.
 //!
-//! Handlers (post, log, tcp, exec) are not here: they sit behind the sink,
-//! off the data path. Not implemented yet: `.inhibit()`, `.category()`,
-//! `.topic()`, and alert state restored from a previous run.
+//! Handlers (post, log, tcp, exec) and topics (`.topic()`) are not here:
+//! they sit behind the sink, off the data path. `.inhibit()` and
+//! `.category()` are ([`inhibit`]): an event of a category that an alert
+//! of another group inhibits is still sent to the sink, marked inhibited,
+//! for the sink to record and not hand to handlers.
 
 mod event;
+pub mod inhibit;
 mod persist;
 mod plan;
 mod state;
@@ -23,7 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use event::{AlertEvent, EventData, Level};
+pub use inhibit::{Inhibitions, Inhibitor};
 pub use persist::{AlertStateStore, SavedAlert};
+pub use plan::topic_of;
 pub use template::{
     RenderError, ServerInfo, Template, TemplateData, TemplateError, TemplateKind, go_duration,
     go_float, go_time,
@@ -134,6 +139,11 @@ pub struct AlertSpec {
     pub id_tag: Option<String>,
     pub id_field: Option<String>,
     pub server_info: ServerInfo,
+    /// `.category(NAME)`: what other alerts' `.inhibit()` names.
+    pub category: Option<String>,
+    /// `.inhibit(CATEGORY, TAGS...)`, one per call: the category it
+    /// silences and the tags that must be equal.
+    pub inhibits: Vec<(String, Vec<String>)>,
 }
 
 impl Default for AlertSpec {
@@ -157,6 +167,8 @@ impl Default for AlertSpec {
             id_tag: None,
             id_field: None,
             server_info: ServerInfo::default(),
+            category: None,
+            inhibits: Vec::new(),
         }
     }
 }
@@ -253,6 +265,13 @@ pub struct AlertNode {
     /// Standing alerts forgotten after `alert_state_idle_timeout`, their
     /// recovery never sent.
     forgotten: u64,
+    category: Option<String>,
+    inhibits: Vec<(String, Vec<String>)>,
+    /// Where inhibitors live; without, `.inhibit()` and `.category()` do
+    /// nothing (a replay, `kapacitor test`).
+    inhibitions: Option<Arc<Inhibitions>>,
+    /// Events sent marked inhibited.
+    inhibited: u64,
 }
 
 impl AlertNode {
@@ -304,7 +323,61 @@ impl AlertNode {
             kept: HashMap::new(),
             clock: 0,
             forgotten: 0,
+            category: spec.category.filter(|c| !c.is_empty()),
+            inhibits: spec.inhibits,
+            inhibitions: None,
+            inhibited: 0,
         })
+    }
+
+    /// Takes part in the server's inhibitions: this node's groups inhibit
+    /// as its `.inhibit()`s say, and its events are marked inhibited while
+    /// an alert inhibits its `.category()`.
+    pub fn with_inhibitions(mut self, inhibitions: Arc<Inhibitions>) -> Self {
+        self.inhibitions = Some(inhibitions);
+        self
+    }
+
+    /// Events sent marked inhibited so far.
+    pub fn inhibited(&self) -> u64 {
+        self.inhibited
+    }
+
+    /// Gives the group its inhibitors the first time it is seen, from the
+    /// tags of its first point (as Kapacitor does), on when its restored
+    /// level is not OK.
+    fn arm_inhibitors(&mut self, group: &GroupKey, tags: &Tags) {
+        let Some(registry) = &self.inhibitions else {
+            return;
+        };
+        if self.inhibits.is_empty() {
+            return;
+        }
+        let Some(state) = self.groups.get_mut(group) else {
+            return;
+        };
+        if state.inhibitors.is_some() {
+            return;
+        }
+        let on = state.current_level() != Level::Ok;
+        let inhibitors = self
+            .inhibits
+            .iter()
+            .map(|(category, keys)| {
+                let mut i = registry.inhibitor(category, keys, tags);
+                i.set(on);
+                i
+            })
+            .collect();
+        state.inhibitors = Some(inhibitors);
+    }
+
+    /// Whether an event of this alert with `tags` is silenced now.
+    fn is_inhibited(&self, tags: &Tags) -> bool {
+        match (&self.category, &self.inhibitions) {
+            (Some(category), Some(registry)) => registry.is_inhibited(category, tags),
+            _ => false,
+        }
     }
 
     /// Forgets a group that is not OK once it has had no point for
@@ -405,6 +478,7 @@ impl AlertNode {
             time: 0,
             duration: 0,
             message: "",
+            count: 0,
         };
         self.id_tmpl
             .render(&data)
@@ -473,12 +547,15 @@ impl AlertNode {
             time,
             duration,
             message: "",
+            count: 0,
         };
         let err = |e: RenderError| NodeError::new(format!("alert: {e}"));
         let message = self.message_tmpl.render(&td).map_err(err)?;
         td.message = &message;
         let details = self.details_tmpl.render(&td).map_err(err)?;
         let previous_level = self.last_sent.insert(id.clone(), level).unwrap_or_default();
+        let inhibited = self.is_inhibited(tags);
+        self.inhibited += u64::from(inhibited);
         let event = AlertEvent {
             id,
             message,
@@ -494,6 +571,7 @@ impl AlertNode {
             group: group_text,
             tags: tags.clone(),
             fields: fields.clone(),
+            inhibited,
         };
         self.sent_by_level[level.index()] += 1;
         // Published before its state is saved: a crash in between sends the
@@ -607,6 +685,7 @@ impl AlertNode {
         let id = self.render_id(p.measurement(), &group, p.tags())?;
         let mut error = None;
         let current = self.state_for(&group, &id).current_level();
+        self.arm_inhibitors(&group, p.tags());
         let input = EvalInput {
             name: p.measurement(),
             time: p.time,
@@ -671,6 +750,7 @@ impl AlertNode {
         }
         let mut error = None;
         let current = self.state_for(&b.group, &id).current_level();
+        self.arm_inhibitors(&b.group, &b.tags);
         let (mut lowest, mut highest, mut highest_at) = (Level::Critical, Level::Ok, 0);
         for (i, bp) in b.points.iter().enumerate() {
             let input = EvalInput {

@@ -102,6 +102,13 @@ impl DeadmanNode {
         self
     }
 
+    /// Inhibits and is inhibited as its `.inhibit()` and `.category()`
+    /// say (see [`AlertNode::with_inhibitions`]).
+    pub fn with_inhibitions(mut self, inhibitions: Arc<super::alert::Inhibitions>) -> Self {
+        self.alert = self.alert.with_inhibitions(inhibitions);
+        self
+    }
+
     /// Runs what the stats part emitted through the rate and the alert.
     fn drain(&mut self, out: &mut Vec<Message>) -> Result<(), NodeError> {
         let mut first_error = None;

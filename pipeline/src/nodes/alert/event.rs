@@ -65,17 +65,24 @@ impl Serialize for Level {
 pub enum EventData {
     Point(Point),
     Batch(Batch),
+    /// The data of several events, one after the other: an `aggregate`
+    /// topic handler's summary.
+    Many(std::sync::Arc<[EventData]>),
 }
 
 impl EventData {
     /// The `data` member of the event JSON.
     pub fn result(&self) -> SeriesResult {
-        let series = match self {
-            EventData::Point(p) => Series::from_point(p),
-            EventData::Batch(b) => Series::from_batch(b),
-        };
-        SeriesResult {
-            series: vec![series],
+        let mut series = Vec::new();
+        self.add_series(&mut series);
+        SeriesResult { series }
+    }
+
+    fn add_series(&self, out: &mut Vec<Series>) {
+        match self {
+            EventData::Point(p) => out.push(Series::from_point(p)),
+            EventData::Batch(b) => out.push(Series::from_batch(b)),
+            EventData::Many(all) => all.iter().for_each(|d| d.add_series(out)),
         }
     }
 }
@@ -107,6 +114,9 @@ pub struct AlertEvent {
     pub tags: Tags,
     /// The triggering point's fields (the highest-level point of a batch).
     pub fields: Fields,
+    /// An alert inhibits this one's category and tags (`.inhibit()`): it is
+    /// recorded, not handled.
+    pub inhibited: bool,
 }
 
 impl AlertEvent {

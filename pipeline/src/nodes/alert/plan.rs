@@ -49,15 +49,6 @@ fn number(spec: &NodeSpec, v: Option<&Value>, what: &str) -> Result<f64, BuildEr
 impl AlertSpec {
     /// The settings of `spec`, an `alert` node of task `task_name`.
     pub fn from_plan(spec: &NodeSpec, task_name: &str) -> Result<AlertSpec, BuildError> {
-        for unsupported in ["topic", "inhibit", "category"] {
-            if spec.has_prop(unsupported) {
-                return Err(BuildError::property(
-                    spec,
-                    unsupported,
-                    format!(".{unsupported}() is not supported yet"),
-                ));
-            }
-        }
         let mut alert = AlertSpec {
             task_name: task_name.to_string(),
             ..AlertSpec::default()
@@ -121,6 +112,47 @@ impl AlertSpec {
         alert.duration_field = spec.prop_string("durationField")?;
         alert.id_tag = spec.prop_string("idTag")?;
         alert.id_field = spec.prop_string("idField")?;
+        topic_of(spec)?;
+        alert.category = spec.prop_string("category")?;
+        for p in spec.properties.iter().filter(|p| p.name == "inhibit") {
+            let mut names = p.args.iter().map(|v| match v {
+                Value::String(s) | Value::Reference(s) => Ok(s.clone()),
+                other => Err(BuildError::property(
+                    spec,
+                    "inhibit",
+                    format!(
+                        ".inhibit() takes a category and tag names, not {}",
+                        other.type_name()
+                    ),
+                )),
+            });
+            let category = names
+                .next()
+                .unwrap_or_else(|| Err(BuildError::unchecked(spec, ".inhibit()")))?;
+            alert
+                .inhibits
+                .push((category, names.collect::<Result<_, _>>()?));
+        }
         Ok(alert)
     }
+}
+
+/// The topic an alert (or deadman) node `spec` publishes to: its
+/// `.topic(NAME)`, if any.
+pub fn topic_of(spec: &NodeSpec) -> Result<Option<String>, BuildError> {
+    let Some(topic) = spec.prop_string("topic")?.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    // Kapacitor's topic ids, which the API's paths can name.
+    let valid = topic
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '-' | ':' | '.' | '_'));
+    if !valid {
+        return Err(BuildError::property(
+            spec,
+            "topic",
+            format!("{topic:?}: a topic has only letters, digits, '-', ':', '.' and '_'"),
+        ));
+    }
+    Ok(Some(topic))
 }

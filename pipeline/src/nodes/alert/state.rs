@@ -12,7 +12,7 @@ const WEIGHT_DIFF: f64 = 1.5;
 /// The weight of the newest state change.
 const MAX_WEIGHT: f64 = 1.2;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AlertState {
     /// A ring of the last levels; `history[idx]` is the current one. Starts
     /// all OK, so a first non-OK level counts as a change.
@@ -28,6 +28,9 @@ pub struct AlertState {
     /// The ID last rendered for this group, to forget with the group.
     /// Shared, so reusing it for every point of the group costs no copy.
     pub(crate) last_id: Option<Arc<str>>,
+    /// The group's `.inhibit()`s, on while its level is not OK; `None`
+    /// until the first point (they take its tags).
+    pub(crate) inhibitors: Option<Vec<super::inhibit::Inhibitor>>,
 }
 
 impl AlertState {
@@ -51,6 +54,7 @@ impl AlertState {
             first_triggered: 0,
             last_triggered: None,
             last_id: None,
+            inhibitors: None,
         }
     }
 
@@ -109,6 +113,11 @@ impl AlertState {
         let prev = (self.idx + self.history.len() - 1) % self.history.len();
         if self.history[prev] == Level::Ok {
             self.first_triggered = time;
+        }
+        // As Kapacitor: what the group inhibits follows the events it sends.
+        let on = self.current_level() != Level::Ok;
+        for i in self.inhibitors.iter_mut().flatten() {
+            i.set(on);
         }
     }
 

@@ -35,6 +35,9 @@ pub enum TemplateKind {
     /// A sideload file path: the point's tags are its fields, `.host` the
     /// tag host (as Kapacitor runs it on the tag map).
     Order,
+    /// An `aggregate` topic handler's message: `.Count` events in the last
+    /// `.Interval`.
+    Aggregate,
 }
 
 impl TemplateKind {
@@ -45,6 +48,7 @@ impl TemplateKind {
             TemplateKind::Details => "details",
             TemplateKind::Url => "url",
             TemplateKind::Order => "order",
+            TemplateKind::Aggregate => "aggregate message",
         }
     }
 
@@ -57,6 +61,7 @@ impl TemplateKind {
             TemplateKind::Details => id || message || field == "Message",
             TemplateKind::Url => matches!(field, "Name" | "Tags"),
             TemplateKind::Order => field == "Tags",
+            TemplateKind::Aggregate => matches!(field, "Count" | "Interval"),
         }
     }
 }
@@ -98,10 +103,13 @@ pub struct TemplateData<'a> {
     pub time: i64,
     pub duration: i64,
     pub message: &'a str,
+    /// `.Count` of an aggregate message (its `.Interval` is `duration`).
+    pub count: i64,
 }
 
 /// No fields and no server: what a template outside an alert sees of them.
 static NO_FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| Fields::from_pairs([]));
+static NO_TAGS: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(|| Tags::from([]));
 static NO_SERVER_INFO: ServerInfo = ServerInfo {
     hostname: String::new(),
     cluster_id: String::new(),
@@ -123,6 +131,16 @@ impl<'a> TemplateData<'a> {
             time: 0,
             duration: 0,
             message: "",
+            count: 0,
+        }
+    }
+
+    /// What an aggregate message sees: `count` events in `interval` ns.
+    pub fn of_aggregate(count: i64, interval: i64) -> Self {
+        TemplateData {
+            duration: interval,
+            count,
+            ..TemplateData::of_series("", &NO_TAGS)
         }
     }
 }
@@ -491,6 +509,8 @@ fn resolve<'a>(arg: &'a Arg, d: &TemplateData<'a>) -> Val<'a> {
         "Time" => Val::Time(d.time),
         "Duration" => Val::Duration(d.duration),
         "Message" => Val::Str(Cow::Borrowed(d.message)),
+        "Count" => Val::Int(d.count),
+        "Interval" => Val::Duration(d.duration),
         _ => Val::NoValue,
     };
     match (v, path.get(1)) {
@@ -1076,9 +1096,25 @@ mod tests {
             time: 31_536_010_500_000_000,
             duration: 90_000_000_000,
             message: "it's <bad> & \"ugly\"",
+            count: 0,
         };
         let tmpl = Template::parse(kind, src).map_err(|e| e.to_string())?;
         tmpl.render(&data).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn aggregate_messages_see_count_and_interval_only() {
+        let t = Template::parse(
+            TemplateKind::Aggregate,
+            "{{.Count}} new events in the last {{.Interval}}",
+        )
+        .unwrap();
+        let text = t
+            .render(&TemplateData::of_aggregate(3, 300_000_000_000))
+            .unwrap();
+        assert_eq!(text, "3 new events in the last 5m0s");
+        let e = Template::parse(TemplateKind::Aggregate, "{{ .Level }}").unwrap_err();
+        assert!(e.to_string().contains("can't evaluate field Level"), "{e}");
     }
 
     proptest::proptest! {
