@@ -127,6 +127,10 @@ impl<K: TableKey, V> Table<K, V> {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Brings the slot `key` would be found in into the cache.
     pub fn prefetch(&self, key: &K) {
         prefetch(&self.slots[self.home(mix(key.table_hash()))]);
